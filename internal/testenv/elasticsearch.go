@@ -1,0 +1,77 @@
+package testenv
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
+)
+
+// ESClient returns a go-elasticsearch client for the test node.
+func ESClient(t testing.TB) *elasticsearch.Client {
+	t.Helper()
+	u := Elasticsearch(t)
+	c, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{u}})
+	if err != nil {
+		t.Fatalf("elasticsearch client: %v", err)
+	}
+	return c
+}
+
+var warnDataStreamDelete sync.Once
+
+// DeleteDataStreamsOnCleanup removes, when the test ends, the data streams
+// matching pattern (for example "lagwatch-test-1a2b3c4d-*") and the index
+// templates named in templates.
+//
+// The integ-test distribution of Elasticsearch that scripts/testenv runs has
+// no data-streams module, so `DELETE /_data_stream` is not there: on such a
+// node the data streams and the templates they use stay, each under its
+// unique name, until `scripts/testenv reset` wipes the node's data.
+func DeleteDataStreamsOnCleanup(t testing.TB, pattern string, templates ...string) {
+	t.Helper()
+	u := strings.TrimRight(Elasticsearch(t), "/")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		status, body := do(ctx, t, http.MethodDelete, u+"/_data_stream/"+pattern)
+		switch {
+		case status == http.StatusOK || status == http.StatusNotFound:
+		case status == http.StatusMethodNotAllowed || status == http.StatusBadRequest && strings.Contains(body, "no handler"):
+			warnDataStreamDelete.Do(func() {
+				t.Logf("this Elasticsearch cannot delete data streams (no data-streams module); %s stays until `scripts/testenv reset`", pattern)
+			})
+			// Templates in use by a data stream cannot be deleted either.
+			return
+		default:
+			t.Errorf("delete data streams %s: HTTP %d: %s", pattern, status, body)
+		}
+		for _, name := range templates {
+			status, body := do(ctx, t, http.MethodDelete, u+"/_index_template/"+name)
+			if status != http.StatusOK && status != http.StatusNotFound {
+				t.Errorf("delete index template %s: HTTP %d: %s", name, status, body)
+			}
+		}
+	})
+}
+
+func do(ctx context.Context, t testing.TB, method, url string) (int, string) {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		t.Errorf("%s %s: %v", method, url, err)
+		return 0, ""
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Errorf("%s %s: %v", method, url, err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

@@ -1,0 +1,170 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// KafkaClient returns a kafka-go client for the test broker.
+func KafkaClient(t testing.TB) *kafka.Client {
+	t.Helper()
+	brokers := Kafka(t)
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+}
+
+// CreateTopic creates a topic with a unique name and the given partition
+// count, waits until every partition has a leader, and deletes the topic when
+// the test ends.
+func CreateTopic(t testing.TB, prefix string, partitions int) string {
+	t.Helper()
+	c := KafkaClient(t)
+	name := Name(t, prefix)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: name, NumPartitions: partitions, ReplicationFactor: 1,
+	}}})
+	if err != nil {
+		t.Fatalf("create topic %s: %v", name, err)
+	}
+	if err := resp.Errors[name]; err != nil {
+		t.Fatalf("create topic %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		resp, err := c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{name}})
+		if err == nil {
+			err = resp.Errors[name]
+		}
+		if err != nil {
+			t.Errorf("delete topic %s: %v", name, err)
+		}
+	})
+	// Wait for leaders: a produce right after creation can otherwise fail.
+	for {
+		md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{name}})
+		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) == partitions {
+			ready := true
+			for _, p := range md.Topics[0].Partitions {
+				if p.Leader.ID < 0 || p.Error != nil {
+					ready = false
+				}
+			}
+			if ready {
+				return name
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("topic %s has no leaders after a minute (last error: %v)", name, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Produce writes n messages to each listed partition of topic, synchronously.
+func Produce(t testing.TB, topic string, partition, n int) {
+	t.Helper()
+	c := KafkaClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const batch = 500
+	for sent := 0; sent < n; {
+		k := min(batch, n-sent)
+		recs := make([]kafka.Record, k)
+		for i := range recs {
+			recs[i] = kafka.Record{Value: kafka.NewBytes([]byte("m" + strconv.Itoa(sent+i)))}
+		}
+		var err error
+		// Right after a topic is created the client's cached metadata may
+		// still name no leader: retry what Kafka calls retriable.
+		for attempt := 0; attempt < 100; attempt++ {
+			var resp *kafka.ProduceResponse
+			resp, err = c.Produce(ctx, &kafka.ProduceRequest{
+				Topic: topic, Partition: partition, RequiredAcks: kafka.RequireAll,
+				Records: kafka.NewRecordReader(recs...),
+			})
+			if err == nil {
+				err = resp.Error
+			}
+			if err == nil || !retriable(err) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("produce %d messages to %s/%d: %v", k, topic, partition, err)
+		}
+		sent += k
+	}
+}
+
+// Commit commits offsets for a group without joining it (generation -1, no
+// member), as an admin tool or a stopped consumer's last commit would leave
+// them. The group is deleted when the test ends. offsets maps partition to
+// offset.
+func Commit(t testing.TB, group, topic string, offsets map[int]int64) {
+	t.Helper()
+	c := KafkaClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var commits []kafka.OffsetCommit
+	for p, o := range offsets {
+		commits = append(commits, kafka.OffsetCommit{Partition: p, Offset: o})
+	}
+	// The coordinator may still be loading right after the broker started.
+	var lastErr error
+	for attempt := 0; attempt < 50; attempt++ {
+		resp, err := c.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
+			GroupID: group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{topic: commits},
+		})
+		lastErr = err
+		if err == nil {
+			for _, pr := range resp.Topics[topic] {
+				if pr.Error != nil {
+					lastErr = fmt.Errorf("partition %d: %w", pr.Partition, pr.Error)
+				}
+			}
+		}
+		if lastErr == nil {
+			DeleteGroupOnCleanup(t, group)
+			return
+		}
+		if !retriable(lastErr) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("commit offsets for group %s: %v", group, lastErr)
+}
+
+func retriable(err error) bool {
+	var ke kafka.Error
+	return errors.As(err, &ke) && ke.Temporary()
+}
+
+// DeleteGroupOnCleanup deletes the consumer group when the test ends.
+func DeleteGroupOnCleanup(t testing.TB, group string) {
+	t.Helper()
+	c := KafkaClient(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		resp, err := c.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}})
+		if err == nil {
+			err = resp.Errors[group]
+		}
+		// A group whose members are still leaving answers NonEmptyGroup; a
+		// group already gone answers GroupIdNotFound. Neither leaves litter.
+		if err != nil && !errors.Is(err, kafka.GroupIdNotFound) && !errors.Is(err, kafka.NonEmptyGroup) {
+			t.Errorf("delete group %s: %v", group, err)
+		}
+	})
+}

@@ -1,0 +1,200 @@
+// Package testenv gives tests the addresses of the real Kafka broker and
+// Elasticsearch node that scripts/testenv starts, unique names for the topics,
+// groups and data streams a test creates, and their cleanup.
+//
+// A test that needs a server calls Kafka(t) or Elasticsearch(t). Under
+// `go test -short` such tests are skipped: that is the unit-test run. In every
+// other run the servers are expected, and a server that cannot be reached
+// fails the test; it never skips.
+//
+// This package is imported only by tests.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Default addresses: those scripts/testenv starts.
+const (
+	DefaultKafkaBrokers     = "127.0.0.1:9092"
+	DefaultElasticsearchURL = "http://127.0.0.1:9200"
+)
+
+// Kafka returns the test broker addresses from KAFKA_BROKERS (or the default),
+// after checking that the first one accepts connections.
+func Kafka(t testing.TB) []string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the real Kafka broker; skipped with -short")
+	}
+	v := os.Getenv("KAFKA_BROKERS")
+	if v == "" {
+		v = DefaultKafkaBrokers
+	}
+	brokers := strings.Split(v, ",")
+	if err := checkKafka(brokers[0]); err != nil {
+		t.Fatalf("%v (start it with `scripts/testenv up`, or run unit tests alone with -short)", err)
+	}
+	return brokers
+}
+
+func checkKafka(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("kafka broker %s unreachable: %w", addr, err)
+	}
+	return conn.Close()
+}
+
+// Elasticsearch returns the test node's URL from ELASTICSEARCH_URL (or the
+// default), after checking that its cluster health answers.
+func Elasticsearch(t testing.TB) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the real Elasticsearch; skipped with -short")
+	}
+	u := os.Getenv("ELASTICSEARCH_URL")
+	if u == "" {
+		u = DefaultElasticsearchURL
+	}
+	if err := checkElasticsearch(u); err != nil {
+		t.Fatalf("%v (start it with `scripts/testenv up`, or run unit tests alone with -short)", err)
+	}
+	return u
+}
+
+func checkElasticsearch(u string) error {
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(strings.TrimRight(u, "/") + "/_cluster/health")
+	if err != nil {
+		return fmt.Errorf("elasticsearch at %s unreachable: %w", u, err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("elasticsearch at %s: cluster health answered %s", u, resp.Status)
+	}
+	return nil
+}
+
+// Name returns a name unique to this run, safe for Kafka topics and groups and
+// for Elasticsearch data streams (lower case, no spaces).
+func Name(t testing.TB, prefix string) string {
+	t.Helper()
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatalf("random name: %v", err)
+	}
+	return strings.ToLower(prefix) + "-" + hex.EncodeToString(b)
+}
+
+// RepoRoot is the repository's top folder, found from this file's location.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the repository")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// ConsumerGroups runs Kafka's own consumer-groups tool (scripts/kafka-consumer-groups)
+// against the test broker and returns what it printed on standard output.
+func ConsumerGroups(ctx context.Context, t testing.TB, args ...string) string {
+	t.Helper()
+	brokers := Kafka(t)
+	cmd := exec.CommandContext(ctx, filepath.Join(RepoRoot(t), "scripts", "kafka-consumer-groups"),
+		append([]string{"--bootstrap-server", strings.Join(brokers, ",")}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kafka-consumer-groups %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out)
+}
+
+// DescribeRow is one partition line of `kafka-consumer-groups --describe`.
+type DescribeRow struct {
+	Group, Topic string
+	Partition    int
+	// Committed is the CURRENT-OFFSET column; -1 when it printed "-".
+	Committed int64
+	// LogEnd is LOG-END-OFFSET.
+	LogEnd int64
+	// Lag is the LAG column; -1 when it printed "-".
+	Lag int64
+	// ConsumerID is CONSUMER-ID; "-" when no member owns the partition.
+	ConsumerID string
+}
+
+// ParseDescribe reads the partition rows of `--describe` output. Column
+// headers are located by name, so extra columns in newer Kafka versions do not
+// matter.
+func ParseDescribe(out string) ([]DescribeRow, error) {
+	var rows []DescribeRow
+	var col map[string]int
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if f[0] == "GROUP" {
+			col = map[string]int{}
+			for i, h := range f {
+				col[h] = i
+			}
+			continue
+		}
+		if col == nil || len(f) < len(col) {
+			continue
+		}
+		get := func(h string) string {
+			i, ok := col[h]
+			if !ok || i >= len(f) {
+				return "-"
+			}
+			return f[i]
+		}
+		num := func(h string) (int64, error) {
+			s := get(h)
+			if s == "-" {
+				return -1, nil
+			}
+			var n int64
+			_, err := fmt.Sscan(s, &n)
+			if err != nil {
+				return 0, fmt.Errorf("column %s: %q is not a number in line %q", h, s, line)
+			}
+			return n, nil
+		}
+		r := DescribeRow{Group: get("GROUP"), Topic: get("TOPIC"), ConsumerID: get("CONSUMER-ID")}
+		p, err := num("PARTITION")
+		if err != nil {
+			return nil, err
+		}
+		r.Partition = int(p)
+		if r.Committed, err = num("CURRENT-OFFSET"); err != nil {
+			return nil, err
+		}
+		if r.LogEnd, err = num("LOG-END-OFFSET"); err != nil {
+			return nil, err
+		}
+		if r.Lag, err = num("LAG"); err != nil {
+			return nil, err
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
