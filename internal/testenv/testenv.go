@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,47 +140,60 @@ type DescribeRow struct {
 	ConsumerID string
 }
 
-// ParseDescribe reads the partition rows of `--describe` output. Column
-// headers are located by name, so extra columns in newer Kafka versions do not
-// matter.
+// ParseDescribe reads the partition rows of `--describe` output. The tool
+// pads every column to a common width, so a row's fields are cut at the
+// positions where the header's column names start: a consumer id may hold
+// spaces ("client (library)-uuid"). Columns are found by name, so extra
+// columns in newer Kafka versions do not matter.
 func ParseDescribe(out string) ([]DescribeRow, error) {
 	var rows []DescribeRow
-	var col map[string]int
+	var starts []int
+	var names []string
 	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
+		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		if f[0] == "GROUP" {
-			col = map[string]int{}
-			for i, h := range f {
-				col[h] = i
+		if strings.HasPrefix(line, "GROUP ") {
+			starts, names = nil, nil
+			for i := 0; i < len(line); i++ {
+				if line[i] != ' ' && (i == 0 || line[i-1] == ' ') {
+					starts = append(starts, i)
+					end := strings.IndexByte(line[i:], ' ')
+					if end < 0 {
+						end = len(line) - i
+					}
+					names = append(names, line[i:i+end])
+				}
 			}
 			continue
 		}
-		if col == nil || len(f) < len(col) {
+		if starts == nil {
 			continue
 		}
-		get := func(h string) string {
-			i, ok := col[h]
-			if !ok || i >= len(f) {
-				return "-"
+		field := map[string]string{}
+		for i, st := range starts {
+			end := len(line)
+			if i+1 < len(starts) {
+				end = min(starts[i+1], len(line))
 			}
-			return f[i]
+			if st >= len(line) {
+				field[names[i]] = "-"
+				continue
+			}
+			field[names[i]] = strings.TrimSpace(line[st:end])
 		}
 		num := func(h string) (int64, error) {
-			s := get(h)
-			if s == "-" {
+			s, ok := field[h]
+			if !ok || s == "-" {
 				return -1, nil
 			}
-			var n int64
-			_, err := fmt.Sscan(s, &n)
+			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil {
 				return 0, fmt.Errorf("column %s: %q is not a number in line %q", h, s, line)
 			}
 			return n, nil
 		}
-		r := DescribeRow{Group: get("GROUP"), Topic: get("TOPIC"), ConsumerID: get("CONSUMER-ID")}
+		r := DescribeRow{Group: field["GROUP"], Topic: field["TOPIC"], ConsumerID: field["CONSUMER-ID"]}
 		p, err := num("PARTITION")
 		if err != nil {
 			return nil, err

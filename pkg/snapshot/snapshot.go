@@ -1,0 +1,140 @@
+// Package snapshot owns the model of one collection tick, a Snapshot of every
+// consumer group's position in one Kafka cluster, the pure lag arithmetic
+// over it, and taking one from Kafka (take.go).
+//
+// It must not import anything about Elasticsearch, evaluation or alerting:
+// data flows Kafka -> snapshot -> esindex.
+package snapshot
+
+import (
+	"time"
+)
+
+// Snapshot is everything one tick read from one Kafka cluster.
+type Snapshot struct {
+	// Cluster is the configured label of the cluster; ClusterID the id Kafka
+	// reports (empty when the metadata request failed).
+	Cluster   string
+	ClusterID string
+	// Time is the tick's time: identical for every document of this snapshot.
+	Time time.Time
+	// Groups in name order. A group that failed to read carries Err and
+	// whatever was read before the failure.
+	Groups []Group
+	// Err is set when the cluster could not be read at all (no group list).
+	Err error
+	// Stats counts what the tick saw and did.
+	Stats Stats
+}
+
+// Stats counts one snapshot's work.
+type Stats struct {
+	// Requests is the number of Kafka requests the tick sent, as seen by the
+	// client's transport (coordinator lookups included).
+	Requests int64
+	// NegativeLags counts partitions whose log-end offset read below the
+	// committed offset (a race between the two reads); their lag is stored
+	// as 0.
+	NegativeLags int
+	// GroupErrors counts groups that carry an Err.
+	GroupErrors int
+}
+
+// Group is one consumer group's state, members and committed positions.
+type Group struct {
+	ID string
+	// State as the coordinator reports it: Stable, Empty, PreparingRebalance,
+	// CompletingRebalance, Dead, or "" when describing the group failed.
+	State        string
+	ProtocolType string
+	Members      []Member
+	// Partitions in (topic, partition) order: every partition the group has
+	// committed to, plus every partition assigned to a member that has no
+	// commit yet.
+	Partitions []Partition
+	// Err is set when part of the group could not be read; the group is still
+	// reported with what was read.
+	Err error
+}
+
+// Member is one member of a group.
+type Member struct {
+	MemberID, ClientID, Host string
+	// Assigned maps topic to the partitions assigned to this member.
+	Assigned map[string][]int
+}
+
+// Partition is one group's position on one topic partition.
+type Partition struct {
+	Topic     string
+	Partition int
+	// Committed is the group's committed offset; HasCommitted is false when
+	// the group never committed to this partition (assigned, not yet
+	// committed), and then there is no lag either.
+	Committed    int64
+	HasCommitted bool
+	// LogEnd (high watermark) and LogStart offsets; HasOffsets is false when
+	// listing them failed for this partition (Err says why).
+	LogEnd, LogStart int64
+	HasOffsets       bool
+	// Owner is the member the partition is assigned to, nil when none.
+	Owner *Member
+	// Err is set when this partition's log offsets could not be read.
+	Err error
+}
+
+// Lag is the partition's consumer lag: log-end offset minus committed offset,
+// exactly as Kafka's consumer-groups tool reports it. ok is false when there is
+// no lag to report: no committed offset, or no log offsets. A negative
+// difference (the log-end offset was read before a newer commit) is reported
+// as 0 with clamped set.
+func (p Partition) Lag() (lag int64, ok, clamped bool) {
+	if !p.HasCommitted || !p.HasOffsets {
+		return 0, false, false
+	}
+	lag = p.LogEnd - p.Committed
+	if lag < 0 {
+		return 0, true, true
+	}
+	return lag, true, false
+}
+
+// BelowLogStart reports whether the committed offset points at messages that
+// retention already deleted: the group will skip them when it resumes.
+func (p Partition) BelowLogStart() bool {
+	return p.HasCommitted && p.HasOffsets && p.Committed < p.LogStart
+}
+
+// GroupLag summarises a group's partitions.
+type GroupLag struct {
+	// TotalLag sums the lag of partitions that have one.
+	TotalLag int64
+	// MaxLag is the largest lag, on MaxTopic/MaxPartition; HasMax is false
+	// when no partition has a lag.
+	MaxLag       int64
+	MaxTopic     string
+	MaxPartition int
+	HasMax       bool
+	// Topics lists the group's topics in order, each once.
+	Topics []string
+}
+
+// Summarise computes a group's total and maximum lag and its topics. Ties
+// for the maximum go to the first partition in (topic, partition) order.
+func (g Group) Summarise() GroupLag {
+	var s GroupLag
+	for _, p := range g.Partitions {
+		if n := len(s.Topics); n == 0 || s.Topics[n-1] != p.Topic {
+			s.Topics = append(s.Topics, p.Topic)
+		}
+		lag, ok, _ := p.Lag()
+		if !ok {
+			continue
+		}
+		s.TotalLag += lag
+		if !s.HasMax || lag > s.MaxLag {
+			s.MaxLag, s.MaxTopic, s.MaxPartition, s.HasMax = lag, p.Topic, p.Partition, true
+		}
+	}
+	return s
+}

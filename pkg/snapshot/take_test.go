@@ -1,0 +1,150 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/lagwatch/lagwatch/internal/testenv"
+	"github.com/segmentio/kafka-go"
+)
+
+func newReader(t *testing.T, filter func(string) bool) *Reader {
+	t.Helper()
+	brokers := testenv.Kafka(t)
+	rc := &RequestCounter{}
+	tr := &kafka.Transport{Dial: rc.Dial(nil), MetadataTTL: time.Second, DialTimeout: 5 * time.Second}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &Reader{Cluster: "test", Addr: kafka.TCP(brokers...), Transport: tr, Filter: filter, Counter: rc}
+}
+
+// TestTakeMatchesKafkaTool builds groups with active members, an Empty group
+// spanning two topics, and an assigned partition never committed, then checks
+// every partition of the snapshot against `kafka-consumer-groups --describe`.
+func TestTakeMatchesKafkaTool(t *testing.T) {
+	topicA := testenv.CreateTopic(t, "take-a", 3)
+	topicB := testenv.CreateTopic(t, "take-b", 2)
+	testenv.Produce(t, topicA, 0, 100)
+	testenv.Produce(t, topicA, 1, 50)
+	// Partition 2 of topicA stays empty: the active group never commits it.
+	testenv.Produce(t, topicB, 0, 30)
+	testenv.Produce(t, topicB, 1, 30)
+
+	empty := testenv.Name(t, "take-empty")
+	testenv.Commit(t, empty, topicB, map[int]int64{0: 10, 1: 30})
+	testenv.Commit(t, empty, topicA, map[int]int64{0: 100})
+
+	active := testenv.Name(t, "take-active")
+	testenv.DeleteGroupOnCleanup(t, active)
+	rd := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: testenv.Kafka(t), GroupID: active, Topic: topicA,
+		MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond,
+		StartOffset: kafka.FirstOffset, CommitInterval: 0,
+		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second,
+	})
+	t.Cleanup(func() { _ = rd.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// Read (and synchronously commit) 60 messages, then stop reading: the
+	// member stays in the group with lag behind it.
+	for i := 0; i < 60; i++ {
+		if _, err := rd.ReadMessage(ctx); err != nil {
+			t.Fatalf("read message %d of group %s: %v", i, active, err)
+		}
+	}
+
+	groups := map[string]bool{empty: true, active: true}
+	r := newReader(t, func(g string) bool { return groups[g] })
+	var s Snapshot
+	// Metadata is cached by the transport; a topic made a moment ago may
+	// need one refresh before it has leaders.
+	for attempt := 0; ; attempt++ {
+		s = r.Take(ctx, time.Now())
+		if s.Err == nil && len(s.Groups) == 2 && s.Groups[0].Err == nil && s.Groups[1].Err == nil && allOffsets(s) && stable(s, active) {
+			break
+		}
+		if attempt == 30 {
+			t.Fatalf("snapshot not complete after 30 tries: err=%v groups=%+v", s.Err, s.Groups)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if s.ClusterID == "" {
+		t.Error("cluster id is empty")
+	}
+	if s.Stats.Requests <= 0 {
+		t.Errorf("requests counted: %d", s.Stats.Requests)
+	}
+
+	out := testenv.ConsumerGroups(ctx, t, "--describe", "--group", empty, "--group", active)
+	rows, err := testenv.ParseDescribe(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := map[string]Partition{}
+	state := map[string]string{}
+	for _, g := range s.Groups {
+		state[g.ID] = g.State
+		for _, p := range g.Partitions {
+			ours[fmt.Sprintf("%s/%s/%d", g.ID, p.Topic, p.Partition)] = p
+		}
+	}
+	if state[empty] != "Empty" || state[active] != "Stable" {
+		t.Errorf("states: %s=%q %s=%q, want Empty and Stable", empty, state[empty], active, state[active])
+	}
+	if len(rows) != len(ours) {
+		t.Errorf("the tool lists %d partitions, the snapshot %d:\n%s", len(rows), len(ours), out)
+	}
+	var uncommitted, withLag int
+	for _, row := range rows {
+		key := fmt.Sprintf("%s/%s/%d", row.Group, row.Topic, row.Partition)
+		p, ok := ours[key]
+		if !ok {
+			t.Errorf("%s: in the tool's output, not in the snapshot", key)
+			continue
+		}
+		committed := int64(-1)
+		if p.HasCommitted {
+			committed = p.Committed
+		}
+		lag, hasLag, _ := p.Lag()
+		if !hasLag {
+			lag = -1
+			uncommitted++
+		} else if lag > 0 {
+			withLag++
+		}
+		owner := "-"
+		if p.Owner != nil {
+			owner = p.Owner.MemberID
+		}
+		if committed != row.Committed || p.LogEnd != row.LogEnd || lag != row.Lag || owner != row.ConsumerID {
+			t.Errorf("%s: snapshot committed=%d log-end=%d lag=%d owner=%s; tool %d %d %d %s",
+				key, committed, p.LogEnd, lag, owner, row.Committed, row.LogEnd, row.Lag, row.ConsumerID)
+		}
+	}
+	// The scenario must have exercised what it claims to.
+	if uncommitted < 1 || withLag < 2 {
+		t.Errorf("scenario: %d uncommitted partitions (want >= 1), %d with lag (want >= 2)", uncommitted, withLag)
+	}
+}
+
+func allOffsets(s Snapshot) bool {
+	for _, g := range s.Groups {
+		for _, p := range g.Partitions {
+			if !p.HasOffsets {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func stable(s Snapshot, group string) bool {
+	for _, g := range s.Groups {
+		if g.ID == group {
+			return g.State == "Stable" && len(g.Partitions) == 3
+		}
+	}
+	return false
+}
