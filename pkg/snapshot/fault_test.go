@@ -1,0 +1,90 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestOneFailingGroupKeepsTheOthers injects a failure into one group's offset
+// fetch (kfake answers it with GROUP_AUTHORIZATION_FAILED) and checks that the
+// other group is read completely and the failing one carries its error.
+func TestOneFailingGroupKeepsTheOthers(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(2), kfake.SeedTopics(2, "orders"))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	addr := kafka.TCP(c.ListenAddrs()...)
+	client := &kafka.Client{Addr: addr, Timeout: 10 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for p := 0; p < 2; p++ {
+		res, err := client.Produce(ctx, &kafka.ProduceRequest{Topic: "orders", Partition: p, RequiredAcks: kafka.RequireAll,
+			Records: kafka.NewRecordReader(kafka.Record{Value: kafka.NewBytes([]byte("a"))}, kafka.Record{Value: kafka.NewBytes([]byte("b"))}, kafka.Record{Value: kafka.NewBytes([]byte("c"))})})
+		if err == nil {
+			err = res.Error
+		}
+		if err != nil {
+			t.Fatalf("produce to partition %d: %v", p, err)
+		}
+	}
+	for _, g := range []string{"healthy", "broken"} {
+		res, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: g, GenerationID: -1,
+			Topics: map[string][]kafka.OffsetCommit{"orders": {{Partition: 0, Offset: 1}, {Partition: 1, Offset: 3}}}})
+		if err != nil {
+			t.Fatalf("commit for %s: %v", g, err)
+		}
+		for _, p := range res.Topics["orders"] {
+			if p.Error != nil {
+				t.Fatalf("commit for %s partition %d: %v", g, p.Partition, p.Error)
+			}
+		}
+	}
+
+	c.ControlKey(kmsg.OffsetFetch.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		of := req.(*kmsg.OffsetFetchRequest)
+		if of.Group != "broken" {
+			return nil, nil, false
+		}
+		res := of.ResponseKind().(*kmsg.OffsetFetchResponse)
+		res.Version = of.Version
+		res.ErrorCode = int16(kafka.GroupAuthorizationFailed) // not retriable
+		return res, nil, true
+	})
+
+	rc := &RequestCounter{}
+	tr := &kafka.Transport{Dial: rc.Dial(nil)}
+	t.Cleanup(tr.CloseIdleConnections)
+	r := &Reader{Cluster: "fault", Addr: addr, Transport: tr, Counter: rc}
+	s := r.Take(ctx, time.Now())
+	if s.Err != nil {
+		t.Fatalf("cluster-level error: %v", s.Err)
+	}
+	if len(s.Groups) != 2 {
+		t.Fatalf("got %d groups, want 2: %+v", len(s.Groups), s.Groups)
+	}
+	broken, healthy := s.Groups[0], s.Groups[1]
+	if !errors.Is(broken.Err, kafka.GroupAuthorizationFailed) {
+		t.Errorf("broken group: err %v, want GroupAuthorizationFailed", broken.Err)
+	}
+	if healthy.Err != nil || len(healthy.Partitions) != 2 {
+		t.Fatalf("healthy group: err %v, %d partitions; want none and 2", healthy.Err, len(healthy.Partitions))
+	}
+	for _, p := range healthy.Partitions {
+		lag, ok, _ := p.Lag()
+		want := map[int]int64{0: 2, 1: 0}[p.Partition]
+		if !ok || lag != want {
+			t.Errorf("healthy partition %d: lag %d (ok=%v), want %d", p.Partition, lag, ok, want)
+		}
+	}
+	if s.Stats.GroupErrors != 1 {
+		t.Errorf("GroupErrors = %d, want 1", s.Stats.GroupErrors)
+	}
+}
