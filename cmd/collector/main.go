@@ -1,0 +1,88 @@
+// Command collector snapshots every consumer group of every configured Kafka
+// cluster on a cron schedule and writes the snapshots to Elasticsearch.
+//
+//	collector          run on COLLECTOR_SCHEDULE until SIGINT or SIGTERM
+//	collector --once   take one tick and exit: 0 when it succeeded
+//
+// Exit status: 0 success, 1 failure, 2 invalid configuration or usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// usageError and configuration errors exit with status 2.
+type usageError struct{ error }
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(stderr, "collector:", ue.error)
+		return 2
+	}
+	// The failure was logged where it was handled.
+	return 1
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	once := fs.Bool("once", false, "take one tick and exit; the exit status says whether it succeeded")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments: %v", fs.Args())}
+	}
+	cfg, err := loadConfig() // validates too
+	if err != nil {
+		return usageError{err}
+	}
+	log := newLogger(cfg, stderr)
+	log.Info("collector starting", "config", cfg)
+
+	c, err := newCollector(ctx, cfg, log)
+	if err != nil {
+		log.Error("collector cannot start", "err", err)
+		return err
+	}
+	defer c.close()
+	if *once {
+		return c.once(ctx)
+	}
+	return c.serve(ctx)
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: readableDurations}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// readableDurations writes durations as "1.5s" rather than nanoseconds.
+func readableDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/lagwatch/lagwatch/internal/testenv"
+)
+
+// TestElasticsearchDownForTwoTicks starts the collector while Elasticsearch
+// is unreachable (a proxy in front of the real node, closed): the templates
+// cannot be installed, so two ticks go to the spool. Then Elasticsearch comes
+// back: the third tick installs the templates, replays both spooled ticks in
+// order and writes its own. Every tick's documents are stored exactly once.
+func TestElasticsearchDownForTwoTicks(t *testing.T) {
+	topic := testenv.CreateTopic(t, "outage", 2)
+	testenv.Produce(t, topic, 0, 10)
+	testenv.Produce(t, topic, 1, 10)
+	group := testenv.Name(t, "outage-group")
+	testenv.Commit(t, group, topic, map[int]int64{0: 1, 1: 2})
+	ns := setCollectorEnv(t, group)
+	proxy := testenv.ElasticsearchProxy(t)
+	proxy.Down()
+	t.Setenv("ELASTICSEARCH_URL", proxy.URL())
+	t.Setenv("COLLECTOR_METRICS_ADDR", "")
+	t.Setenv("COLLECTOR_TICK_TIMEOUT", "10s")
+
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := newCollector(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("collector must start while Elasticsearch is down: %v", err)
+	}
+	defer c.close()
+
+	for i := 1; i <= 2; i++ {
+		if err := c.tick(ctx); err != nil {
+			t.Fatalf("tick %d while Elasticsearch is down: %v (it must spool, not fail)", i, err)
+		}
+		time.Sleep(5 * time.Millisecond) // distinct tick times
+	}
+	if segs, _ := c.writer.SpoolDepth(); segs != 2 {
+		t.Fatalf("spool holds %d segments after two ticks, want 2", segs)
+	}
+	proxy.Up(t)
+	if err := c.tick(ctx); err != nil {
+		t.Fatalf("tick after Elasticsearch came back: %v", err)
+	}
+	if segs, bytes := c.writer.SpoolDepth(); segs != 0 || bytes != 0 {
+		t.Errorf("spool not empty after the replay: %d segments, %d bytes", segs, bytes)
+	}
+
+	docs := searchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns)
+	perTick := map[string]int{}
+	for _, d := range docs {
+		perTick[d.Timestamp]++
+	}
+	if len(perTick) != 3 {
+		t.Fatalf("documents of %d ticks stored, want 3: %v", len(perTick), perTick)
+	}
+	for ts, n := range perTick {
+		if n != 2 {
+			t.Errorf("tick %s: %d offsets documents, want exactly 2 (one per partition)", ts, n)
+		}
+	}
+	groups := searchAll[map[string]any](t, "metrics-lagwatch.groups-"+ns)
+	if len(groups) != 3 {
+		t.Errorf("%d group documents, want 3 (one per tick)", len(groups))
+	}
+}

@@ -1,0 +1,190 @@
+package esindex
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lagwatch/lagwatch/internal/testenv"
+)
+
+// TestInstallTwice installs the templates twice on the real node and reads
+// them back; it checks the features the node reports and the warning that
+// goes with them.
+func TestInstallTwice(t *testing.T) {
+	es := testenv.ESClient(t)
+	names := testNames(t)
+	var f Features
+	for i := range 2 {
+		var err error
+		if f, err = Install(ctxT(t), es, names, 30*24*time.Hour); err != nil {
+			t.Fatalf("Install #%d: %v", i+1, err)
+		}
+	}
+	t.Logf("features: %+v", f)
+	if f.Retention != "30d" {
+		t.Errorf("Features.Retention = %q, want 30d", f.Retention)
+	}
+	const notEnforced = "Elasticsearch has no data stream lifecycle: retention of 30d is stored in the templates but not enforced"
+	if !f.Lifecycle && !slices.Contains(f.Warnings, notEnforced) {
+		t.Errorf("no data stream lifecycle, but the warnings %q lack %q", f.Warnings, notEnforced)
+	}
+	if f.Lifecycle && slices.Contains(f.Warnings, notEnforced) {
+		t.Errorf("the lifecycle runs, yet Warnings say it does not: %q", f.Warnings)
+	}
+
+	for _, name := range []string{names.Offsets, names.Groups} {
+		var got struct {
+			IndexTemplates []struct {
+				Name          string
+				IndexTemplate struct {
+					IndexPatterns []string       `json:"index_patterns"`
+					Priority      int            `json:"priority"`
+					Version       int            `json:"version"`
+					DataStream    map[string]any `json:"data_stream"`
+					Meta          map[string]any `json:"_meta"`
+					Template      struct {
+						Lifecycle struct {
+							Enabled       bool   `json:"enabled"`
+							DataRetention string `json:"data_retention"`
+						} `json:"lifecycle"`
+					} `json:"template"`
+				} `json:"index_template"`
+			} `json:"index_templates"`
+		}
+		getJSON(t, es, "/_index_template/"+name, &got)
+		if len(got.IndexTemplates) != 1 {
+			t.Fatalf("GET _index_template/%s: %d templates", name, len(got.IndexTemplates))
+		}
+		it := got.IndexTemplates[0].IndexTemplate
+		switch {
+		case !slices.Equal(it.IndexPatterns, []string{name}):
+			t.Errorf("%s: index_patterns %v, want exactly the data stream name", name, it.IndexPatterns)
+		case it.Priority != 200 || it.Version != TemplateVersion || it.DataStream == nil:
+			t.Errorf("%s: priority %d, version %d, data_stream %v", name, it.Priority, it.Version, it.DataStream)
+		case it.Meta["managed_by"] != "lagwatch" || it.Meta["version"] != float64(TemplateVersion):
+			t.Errorf("%s: _meta %v", name, it.Meta)
+		case it.Template.Lifecycle.DataRetention != "30d" || !it.Template.Lifecycle.Enabled:
+			t.Errorf("%s: lifecycle %+v, want enabled with 30d", name, it.Template.Lifecycle)
+		}
+	}
+}
+
+func TestInstallRefusesBadRetention(t *testing.T) {
+	es := testenv.ESClient(t)
+	names := testNames(t)
+	if _, err := Install(ctxT(t), es, names, 90*time.Minute); err == nil || !strings.Contains(err.Error(), "whole number of hours") {
+		t.Errorf("Install with 90m = %v, want a whole-hours error", err)
+	}
+}
+
+// TestMappingsOnTheNode writes a snapshot and reads the mappings the data
+// streams got from the templates, then checks that a document with an
+// unknown field is refused.
+func TestMappingsOnTheNode(t *testing.T) {
+	names, es := installed(t)
+	w := newWriter(t, es, names, WriterOptions{SpoolDir: t.TempDir()})
+	if r, err := w.Write(ctxT(t), tickSnapshot(0, 2, 12)); err != nil || r.Indexed != r.Docs {
+		t.Fatalf("Write: %+v, %v", r, err)
+	}
+
+	want := map[string]map[string]string{
+		names.Offsets: {
+			"@timestamp":                           "date",
+			"kafka.cluster.name":                   "keyword",
+			"kafka.cluster.id":                     "keyword",
+			"kafka.consumergroup.id":               "keyword",
+			"kafka.consumergroup.state":            "keyword",
+			"kafka.consumergroup.offset":           "long",
+			"kafka.consumergroup.consumer_lag":     "long",
+			"kafka.consumergroup.client.id":        "keyword",
+			"kafka.consumergroup.client.host":      "keyword",
+			"kafka.consumergroup.client.member_id": "keyword",
+			"kafka.topic.name":                     "keyword",
+			"kafka.partition.id":                   "integer",
+			"kafka.partition.offset.newest":        "long",
+			"kafka.partition.offset.oldest":        "long",
+			"lagwatch.lag_clamped":                 "boolean",
+			"lagwatch.below_log_start":             "boolean",
+			"lagwatch.error":                       "keyword",
+		},
+		names.Groups: {
+			"@timestamp":                        "date",
+			"kafka.cluster.name":                "keyword",
+			"kafka.consumergroup.id":            "keyword",
+			"kafka.consumergroup.state":         "keyword",
+			"kafka.consumergroup.protocol_type": "keyword",
+			"lagwatch.group.members":            "integer",
+			"lagwatch.group.partitions":         "integer",
+			"lagwatch.group.topics":             "keyword",
+			"lagwatch.group.total_lag":          "long",
+			"lagwatch.group.max_lag":            "long",
+			"lagwatch.group.max_lag_topic":      "keyword",
+			"lagwatch.group.max_lag_partition":  "integer",
+			"lagwatch.group.below_log_start":    "integer",
+			"lagwatch.error":                    "keyword",
+		},
+	}
+	for stream, fields := range want {
+		var got map[string]struct {
+			Mappings map[string]any `json:"mappings"`
+		}
+		getJSON(t, es, "/"+stream+"/_mapping", &got)
+		if len(got) != 1 {
+			t.Fatalf("%s: mappings of %d backing indices, want 1", stream, len(got))
+		}
+		for backing, m := range got {
+			if !strings.HasPrefix(backing, ".ds-"+stream+"-") {
+				t.Errorf("%s is backed by %s, not a data stream backing index", stream, backing)
+			}
+			if m.Mappings["dynamic"] != "strict" {
+				t.Errorf("%s: dynamic = %v, want strict", stream, m.Mappings["dynamic"])
+			}
+			leaves := map[string]string{}
+			collectLeaves(m.Mappings, "", leaves)
+			for path, typ := range fields {
+				if leaves[path] != typ {
+					t.Errorf("%s: %s mapped as %q, want %q", stream, path, leaves[path], typ)
+				}
+			}
+			for path, typ := range leaves {
+				if typ == "text" {
+					t.Errorf("%s: %s is a text field", stream, path)
+				}
+				if _, ok := fields[path]; !ok && path != "kafka.cluster.id" {
+					t.Errorf("%s: unexpected field %s (%s)", stream, path, typ)
+				}
+			}
+		}
+	}
+
+	// Strict: an unknown field is refused, not added.
+	body := `{"@timestamp":"2026-03-01T12:00:00.000Z","kafka":{"cluster":{"name":"x"}},"surprise":1}`
+	res, err := es.Index(names.Offsets, strings.NewReader(body), es.Index.WithOpType("create"), es.Index.WithContext(ctxT(t)))
+	if err != nil {
+		t.Fatalf("index: %v", err)
+	}
+	defer res.Body.Close()
+	var e struct {
+		Error struct{ Type string } `json:"error"`
+	}
+	decodeAny(res.Body, &e)
+	if res.StatusCode != 400 || e.Error.Type != "strict_dynamic_mapping_exception" {
+		t.Errorf("a document with an unknown field: HTTP %d %q, want 400 strict_dynamic_mapping_exception", res.StatusCode, e.Error.Type)
+	}
+}
+
+// collectLeaves maps each dotted field path of a mapping to its type.
+func collectLeaves(m map[string]any, prefix string, out map[string]string) {
+	props, _ := m["properties"].(map[string]any)
+	for name, v := range props {
+		sub, _ := v.(map[string]any)
+		path := prefix + name
+		if typ, ok := sub["type"].(string); ok {
+			out[path] = typ
+			continue
+		}
+		collectLeaves(sub, path+".", out)
+	}
+}

@@ -1,0 +1,261 @@
+package esindex
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
+)
+
+// TemplateVersion is the version of the index templates and mappings this
+// package installs, stored in each template's "version" and _meta.version.
+// Raise it with any change to templates/*.json.
+const TemplateVersion = 1
+
+// templatePriority puts lagwatch's templates above Elasticsearch's built-in
+// metrics-*-* template (priority 100), so the exact-name pattern wins.
+const templatePriority = 200
+
+//go:embed templates/*.json
+var templateFS embed.FS
+
+// Features says what the cluster does with the templates' lifecycle.
+type Features struct {
+	// Lifecycle is true when the cluster runs the data stream lifecycle
+	// that enforces the templates' retention.
+	Lifecycle bool
+	// ILM is true when index lifecycle management is there.
+	ILM bool
+	// Retention is the data_retention stored in the templates, "" for none.
+	Retention string
+	// Warnings are for the caller to log once at start-up.
+	Warnings []string
+}
+
+// indexTemplate is the body of PUT _index_template/<name>.
+type indexTemplate struct {
+	IndexPatterns []string      `json:"index_patterns"`
+	DataStream    struct{}      `json:"data_stream"`
+	Priority      int           `json:"priority"`
+	Version       int           `json:"version"`
+	Template      templateParts `json:"template"`
+	Meta          templateMeta  `json:"_meta"`
+}
+
+type templateParts struct {
+	Settings  json.RawMessage `json:"settings,omitempty"`
+	Mappings  json.RawMessage `json:"mappings"`
+	Lifecycle lifecycle       `json:"lifecycle"`
+}
+
+// lifecycle is the data stream lifecycle. It is always enabled, so that a
+// cluster that runs it rolls the data streams over; DataRetention is set when
+// a retention is configured.
+type lifecycle struct {
+	Enabled       bool   `json:"enabled"`
+	DataRetention string `json:"data_retention,omitempty"`
+}
+
+type templateMeta struct {
+	ManagedBy   string `json:"managed_by"`
+	Version     int    `json:"version"`
+	Description string `json:"description"`
+}
+
+// namedTemplate is one template to install: its name and JSON body.
+type namedTemplate struct {
+	Name string
+	Body []byte
+}
+
+// templates returns the index templates for names, in install order, as the
+// indented JSON that Install sends.
+func templates(names Names, retention time.Duration) ([]namedTemplate, error) {
+	ret, err := formatRetention(retention)
+	if err != nil {
+		return nil, err
+	}
+	specs := []struct{ stream, file, what string }{
+		{names.Offsets, "templates/offsets.json", "one document per cluster, consumer group, topic and partition per snapshot"},
+		{names.Groups, "templates/groups.json", "one document per cluster and consumer group per snapshot"},
+	}
+	var out []namedTemplate
+	for _, sp := range specs {
+		raw, err := templateFS.ReadFile(sp.file)
+		if err != nil {
+			return nil, fmt.Errorf("read embedded %s: %w", sp.file, err)
+		}
+		var parts templateParts
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&parts); err != nil {
+			return nil, fmt.Errorf("decode embedded %s: %w", sp.file, err)
+		}
+		parts.Lifecycle = lifecycle{Enabled: true, DataRetention: ret}
+		body, err := json.MarshalIndent(indexTemplate{
+			IndexPatterns: []string{sp.stream},
+			Priority:      templatePriority,
+			Version:       TemplateVersion,
+			Template:      parts,
+			Meta: templateMeta{
+				ManagedBy:   "lagwatch",
+				Version:     TemplateVersion,
+				Description: "lagwatch: " + sp.what,
+			},
+		}, "", "  ")
+		if err != nil {
+			return nil, fmt.Errorf("encode template %s: %w", sp.stream, err)
+		}
+		out = append(out, namedTemplate{Name: sp.stream, Body: append(body, '\n')})
+	}
+	return out, nil
+}
+
+// formatRetention renders a retention as Elasticsearch's data_retention: whole
+// days as "30d", else whole hours as "36h". Zero means no retention ("").
+func formatRetention(d time.Duration) (string, error) {
+	switch {
+	case d == 0:
+		return "", nil
+	case d < 0:
+		return "", fmt.Errorf("retention %s: must not be negative", d)
+	case d%time.Hour != 0:
+		return "", fmt.Errorf("retention %s: must be a whole number of hours", d)
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour)), nil
+	default:
+		return fmt.Sprintf("%dh", d/time.Hour), nil
+	}
+}
+
+// Install puts the index templates of the offsets and groups data streams
+// (repeating it is harmless: a PUT replaces a template with itself) and finds
+// out whether the cluster enforces their retention. The data streams
+// themselves are created by Elasticsearch on the first write.
+//
+// retention is stored as each template's data stream lifecycle
+// data_retention; zero keeps documents forever. It must be a whole number of
+// hours.
+//
+// A failure to detect the cluster's features is not an error: it becomes a
+// warning in Features.
+func Install(ctx context.Context, es *elasticsearch.Client, names Names, retention time.Duration) (Features, error) {
+	if names.Offsets == "" || names.Groups == "" {
+		return Features{}, errors.New("install templates: names not made by NewNames")
+	}
+	tmpls, err := templates(names, retention)
+	if err != nil {
+		return Features{}, fmt.Errorf("install templates: %w", err)
+	}
+	for _, t := range tmpls {
+		res, err := es.Indices.PutIndexTemplate(t.Name, bytes.NewReader(t.Body), es.Indices.PutIndexTemplate.WithContext(ctx))
+		if err != nil {
+			return Features{}, fmt.Errorf("put index template %s: %w", t.Name, err)
+		}
+		body := readExcerpt(res.Body)
+		res.Body.Close()
+		if res.IsError() {
+			return Features{}, fmt.Errorf("put index template %s: HTTP %d: %s", t.Name, res.StatusCode, body)
+		}
+	}
+
+	f := Features{}
+	f.Retention, _ = formatRetention(retention) // validated by templates
+	lc := probe(ctx, es, "/_lifecycle/stats")
+	if lc.is == unknown {
+		// _lifecycle/stats needs the monitor privilege; this one needs only
+		// view_index_metadata on the data stream, and answers 404
+		// index_not_found when the handler exists but the stream does not yet.
+		lc = probe(ctx, es, "/_data_stream/"+names.Offsets+"/_lifecycle")
+	}
+	ilm := probe(ctx, es, "/_ilm/status")
+	f.Lifecycle, f.ILM = lc.is == present, ilm.is == present
+	switch {
+	case lc.is == unknown:
+		f.Warnings = append(f.Warnings, "cannot tell whether Elasticsearch runs the data stream lifecycle ("+lc.why+
+			"): retention "+retentionWords(f.Retention)+" may not be enforced")
+	case lc.is == absent && f.Retention != "":
+		f.Warnings = append(f.Warnings, "Elasticsearch has no data stream lifecycle: retention of "+f.Retention+
+			" is stored in the templates but not enforced")
+	case lc.is == absent && ilm.is == absent:
+		f.Warnings = append(f.Warnings, "Elasticsearch has neither a data stream lifecycle nor ILM: the data streams never roll over")
+	}
+	if ilm.is == unknown {
+		f.Warnings = append(f.Warnings, "cannot tell whether Elasticsearch has ILM ("+ilm.why+")")
+	}
+	return f, nil
+}
+
+func retentionWords(r string) string {
+	if r == "" {
+		return "(none configured)"
+	}
+	return "of " + r
+}
+
+type presence int
+
+const (
+	unknown presence = iota
+	present
+	absent
+)
+
+type probeResult struct {
+	is  presence
+	why string // for unknown: what the probe got
+}
+
+// probe GETs path and says whether the API behind it exists.
+func probe(ctx context.Context, es *elasticsearch.Client, path string) probeResult {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return probeResult{unknown, err.Error()}
+	}
+	res, err := es.Perform(req)
+	if err != nil {
+		return probeResult{unknown, "GET " + path + ": " + err.Error()}
+	}
+	defer res.Body.Close()
+	body := readExcerpt(res.Body)
+	is := classifyProbe(res.StatusCode, body)
+	if is == unknown {
+		return probeResult{unknown, fmt.Sprintf("GET %s: HTTP %d", path, res.StatusCode)}
+	}
+	return probeResult{is: is}
+}
+
+// classifyProbe reads the answer to a GET on an API's path. A node without
+// the module answers 400 "no handler found", or 405 when another method is
+// routed on a matching path; 404 index_not_found means the API answered about
+// a data stream that does not exist yet. Anything else (401, 403, 5xx) says
+// nothing about the API.
+func classifyProbe(status int, body string) presence {
+	switch {
+	case status >= 200 && status < 300:
+		return present
+	case status == http.StatusNotFound && strings.Contains(body, "index_not_found_exception"):
+		return present
+	case status == http.StatusNotFound, status == http.StatusMethodNotAllowed:
+		return absent
+	case status == http.StatusBadRequest && strings.Contains(body, "no handler found"):
+		return absent
+	default:
+		return unknown
+	}
+}
+
+// readExcerpt reads at most 1 KiB of an error body, for messages.
+func readExcerpt(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, 1024))
+	_, _ = io.Copy(io.Discard, io.LimitReader(r, 1<<20)) // let the connection be reused
+	return strings.TrimSpace(string(b))
+}

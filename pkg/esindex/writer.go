@@ -1,0 +1,587 @@
+package esindex
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/elastic/go-elasticsearch/v8/esutil"
+
+	"github.com/lagwatch/lagwatch/pkg/snapshot"
+)
+
+// Defaults for zero WriterOptions fields.
+const (
+	DefaultSpoolMaxBytes = 256 << 20
+	DefaultMaxRetries    = 3
+	DefaultRetryBase     = 500 * time.Millisecond
+	DefaultRetryMax      = 30 * time.Second
+	DefaultFlushBytes    = 5 << 20
+	DefaultWorkers       = 2
+	maxProblems          = 10
+	maxReasonLen         = 300
+)
+
+// ErrLost is wrapped by the error Write returns when documents were lost:
+// rejected by Elasticsearch, dropped from a full spool, or neither written
+// nor spooled.
+var ErrLost = errors.New("documents lost")
+
+// WriterOptions configure a Writer. Zero values take the defaults above.
+type WriterOptions struct {
+	// SpoolDir is the directory of the on-disk spool for documents that
+	// cannot be written now. Empty means no spool: such documents are lost
+	// and Write says so.
+	SpoolDir string
+	// SpoolMaxBytes bounds the spool's size on disk; the oldest segments
+	// are dropped to stay under it.
+	SpoolMaxBytes int64
+	// MaxRetries is how many times documents that Elasticsearch answered
+	// with 429 or 5xx, or requests that failed, are sent again within one
+	// Write before they are spooled. Negative means never.
+	MaxRetries int
+	// RetryBase is the wait before the first retry; it doubles with each
+	// retry up to RetryMax. The waits end early when ctx is done.
+	RetryBase, RetryMax time.Duration
+	// FlushBytes is the size of one bulk request; Workers the number of
+	// bulk requests in flight.
+	FlushBytes int
+	Workers    int
+}
+
+// Writer writes snapshots to the offsets and groups data streams, exactly
+// once per document: ids are deterministic and every write is a create, so a
+// document already stored answers 409 and counts as a duplicate.
+//
+// Write is safe for concurrent use (calls run one at a time); SpoolDepth may
+// be called at any time.
+type Writer struct {
+	es    *elasticsearch.Client
+	names Names
+	opts  WriterOptions
+	spool *spool // nil without a spool
+
+	mu sync.Mutex
+}
+
+// WriteResult counts what one Write did with documents. Indexed and
+// Duplicates include replayed documents; Replayed says how many of the
+// written ones came from the spool.
+type WriteResult struct {
+	// Docs is the number of documents the snapshot made.
+	Docs int
+	// Indexed were created (201).
+	Indexed int
+	// Duplicates were already stored (409 on create): not a failure.
+	Duplicates int
+	// Failed were rejected for good (e.g. a mapping error, 400); they are
+	// not retried nor spooled. Problems samples the reasons.
+	Failed int
+	// Retried counts documents sent again after a 429, a 5xx, or a failed
+	// request (a document sent three times counts two).
+	Retried int
+	// Spooled is the number of this snapshot's documents put in the spool.
+	// Documents of a replay that stopped stay in their segment and are not
+	// counted again.
+	Spooled int
+	// Replayed documents from the spool were written (created or duplicate).
+	Replayed int
+	// Dropped documents were lost: oldest spool segments deleted to respect
+	// SpoolMaxBytes, unreadable spool lines, or documents that fitted
+	// nowhere.
+	Dropped int
+	// Problems lists distinct reasons (at most 10) for everything above
+	// that was not a plain success, with how many documents each hit.
+	Problems []Problem
+}
+
+// ProblemKind classifies a Problem.
+type ProblemKind string
+
+const (
+	// Rejected: Elasticsearch refused a document for good (Failed).
+	Rejected ProblemKind = "rejected"
+	// Temporary: a 429, a 5xx, a failed request or a missing answer; the
+	// documents were retried, then spooled if it persisted.
+	Temporary ProblemKind = "temporary"
+	// Refused: Elasticsearch refused a whole bulk request with a 4xx (for
+	// example 401 or 403); the documents were spooled without retrying.
+	Refused ProblemKind = "refused"
+	// Spool: the spool could not take, keep or give back documents.
+	Spool ProblemKind = "spool"
+)
+
+// Problem is one distinct reason documents were not simply written.
+type Problem struct {
+	Kind ProblemKind
+	// Status is the HTTP status of the item or the request; 0 for a
+	// transport error or a spool problem.
+	Status int
+	// Reason is Elasticsearch's error type and reason, or the error.
+	Reason string
+	// Count is the number of documents (or attempts, for Temporary).
+	Count int
+}
+
+// NewWriter returns a Writer for the data streams of names; call Install
+// before the first Write, so that the data streams get lagwatch's strict
+// mappings when Elasticsearch creates them. With a spool
+// directory, the segments a previous Writer left there are found and
+// replayed by the first Write.
+func NewWriter(es *elasticsearch.Client, names Names, opts WriterOptions) (*Writer, error) {
+	if es == nil {
+		return nil, errors.New("new writer: no Elasticsearch client")
+	}
+	if names.Offsets == "" || names.Groups == "" {
+		return nil, errors.New("new writer: names not made by NewNames")
+	}
+	switch {
+	case opts.SpoolMaxBytes < 0:
+		return nil, errors.New("new writer: WriterOptions.SpoolMaxBytes is negative")
+	case opts.RetryBase < 0 || opts.RetryMax < 0:
+		return nil, errors.New("new writer: WriterOptions.RetryBase and RetryMax must not be negative")
+	case opts.FlushBytes < 0 || opts.Workers < 0:
+		return nil, errors.New("new writer: WriterOptions.FlushBytes and Workers must not be negative")
+	}
+	if opts.SpoolMaxBytes == 0 {
+		opts.SpoolMaxBytes = DefaultSpoolMaxBytes
+	}
+	if opts.MaxRetries == 0 {
+		opts.MaxRetries = DefaultMaxRetries
+	} else if opts.MaxRetries < 0 {
+		opts.MaxRetries = 0
+	}
+	if opts.RetryBase == 0 {
+		opts.RetryBase = DefaultRetryBase
+	}
+	if opts.RetryMax == 0 {
+		opts.RetryMax = max(DefaultRetryMax, opts.RetryBase)
+	}
+	if opts.FlushBytes == 0 {
+		opts.FlushBytes = DefaultFlushBytes
+	}
+	if opts.Workers == 0 {
+		opts.Workers = DefaultWorkers
+	}
+	w := &Writer{es: es, names: names, opts: opts}
+	if opts.SpoolDir != "" {
+		sp, err := openSpool(opts.SpoolDir, opts.SpoolMaxBytes)
+		if err != nil {
+			return nil, fmt.Errorf("new writer: WriterOptions.SpoolDir: %w", err)
+		}
+		w.spool = sp
+	}
+	return w, nil
+}
+
+// SpoolDepth is the number of segments in the spool and their size in bytes.
+func (w *Writer) SpoolDepth() (segments int, bytes int64) {
+	if w.spool == nil {
+		return 0, 0
+	}
+	return int(w.spool.nsegs.Load()), w.spool.nbytes.Load()
+}
+
+// Write writes the documents of s. First it replays the spool, oldest
+// segment first; when that fails, the spool keeps the order and s's
+// documents are spooled behind it without being sent. Then it sends s's
+// documents: 201 and 409 count as written, 429 and 5xx items and failed
+// requests are retried with exponential backoff (bounded by ctx), and what is
+// still unwritten is spooled. Per-item rejections (e.g. a mapping error) are
+// counted in Failed and not retried.
+//
+// Write returns an error wrapping ErrLost when documents were lost (Failed,
+// Dropped, or neither written nor spooled); the result is complete either
+// way.
+func (w *Writer) Write(ctx context.Context, s snapshot.Snapshot) (WriteResult, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+
+	var res WriteResult
+	pr := problems{res: &res}
+	docs := encodeSnapshot(w.names, s)
+	res.Docs = len(docs)
+
+	unwritten := docs
+	if w.replay(ctx, &res, &pr) {
+		unwritten = w.send(ctx, docs, &res, &pr).unwritten
+	}
+	notSpooled := 0
+	if len(unwritten) > 0 {
+		notSpooled = w.spoolDocs(unwritten, &res, &pr)
+	}
+	return res, lostError(res, notSpooled)
+}
+
+// Spool puts the documents of s in the spool without sending anything: for a
+// caller that must not write yet (its templates are not installed, so a
+// write would let Elasticsearch create the data streams with other
+// mappings). The next Write replays them in order.
+func (w *Writer) Spool(s snapshot.Snapshot) (WriteResult, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var res WriteResult
+	pr := problems{res: &res}
+	docs := encodeSnapshot(w.names, s)
+	res.Docs = len(docs)
+	notSpooled := w.spoolDocs(docs, &res, &pr)
+	return res, lostError(res, notSpooled)
+}
+
+func lostError(res WriteResult, notSpooled int) error {
+	if res.Failed == 0 && res.Dropped == 0 && notSpooled == 0 {
+		return nil
+	}
+	var parts []string
+	if res.Failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d rejected by Elasticsearch", res.Failed))
+	}
+	if n := res.Dropped - notSpooled; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d dropped from the spool", n))
+	}
+	if notSpooled > 0 {
+		parts = append(parts, fmt.Sprintf("%d neither written nor spooled", notSpooled))
+	}
+	msg := strings.Join(parts, ", ")
+	for _, p := range res.Problems {
+		if p.Kind == Rejected || p.Kind == Spool {
+			msg += " (" + string(p.Kind) + ": " + p.Reason + ")"
+			break
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrLost, msg)
+}
+
+// spoolDocs spools docs and returns how many could not be spooled, which are
+// also counted in Dropped.
+func (w *Writer) spoolDocs(docs []doc, res *WriteResult, pr *problems) int {
+	if w.spool == nil {
+		pr.add(Spool, 0, "no spool configured", len(docs))
+		res.Dropped += len(docs)
+		return len(docs)
+	}
+	dropped, err := w.spool.add(docs)
+	if dropped > 0 {
+		res.Dropped += dropped
+		pr.add(Spool, 0, fmt.Sprintf("oldest spool segments dropped to stay under %d bytes", w.spool.max), dropped)
+	}
+	if err != nil {
+		pr.add(Spool, 0, "spool: "+err.Error(), len(docs))
+		res.Dropped += len(docs)
+		return len(docs)
+	}
+	res.Spooled += len(docs)
+	return 0
+}
+
+// replay writes the spool's segments, oldest first. It reports whether the
+// spool is empty afterwards (or there is none).
+func (w *Writer) replay(ctx context.Context, res *WriteResult, pr *problems) bool {
+	if w.spool == nil {
+		return true
+	}
+	for _, note := range w.spool.notes {
+		pr.add(Spool, 0, note, 0)
+	}
+	w.spool.notes = nil
+	for len(w.spool.segs) > 0 {
+		if ctx.Err() != nil {
+			return false
+		}
+		seg := w.spool.segs[0]
+		docs, bad, badErr, err := w.spool.read(seg)
+		if err != nil {
+			// Leave the segment: its place in the order is kept, and the
+			// size limit drops it in the end if it never becomes readable.
+			pr.add(Spool, 0, "read spool segment: "+err.Error(), seg.docs)
+			return false
+		}
+		if bad > 0 {
+			res.Dropped += bad
+			pr.add(Spool, 0, "unreadable spool lines dropped: "+badErr.Error(), bad)
+		}
+		out := w.send(ctx, docs, res, pr)
+		res.Replayed += out.written
+		if err := w.spool.replace(out.unwritten); err != nil {
+			pr.add(Spool, 0, "rewrite spool segment: "+err.Error(), len(out.unwritten))
+			return false
+		}
+		if len(out.unwritten) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+type sendOutcome struct {
+	written   int   // created or duplicate
+	unwritten []doc // to spool
+}
+
+// outcome of one document in one bulk round.
+type outcome uint8
+
+const (
+	noAnswer  outcome = iota // the response did not mention it: retry
+	created                  // 201
+	duplicate                // 409: already stored
+	temporary                // 429, 5xx, failed request: retry
+	rejected                 // refused for good: count, do not retry
+	refused                  // whole request refused with a 4xx: spool now
+)
+
+// send writes docs in bulk rounds: the first, then up to MaxRetries more for
+// documents that got a temporary failure, with exponential backoff.
+func (w *Writer) send(ctx context.Context, docs []doc, res *WriteResult, pr *problems) sendOutcome {
+	var out sendOutcome
+	pending := docs
+	for round := 0; len(pending) > 0; round++ {
+		outcomes := w.bulk(ctx, pending, pr)
+		var retry []doc
+		for i, o := range outcomes {
+			switch o {
+			case created:
+				res.Indexed++
+				out.written++
+			case duplicate:
+				res.Duplicates++
+				out.written++
+			case rejected:
+				res.Failed++
+			case refused:
+				out.unwritten = append(out.unwritten, pending[i])
+			default:
+				retry = append(retry, pending[i])
+			}
+		}
+		pending = retry
+		if len(retry) == 0 || round >= w.opts.MaxRetries || !w.sleep(ctx, round) {
+			break
+		}
+		res.Retried += len(retry)
+	}
+	out.unwritten = append(out.unwritten, pending...)
+	return out
+}
+
+// sleep waits before retry round+1 and reports whether ctx allows it.
+func (w *Writer) sleep(ctx context.Context, round int) bool {
+	d := w.opts.RetryBase << min(round, 20)
+	if d <= 0 || d > w.opts.RetryMax {
+		d = w.opts.RetryMax
+	}
+	// Up to a quarter more, so that several collectors do not retry in
+	// step.
+	d += rand.N(d/4 + 1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// bulk sends docs once through an esutil.BulkIndexer with create actions and
+// returns each document's outcome. Outcomes come only from the per-item
+// callbacks: a document the response never mentions (a torn or short
+// response) stays noAnswer and is retried; the indexer's Stats must agree
+// with the callbacks, or the difference is reported.
+func (w *Writer) bulk(ctx context.Context, docs []doc, pr *problems) []outcome {
+	outcomes := make([]outcome, len(docs))
+	if ctx.Err() != nil {
+		pr.add(Temporary, 0, "not sent: "+ctx.Err().Error(), len(docs))
+		return outcomes
+	}
+	var mu sync.Mutex
+	answered := 0
+	record := func(i int, o outcome, kind ProblemKind, status int, reason string) {
+		mu.Lock()
+		defer mu.Unlock()
+		outcomes[i] = o
+		answered++
+		if kind != "" {
+			pr.add(kind, status, reason, 1)
+		}
+	}
+	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
+		Client:        boundTransport{ctx: ctx, next: w.es},
+		NumWorkers:    w.opts.Workers,
+		FlushBytes:    w.opts.FlushBytes,
+		FlushInterval: time.Hour, // Close flushes
+		FilterPath:    []string{"errors", "items.*.status", "items.*.error"},
+	})
+	if err != nil {
+		pr.add(Temporary, 0, "bulk indexer: "+err.Error(), len(docs))
+		return outcomes
+	}
+	added := 0
+	for i := range docs {
+		if ctx.Err() != nil {
+			break
+		}
+		d := &docs[i]
+		err := bi.Add(ctx, esutil.BulkIndexerItem{
+			Index:      d.index,
+			Action:     "create",
+			DocumentID: d.id,
+			Body:       bytes.NewReader(d.body),
+			OnSuccess: func(_ context.Context, _ esutil.BulkIndexerItem, r esutil.BulkIndexerResponseItem) {
+				record(i, created, "", 0, "")
+			},
+			OnFailure: func(_ context.Context, _ esutil.BulkIndexerItem, r esutil.BulkIndexerResponseItem, err error) {
+				o, kind, status, reason := classify(r, err)
+				record(i, o, kind, status, reason)
+			},
+		})
+		if err != nil {
+			break
+		}
+		added++
+	}
+	// Requests are bound to ctx by the transport, so Close returns soon
+	// after ctx is done; it is given no deadline of its own so that no
+	// callback can run after bulk returns.
+	_ = bi.Close(context.Background())
+
+	mu.Lock()
+	defer mu.Unlock()
+	if added < len(docs) {
+		pr.add(Temporary, 0, fmt.Sprintf("not sent: %v", cmpOr(ctx.Err(), errors.New("the bulk indexer refused the document"))), len(docs)-added)
+	}
+	if missing := added - answered; missing > 0 {
+		pr.add(Temporary, 0, "no answer for the document in the bulk response", missing)
+	}
+	// The callbacks are the authority; the indexer's own count of created
+	// documents must agree with them, or a document would be taken as
+	// written on the indexer's word alone.
+	n := 0
+	for _, o := range outcomes {
+		if o == created {
+			n++
+		}
+	}
+	if st := bi.Stats(); int(st.NumCreated) != n {
+		for i, o := range outcomes {
+			if o == created {
+				outcomes[i] = noAnswer
+			}
+		}
+		pr.add(Temporary, 0, fmt.Sprintf("bulk indexer counted %d documents created, its callbacks %d", st.NumCreated, n), n)
+	}
+	return outcomes
+}
+
+// classify reads a failed item: its response item, or err when the whole
+// request failed.
+func classify(r esutil.BulkIndexerResponseItem, err error) (outcome, ProblemKind, int, string) {
+	if err != nil {
+		var re *requestError
+		if errors.As(err, &re) {
+			if re.Status == http.StatusTooManyRequests || re.Status >= 500 {
+				return temporary, Temporary, re.Status, re.Reason
+			}
+			return refused, Refused, re.Status, re.Reason
+		}
+		return temporary, Temporary, 0, shorten(err.Error())
+	}
+	reason := r.Error.Type
+	if r.Error.Reason != "" {
+		reason += ": " + r.Error.Reason
+	}
+	if r.Error.Cause.Type != "" {
+		reason += " (caused by " + r.Error.Cause.Type + ": " + r.Error.Cause.Reason + ")"
+	}
+	reason = shorten(reason)
+	switch {
+	case r.Status == http.StatusConflict:
+		return duplicate, "", 0, ""
+	case r.Status == http.StatusTooManyRequests || r.Status >= 500:
+		return temporary, Temporary, r.Status, reason
+	case r.Status == 0 && r.Error.Type == "":
+		return temporary, Temporary, 0, "bulk response item without status"
+	default:
+		return rejected, Rejected, r.Status, reason
+	}
+}
+
+func shorten(s string) string { return truncateUTF8(s, maxReasonLen) }
+
+// problems collects distinct Problems into a WriteResult.
+type problems struct {
+	res *WriteResult
+}
+
+func (p *problems) add(kind ProblemKind, status int, reason string, n int) {
+	ps := p.res.Problems
+	for i := range ps {
+		if ps[i].Kind == kind && ps[i].Status == status && ps[i].Reason == reason {
+			ps[i].Count += n
+			return
+		}
+	}
+	if len(ps) < maxProblems {
+		p.res.Problems = append(ps, Problem{Kind: kind, Status: status, Reason: reason, Count: n})
+	}
+}
+
+// boundTransport sends the bulk indexer's requests with the Write's context
+// (the indexer's workers use a background one), and turns an HTTP error
+// answer to a whole bulk request into a *requestError, so that the item
+// callbacks can tell a 429 or 503 from a 401.
+type boundTransport struct {
+	ctx  context.Context
+	next esapi.Transport
+}
+
+func (t boundTransport) Perform(req *http.Request) (*http.Response, error) {
+	res, err := t.next.Perform(req.WithContext(t.ctx))
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode < 300 {
+		return res, nil
+	}
+	body := readExcerpt(res.Body)
+	res.Body.Close()
+	return nil, &requestError{Status: res.StatusCode, Reason: errorReason(res.StatusCode, body)}
+}
+
+// requestError is an HTTP error answer to a whole request.
+type requestError struct {
+	Status int
+	Reason string
+}
+
+func (e *requestError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Status, e.Reason) }
+
+// errorReason extracts type and reason from an Elasticsearch error body.
+func errorReason(status int, body string) string {
+	var e struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal([]byte(body), &e) == nil && len(e.Error) > 0 {
+		var obj struct{ Type, Reason string }
+		if json.Unmarshal(e.Error, &obj) == nil && obj.Type != "" {
+			return shorten(obj.Type + ": " + obj.Reason)
+		}
+		var s string
+		if json.Unmarshal(e.Error, &s) == nil && s != "" {
+			return shorten(s)
+		}
+	}
+	if body == "" {
+		return http.StatusText(status)
+	}
+	return shorten(body)
+}
