@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,4 +171,26 @@ func DeleteGroupOnCleanup(t testing.TB, group string) {
 			t.Errorf("delete group %s: %v", group, err)
 		}
 	})
+}
+
+// DeleteRecords advances a partition's log-start offset to before, as
+// retention would, with Kafka's own delete-records tool.
+func DeleteRecords(ctx context.Context, t testing.TB, topic string, partition int, before int64) {
+	t.Helper()
+	brokers := Kafka(t)
+	root := RepoRoot(t)
+	cp, err := exec.CommandContext(ctx, filepath.Join(root, "scripts", "testenv"), "classpath").Output()
+	if err != nil {
+		t.Fatalf("kafka classpath: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "delete.json")
+	spec := fmt.Sprintf(`{"version":1,"partitions":[{"topic":%q,"partition":%d,"offset":%d}]}`, topic, partition, before)
+	if err := os.WriteFile(file, []byte(spec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "java", "-Xmx256m", "-cp", strings.TrimSpace(string(cp)),
+		"org.apache.kafka.tools.DeleteRecordsCommand", "--bootstrap-server", strings.Join(brokers, ","), "--offset-json-file", file)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("delete records of %s/%d before %d: %v\n%s", topic, partition, before, err, out)
+	}
 }

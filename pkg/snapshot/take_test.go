@@ -148,3 +148,41 @@ func stable(s Snapshot, group string) bool {
 	}
 	return false
 }
+
+// TestCommittedBelowLogStart deletes records past a group's committed offset,
+// as retention does to a consumer that fell too far behind: the partition is
+// flagged, and its lag still equals Kafka's tool.
+func TestCommittedBelowLogStart(t *testing.T) {
+	topic := testenv.CreateTopic(t, "retention", 1)
+	testenv.Produce(t, topic, 0, 20)
+	group := testenv.Name(t, "retention-group")
+	testenv.Commit(t, group, topic, map[int]int64{0: 3})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	testenv.DeleteRecords(ctx, t, topic, 0, 10)
+
+	r := newReader(t, func(g string) bool { return g == group })
+	var p Partition
+	for attempt := 0; ; attempt++ {
+		s := r.Take(ctx, time.Now())
+		if s.Err == nil && len(s.Groups) == 1 && len(s.Groups[0].Partitions) == 1 && s.Groups[0].Partitions[0].HasOffsets {
+			p = s.Groups[0].Partitions[0]
+			break
+		}
+		if attempt == 30 {
+			t.Fatalf("no complete snapshot: %+v", s)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if p.LogStart != 10 || !p.BelowLogStart() {
+		t.Errorf("log start %d, below log start %v; want 10 and true", p.LogStart, p.BelowLogStart())
+	}
+	rows, err := testenv.ParseDescribe(testenv.ConsumerGroups(ctx, t, "--describe", "--group", group))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lag, _, _ := p.Lag()
+	if len(rows) != 1 || rows[0].Lag != lag {
+		t.Errorf("tool rows %+v; our lag %d", rows, lag)
+	}
+}
