@@ -1,0 +1,116 @@
+package esindex
+
+import (
+	"testing"
+	"time"
+)
+
+// TestReadWindows writes 14 ticks of 3 groups and reads the window of the
+// last 10 ticks within 10 minutes, through small pages so that groups and
+// partitions straddle page boundaries.
+func TestReadWindows(t *testing.T) {
+	names, es := installed(t)
+	w := newWriter(t, es, names, fastRetries(t.TempDir()))
+	const ticks, groups, partitions = 14, 3, 5
+	for i := 0; i < ticks; i++ {
+		if _, err := w.Write(ctxT(t), tickSnapshot(i, groups, partitions)); err != nil {
+			t.Fatalf("write tick %d: %v", i, err)
+		}
+	}
+	refresh(t, es, names)
+	at := tick0.Add((ticks - 1) * 30 * time.Second)
+
+	cases := []struct {
+		name             string
+		q                WindowQuery
+		groups, rowsEach int
+		firstTick        int
+	}{
+		{"last 10 of 14 ticks, pages of 7 documents", WindowQuery{At: at, MaxAge: time.Hour, Size: 10, PageSize: 7}, 3, 10, 4},
+		{"max age keeps only 3 ticks (the 4th is exactly at the boundary)", WindowQuery{At: at, MaxAge: 90 * time.Second, Size: 10, PageSize: 1000}, 3, 3, 11},
+		{"an instant in the past sees only what existed then", WindowQuery{At: tick0.Add(2 * 30 * time.Second), MaxAge: time.Hour, Size: 10}, 3, 3, 0},
+		{"one group", WindowQuery{At: at, MaxAge: time.Hour, Size: 4, Group: "group-001"}, 1, 4, 10},
+		{"before any tick: nothing", WindowQuery{At: tick0.Add(-time.Second), MaxAge: time.Hour, Size: 10}, 0, 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []GroupHistory
+			st, err := ReadWindows(ctxT(t), es, names, tc.q, func(g GroupHistory) error {
+				got = append(got, g)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tc.groups || st.Groups != tc.groups {
+				t.Fatalf("%d groups (stats %d), want %d", len(got), st.Groups, tc.groups)
+			}
+			for gi, g := range got {
+				if g.Cluster != "test" || (tc.q.Group == "" && g.Group != tickSnapshot(0, groups, partitions).Groups[gi].ID) {
+					t.Errorf("group %d: %s/%s out of order", gi, g.Cluster, g.Group)
+				}
+				if len(g.Partitions) != partitions {
+					t.Errorf("%s: %d partitions, want %d", g.Group, len(g.Partitions), partitions)
+				}
+				for _, p := range g.Partitions {
+					if len(p.Rows) != tc.rowsEach {
+						t.Fatalf("%s %s/%d: %d rows, want %d", g.Group, p.Topic, p.Partition, len(p.Rows), tc.rowsEach)
+					}
+					for k, r := range p.Rows {
+						want := tick0.Add(time.Duration(tc.firstTick+k) * 30 * time.Second)
+						if !r.Time.Equal(want) {
+							t.Fatalf("%s %s/%d row %d at %s, want %s (oldest first)", g.Group, p.Topic, p.Partition, k, r.Time, want)
+						}
+					}
+				}
+			}
+			if tc.groups > 0 && st.Pages < 1 {
+				t.Errorf("stats: %+v", st)
+			}
+		})
+	}
+
+	// Field values survive the round trip, absent ones stay absent.
+	var g0 GroupHistory
+	if _, err := ReadWindows(ctxT(t), es, names, WindowQuery{At: at, MaxAge: time.Hour, Size: 1, Group: "group-000"}, func(g GroupHistory) error {
+		g0 = g
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	src := tickSnapshot(ticks-1, groups, partitions).Groups[0]
+	for i, p := range g0.Partitions {
+		sp := src.Partitions[i]
+		r := p.Rows[0]
+		lag, hasLag, _ := sp.Lag()
+		owner := ""
+		if sp.Owner != nil {
+			owner = sp.Owner.MemberID
+		}
+		if p.Topic != sp.Topic || p.Partition != sp.Partition || r.HasCommitted != sp.HasCommitted || (sp.HasCommitted && r.Committed != sp.Committed) ||
+			r.HasLogEnd != sp.HasOffsets || (sp.HasOffsets && (r.LogEnd != sp.LogEnd || r.LogStart != sp.LogStart)) ||
+			r.HasLag != hasLag || r.Lag != lag || r.Owner != owner || r.State != "Stable" {
+			t.Errorf("partition %s/%d: read %+v from %+v", p.Topic, p.Partition, r, sp)
+		}
+	}
+}
+
+func TestKnownGroups(t *testing.T) {
+	names, es := installed(t)
+	w := newWriter(t, es, names, fastRetries(t.TempDir()))
+	if _, err := w.Write(ctxT(t), tickSnapshot(0, 4, 1)); err != nil {
+		t.Fatal(err)
+	}
+	refresh(t, es, names)
+	got, reqs, err := KnownGroups(ctxT(t), es, names, tick0.Add(-time.Hour), tick0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 || got[0] != (GroupKey{"test", "group-000"}) || got[3] != (GroupKey{"test", "group-003"}) || reqs < 1 {
+		t.Errorf("known groups %v (%d requests)", got, reqs)
+	}
+	none, _, err := KnownGroups(ctxT(t), es, names, tick0.Add(time.Second), tick0.Add(time.Hour), "")
+	if err != nil || len(none) != 0 {
+		t.Errorf("after the only tick: %v, %v", none, err)
+	}
+}
