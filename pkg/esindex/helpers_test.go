@@ -201,3 +201,13 @@ func decodeAny(r io.Reader, v any) {
 	b, _ := io.ReadAll(r)
 	_ = json.Unmarshal(b, v)
 }
+
+// refreshIndex makes everything written to index searchable.
+func refreshIndex(t *testing.T, es *elasticsearch.Client, index string) {
+	t.Helper()
+	res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(index), es.Indices.Refresh.WithContext(ctxT(t)))
+	if err != nil {
+		t.Fatalf("refresh %s: %v", index, err)
+	}
+	mustOK(t, res.StatusCode, res.Body, "refresh "+index)
+}

@@ -28,10 +28,13 @@ type Names struct {
 	// Groups holds one document per cluster and group per snapshot:
 	// metrics-lagwatch.groups-<namespace>.
 	Groups string
-	// Status is reserved for the evaluator's verdicts:
-	// metrics-lagwatch.status-<namespace>. Install does not create its
-	// template.
+	// Status holds the evaluator's verdicts, one document per cluster and
+	// group per evaluation: metrics-lagwatch.status-<namespace>.
 	Status string
+	// Incidents is a plain index (not a data stream: its documents are
+	// updated in place) holding each group's alert incident:
+	// lagwatch-incidents-<namespace>.
+	Incidents string
 }
 
 // NewNames validates namespace by Elastic's rules for the namespace part of a
@@ -45,6 +48,7 @@ func NewNames(namespace string) (Names, error) {
 		Offsets:   streamType + "-" + datasetOffsets + "-" + namespace,
 		Groups:    streamType + "-" + datasetGroups + "-" + namespace,
 		Status:    streamType + "-" + datasetStatus + "-" + namespace,
+		Incidents: "lagwatch-incidents-" + namespace,
 	}, nil
 }
 

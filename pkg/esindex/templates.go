@@ -43,7 +43,7 @@ type Features struct {
 // indexTemplate is the body of PUT _index_template/<name>.
 type indexTemplate struct {
 	IndexPatterns []string      `json:"index_patterns"`
-	DataStream    struct{}      `json:"data_stream"`
+	DataStream    *struct{}     `json:"data_stream,omitempty"`
 	Priority      int           `json:"priority"`
 	Version       int           `json:"version"`
 	Template      templateParts `json:"template"`
@@ -53,7 +53,7 @@ type indexTemplate struct {
 type templateParts struct {
 	Settings  json.RawMessage `json:"settings,omitempty"`
 	Mappings  json.RawMessage `json:"mappings"`
-	Lifecycle lifecycle       `json:"lifecycle"`
+	Lifecycle *lifecycle      `json:"lifecycle,omitempty"`
 }
 
 // lifecycle is the data stream lifecycle. It is always enabled, so that a
@@ -79,13 +79,30 @@ type namedTemplate struct {
 // templates returns the index templates for names, in install order, as the
 // indented JSON that Install sends.
 func templates(names Names, retention time.Duration) ([]namedTemplate, error) {
+	return buildTemplates(retention, []templateSpec{
+		{names.Offsets, "templates/offsets.json", "one document per cluster, consumer group, topic and partition per snapshot", true},
+		{names.Groups, "templates/groups.json", "one document per cluster and consumer group per snapshot", true},
+	})
+}
+
+// evaluatorTemplates are the templates of the evaluator's status data stream
+// and of its incident index (a plain index: incidents are updated in place).
+func evaluatorTemplates(names Names, retention time.Duration) ([]namedTemplate, error) {
+	return buildTemplates(retention, []templateSpec{
+		{names.Status, "templates/status.json", "one document per cluster and consumer group per evaluation", true},
+		{names.Incidents, "templates/incidents.json", "one document per cluster and consumer group: its alert incident", false},
+	})
+}
+
+type templateSpec struct {
+	stream, file, what string
+	dataStream         bool
+}
+
+func buildTemplates(retention time.Duration, specs []templateSpec) ([]namedTemplate, error) {
 	ret, err := formatRetention(retention)
 	if err != nil {
 		return nil, err
-	}
-	specs := []struct{ stream, file, what string }{
-		{names.Offsets, "templates/offsets.json", "one document per cluster, consumer group, topic and partition per snapshot"},
-		{names.Groups, "templates/groups.json", "one document per cluster and consumer group per snapshot"},
 	}
 	var out []namedTemplate
 	for _, sp := range specs {
@@ -99,9 +116,14 @@ func templates(names Names, retention time.Duration) ([]namedTemplate, error) {
 		if err := dec.Decode(&parts); err != nil {
 			return nil, fmt.Errorf("decode embedded %s: %w", sp.file, err)
 		}
-		parts.Lifecycle = lifecycle{Enabled: true, DataRetention: ret}
+		var ds *struct{}
+		if sp.dataStream {
+			ds = &struct{}{}
+			parts.Lifecycle = &lifecycle{Enabled: true, DataRetention: ret}
+		}
 		body, err := json.MarshalIndent(indexTemplate{
 			IndexPatterns: []string{sp.stream},
+			DataStream:    ds,
 			Priority:      templatePriority,
 			Version:       TemplateVersion,
 			Template:      parts,
@@ -155,16 +177,8 @@ func Install(ctx context.Context, es *elasticsearch.Client, names Names, retenti
 	if err != nil {
 		return Features{}, fmt.Errorf("install templates: %w", err)
 	}
-	for _, t := range tmpls {
-		res, err := es.Indices.PutIndexTemplate(t.Name, bytes.NewReader(t.Body), es.Indices.PutIndexTemplate.WithContext(ctx))
-		if err != nil {
-			return Features{}, fmt.Errorf("put index template %s: %w", t.Name, err)
-		}
-		body := readExcerpt(res.Body)
-		res.Body.Close()
-		if res.IsError() {
-			return Features{}, fmt.Errorf("put index template %s: HTTP %d: %s", t.Name, res.StatusCode, body)
-		}
+	if err := putTemplates(ctx, es, tmpls); err != nil {
+		return Features{}, err
 	}
 
 	f := Features{}
@@ -192,6 +206,35 @@ func Install(ctx context.Context, es *elasticsearch.Client, names Names, retenti
 		f.Warnings = append(f.Warnings, "cannot tell whether Elasticsearch has ILM ("+ilm.why+")")
 	}
 	return f, nil
+}
+
+// InstallEvaluator puts the templates of the evaluator's status data stream
+// (with retention, as Install does) and incident index. Repeating it is
+// harmless.
+func InstallEvaluator(ctx context.Context, es *elasticsearch.Client, names Names, retention time.Duration) error {
+	if names.Status == "" || names.Incidents == "" {
+		return errors.New("install evaluator templates: names not made by NewNames")
+	}
+	tmpls, err := evaluatorTemplates(names, retention)
+	if err != nil {
+		return fmt.Errorf("install evaluator templates: %w", err)
+	}
+	return putTemplates(ctx, es, tmpls)
+}
+
+func putTemplates(ctx context.Context, es *elasticsearch.Client, tmpls []namedTemplate) error {
+	for _, t := range tmpls {
+		res, err := es.Indices.PutIndexTemplate(t.Name, bytes.NewReader(t.Body), es.Indices.PutIndexTemplate.WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("put index template %s: %w", t.Name, err)
+		}
+		body := readExcerpt(res.Body)
+		res.Body.Close()
+		if res.IsError() {
+			return fmt.Errorf("put index template %s: HTTP %d: %s", t.Name, res.StatusCode, body)
+		}
+	}
+	return nil
 }
 
 func retentionWords(r string) string {

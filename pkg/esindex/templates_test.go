@@ -23,7 +23,13 @@ func TestTemplatesGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]string{names.Offsets: "offsets.template.json", names.Groups: "groups.template.json"}
+	eval, err := evaluatorTemplates(names, 30*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpls = append(tmpls, eval...)
+	files := map[string]string{names.Offsets: "offsets.template.json", names.Groups: "groups.template.json",
+		names.Status: "status.template.json", names.Incidents: "incidents.template.json"}
 	if len(tmpls) != len(files) {
 		t.Fatalf("%d templates, want %d", len(tmpls), len(files))
 	}

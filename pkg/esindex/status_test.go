@@ -1,0 +1,88 @@
+package esindex
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func f64(v float64) *float64 { return &v }
+
+// TestStatusWriteIsExactlyOnce writes the same evaluations twice: the second
+// run finds them stored (409) and the count does not change.
+func TestStatusWriteIsExactlyOnce(t *testing.T) {
+	names, es := installed(t)
+	if err := InstallEvaluator(ctxT(t), es, names, 30*24*time.Hour); err != nil {
+		t.Fatalf("InstallEvaluator: %v", err)
+	}
+	if err := InstallEvaluator(ctxT(t), es, names, 30*24*time.Hour); err != nil {
+		t.Fatalf("InstallEvaluator again: %v", err)
+	}
+	sw, err := NewStatusWriter(es, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := []StatusDoc{
+		{At: tick0, Cluster: "c", Group: "ok-group", Status: "OK", Code: 1, Complete: 1, PartitionCount: 2, WindowSize: 10},
+		{At: tick0, Cluster: "c", Group: "bad-group", Status: "ERR", Code: 3, Complete: 0.5, PartitionCount: 2, TotalLag: 40,
+			MaxLag: &MaxLag{Topic: "t", Partition: 1, Lag: 30}, TimeLagSeconds: f64(95.5), ConsumeRate: f64(0), ProduceRate: f64(2.5), CatchUpNever: true,
+			Partitions: []PartitionStatusDoc{{Topic: "t", Partition: 1, Status: "STOP", Code: 4, Complete: 1, CurrentLag: 30, TimeLagSeconds: f64(95.5),
+				Start: &OffsetPoint{Offset: 7, Time: tick0.Add(-5 * time.Minute), Lag: 10}, End: &OffsetPoint{Offset: 7, Time: tick0, Lag: 30}}}},
+		{At: tick0.Add(30 * time.Second), Cluster: "c", Group: "ok-group", Status: "OK", Code: 1, Complete: 1},
+	}
+	for run, want := range []struct{ indexed, dup int }{{3, 0}, {0, 3}} {
+		res, err := sw.Write(ctxT(t), docs)
+		if err != nil || res.Indexed != want.indexed || res.Duplicates != want.dup {
+			t.Fatalf("run %d: %+v, %v; want %d indexed, %d duplicates", run+1, res, err, want.indexed, want.dup)
+		}
+	}
+	refreshIndex(t, es, names.Status)
+	if n := countAt(t, es, names.Status, tick0); n != 2 {
+		t.Errorf("%d status documents at the first instant, want 2", n)
+	}
+}
+
+// TestIncidentVersions: a new incident is created once; an update applies
+// only over the version that was read, so two evaluators cannot both act on
+// the same state.
+func TestIncidentVersions(t *testing.T) {
+	names, es := installed(t)
+	if err := InstallEvaluator(ctxT(t), es, names, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = es.Indices.Delete([]string{names.Incidents}) })
+
+	got, err := LoadIncidents(ctxT(t), es, names)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("before any incident: %v, %v", got, err)
+	}
+	inc := Incident{Cluster: "c", Group: "g", Open: true, Status: "WARN", WorstStatus: "WARN", OpenedAt: tick0, LastSentAt: tick0, Sends: 1, UpdatedAt: tick0}
+	saved, err := SaveIncident(ctxT(t), es, names, inc)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if _, err := SaveIncident(ctxT(t), es, names, inc); !errors.Is(err, ErrIncidentConflict) {
+		t.Fatalf("second create of the same incident: %v, want ErrIncidentConflict", err)
+	}
+	loaded, err := LoadIncidents(ctxT(t), es, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := loaded[GroupKey{"c", "g"}]
+	if !l.Open || l.Status != "WARN" || !l.OpenedAt.Equal(tick0) || l.Sends != 1 || !l.ClosedAt.IsZero() {
+		t.Fatalf("loaded %+v", l)
+	}
+	l.Status, l.WorstStatus, l.Sends = "ERR", "ERR", 2
+	if _, err := SaveIncident(ctxT(t), es, names, l); err != nil {
+		t.Fatalf("update over the loaded version: %v", err)
+	}
+	// saved still carries the version before that update.
+	saved.Open = false
+	if _, err := SaveIncident(ctxT(t), es, names, saved); !errors.Is(err, ErrIncidentConflict) {
+		t.Fatalf("update over a stale version: %v, want ErrIncidentConflict", err)
+	}
+	loaded, _ = LoadIncidents(ctxT(t), es, names)
+	if l := loaded[GroupKey{"c", "g"}]; l.Status != "ERR" || l.Sends != 2 || !l.Open {
+		t.Errorf("after the stale update: %+v, want the fresh one kept", l)
+	}
+}
