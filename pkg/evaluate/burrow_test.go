@@ -1,0 +1,127 @@
+package evaluate
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// burrowGroup is a group with one partition of each interesting kind.
+func burrowGroup() GroupWindow {
+	stop := gone(repeat(100, 10), ramp(150, 10, 10))
+	warn := live(ramp(0, 10, 10), ramp(80, 20, 10)) // WARN, time lag interpolated: 253.5s
+	for i := range warn {
+		warn[i].ClientID, warn[i].Host = "billing-worker", "/10.0.0.7"
+	}
+	noCommit := live(repeat(0, 10), ramp(0, 5, 10))
+	for i := range noCommit {
+		noCommit[i].HasCommitted, noCommit[i].HasLag = false, false
+	}
+	behind := live(repeat(900, 3), ints(1000, 1100, 1200)) // STALL, time lag a lower bound
+	return GroupWindow{
+		Cluster: "prod-eu",
+		Group:   "billing v2/eu",
+		Partitions: []PartitionWindow{
+			part("payments", 1, warn),
+			part("payments", 0, okWindow),
+			part("invoices", 0, stop),
+			part("invoices", 1, noCommit),
+			part("invoices", 2, behind),
+		},
+	}
+}
+
+func TestBurrowGolden(t *testing.T) {
+	now := after(okWindow)
+	cases := []struct {
+		name   string
+		reason string
+		group  GroupWindow
+		file   string
+	}{
+		{"group with problems", "status object with the non-OK partitions only, maxlag, totallag, time lag", burrowGroup(), "burrow_lag.json"},
+		{"all OK", "partitions is [] (not null) when all are OK; maxlag still set", GroupWindow{Cluster: "prod-eu", Group: "quiet", Partitions: []PartitionWindow{part("t", 0, okWindow)}}, "burrow_lag_ok.json"},
+		{"not found", "Burrow's 404 body: error true, no status object", GroupWindow{Cluster: "prod-eu", Group: "gone"}, "burrow_lag_notfound.json"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := json.MarshalIndent(EvaluateGroup(tc.group, Rules{}, now).Burrow(), "", "  ")
+			if err != nil {
+				t.Fatalf("marshal: %v", err)
+			}
+			got = append(got, '\n')
+			path := filepath.Join("testdata", tc.file)
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatalf("update %s: %v", path, err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("read golden file (run with -update to create it): %v", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s (%s) differs; got:\n%s", path, tc.reason, got)
+			}
+		})
+	}
+}
+
+// TestBurrowShape checks the view against the field names Burrow's clients
+// read, independently of the golden file.
+func TestBurrowShape(t *testing.T) {
+	g := EvaluateGroup(burrowGroup(), Rules{}, after(okWindow))
+	b, err := json.Marshal(g.Burrow())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Error   *bool   `json:"error"`
+		Message *string `json:"message"`
+		Status  struct {
+			Cluster, Group, Status string
+			Complete               *float64
+			Partitions             []map[string]json.RawMessage
+			PartitionCount         *int `json:"partition_count"`
+			MaxLag                 map[string]json.RawMessage
+			TotalLag               *int64 `json:"totallag"`
+		} `json:"status"`
+		Request map[string]string `json:"request"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		reason string
+		ok     bool
+	}{
+		{"error false", "a found group", v.Error != nil && !*v.Error},
+		{"message", "Burrow's text", v.Message != nil && *v.Message == "consumer status returned"},
+		{"status ERR", "STOP and STALL map to ERR", v.Status.Status == "ERR"},
+		{"partition_count counts all", "5 partitions with documents", v.Status.PartitionCount != nil && *v.Status.PartitionCount == 5},
+		{"partitions lists the non-OK ones", "WARN, STOP, STALL", len(v.Status.Partitions) == 3},
+		{"totallag", "170 + 140 + 300", v.Status.TotalLag != nil && *v.Status.TotalLag == 610},
+		{"maxlag", "invoices/2 has 300", string(v.Status.MaxLag["topic"]) == `"invoices"` && string(v.Status.MaxLag["partition"]) == "2"},
+		{"request url escapes the group", "space and slash", v.Request["url"] == "/v3/kafka/prod-eu/consumer/billing%20v2%2Feu/lag"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if !tc.ok {
+				t.Errorf("%s; got %s", tc.reason, b)
+			}
+		})
+	}
+	for _, p := range v.Status.Partitions {
+		for _, k := range []string{"topic", "partition", "owner", "client_id", "status", "start", "end", "current_lag", "complete", "time_lag_seconds"} {
+			if _, ok := p[k]; !ok {
+				t.Errorf("partition %s lacks %q", p["topic"], k)
+			}
+		}
+	}
+}

@@ -1,0 +1,425 @@
+// Package evaluate owns the pure evaluation of consumer health: a window of
+// recent observations of each partition of a consumer group goes in; the
+// partition's and the group's Burrow-style status, lag, time lag, rates and
+// catch-up estimate come out, plus a Burrow-compatible JSON view of a group.
+//
+// Everything here is a function of its arguments: the evaluation time is
+// passed in, nothing is read from the clock, nothing is logged, no goroutine
+// is started. It must not import Elasticsearch, Kafka, a logger or any other
+// lagwatch package: data flows esindex (read) -> evaluate -> esindex (status
+// write) + notify.
+//
+// The rules are Burrow's (core/internal/evaluator/caching.go), adapted from
+// a history of commits to a history of polls; see EvaluatePartition.
+package evaluate
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultWindowSize is the number of observations a complete window holds,
+// Burrow's default number of stored intervals.
+const DefaultWindowSize = 10
+
+// Observation is one offsets document: one group's position on one partition
+// at one collection tick.
+type Observation struct {
+	// Time is the tick's time.
+	Time time.Time
+	// Committed is the group's committed offset (the next offset it will
+	// read); HasCommitted is false when the group never committed here.
+	Committed    int64
+	HasCommitted bool
+	// LogEnd (high watermark) and LogStart are the partition's offsets;
+	// HasLogEnd is false when they could not be read at that tick.
+	LogEnd, LogStart int64
+	HasLogEnd        bool
+	// Lag is LogEnd - Committed as the collector stored it (never negative);
+	// HasLag is false when there is no commit or no log offsets.
+	Lag    int64
+	HasLag bool
+	// GroupState is the group's state at that tick: "Stable", "Empty",
+	// "PreparingRebalance", "CompletingRebalance", "Dead", or "" if unknown.
+	GroupState string
+	// Owner is the member id of the member the partition is assigned to, ""
+	// when none. ClientID and Host describe that member; "" when unknown.
+	Owner, ClientID, Host string
+}
+
+// PartitionWindow is the recent history of one group on one partition.
+type PartitionWindow struct {
+	Topic     string
+	Partition int32
+	// Obs is oldest first, at most the window size long and none older than
+	// the reader's maximum age. Should it be longer, only the newest
+	// Rules.WindowSize observations are evaluated.
+	Obs []Observation
+}
+
+// GroupWindow is the recent history of every partition of one group.
+type GroupWindow struct {
+	Cluster, Group string
+	// Partitions in any order; a partition without observations is ignored.
+	Partitions []PartitionWindow
+}
+
+// Rules are the evaluation's tunables. The zero value means DefaultRules.
+type Rules struct {
+	// WindowSize is N, the number of observations of a complete window; 0
+	// means DefaultWindowSize.
+	WindowSize int
+	// MinComplete is the share of a full window, 0 to 1, below which a
+	// partition is OK without further checks (Burrow's default, 0, checks
+	// every window, even a single observation).
+	MinComplete float64
+	// AllowedLag is the lag, in messages, that still counts as caught up
+	// (Burrow's is 0).
+	AllowedLag int64
+}
+
+// DefaultRules returns Burrow's settings: a window of 10, no minimum
+// completeness, no allowed lag.
+func DefaultRules() Rules {
+	return Rules{WindowSize: DefaultWindowSize}
+}
+
+// Validate reports the first setting that evaluation cannot use.
+func (r Rules) Validate() error {
+	switch {
+	case r.WindowSize < 0:
+		return fmt.Errorf("window size %d: must be 0 (the default, %d) or more", r.WindowSize, DefaultWindowSize)
+	case !(r.MinComplete >= 0 && r.MinComplete <= 1): // also rejects NaN
+		return fmt.Errorf("minimum complete %v: must be between 0 and 1", r.MinComplete)
+	case r.AllowedLag < 0:
+		return fmt.Errorf("allowed lag %d: must be 0 or more", r.AllowedLag)
+	}
+	return nil
+}
+
+func (r Rules) windowSize() int {
+	if r.WindowSize <= 0 {
+		return DefaultWindowSize
+	}
+	return r.WindowSize
+}
+
+// PartitionResult is the evaluation of one partition.
+type PartitionResult struct {
+	Topic     string
+	Partition int32
+	Status    Status
+	// Complete is the number of observations over the window size, capped at
+	// 1: how much history the verdict rests on.
+	Complete float64
+	// Start and End are the window's first and last observations; both are
+	// zero when the window is empty.
+	Start, End Observation
+	// LastCommit is when the current committed offset was first seen: the
+	// time of the first observation of the newest run of observations with
+	// End's committed offset. Zero when End has no commit.
+	LastCommit time.Time
+	// CurrentLag is End's lag, in messages. HasLag is false, and CurrentLag
+	// 0, when End has no lag (never committed, or log offsets unreadable).
+	CurrentLag int64
+	HasLag     bool
+	// TimeLag is how far behind the head the consumer is, in time.
+	TimeLag TimeLag
+	// ConsumeRate and ProduceRate are in messages per second over the
+	// window, from the first to the last observation that has a committed
+	// offset (respectively a log-end offset). Has* is false with fewer than
+	// two such observations or when they share one time. A rewind makes
+	// ConsumeRate negative.
+	ConsumeRate, ProduceRate       float64
+	HasConsumeRate, HasProduceRate bool
+	// CatchUp estimates when the lag reaches 0 at the current rates.
+	CatchUp CatchUp
+	// Owner, ClientID and Host are End's: the member owning the partition,
+	// "" when none.
+	Owner, ClientID, Host string
+}
+
+// EvaluatePartition classifies one partition at time now. The rules, adapted
+// from Burrow to polled history, are tried in this order and the first that
+// applies decides:
+//
+//  1. incomplete: fewer observations than Rules.MinComplete of a window: OK.
+//  2. caughtUp: the current lag is at most Rules.AllowedLag, or there is no
+//     lag at all (never committed, or log offsets unreadable at the newest
+//     tick): OK, with CurrentLag 0 and HasLag false in the latter case.
+//  3. stopped: no commit for longer than the commits moved within the
+//     window, lag, and no live owner: STOP. It precedes the zero-lag rule so
+//     that a consumer that caught up once and then left is STOP.
+//  4. rewound: the committed offset went backwards and has not recovered:
+//     REWIND.
+//  5. lagWasZero: some observation had lag at most AllowedLag: OK.
+//  6. stalled: a live owner, the same committed offset throughout, lag
+//     throughout: STALL.
+//  7. falling behind: commits move but the lag never decreases: WARN.
+//  8. OK.
+//
+// We see positions, not commits: a commit's time is the time of the first
+// observation showing the committed offset (LastCommit). "Alive" means that
+// the newest observation shows an owner and a group state other than Empty or
+// Dead. An empty window is OK with Complete 0, as in Burrow.
+func EvaluatePartition(w PartitionWindow, r Rules, now time.Time) PartitionResult {
+	n := r.windowSize()
+	obs := w.Obs
+	if len(obs) > n {
+		obs = obs[len(obs)-n:]
+	}
+	res := PartitionResult{
+		Topic:     w.Topic,
+		Partition: w.Partition,
+		Status:    OK,
+		Complete:  min(float64(len(obs))/float64(n), 1),
+	}
+	if len(obs) == 0 {
+		return res
+	}
+	first, last := obs[0], obs[len(obs)-1]
+	res.Start, res.End = first, last
+	res.Owner, res.ClientID, res.Host = last.Owner, last.ClientID, last.Host
+	if last.HasLag {
+		res.CurrentLag, res.HasLag = last.Lag, true
+	}
+	if last.HasCommitted {
+		res.LastCommit = lastCommitTime(obs)
+	}
+	res.ConsumeRate, res.HasConsumeRate = rate(obs, committedOf)
+	res.ProduceRate, res.HasProduceRate = rate(obs, logEndOf)
+	res.TimeLag = timeLag(obs)
+	res.CatchUp = catchUp(res)
+	res.Status = classify(obs, res.Complete, r, now)
+	return res
+}
+
+// classify combines the rules in their order; obs is not empty.
+func classify(obs []Observation, complete float64, r Rules, now time.Time) Status {
+	switch {
+	case incomplete(complete, r):
+		return OK
+	case caughtUp(obs, r):
+		return OK
+	case stopped(obs, r, now):
+		return Stop
+	case rewound(obs):
+		return Rewind
+	case lagWasZero(obs, r):
+		return OK
+	case stalled(obs, r):
+		return Stall
+	case fallingBehind(obs):
+		return Warn
+	}
+	return OK
+}
+
+// Rule 1, incomplete: the window holds less history than Rules.MinComplete
+// asks for, so there is not enough to judge (Burrow's "complete").
+func incomplete(complete float64, r Rules) bool {
+	return complete < r.MinComplete
+}
+
+// Rule 2, caughtUp: the newest lag is within the allowed lag. A partition
+// with no lag at all (never committed, or log offsets unreadable at the
+// newest tick) has nothing to judge and counts as caught up too. This is
+// also what keeps an idle topic whose consumer caught up and left OK rather
+// than STOP.
+func caughtUp(obs []Observation, r Rules) bool {
+	last := obs[len(obs)-1]
+	return !last.HasLag || last.Lag <= r.AllowedLag
+}
+
+// Rule 3, stopped: the committed offset has not moved for longer than the
+// span from the window's first observation to the time the current offset
+// first appeared (Burrow: now - last commit > last commit - first commit),
+// there is lag, and no live member owns the partition. A committed offset
+// that never moved within the window has a span of 0, so any time since is
+// enough. A single observation suffices, as in Burrow; MinComplete is the
+// way to wait for more.
+func stopped(obs []Observation, r Rules, now time.Time) bool {
+	last := obs[len(obs)-1]
+	if !last.HasCommitted || !last.HasLag || last.Lag <= r.AllowedLag || alive(last) {
+		return false
+	}
+	lc := lastCommitTime(obs)
+	return now.Sub(lc) > lc.Sub(obs[0].Time)
+}
+
+// Rule 4, rewound: the committed offset went backwards within the window
+// and has not since come back to its earlier high, i.e. the newest committed
+// offset is below the highest one in the window. A rewind that recovered is
+// left to the later rules.
+func rewound(obs []Observation) bool {
+	last := obs[len(obs)-1]
+	if !last.HasCommitted {
+		return false
+	}
+	for _, o := range obs {
+		if o.HasCommitted && o.Committed > last.Committed {
+			return true
+		}
+	}
+	return false
+}
+
+// Rule 5, lagWasZero: some observation in the window had a lag within the
+// allowed lag, so the consumer kept up at some point of the window (Burrow's
+// first rule).
+func lagWasZero(obs []Observation, r Rules) bool {
+	for _, o := range obs {
+		if o.HasLag && o.Lag <= r.AllowedLag {
+			return true
+		}
+	}
+	return false
+}
+
+// Rule 6, stalled: at least two observations, all with the same committed
+// offset, every lag above the allowed lag, and a live member owns the
+// partition: the consumer is there but makes no progress. An observation
+// without a lag (log offsets unreadable at that tick) does not break a stall;
+// one without a commit does, since a first commit is progress.
+func stalled(obs []Observation, r Rules) bool {
+	if len(obs) < 2 || !alive(obs[len(obs)-1]) {
+		return false
+	}
+	for _, o := range obs {
+		if !o.HasCommitted || o.Committed != obs[0].Committed || (o.HasLag && o.Lag <= r.AllowedLag) {
+			return false
+		}
+	}
+	return true
+}
+
+// Rule 7, fallingBehind: the committed offset moves within the window but
+// the lag never decreases from one observation with a lag to the next
+// (Burrow's rule: equal lags count as not decreasing). Needs at least two
+// observations with a lag.
+func fallingBehind(obs []Observation) bool {
+	moved, lags := false, 0
+	var prev Observation
+	for _, o := range obs {
+		if !o.HasLag {
+			continue
+		}
+		if lags > 0 {
+			if o.Lag < prev.Lag {
+				return false
+			}
+			moved = moved || o.Committed != prev.Committed
+		}
+		prev = o
+		lags++
+	}
+	return moved && lags >= 2
+}
+
+// alive reports whether o shows a live member owning the partition: an
+// owner, and a group state other than Empty or Dead.
+func alive(o Observation) bool {
+	return o.Owner != "" && !strings.EqualFold(o.GroupState, "Empty") && !strings.EqualFold(o.GroupState, "Dead")
+}
+
+// lastCommitTime returns the time the newest committed offset first
+// appeared: the first observation of the newest run of consecutive
+// observations carrying that offset. obs is not empty and its last
+// observation has a commit.
+func lastCommitTime(obs []Observation) time.Time {
+	c := obs[len(obs)-1].Committed
+	i := len(obs) - 1
+	for i > 0 && obs[i-1].HasCommitted && obs[i-1].Committed == c {
+		i--
+	}
+	return obs[i].Time
+}
+
+// GroupResult is the evaluation of one group.
+type GroupResult struct {
+	Cluster, Group string
+	// Status is the worst partition status mapped to the group level (STOP,
+	// STALL, REWIND -> ERR); NOTFOUND when no partition has an observation.
+	Status Status
+	// Complete is the share of partitions whose window is full (Complete ==
+	// 1). With no partition it is 1, as in Burrow's NOTFOUND answer.
+	Complete float64
+	// TotalLag sums the partitions' CurrentLag.
+	TotalLag int64
+	// MaxLag is a copy of the partition with the greatest CurrentLag, the
+	// first in (topic, partition) order on a tie; nil with no partition.
+	MaxLag *PartitionResult
+	// PartitionCount is len(Partitions).
+	PartitionCount int
+	// Partitions are every partition with at least one observation, in
+	// (topic, partition) order.
+	Partitions []PartitionResult
+	// TimeLag is the greatest known partition time lag. It is a lower bound
+	// when any partition's is (that partition may be further behind), and
+	// unknown when no partition's is known.
+	TimeLag TimeLag
+	// ConsumeRate and ProduceRate sum the partitions' known rates, in
+	// messages per second.
+	ConsumeRate, ProduceRate float64
+}
+
+// EvaluateGroup evaluates every partition of g at time now and aggregates
+// them the way Burrow does. A group without any observation is NOTFOUND.
+func EvaluateGroup(g GroupWindow, r Rules, now time.Time) GroupResult {
+	res := GroupResult{Cluster: g.Cluster, Group: g.Group, Status: NotFound, Complete: 1}
+	for _, w := range g.Partitions {
+		if len(w.Obs) > 0 {
+			res.Partitions = append(res.Partitions, EvaluatePartition(w, r, now))
+		}
+	}
+	res.PartitionCount = len(res.Partitions)
+	if res.PartitionCount == 0 {
+		return res
+	}
+	slices.SortStableFunc(res.Partitions, func(a, b PartitionResult) int {
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	res.Status = OK
+	complete := 0
+	maxIdx := 0
+	for i, p := range res.Partitions {
+		res.Status = max(res.Status, p.Status.Group())
+		if p.Complete == 1 {
+			complete++
+		}
+		res.TotalLag += p.CurrentLag
+		if p.CurrentLag > res.Partitions[maxIdx].CurrentLag {
+			maxIdx = i
+		}
+		if p.TimeLag.Known {
+			res.TimeLag.Known = true
+			res.TimeLag.Duration = max(res.TimeLag.Duration, p.TimeLag.Duration)
+			res.TimeLag.LowerBound = res.TimeLag.LowerBound || p.TimeLag.LowerBound
+		}
+		if p.HasConsumeRate {
+			res.ConsumeRate += p.ConsumeRate
+		}
+		if p.HasProduceRate {
+			res.ProduceRate += p.ProduceRate
+		}
+	}
+	res.Complete = float64(complete) / float64(res.PartitionCount)
+	m := res.Partitions[maxIdx]
+	res.MaxLag = &m
+	return res
+}
+
+// NonOK returns the partitions whose status is worse than OK, in order: the
+// ones Burrow lists by default.
+func (g GroupResult) NonOK() []PartitionResult {
+	var out []PartitionResult
+	for _, p := range g.Partitions {
+		if p.Status > OK {
+			out = append(out, p)
+		}
+	}
+	return out
+}
