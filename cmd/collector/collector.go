@@ -91,10 +91,7 @@ func newCollector(ctx context.Context, cfg Config, log *slog.Logger) (*collector
 		})
 	}
 
-	es, err := esindex.NewClient(esindex.ConnConfig{
-		URLs: cfg.Elasticsearch.URLs, APIKey: cfg.Elasticsearch.APIKey,
-		Username: cfg.Elasticsearch.Username, Password: cfg.Elasticsearch.Password, CAFile: cfg.Elasticsearch.CAFile,
-	})
+	es, err := esindex.NewClient(cfg.Elasticsearch.ConnConfig())
 	if err != nil {
 		return nil, err
 	}

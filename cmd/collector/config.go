@@ -2,15 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net"
-	"net/url"
 	"os"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -18,7 +15,7 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
-	"github.com/robfig/cron/v3"
+	"github.com/lagwatch/lagwatch/internal/envconf"
 )
 
 // Config is the collector's whole configuration, read from the environment by
@@ -26,7 +23,7 @@ import (
 type Config struct {
 	// Clusters in the order they were configured; never empty once valid.
 	Clusters      []ClusterConfig
-	Elasticsearch ESConfig
+	Elasticsearch envconf.ES
 
 	// Schedule is a cron spec for scheduleParser.
 	Schedule string
@@ -76,19 +73,6 @@ type SASLConfig struct {
 	Mechanism, Username, Password string
 }
 
-// ESConfig is the Elasticsearch connection and where history is kept.
-type ESConfig struct {
-	URLs []string
-	// APIKey, or Username and Password; both empty: no authentication.
-	APIKey, Username, Password string
-	// CAFile is a PEM file of CA certificates for https; empty: system roots.
-	CAFile string
-	// Namespace is the data stream namespace.
-	Namespace string
-	// Retention is how long history is kept; 0 keeps it forever.
-	Retention time.Duration
-}
-
 // The raw environment, every value a string so that each one is parsed, and
 // each problem reported, by this file under the variable's own name. Field
 // names give the variable names through split_words (no `envconfig` tags:
@@ -101,16 +85,8 @@ type collectorEnv struct {
 		Clusters    string `split_words:"true" desc:"comma-separated cluster names; enables KAFKA_<NAME>_* variables"`
 		ClusterName string `split_words:"true" default:"default" desc:"label of the single cluster"`
 	} `split_words:"true"`
-	Elasticsearch struct {
-		URL       string `split_words:"true" desc:"comma-separated http(s) URLs"`
-		APIKey    string `split_words:"true"`
-		Username  string `split_words:"true"`
-		Password  string `split_words:"true"`
-		CAFile    string `split_words:"true"`
-		Namespace string `split_words:"true" default:"default"`
-		Retention string `split_words:"true" default:"30d"`
-	} `split_words:"true"`
-	Collector struct {
+	Elasticsearch envconf.ESEnv `split_words:"true"`
+	Collector     struct {
 		Schedule         string `split_words:"true" default:"@every 30s"`
 		TickTimeout      string `split_words:"true" default:"25s"`
 		KafkaTimeout     string `split_words:"true" default:"10s"`
@@ -119,10 +95,7 @@ type collectorEnv struct {
 		SpoolMaxBytes    string `split_words:"true" default:"256MiB"`
 		MetricsAddr      string `split_words:"true" default:":9308" keep_empty:"true"`
 	} `split_words:"true"`
-	Log struct {
-		Level  string `split_words:"true" default:"info"`
-		Format string `split_words:"true" default:"json"`
-	} `split_words:"true"`
+	Log envconf.LogEnv `split_words:"true"`
 }
 
 // clusterEnv is one cluster's variables, read under "KAFKA" (single cluster)
@@ -147,18 +120,11 @@ type clusterEnv struct {
 	} `split_words:"true"`
 }
 
-// Variable names used in messages. Cluster variables are built from
-// ClusterConfig.Prefix.
+// Variable names used in messages; the Elasticsearch and logging ones are
+// envconf's. Cluster variables are built from ClusterConfig.Prefix.
 const (
 	envClusters         = "KAFKA_CLUSTERS"
 	envClusterName      = "KAFKA_CLUSTER_NAME"
-	envESURL            = "ELASTICSEARCH_URL"
-	envESAPIKey         = "ELASTICSEARCH_API_KEY"
-	envESUsername       = "ELASTICSEARCH_USERNAME"
-	envESPassword       = "ELASTICSEARCH_PASSWORD"
-	envESCAFile         = "ELASTICSEARCH_CA_FILE"
-	envESNamespace      = "ELASTICSEARCH_NAMESPACE"
-	envESRetention      = "ELASTICSEARCH_RETENTION"
 	envSchedule         = "COLLECTOR_SCHEDULE"
 	envTickTimeout      = "COLLECTOR_TICK_TIMEOUT"
 	envKafkaTimeout     = "COLLECTOR_KAFKA_TIMEOUT"
@@ -166,17 +132,12 @@ const (
 	envSpoolDir         = "COLLECTOR_SPOOL_DIR"
 	envSpoolMaxBytes    = "COLLECTOR_SPOOL_MAX_BYTES"
 	envMetricsAddr      = "COLLECTOR_METRICS_ADDR"
-	envLogLevel         = "LOG_LEVEL"
-	envLogFormat        = "LOG_FORMAT"
 
 	singleClusterPrefix = "KAFKA_"
 )
 
-// scheduleParser parses COLLECTOR_SCHEDULE: descriptors (@every 30s,
-// @hourly), 5-field specs, and 6-field specs whose first field is seconds.
-// Give the same parser to cron.New (cron.WithParser) so that what was
-// validated is what runs.
-var scheduleParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+// scheduleParser parses COLLECTOR_SCHEDULE (see envconf.ScheduleParser).
+var scheduleParser = envconf.ScheduleParser
 
 // saslMechanisms are the accepted KAFKA_SASL_MECHANISM values, upper case.
 var saslMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
@@ -184,31 +145,6 @@ var saslMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 // clusterNameRE is what a cluster name (a label, and part of a variable name)
 // may contain.
 var clusterNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-// fieldError is one invalid setting: the variable and what is wrong with it.
-// Msg never contains a secret.
-type fieldError struct{ Var, Msg string }
-
-func (e *fieldError) Error() string { return e.Var + ": " + e.Msg }
-
-// problems collects fieldErrors; err joins them, one per line.
-type problems []*fieldError
-
-func (ps *problems) add(variable, format string, args ...any) {
-	*ps = append(*ps, &fieldError{Var: variable, Msg: fmt.Sprintf(format, args...)})
-}
-
-func (ps problems) has(variable string) bool {
-	return slices.ContainsFunc(ps, func(e *fieldError) bool { return e.Var == variable })
-}
-
-func (ps problems) err() error {
-	errs := make([]error, len(ps))
-	for i, p := range ps {
-		errs[i] = p
-	}
-	return errors.Join(errs...) // nil when empty
-}
 
 // loadConfig reads the collector's configuration from the process
 // environment and validates it. The error lists every problem found, parse
@@ -221,14 +157,13 @@ func loadConfig() (Config, error) {
 		// Only string fields: this is a programming error, not bad input.
 		return Config{}, fmt.Errorf("read environment: %w", err)
 	}
-	emptyToDefault(&env)
+	envconf.EmptyToDefault(&env)
 
-	var ps problems
+	var ps envconf.Problems
 	cfg := Config{
 		Schedule:    env.Collector.Schedule,
 		SpoolDir:    env.Collector.SpoolDir,
 		MetricsAddr: env.Collector.MetricsAddr,
-		LogFormat:   strings.ToLower(env.Log.Format),
 	}
 
 	clusters, err := loadClusters(env.Kafka.Clusters, env.Kafka.ClusterName, &ps)
@@ -237,64 +172,47 @@ func loadConfig() (Config, error) {
 	}
 	cfg.Clusters = clusters
 
-	es := env.Elasticsearch
-	cfg.Elasticsearch = ESConfig{
-		URLs:      splitList(es.URL),
-		APIKey:    es.APIKey,
-		Username:  es.Username,
-		Password:  es.Password,
-		CAFile:    es.CAFile,
-		Namespace: es.Namespace,
-	}
-	if d, err := parseRetention(es.Retention); err != nil {
-		ps.add(envESRetention, "%q %v", es.Retention, err)
-	} else {
-		cfg.Elasticsearch.Retention = d
-	}
+	cfg.Elasticsearch = env.Elasticsearch.Parse(&ps)
 
 	col := env.Collector
-	cfg.TickTimeout = parseDuration(envTickTimeout, col.TickTimeout, &ps)
-	cfg.KafkaTimeout = parseDuration(envKafkaTimeout, col.KafkaTimeout, &ps)
+	cfg.TickTimeout = envconf.ParseDuration(envTickTimeout, col.TickTimeout, &ps)
+	cfg.KafkaTimeout = envconf.ParseDuration(envKafkaTimeout, col.KafkaTimeout, &ps)
 	if n, err := strconv.Atoi(strings.TrimSpace(col.FetchConcurrency)); err != nil {
-		ps.add(envFetchConcurrency, "%q is not a whole number", col.FetchConcurrency)
+		ps.Add(envFetchConcurrency, "%q is not a whole number", col.FetchConcurrency)
 	} else {
 		cfg.FetchConcurrency = n
 	}
 	if n, err := parseBytes(col.SpoolMaxBytes); err != nil {
-		ps.add(envSpoolMaxBytes, "%q %v", col.SpoolMaxBytes, err)
+		ps.Add(envSpoolMaxBytes, "%q %v", col.SpoolMaxBytes, err)
 	} else {
 		cfg.SpoolMaxBytes = n
 	}
-	if l, err := parseLevel(env.Log.Level); err != nil {
-		ps.add(envLogLevel, "%v", err)
-	} else {
-		cfg.LogLevel = l
-	}
+	cfg.LogLevel, cfg.LogFormat = env.Log.Parse(&ps)
 
 	// Validate's findings, except for variables that already failed to parse
 	// (their zero value would only repeat the news), and except KAFKA_BROKERS
 	// when KAFKA_CLUSTERS already explained why there is no cluster.
-	noClusters := len(cfg.Clusters) == 0 && ps.has(envClusters)
+	noClusters := len(cfg.Clusters) == 0 && ps.Has(envClusters)
 	for _, p := range cfg.validate() {
-		if !ps.has(p.Var) && !(noClusters && p.Var == singleClusterPrefix+"BROKERS") {
+		if !ps.Has(p.Var) && !(noClusters && p.Var == singleClusterPrefix+"BROKERS") {
 			ps = append(ps, p)
 		}
 	}
-	return cfg, ps.err()
+	return cfg, ps.Err()
 }
 
 // loadClusters reads the single cluster (KAFKA_*) or, when KAFKA_CLUSTERS is
 // set, each named cluster (KAFKA_<NAME>_*). The error is for failures to
 // read the environment at all; bad values go to ps.
-func loadClusters(list, singleName string, ps *problems) ([]ClusterConfig, error) {
+func loadClusters(list, singleName string, ps *envconf.Problems) ([]ClusterConfig, error) {
 	if strings.TrimSpace(list) == "" {
 		var env clusterEnv
 		if err := envconfig.Process(strings.TrimSuffix(singleClusterPrefix, "_"), &env); err != nil {
 			return nil, fmt.Errorf("read environment: %w", err)
 		}
-		emptyToDefault(&env)
+		envconf.EmptyToDefault(&env)
 		if env.Brokers == "" {
-			ps.add(singleClusterPrefix+"BROKERS", "required (or list cluster names in %s)", envClusters)
+			ps.Add(singleClusterPrefix+"BROKERS", "required (or list cluster names in %s)", envClusters)
 		}
 		return []ClusterConfig{parseCluster(singleName, singleClusterPrefix, env, ps)}, nil
 	}
@@ -306,30 +224,30 @@ func loadClusters(list, singleName string, ps *problems) ([]ClusterConfig, error
 	}
 	for _, key := range plain {
 		if os.Getenv(key) != "" {
-			ps.add(key, "is ambiguous when %s is set; set %s<NAME>_%s for each cluster instead",
+			ps.Add(key, "is ambiguous when %s is set; set %s<NAME>_%s for each cluster instead",
 				envClusters, singleClusterPrefix, strings.TrimPrefix(key, singleClusterPrefix))
 		}
 	}
 	if os.Getenv(envClusterName) != "" {
-		ps.add(envClusterName, "is ambiguous when %s is set; the names listed there are the labels", envClusters)
+		ps.Add(envClusterName, "is ambiguous when %s is set; the names listed there are the labels", envClusters)
 	}
 
 	var clusters []ClusterConfig
 	seenName := map[string]bool{}
 	seenPrefix := map[string]string{} // prefix -> the name that took it
-	for _, name := range splitList(list) {
+	for _, name := range envconf.SplitList(list) {
 		if !clusterNameRE.MatchString(name) {
-			ps.add(envClusters, "cluster name %q may only contain letters, digits, '_' and '-'", name)
+			ps.Add(envClusters, "cluster name %q may only contain letters, digits, '_' and '-'", name)
 			continue
 		}
 		if seenName[name] {
-			ps.add(envClusters, "cluster %q is listed twice", name)
+			ps.Add(envClusters, "cluster %q is listed twice", name)
 			continue
 		}
 		seenName[name] = true
 		prefix := clusterPrefix(name)
 		if other, ok := seenPrefix[prefix]; ok {
-			ps.add(envClusters, "clusters %q and %q would both read %s* variables", other, name, prefix)
+			ps.Add(envClusters, "clusters %q and %q would both read %s* variables", other, name, prefix)
 			continue
 		}
 		seenPrefix[prefix] = name
@@ -338,14 +256,14 @@ func loadClusters(list, singleName string, ps *problems) ([]ClusterConfig, error
 		if err := envconfig.Process(strings.TrimSuffix(prefix, "_"), &env); err != nil {
 			return nil, fmt.Errorf("read environment: %w", err)
 		}
-		emptyToDefault(&env)
+		envconf.EmptyToDefault(&env)
 		if env.Brokers == "" {
-			ps.add(prefix+"BROKERS", "required for cluster %q listed in %s", name, envClusters)
+			ps.Add(prefix+"BROKERS", "required for cluster %q listed in %s", name, envClusters)
 		}
 		clusters = append(clusters, parseCluster(name, prefix, env, ps))
 	}
-	if len(clusters) == 0 && !ps.has(envClusters) {
-		ps.add(envClusters, "lists no cluster names")
+	if len(clusters) == 0 && !ps.Has(envClusters) {
+		ps.Add(envClusters, "lists no cluster names")
 	}
 	return clusters, nil
 }
@@ -358,8 +276,8 @@ func clusterPrefix(name string) string {
 
 // parseCluster turns one cluster's raw variables into a ClusterConfig; what
 // only Validate can check (files, mechanisms, addresses) is left to it.
-func parseCluster(name, prefix string, env clusterEnv, ps *problems) ClusterConfig {
-	c := ClusterConfig{Name: name, Brokers: splitList(env.Brokers), Prefix: prefix}
+func parseCluster(name, prefix string, env clusterEnv, ps *envconf.Problems) ClusterConfig {
+	c := ClusterConfig{Name: name, Brokers: envconf.SplitList(env.Brokers), Prefix: prefix}
 
 	tlsOn := parseBool(prefix+"TLS_ENABLED", env.TLS.Enabled, ps)
 	insecure := parseBool(prefix+"TLS_INSECURE_SKIP_VERIFY", env.TLS.InsecureSkipVerify, ps)
@@ -379,11 +297,11 @@ func parseCluster(name, prefix string, env clusterEnv, ps *problems) ClusterConf
 			{"TLS_KEY_FILE", env.TLS.KeyFile},
 		} {
 			if kv[1] != "" {
-				ps.add(prefix+kv[0], "is set but %sTLS_ENABLED is not true", prefix)
+				ps.Add(prefix+kv[0], "is set but %sTLS_ENABLED is not true", prefix)
 			}
 		}
 		if insecure {
-			ps.add(prefix+"TLS_INSECURE_SKIP_VERIFY", "is set but %sTLS_ENABLED is not true", prefix)
+			ps.Add(prefix+"TLS_INSECURE_SKIP_VERIFY", "is set but %sTLS_ENABLED is not true", prefix)
 		}
 	}
 
@@ -391,10 +309,10 @@ func parseCluster(name, prefix string, env clusterEnv, ps *problems) ClusterConf
 		c.SASL = &SASLConfig{Mechanism: mech, Username: env.SASL.Username, Password: env.SASL.Password}
 	} else {
 		if env.SASL.Username != "" {
-			ps.add(prefix+"SASL_USERNAME", "is set but %sSASL_MECHANISM is empty", prefix)
+			ps.Add(prefix+"SASL_USERNAME", "is set but %sSASL_MECHANISM is empty", prefix)
 		}
 		if env.SASL.Password != "" {
-			ps.add(prefix+"SASL_PASSWORD", "is set but %sSASL_MECHANISM is empty", prefix)
+			ps.Add(prefix+"SASL_PASSWORD", "is set but %sSASL_MECHANISM is empty", prefix)
 		}
 	}
 
@@ -407,13 +325,13 @@ func parseCluster(name, prefix string, env clusterEnv, ps *problems) ClusterConf
 // per problem, each naming the variable at fault; it never contains a
 // secret. It reads the TLS and CA files, since a file that does not parse
 // is better reported at start-up than at the first tick.
-func (c Config) Validate() error { return c.validate().err() }
+func (c Config) Validate() error { return c.validate().Err() }
 
-func (c Config) validate() problems {
-	var ps problems
+func (c Config) validate() envconf.Problems {
+	var ps envconf.Problems
 
 	if len(c.Clusters) == 0 {
-		ps.add(singleClusterPrefix+"BROKERS", "required (or list cluster names in %s)", envClusters)
+		ps.Add(singleClusterPrefix+"BROKERS", "required (or list cluster names in %s)", envClusters)
 	}
 	names := map[string]bool{}
 	for _, cl := range c.Clusters {
@@ -423,45 +341,43 @@ func (c Config) validate() problems {
 		}
 		switch {
 		case !clusterNameRE.MatchString(cl.Name):
-			ps.add(nameVar, "cluster name %q may only contain letters, digits, '_' and '-'", cl.Name)
+			ps.Add(nameVar, "cluster name %q may only contain letters, digits, '_' and '-'", cl.Name)
 		case names[cl.Name]:
-			ps.add(nameVar, "cluster %q is configured twice", cl.Name)
+			ps.Add(nameVar, "cluster %q is configured twice", cl.Name)
 		}
 		names[cl.Name] = true
 		cl.validate(&ps)
 	}
 
-	c.Elasticsearch.validate(&ps)
+	ps = append(ps, c.Elasticsearch.Problems()...)
 
-	if err := checkSchedule(c.Schedule); err != nil {
-		ps.add(envSchedule, "%q is not a cron spec: %v", c.Schedule, err)
+	if err := envconf.CheckSchedule(c.Schedule); err != nil {
+		ps.Add(envSchedule, "%q is not a cron spec: %v", c.Schedule, err)
 	}
 	if c.TickTimeout <= 0 {
-		ps.add(envTickTimeout, "must be greater than 0, got %v", c.TickTimeout)
+		ps.Add(envTickTimeout, "must be greater than 0, got %v", c.TickTimeout)
 	}
 	switch {
 	case c.KafkaTimeout <= 0:
-		ps.add(envKafkaTimeout, "must be greater than 0, got %v", c.KafkaTimeout)
+		ps.Add(envKafkaTimeout, "must be greater than 0, got %v", c.KafkaTimeout)
 	case c.TickTimeout > 0 && c.KafkaTimeout > c.TickTimeout:
-		ps.add(envKafkaTimeout, "%v is longer than %s (%v)", c.KafkaTimeout, envTickTimeout, c.TickTimeout)
+		ps.Add(envKafkaTimeout, "%v is longer than %s (%v)", c.KafkaTimeout, envTickTimeout, c.TickTimeout)
 	}
 	if c.FetchConcurrency < 1 || c.FetchConcurrency > 1024 {
-		ps.add(envFetchConcurrency, "must be between 1 and 1024, got %d", c.FetchConcurrency)
+		ps.Add(envFetchConcurrency, "must be between 1 and 1024, got %d", c.FetchConcurrency)
 	}
 	if strings.TrimSpace(c.SpoolDir) == "" {
-		ps.add(envSpoolDir, "must not be empty")
+		ps.Add(envSpoolDir, "must not be empty")
 	}
 	if c.SpoolMaxBytes <= 0 {
-		ps.add(envSpoolMaxBytes, "must be greater than 0, got %d", c.SpoolMaxBytes)
+		ps.Add(envSpoolMaxBytes, "must be greater than 0, got %d", c.SpoolMaxBytes)
 	}
 	if c.MetricsAddr != "" {
-		if err := checkListenAddr(c.MetricsAddr); err != nil {
-			ps.add(envMetricsAddr, "%q %v (leave it empty to disable the listener)", c.MetricsAddr, err)
+		if err := envconf.CheckListenAddr(c.MetricsAddr); err != nil {
+			ps.Add(envMetricsAddr, "%q %v (leave it empty to disable the listener)", c.MetricsAddr, err)
 		}
 	}
-	if c.LogFormat != "json" && c.LogFormat != "text" {
-		ps.add(envLogFormat, "%q is not json or text", c.LogFormat)
-	}
+	envconf.CheckLogFormat(c.LogFormat, &ps)
 	return ps
 }
 
@@ -473,158 +389,44 @@ func (c ClusterConfig) prefix() string {
 	return c.Prefix
 }
 
-func (c ClusterConfig) validate(ps *problems) {
+func (c ClusterConfig) validate(ps *envconf.Problems) {
 	p := c.prefix()
 	if len(c.Brokers) == 0 {
-		ps.add(p+"BROKERS", "required for cluster %q", c.Name)
+		ps.Add(p+"BROKERS", "required for cluster %q", c.Name)
 	}
 	for _, b := range c.Brokers {
 		if err := checkHostPort(b); err != nil {
-			ps.add(p+"BROKERS", "%q is not host:port: %v", b, err)
+			ps.Add(p+"BROKERS", "%q is not host:port: %v", b, err)
 			break
 		}
 	}
 	if c.TLS != nil {
 		if _, err := c.TLS.build(p); err != nil {
-			var fe *fieldError
+			var fe *envconf.FieldError
 			if errors.As(err, &fe) {
-				ps.add(fe.Var, "%s", fe.Msg)
+				ps.Add(fe.Var, "%s", fe.Msg)
 			} else {
-				ps.add(p+"TLS_ENABLED", "%v", err)
+				ps.Add(p+"TLS_ENABLED", "%v", err)
 			}
 		}
 	}
 	if s := c.SASL; s != nil {
 		if !slices.Contains(saslMechanisms, s.Mechanism) {
-			ps.add(p+"SASL_MECHANISM", "%q is not one of %s", s.Mechanism, strings.Join(saslMechanisms, ", "))
+			ps.Add(p+"SASL_MECHANISM", "%q is not one of %s", s.Mechanism, strings.Join(saslMechanisms, ", "))
 		}
 		if s.Username == "" {
-			ps.add(p+"SASL_USERNAME", "required when %sSASL_MECHANISM is set", p)
+			ps.Add(p+"SASL_USERNAME", "required when %sSASL_MECHANISM is set", p)
 		}
 		if s.Password == "" {
-			ps.add(p+"SASL_PASSWORD", "required when %sSASL_MECHANISM is set", p)
+			ps.Add(p+"SASL_PASSWORD", "required when %sSASL_MECHANISM is set", p)
 		}
 		if s.Username != "" && s.Password != "" {
-			var fe *fieldError
+			var fe *envconf.FieldError
 			if _, err := s.mechanism(p); errors.As(err, &fe) && fe.Var != p+"SASL_MECHANISM" {
 				*ps = append(*ps, fe)
 			}
 		}
 	}
-}
-
-func (e ESConfig) validate(ps *problems) {
-	if len(e.URLs) == 0 {
-		ps.add(envESURL, "required: one or more http or https URLs, comma-separated")
-	}
-	for i, raw := range e.URLs {
-		if err := checkESURL(raw); err != nil {
-			ps.add(envESURL, "entry %d: %v", i+1, err)
-			break
-		}
-	}
-	switch {
-	case e.APIKey != "" && (e.Username != "" || e.Password != ""):
-		ps.add(envESAPIKey, "is set together with %s/%s; use one or the other", envESUsername, envESPassword)
-	case e.Username != "" && e.Password == "":
-		ps.add(envESPassword, "required when %s is set", envESUsername)
-	case e.Password != "" && e.Username == "":
-		ps.add(envESUsername, "required when %s is set", envESPassword)
-	}
-	if e.CAFile != "" {
-		if _, err := loadCAPool(e.CAFile); err != nil {
-			ps.add(envESCAFile, "%v", err)
-		}
-	}
-	if reasons := namespaceProblems(e.Namespace); len(reasons) > 0 {
-		ps.add(envESNamespace, "%q %s", e.Namespace, strings.Join(reasons, "; "))
-	}
-	if e.Retention < 0 {
-		ps.add(envESRetention, "must not be negative, got %v", e.Retention)
-	}
-}
-
-// checkESURL accepts an absolute http or https URL without credentials.
-// The URL is shown in the message only when it cannot hold credentials.
-func checkESURL(raw string) error {
-	if strings.Contains(raw, "@") {
-		return fmt.Errorf("credentials in the URL are not allowed (value not shown); use %s or %s and %s",
-			envESAPIKey, envESUsername, envESPassword)
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("%q is not a URL: %v", raw, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%q is not an http or https URL", raw)
-	}
-	if u.Host == "" {
-		return fmt.Errorf("%q has no host", raw)
-	}
-	return nil
-}
-
-// namespaceProblems lists what is wrong with a data stream namespace: the
-// rules of Elasticsearch index names, plus no '-' (it separates the parts of
-// a data stream name) and at most 100 bytes.
-func namespaceProblems(ns string) []string {
-	var r []string
-	if ns == "" {
-		return []string{"must not be empty"}
-	}
-	if ns != strings.ToLower(ns) {
-		r = append(r, "must be lowercase")
-	}
-	if strings.Contains(ns, "-") {
-		r = append(r, `must not contain "-"`)
-	}
-	if i := strings.IndexAny(ns, "\\/*?\"<>|,# :"); i >= 0 {
-		r = append(r, fmt.Sprintf(`must not contain %q (none of \ / * ? " < > | , # : or space)`, ns[i:i+1]))
-	}
-	if len(ns) > 100 {
-		r = append(r, "must be at most 100 bytes long")
-	}
-	return r
-}
-
-// checkSchedule parses spec as the scheduler will, and rejects specs that
-// would not run as written.
-func checkSchedule(spec string) (err error) {
-	// robfig/cron v3.0.1 panics on a time zone prefix without a spec
-	// ("CRON_TZ=UTC"), checked below; the recover is for what else may.
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	if (strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=")) && !strings.Contains(spec, " ") {
-		return errors.New("a time zone prefix needs a schedule after it")
-	}
-	s, err := scheduleParser.Parse(spec)
-	if err != nil {
-		return err
-	}
-	if d, ok := s.(cron.ConstantDelaySchedule); ok {
-		// Every() raises a delay below 1s to 1s and truncates to whole
-		// seconds; say so rather than run at another pace than written.
-		rest := spec
-		if strings.HasPrefix(rest, "TZ=") || strings.HasPrefix(rest, "CRON_TZ=") {
-			_, rest, _ = strings.Cut(rest, " ")
-		}
-		every, _ := time.ParseDuration(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), "@every")))
-		if every != d.Delay {
-			return fmt.Errorf("@every needs a whole number of seconds, at least 1s")
-		}
-		return nil
-	}
-	if s.Next(time.Now()).IsZero() {
-		return errors.New("never fires")
-	}
-	return nil
 }
 
 // checkHostPort accepts host:port with a non-empty host and a numeric port.
@@ -642,95 +444,23 @@ func checkHostPort(s string) error {
 	return nil
 }
 
-// checkListenAddr accepts [host]:port with a numeric port (0 picks a free
-// one).
-func checkListenAddr(s string) error {
-	_, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return fmt.Errorf("is not [host]:port: %v", err)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
-	}
-	return nil
-}
-
-// splitList splits a comma-separated list, trimming spaces and dropping
-// empty entries (a trailing comma is harmless).
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-func parseBool(variable, s string, ps *problems) bool {
+func parseBool(variable, s string, ps *envconf.Problems) bool {
 	b, err := strconv.ParseBool(strings.TrimSpace(s))
 	if err != nil {
-		ps.add(variable, "%q is not a boolean (true or false)", s)
+		ps.Add(variable, "%q is not a boolean (true or false)", s)
 	}
 	return b
 }
 
-func parseDuration(variable, s string, ps *problems) time.Duration {
-	d, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil {
-		ps.add(variable, "%q is not a duration like 10s or 1m30s", s)
-	}
-	return d
-}
-
-func parseRegexp(variable, s string, ps *problems) *regexp.Regexp {
+func parseRegexp(variable, s string, ps *envconf.Problems) *regexp.Regexp {
 	if s == "" {
 		return nil
 	}
 	re, err := regexp.Compile(s)
 	if err != nil {
-		ps.add(variable, "is not a Go regular expression: %v", err)
+		ps.Add(variable, "is not a Go regular expression: %v", err)
 	}
 	return re
-}
-
-// parseLevel accepts debug, info, warn or error, in any case.
-func parseLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "debug":
-		return slog.LevelDebug, nil
-	case "info":
-		return slog.LevelInfo, nil
-	case "warn":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("%q is not one of debug, info, warn, error", s)
-}
-
-// parseRetention accepts a Go duration (720h; "0" keeps forever) or a whole
-// number of days (30d).
-func parseRetention(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseInt(days, 10, 64)
-		if err != nil || n < 0 {
-			return 0, errors.New("is not a number of days like 30d, nor a duration like 720h (0 keeps history forever)")
-		}
-		if n > int64(math.MaxInt64/(24*time.Hour)) {
-			return 0, errors.New("is too long")
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, errors.New("is not a duration like 720h, nor a number of days like 30d (0 keeps history forever)")
-	}
-	if d < 0 {
-		return 0, errors.New("must not be negative")
-	}
-	return d, nil
 }
 
 // parseBytes accepts a whole number of bytes, optionally followed by KiB,
@@ -765,23 +495,6 @@ func parseBytes(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// emptyToDefault gives every string field of spec (a pointer to a struct,
-// nested structs included) that is empty its `default` tag, unless the
-// field is tagged keep_empty. envconfig applies defaults only to unset
-// variables; here set-but-empty counts as unset.
-func emptyToDefault(spec any) {
-	v := reflect.ValueOf(spec).Elem()
-	for i := range v.NumField() {
-		f, ft := v.Field(i), v.Type().Field(i)
-		switch {
-		case f.Kind() == reflect.Struct:
-			emptyToDefault(f.Addr().Interface())
-		case f.Kind() == reflect.String && f.String() == "" && ft.Tag.Get("keep_empty") != "true":
-			f.SetString(ft.Tag.Get("default"))
-		}
-	}
-}
-
 // envKeys lists the variable names envconfig reads for spec under prefix.
 func envKeys(prefix string, spec any) ([]string, error) {
 	var buf bytes.Buffer
@@ -789,33 +502,6 @@ func envKeys(prefix string, spec any) ([]string, error) {
 		return nil, fmt.Errorf("list environment variables: %w", err)
 	}
 	return strings.Fields(buf.String()), nil
-}
-
-// redacted stands for a secret that is set.
-const redacted = "[REDACTED]"
-
-func redact(s string) string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
-
-// redactURL hides the user information of a URL, even of one that does not
-// parse. Validate rejects such URLs, but a Config returned with its error
-// may still hold one.
-func redactURL(s string) string {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		scheme, rest = "", s
-	} else {
-		scheme += "://"
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return s
-	}
-	return scheme + redacted + rest[at:]
 }
 
 // LogValue implements slog.LogValuer: every setting, secrets replaced by
@@ -871,51 +557,15 @@ func (s SASLConfig) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("mechanism", s.Mechanism),
 		slog.String("username", s.Username),
-		slog.String("password", redact(s.Password)))
-}
-
-// LogValue implements slog.LogValuer without the API key and password.
-func (e ESConfig) LogValue() slog.Value {
-	urls := make([]string, len(e.URLs))
-	for i, u := range e.URLs {
-		urls[i] = redactURL(u)
-	}
-	return slog.GroupValue(
-		slog.String("urls", strings.Join(urls, ",")),
-		slog.String("api_key", redact(e.APIKey)),
-		slog.String("username", e.Username),
-		slog.String("password", redact(e.Password)),
-		slog.String("ca_file", e.CAFile),
-		slog.String("namespace", e.Namespace),
-		slog.Duration("retention", e.Retention))
+		slog.String("password", envconf.Redact(s.Password)))
 }
 
 // The String and GoString methods make fmt's %v, %+v and %#v show the
 // redacted form too.
 
-func (c Config) String() string          { return logText(c) }
+func (c Config) String() string          { return envconf.LogText(c) }
 func (c Config) GoString() string        { return c.String() }
-func (c ClusterConfig) String() string   { return logText(c) }
+func (c ClusterConfig) String() string   { return envconf.LogText(c) }
 func (c ClusterConfig) GoString() string { return c.String() }
-func (s SASLConfig) String() string      { return logText(s) }
+func (s SASLConfig) String() string      { return envconf.LogText(s) }
 func (s SASLConfig) GoString() string    { return s.String() }
-func (e ESConfig) String() string        { return logText(e) }
-func (e ESConfig) GoString() string      { return e.String() }
-
-// logText renders a LogValuer as slog's text handler would, key=value pairs
-// with dotted group names, without time, level or message.
-func logText(v slog.LogValuer) string {
-	var buf bytes.Buffer
-	h := slog.NewTextHandler(&buf, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey || a.Key == slog.MessageKey) {
-				return slog.Attr{}
-			}
-			return a
-		},
-	})
-	r := slog.NewRecord(time.Time{}, slog.LevelInfo, "", 0)
-	r.AddAttrs(slog.Any("", v)) // an empty group key inlines the group
-	_ = h.Handle(context.Background(), r)
-	return strings.TrimSpace(buf.String())
-}

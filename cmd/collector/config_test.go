@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/lagwatch/lagwatch/internal/envconf"
 )
 
 // unset in an env map removes the variable instead of setting it.
@@ -67,7 +68,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		Clusters: []ClusterConfig{{Name: "default", Brokers: []string{"127.0.0.1:9092"}, Prefix: "KAFKA_"}},
-		Elasticsearch: ESConfig{
+		Elasticsearch: envconf.ES{
 			URLs:      []string{"http://127.0.0.1:9200"},
 			Namespace: "default",
 			Retention: 30 * 24 * time.Hour,

@@ -2,12 +2,12 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
@@ -59,18 +59,18 @@ func (c ClusterConfig) GroupFilter() func(group string) bool {
 	}
 }
 
-// build reads the PEM files into a *tls.Config. Each error is a *fieldError
-// naming the variable of the file at fault. ServerName is left empty:
-// kafka-go sets it to each broker's host.
+// build reads the PEM files into a *tls.Config. Each error is an
+// *envconf.FieldError naming the variable of the file at fault. ServerName
+// is left empty: kafka-go sets it to each broker's host.
 func (t TLSConfig) build(prefix string) (*tls.Config, error) {
 	tc := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // the operator asked for it by name
 	}
 	if t.CAFile != "" {
-		pool, err := loadCAPool(t.CAFile)
+		pool, err := envconf.LoadCAPool(t.CAFile)
 		if err != nil {
-			return nil, &fieldError{Var: prefix + "TLS_CA_FILE", Msg: err.Error()}
+			return nil, &envconf.FieldError{Var: prefix + "TLS_CA_FILE", Msg: err.Error()}
 		}
 		tc.RootCAs = pool
 	}
@@ -79,31 +79,31 @@ func (t TLSConfig) build(prefix string) (*tls.Config, error) {
 	case t.CertFile == "" && t.KeyFile == "":
 		return tc, nil
 	case t.KeyFile == "":
-		return nil, &fieldError{Var: keyVar, Msg: "required when " + certVar + " is set"}
+		return nil, &envconf.FieldError{Var: keyVar, Msg: "required when " + certVar + " is set"}
 	case t.CertFile == "":
-		return nil, &fieldError{Var: certVar, Msg: "required when " + keyVar + " is set"}
+		return nil, &envconf.FieldError{Var: certVar, Msg: "required when " + keyVar + " is set"}
 	}
 	certPEM, err := os.ReadFile(t.CertFile)
 	if err != nil {
-		return nil, &fieldError{Var: certVar, Msg: err.Error()}
+		return nil, &envconf.FieldError{Var: certVar, Msg: err.Error()}
 	}
 	if !hasPEMBlock(certPEM, "CERTIFICATE") {
-		return nil, &fieldError{Var: certVar, Msg: fmt.Sprintf("no PEM certificate in %q", t.CertFile)}
+		return nil, &envconf.FieldError{Var: certVar, Msg: fmt.Sprintf("no PEM certificate in %q", t.CertFile)}
 	}
 	keyPEM, err := os.ReadFile(t.KeyFile)
 	if err != nil {
-		return nil, &fieldError{Var: keyVar, Msg: err.Error()}
+		return nil, &envconf.FieldError{Var: keyVar, Msg: err.Error()}
 	}
 	// crypto/tls's messages here are fixed strings, never key material.
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, &fieldError{Var: keyVar, Msg: fmt.Sprintf("%q with %s %q: %v", t.KeyFile, certVar, t.CertFile, err)}
+		return nil, &envconf.FieldError{Var: keyVar, Msg: fmt.Sprintf("%q with %s %q: %v", t.KeyFile, certVar, t.CertFile, err)}
 	}
 	tc.Certificates = []tls.Certificate{pair}
 	return tc, nil
 }
 
-// mechanism builds the SASL mechanism. Errors are *fieldErrors.
+// mechanism builds the SASL mechanism. Errors are *envconf.FieldError values.
 func (s SASLConfig) mechanism(prefix string) (sasl.Mechanism, error) {
 	var algo scram.Algorithm
 	switch s.Mechanism {
@@ -114,7 +114,7 @@ func (s SASLConfig) mechanism(prefix string) (sasl.Mechanism, error) {
 	case "SCRAM-SHA-512":
 		algo = scram.SHA512
 	default:
-		return nil, &fieldError{Var: prefix + "SASL_MECHANISM", Msg: fmt.Sprintf("%q is not supported", s.Mechanism)}
+		return nil, &envconf.FieldError{Var: prefix + "SASL_MECHANISM", Msg: fmt.Sprintf("%q is not supported", s.Mechanism)}
 	}
 	m, err := scram.Mechanism(algo, s.Username, s.Password)
 	if err != nil {
@@ -124,23 +124,9 @@ func (s SASLConfig) mechanism(prefix string) (sasl.Mechanism, error) {
 		if _, uerr := scram.Mechanism(algo, s.Username, ""); uerr != nil {
 			v = prefix + "SASL_USERNAME"
 		}
-		return nil, &fieldError{Var: v, Msg: "contains characters that SCRAM (SASLprep) does not allow (value not shown)"}
+		return nil, &envconf.FieldError{Var: v, Msg: "contains characters that SCRAM (SASLprep) does not allow (value not shown)"}
 	}
 	return m, nil
-}
-
-// loadCAPool reads a PEM file of CA certificates. The error names the file
-// but not the variable.
-func loadCAPool(path string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("no PEM certificates in %q", path)
-	}
-	return pool, nil
 }
 
 // hasPEMBlock reports whether b holds at least one PEM block of type typ.

@@ -13,10 +13,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/lagwatch/lagwatch/internal/envconf"
 )
 
 func main() {
@@ -56,7 +57,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	log := newLogger(cfg, stderr)
+	log := envconf.NewLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	log.Info("collector starting", "config", cfg)
 
 	c, err := newCollector(ctx, cfg, log)
@@ -69,20 +70,4 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return c.once(ctx)
 	}
 	return c.serve(ctx)
-}
-
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: readableDurations}
-	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// readableDurations writes durations as "1.5s" rather than nanoseconds.
-func readableDurations(_ []string, a slog.Attr) slog.Attr {
-	if a.Value.Kind() == slog.KindDuration {
-		return slog.String(a.Key, a.Value.Duration().String())
-	}
-	return a
 }

@@ -53,7 +53,7 @@ const GenericTemplate = `{"kind":{{json .Kind}},"cluster":{{json .Cluster}},"gro
 // takes Slack's {"text": ...}).
 const SlackTemplate = `{{- $icon := ":large_green_circle:" -}}
 {{- if eq .Status "WARN" }}{{ $icon = ":large_yellow_circle:" }}{{ else if eq .Status "ERR" }}{{ $icon = ":red_circle:" }}{{ end -}}
-{"text":{{json (printf "%s *%s* consumer group `+"`%s`"+` on `+"`%s`"+` is %s%s. Total lag %d, max %d on %s/%d%s.%s"
+{"text":{{json (printf "%s *%s* consumer group ` + "`%s`" + ` on ` + "`%s`" + ` is %s%s. Total lag %d, max %d on %s/%d%s.%s"
   $icon (title .Kind) .Group .Cluster .Status (since .) .TotalLag .MaxLag .MaxLagTopic .MaxLagPartition (timelag .TimeLagSeconds) (parts .Partitions))}}}
 `
 

@@ -1,0 +1,576 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/lagwatch/lagwatch/internal/envconf"
+	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
+)
+
+// Config is the evaluator's whole configuration, read from the environment by
+// loadConfig. Its String, GoString and LogValue never show a secret.
+type Config struct {
+	Elasticsearch envconf.ES
+
+	// Schedule is a cron spec for scheduleParser (schedule mode only).
+	Schedule string
+	// Rules are the evaluation's tunables. Rules.WindowSize is also the
+	// number of documents read per partition.
+	Rules evaluate.Rules
+	// MaxAge: observations older than this are left out of a window.
+	MaxAge time.Duration
+	// NotFoundLookback is how far back a group without observations within
+	// MaxAge must have been seen to be reported NOTFOUND; groups seen only
+	// before that are forgotten. Never shorter than MaxAge.
+	NotFoundLookback time.Duration
+	// PageSize is the number of documents per search request.
+	PageSize int
+	// Timeout bounds one evaluation run, or one backtest step.
+	Timeout time.Duration
+	Alert   AlertConfig
+	// Webhooks are the alert sinks: none, the generic webhook, the Slack
+	// one, or both in that order.
+	Webhooks []WebhookConfig
+	// MetricsAddr is the listen address for /metrics and /healthz in
+	// schedule mode; empty disables the listener.
+	MetricsAddr string
+	LogLevel    slog.Level
+	// LogFormat is "json" or "text".
+	LogFormat string
+}
+
+// AlertConfig says when incidents open and how often they are re-sent.
+type AlertConfig struct {
+	// Threshold is the least group status that opens an incident: WARN or
+	// ERR.
+	Threshold evaluate.Status
+	// Resend is the interval at which an open, unchanged incident is sent
+	// again; 0 never re-sends.
+	Resend time.Duration
+}
+
+// WebhookConfig is one alert sink.
+type WebhookConfig struct {
+	// Name is webhookGeneric or webhookSlack; it labels the sink in logs and
+	// metrics and says which variables it was read from.
+	Name string
+	// URL is a secret: it may hold a token (Slack's always do).
+	URL string
+	// Headers are added to every request; canonical names, secret values.
+	Headers map[string]string
+	// Template renders the request body; parsed by notify.ParseTemplate.
+	Template *template.Template
+	// Timeout bounds one attempt; Retries is how many attempts follow a
+	// failed one.
+	Timeout time.Duration
+	Retries int
+}
+
+// Sink names, in the order Config.Webhooks holds them.
+const (
+	webhookGeneric = "webhook"
+	webhookSlack   = "slack"
+)
+
+// webhookBackoff is the pause before a sink's first retry, doubled before
+// each further one.
+const webhookBackoff = time.Second
+
+// Sinks builds the alert sinks, in the order of c.Webhooks. Each has its own
+// copy of the headers.
+func (c Config) Sinks() []*notify.Webhook {
+	var sinks []*notify.Webhook
+	for _, w := range c.Webhooks {
+		sinks = append(sinks, &notify.Webhook{
+			Name:    w.Name,
+			URL:     w.URL,
+			Headers: maps.Clone(w.Headers),
+			Body:    w.Template,
+			Timeout: w.Timeout,
+			Retries: w.Retries,
+			Backoff: webhookBackoff,
+		})
+	}
+	return sinks
+}
+
+// evaluatorEnv is the raw environment, every value a string so that each one
+// is parsed, and each problem reported, by this file under the variable's
+// own name. Field names give the variable names through split_words (no
+// `envconfig` tags: those fall back to the unprefixed name; NotfoundLookback
+// is spelled so to read NOTFOUND, not NOT_FOUND). A set-but-empty variable
+// takes the default, except where keep_empty says that empty means
+// something.
+type evaluatorEnv struct {
+	Elasticsearch envconf.ESEnv `split_words:"true"`
+	Evaluator     struct {
+		Schedule            string `split_words:"true" default:"@every 1m"`
+		WindowSize          string `split_words:"true" default:"10"`
+		MaxAge              string `split_words:"true" default:"1h"`
+		MinComplete         string `split_words:"true" default:"0"`
+		AllowedLag          string `split_words:"true" default:"0"`
+		NotfoundLookback    string `split_words:"true" default:"24h"`
+		PageSize            string `split_words:"true" default:"5000"`
+		Timeout             string `split_words:"true" default:"5m"`
+		AlertThreshold      string `split_words:"true" default:"WARN"`
+		AlertResend         string `split_words:"true" default:"1h"`
+		WebhookURL          string `split_words:"true"`
+		WebhookTemplateFile string `split_words:"true"`
+		WebhookHeaders      string `split_words:"true"`
+		SlackWebhookURL     string `split_words:"true"`
+		WebhookTimeout      string `split_words:"true" default:"5s"`
+		WebhookRetries      string `split_words:"true" default:"3"`
+		MetricsAddr         string `split_words:"true" default:":9309" keep_empty:"true"`
+	} `split_words:"true"`
+	Log envconf.LogEnv `split_words:"true"`
+}
+
+// Variable names used in messages; the Elasticsearch and logging ones are
+// envconf's.
+const (
+	envSchedule            = "EVALUATOR_SCHEDULE"
+	envWindowSize          = "EVALUATOR_WINDOW_SIZE"
+	envMaxAge              = "EVALUATOR_MAX_AGE"
+	envMinComplete         = "EVALUATOR_MIN_COMPLETE"
+	envAllowedLag          = "EVALUATOR_ALLOWED_LAG"
+	envNotFoundLookback    = "EVALUATOR_NOTFOUND_LOOKBACK"
+	envPageSize            = "EVALUATOR_PAGE_SIZE"
+	envTimeout             = "EVALUATOR_TIMEOUT"
+	envAlertThreshold      = "EVALUATOR_ALERT_THRESHOLD"
+	envAlertResend         = "EVALUATOR_ALERT_RESEND"
+	envWebhookURL          = "EVALUATOR_WEBHOOK_URL"
+	envWebhookTemplateFile = "EVALUATOR_WEBHOOK_TEMPLATE_FILE"
+	envWebhookHeaders      = "EVALUATOR_WEBHOOK_HEADERS"
+	envSlackWebhookURL     = "EVALUATOR_SLACK_WEBHOOK_URL"
+	envWebhookTimeout      = "EVALUATOR_WEBHOOK_TIMEOUT"
+	envWebhookRetries      = "EVALUATOR_WEBHOOK_RETRIES"
+	envMetricsAddr         = "EVALUATOR_METRICS_ADDR"
+)
+
+// Limits of the numeric settings.
+const (
+	minWindowSize, maxWindowSize = 2, 1000
+	// Elasticsearch answers at most index.max_result_window (10000) hits
+	// per request.
+	minPageSize, maxPageSize = 100, 10000
+	maxWebhookRetries        = 10
+)
+
+// scheduleParser parses EVALUATOR_SCHEDULE (see envconf.ScheduleParser).
+var scheduleParser = envconf.ScheduleParser
+
+// loadConfig reads the evaluator's configuration from the process
+// environment and validates it. The error lists every problem found, parse
+// errors and Validate's alike, one line each ("VARIABLE: what is wrong");
+// it never contains a secret value. The Config is returned even with an
+// error, but must not be used then.
+func loadConfig() (Config, error) {
+	var env evaluatorEnv
+	if err := envconfig.Process("", &env); err != nil {
+		// Only string fields: this is a programming error, not bad input.
+		return Config{}, fmt.Errorf("read environment: %w", err)
+	}
+	envconf.EmptyToDefault(&env)
+
+	var ps envconf.Problems
+	ev := env.Evaluator
+	cfg := Config{
+		Elasticsearch: env.Elasticsearch.Parse(&ps),
+		Schedule:      ev.Schedule,
+		MetricsAddr:   ev.MetricsAddr,
+	}
+	cfg.Rules.WindowSize = parseInt(envWindowSize, ev.WindowSize, &ps)
+	cfg.MaxAge = envconf.ParseDuration(envMaxAge, ev.MaxAge, &ps)
+	if f, err := strconv.ParseFloat(strings.TrimSpace(ev.MinComplete), 64); err != nil {
+		ps.Add(envMinComplete, "%q is not a number from 0 to 1", ev.MinComplete)
+	} else {
+		cfg.Rules.MinComplete = f
+	}
+	if n, err := strconv.ParseInt(strings.TrimSpace(ev.AllowedLag), 10, 64); err != nil {
+		ps.Add(envAllowedLag, "%q is not a whole number of messages", ev.AllowedLag)
+	} else {
+		cfg.Rules.AllowedLag = n
+	}
+	cfg.NotFoundLookback = envconf.ParseDuration(envNotFoundLookback, ev.NotfoundLookback, &ps)
+	cfg.PageSize = parseInt(envPageSize, ev.PageSize, &ps)
+	cfg.Timeout = envconf.ParseDuration(envTimeout, ev.Timeout, &ps)
+	if s, err := evaluate.ParseStatus(strings.ToUpper(strings.TrimSpace(ev.AlertThreshold))); err != nil {
+		ps.Add(envAlertThreshold, "%q is not WARN or ERR", ev.AlertThreshold)
+	} else {
+		cfg.Alert.Threshold = s
+	}
+	cfg.Alert.Resend = envconf.ParseDuration(envAlertResend, ev.AlertResend, &ps)
+
+	// The shared webhook settings are checked even when no webhook is set,
+	// so that a bad value does not wait for the day one is.
+	timeout := envconf.ParseDuration(envWebhookTimeout, ev.WebhookTimeout, &ps)
+	if timeout <= 0 && !ps.Has(envWebhookTimeout) {
+		ps.Add(envWebhookTimeout, "must be greater than 0, got %v", timeout)
+	}
+	retries := parseInt(envWebhookRetries, ev.WebhookRetries, &ps)
+	if (retries < 0 || retries > maxWebhookRetries) && !ps.Has(envWebhookRetries) {
+		ps.Add(envWebhookRetries, "must be between 0 and %d, got %d", maxWebhookRetries, retries)
+	}
+	if u := strings.TrimSpace(ev.WebhookURL); u != "" {
+		w := WebhookConfig{Name: webhookGeneric, URL: u, Timeout: timeout, Retries: retries}
+		w.Headers = parseHeaders(ev.WebhookHeaders, &ps)
+		w.Template = loadTemplate(ev.WebhookTemplateFile, &ps)
+		cfg.Webhooks = append(cfg.Webhooks, w)
+	} else {
+		// Settings that would silently do nothing are more likely a
+		// forgotten URL than intended.
+		if ev.WebhookTemplateFile != "" {
+			ps.Add(envWebhookTemplateFile, "is set but %s is empty", envWebhookURL)
+		}
+		if strings.TrimSpace(ev.WebhookHeaders) != "" {
+			ps.Add(envWebhookHeaders, "is set but %s is empty", envWebhookURL)
+		}
+	}
+	if u := strings.TrimSpace(ev.SlackWebhookURL); u != "" {
+		cfg.Webhooks = append(cfg.Webhooks, WebhookConfig{
+			Name: webhookSlack, URL: u, Template: mustParse(webhookSlack, notify.SlackTemplate),
+			Timeout: timeout, Retries: retries,
+		})
+	}
+	cfg.LogLevel, cfg.LogFormat = env.Log.Parse(&ps)
+
+	// Validate's findings, except for variables that already failed to parse
+	// (their zero value would only repeat the news).
+	for _, p := range cfg.validate() {
+		if !ps.Has(p.Var) {
+			ps = append(ps, p)
+		}
+	}
+	return cfg, ps.Err()
+}
+
+// Validate checks a Config, read or built by hand. The error has one line
+// per problem, each naming the variable at fault; it never contains a
+// secret. It reads the Elasticsearch CA file and renders each webhook
+// template once, since a template that cannot render an alert is better
+// reported at start-up than at the first incident.
+func (c Config) Validate() error { return c.validate().Err() }
+
+func (c Config) validate() envconf.Problems {
+	ps := c.Elasticsearch.Problems()
+
+	if err := envconf.CheckSchedule(c.Schedule); err != nil {
+		ps.Add(envSchedule, "%q is not a cron spec: %v", c.Schedule, err)
+	}
+	if n := c.Rules.WindowSize; n < minWindowSize || n > maxWindowSize {
+		ps.Add(envWindowSize, "must be between %d and %d, got %d", minWindowSize, maxWindowSize, n)
+	}
+	if f := c.Rules.MinComplete; !(f >= 0 && f <= 1) { // also rejects NaN
+		ps.Add(envMinComplete, "must be between 0 and 1, got %v", f)
+	}
+	if c.Rules.AllowedLag < 0 {
+		ps.Add(envAllowedLag, "must not be negative, got %d", c.Rules.AllowedLag)
+	}
+	if c.MaxAge <= 0 {
+		ps.Add(envMaxAge, "must be greater than 0, got %v", c.MaxAge)
+	}
+	switch {
+	case c.NotFoundLookback <= 0:
+		ps.Add(envNotFoundLookback, "must be greater than 0, got %v", c.NotFoundLookback)
+	case c.MaxAge > 0 && c.NotFoundLookback < c.MaxAge:
+		ps.Add(envNotFoundLookback, "%v is shorter than %s (%v)", c.NotFoundLookback, envMaxAge, c.MaxAge)
+	}
+	if c.PageSize < minPageSize || c.PageSize > maxPageSize {
+		ps.Add(envPageSize, "must be between %d and %d, got %d", minPageSize, maxPageSize, c.PageSize)
+	}
+	if c.Timeout <= 0 {
+		ps.Add(envTimeout, "must be greater than 0, got %v", c.Timeout)
+	}
+	if t := c.Alert.Threshold; t != evaluate.Warn && t != evaluate.Err {
+		ps.Add(envAlertThreshold, "%q is not WARN or ERR", t.String())
+	}
+	if c.Alert.Resend < 0 {
+		ps.Add(envAlertResend, "must not be negative, got %v (0 never re-sends)", c.Alert.Resend)
+	}
+	seen := map[string]bool{}
+	for _, w := range c.Webhooks {
+		if seen[w.Name] {
+			ps.Add(w.urlVar(), "webhook %q is configured twice", w.Name)
+		}
+		seen[w.Name] = true
+		w.validate(&ps)
+	}
+	if c.MetricsAddr != "" {
+		if err := envconf.CheckListenAddr(c.MetricsAddr); err != nil {
+			ps.Add(envMetricsAddr, "%q %v (leave it empty to disable the listener)", c.MetricsAddr, err)
+		}
+	}
+	envconf.CheckLogFormat(c.LogFormat, &ps)
+	return ps
+}
+
+// urlVar is the variable w's URL is read from.
+func (w WebhookConfig) urlVar() string {
+	if w.Name == webhookSlack {
+		return envSlackWebhookURL
+	}
+	return envWebhookURL
+}
+
+// validate checks one sink. The timeout and retries are shared by every
+// sink: each problem with them is reported once.
+func (w WebhookConfig) validate(ps *envconf.Problems) {
+	if err := checkWebhookURL(w.URL); err != nil {
+		ps.Add(w.urlVar(), "%v", err)
+	}
+	if err := checkHeaders(w.Headers); err != nil {
+		ps.Add(envWebhookHeaders, "%v", err)
+	}
+	templateVar := envWebhookTemplateFile
+	if w.Name == webhookSlack {
+		templateVar = envSlackWebhookURL // its template is built in
+	}
+	switch {
+	case w.Template == nil:
+		ps.Add(templateVar, "webhook %q has no body template", w.Name)
+	default:
+		if err := checkRenders(w.Template); err != nil {
+			ps.Add(templateVar, "does not render an alert: %v", err)
+		}
+	}
+	if w.Timeout <= 0 && !ps.Has(envWebhookTimeout) {
+		ps.Add(envWebhookTimeout, "must be greater than 0, got %v", w.Timeout)
+	}
+	if (w.Retries < 0 || w.Retries > maxWebhookRetries) && !ps.Has(envWebhookRetries) {
+		ps.Add(envWebhookRetries, "must be between 0 and %d, got %d", maxWebhookRetries, w.Retries)
+	}
+}
+
+// checkWebhookURL accepts an absolute http or https URL. The URL may hold a
+// token anywhere (user information, path, query): messages never quote it,
+// nor the errors of net/url, which do.
+func checkWebhookURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		return errors.New("must not be empty")
+	case err != nil:
+		return errors.New("is not a URL (value not shown)")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("is not an http or https URL (value not shown)")
+	case u.Host == "":
+		return errors.New("has no host (value not shown)")
+	}
+	return nil
+}
+
+// clientHeaders are set by net/http from the request itself; a value given
+// for them would be dropped or would break the request.
+var clientHeaders = []string{"Content-Length", "Host", "Trailer", "Transfer-Encoding"}
+
+// parseHeaders reads EVALUATOR_WEBHOOK_HEADERS: "Name: value" pairs, one a
+// line; on a single line, separated by ';'. When the value spans several
+// lines, a ';' belongs to the header value. Empty entries are ignored. The
+// values are secrets (an Authorization header, say): messages name the
+// entry by its position and quote nothing of it.
+func parseHeaders(s string, ps *envconf.Problems) map[string]string {
+	sep := ";"
+	if strings.Contains(strings.TrimSpace(s), "\n") {
+		sep = "\n"
+	}
+	headers := map[string]string{}
+	entry := map[string]int{} // canonical name -> its entry number
+	n := 0
+	for _, e := range strings.Split(s, sep) {
+		if strings.TrimSpace(e) == "" {
+			continue
+		}
+		n++
+		name, value, ok := strings.Cut(e, ":")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok {
+			ps.Add(envWebhookHeaders, "entry %d is not \"Name: value\" (values are not shown)", n)
+			return nil
+		}
+		if err := checkHeader(name, value); err != nil {
+			ps.Add(envWebhookHeaders, "entry %d: %v", n, err)
+			return nil
+		}
+		name = http.CanonicalHeaderKey(name)
+		if first, dup := entry[name]; dup {
+			ps.Add(envWebhookHeaders, "entries %d and %d set the same header", first, n)
+			return nil
+		}
+		entry[name] = n
+		headers[name] = value
+	}
+	if len(headers) == 0 {
+		return nil
+	}
+	return headers
+}
+
+// checkHeaders checks a header map, loaded or built by hand, in name order.
+func checkHeaders(h map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		if err := checkHeader(name, h[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkHeader accepts an HTTP token as name (RFC 9110) and a non-empty value
+// without control characters. Its messages quote neither, except a name
+// from clientHeaders.
+func checkHeader(name, value string) error {
+	if name == "" || strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0 {
+		return errors.New("the header name is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)")
+	}
+	if i := slices.Index(clientHeaders, http.CanonicalHeaderKey(name)); i >= 0 {
+		return fmt.Errorf("%s is set by the HTTP client and cannot be given here", clientHeaders[i])
+	}
+	if value == "" {
+		return errors.New("the header value is empty")
+	}
+	if strings.IndexFunc(value, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) >= 0 {
+		return errors.New("the header value contains a control character")
+	}
+	return nil
+}
+
+func isTokenChar(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)
+}
+
+// loadTemplate reads and parses EVALUATOR_WEBHOOK_TEMPLATE_FILE; empty
+// means notify.GenericTemplate. The template is named after the file, so
+// that errors when rendering it say which file is at fault.
+func loadTemplate(path string, ps *envconf.Problems) *template.Template {
+	if path == "" {
+		return mustParse(webhookGeneric, notify.GenericTemplate)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		ps.Add(envWebhookTemplateFile, "%v", err)
+		return nil
+	}
+	t, err := notify.ParseTemplate(path, string(b))
+	if err != nil {
+		ps.Add(envWebhookTemplateFile, "does not parse: %v", err)
+		return nil
+	}
+	return t
+}
+
+// mustParse parses a built-in template; failing is a programming error.
+func mustParse(name, text string) *template.Template {
+	return template.Must(notify.ParseTemplate(name, text))
+}
+
+// checkRenders renders an alert of every kind with t, every field set, so
+// that a template naming a field or calling a function wrongly fails now.
+// Branches taken only for other values may still fail later.
+func checkRenders(t *template.Template) error {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := notify.Alert{
+		Cluster: "cluster", Group: "group", Status: "ERR", Previous: "WARN", Worst: "ERR",
+		At: at, OpenedAt: at.Add(-time.Hour), TotalLag: 1200,
+		MaxLagTopic: "topic", MaxLagPartition: 3, MaxLag: 700, TimeLagSeconds: 90,
+		Partitions: []notify.AlertPartition{{Topic: "topic", Partition: 3, Status: "STOP", CurrentLag: 700}},
+	}
+	w := notify.Webhook{Name: t.Name(), Body: t}
+	for _, k := range []notify.Kind{notify.Open, notify.Update, notify.Resend, notify.Close} {
+		a.Kind = k
+		if _, err := w.Render(a); err != nil {
+			return errors.Unwrap(err) // without Render's "webhook NAME: render body" prefix
+		}
+	}
+	return nil
+}
+
+// parseInt parses a whole number, recording a problem with variable when s
+// is not one.
+func parseInt(variable, s string, ps *envconf.Problems) int {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		ps.Add(variable, "%q is not a whole number", s)
+	}
+	return n
+}
+
+// LogValue implements slog.LogValuer: every setting, secrets replaced by
+// [REDACTED] (empty when unset). Webhooks are grouped by name.
+func (c Config) LogValue() slog.Value {
+	hooks := make([]slog.Attr, len(c.Webhooks))
+	for i, w := range c.Webhooks {
+		hooks[i] = slog.Any(w.Name, w)
+	}
+	return slog.GroupValue(
+		slog.Any("elasticsearch", c.Elasticsearch),
+		slog.String("schedule", c.Schedule),
+		slog.Group("rules",
+			slog.Int("window_size", c.Rules.WindowSize),
+			slog.Float64("min_complete", c.Rules.MinComplete),
+			slog.Int64("allowed_lag", c.Rules.AllowedLag)),
+		slog.Duration("max_age", c.MaxAge),
+		slog.Duration("notfound_lookback", c.NotFoundLookback),
+		slog.Int("page_size", c.PageSize),
+		slog.Duration("timeout", c.Timeout),
+		slog.Group("alert",
+			slog.String("threshold", c.Alert.Threshold.String()),
+			slog.Duration("resend", c.Alert.Resend)),
+		slog.Attr{Key: "webhooks", Value: slog.GroupValue(hooks...)},
+		slog.String("metrics_addr", c.MetricsAddr),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.String("log_format", c.LogFormat),
+	)
+}
+
+// LogValue implements slog.LogValuer: the URL shows only its scheme and
+// host, the headers only their number.
+func (w WebhookConfig) LogValue() slog.Value {
+	tmpl := ""
+	if w.Template != nil {
+		tmpl = w.Template.Name()
+	}
+	return slog.GroupValue(
+		slog.String("url", redactWebhookURL(w.URL)),
+		slog.Int("headers", len(w.Headers)),
+		slog.String("template", tmpl),
+		slog.Duration("timeout", w.Timeout),
+		slog.Int("retries", w.Retries))
+}
+
+// redactWebhookURL keeps the scheme and host of an http(s) URL and hides the
+// rest, where tokens live; any other value is hidden whole.
+func redactWebhookURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return envconf.Redact(raw)
+	}
+	s := u.Scheme + "://" + u.Host
+	if u.User != nil {
+		s = u.Scheme + "://" + envconf.Redacted + "@" + u.Host
+	}
+	if u.RawPath != "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+		s += "/" + envconf.Redacted
+	}
+	return s
+}
+
+// The String and GoString methods make fmt's %v, %+v and %#v show the
+// redacted form too.
+
+func (c Config) String() string          { return envconf.LogText(c) }
+func (c Config) GoString() string        { return c.String() }
+func (w WebhookConfig) String() string   { return envconf.LogText(w) }
+func (w WebhookConfig) GoString() string { return w.String() }

@@ -1,0 +1,700 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/lagwatch/lagwatch/internal/envconf"
+	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
+)
+
+// unsetVar in an env map removes the variable instead of setting it.
+const unsetVar = "\x00unset"
+
+// setConfigEnv makes env the only evaluator variables in the process
+// environment for the rest of the test: every variable the evaluator could
+// read is removed first (CI exports ELASTICSEARCH_URL), and all are restored
+// when the test ends.
+func setConfigEnv(t *testing.T, env map[string]string) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		for _, p := range []string{"ELASTICSEARCH_", "EVALUATOR_", "LOG_"} {
+			if strings.HasPrefix(k, p) {
+				t.Setenv(k, "") // registers the restore of the old value
+				if err := os.Unsetenv(k); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	for k, v := range env {
+		if v != unsetVar {
+			t.Setenv(k, v)
+		}
+	}
+}
+
+// envWith is the smallest valid environment changed by kv pairs (unsetVar
+// removes).
+func envWith(kv ...string) map[string]string {
+	env := map[string]string{"ELASTICSEARCH_URL": "http://127.0.0.1:9200"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		env[kv[i]] = kv[i+1]
+	}
+	return env
+}
+
+// hookWith is envWith plus a generic webhook.
+func hookWith(kv ...string) map[string]string {
+	return envWith(append([]string{"EVALUATOR_WEBHOOK_URL", "http://127.0.0.1:9/hook"}, kv...)...)
+}
+
+// writeFile writes text to a new file in a test directory.
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	setConfigEnv(t, envWith())
+	got, err := loadConfig()
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	want := Config{
+		Elasticsearch: envconf.ES{
+			URLs:      []string{"http://127.0.0.1:9200"},
+			Namespace: "default",
+			Retention: 30 * 24 * time.Hour,
+		},
+		Schedule:         "@every 1m",
+		Rules:            evaluate.Rules{WindowSize: 10, MinComplete: 0, AllowedLag: 0},
+		MaxAge:           time.Hour,
+		NotFoundLookback: 24 * time.Hour,
+		PageSize:         5000,
+		Timeout:          5 * time.Minute,
+		Alert:            AlertConfig{Threshold: evaluate.Warn, Resend: time.Hour},
+		MetricsAddr:      ":9309",
+		LogLevel:         slog.LevelInfo,
+		LogFormat:        "json",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("loadConfig()\n got: %s\nwant: %s", got, want)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("Validate of a loaded config: %v", err)
+	}
+	if s := got.Sinks(); len(s) != 0 {
+		t.Errorf("Sinks() = %d sinks, want none without a webhook URL", len(s))
+	}
+}
+
+// TestEnvNames: the variables read are exactly the documented ones (split_words
+// would turn NotFound into NOT_FOUND).
+func TestEnvNames(t *testing.T) {
+	var buf bytes.Buffer
+	if err := envconfig.Usagef("", &evaluatorEnv{}, &buf, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"ELASTICSEARCH_URL", "ELASTICSEARCH_API_KEY", "ELASTICSEARCH_USERNAME", "ELASTICSEARCH_PASSWORD",
+		"ELASTICSEARCH_CA_FILE", "ELASTICSEARCH_NAMESPACE", "ELASTICSEARCH_RETENTION",
+		envSchedule, envWindowSize, envMaxAge, envMinComplete, envAllowedLag, envNotFoundLookback,
+		envPageSize, envTimeout, envAlertThreshold, envAlertResend, envWebhookURL, envWebhookTemplateFile,
+		envWebhookHeaders, envSlackWebhookURL, envWebhookTimeout, envWebhookRetries, envMetricsAddr,
+		"LOG_LEVEL", "LOG_FORMAT",
+	}
+	if got := strings.Fields(buf.String()); !reflect.DeepEqual(got, want) {
+		t.Errorf("variables read\n got: %q\nwant: %q", got, want)
+	}
+}
+
+// TestLoadConfigEmptyMeansDefault: a set-but-empty variable takes the
+// default; EVALUATOR_METRICS_ADDR is the exception, empty disables.
+func TestLoadConfigEmptyMeansDefault(t *testing.T) {
+	env := envWith()
+	for _, k := range []string{
+		"ELASTICSEARCH_NAMESPACE", "ELASTICSEARCH_RETENTION", "EVALUATOR_SCHEDULE", "EVALUATOR_WINDOW_SIZE",
+		"EVALUATOR_MAX_AGE", "EVALUATOR_MIN_COMPLETE", "EVALUATOR_ALLOWED_LAG", "EVALUATOR_NOTFOUND_LOOKBACK",
+		"EVALUATOR_PAGE_SIZE", "EVALUATOR_TIMEOUT", "EVALUATOR_ALERT_THRESHOLD", "EVALUATOR_ALERT_RESEND",
+		"EVALUATOR_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TEMPLATE_FILE", "EVALUATOR_WEBHOOK_HEADERS",
+		"EVALUATOR_SLACK_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TIMEOUT", "EVALUATOR_WEBHOOK_RETRIES",
+		"EVALUATOR_METRICS_ADDR", "LOG_LEVEL", "LOG_FORMAT",
+	} {
+		env[k] = ""
+	}
+	setConfigEnv(t, env)
+	got, err := loadConfig()
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if got.Schedule != "@every 1m" || got.Rules.WindowSize != 10 || got.PageSize != 5000 || got.Timeout != 5*time.Minute ||
+		got.Alert.Threshold != evaluate.Warn || got.NotFoundLookback != 24*time.Hour || got.LogFormat != "json" {
+		t.Errorf("empty variables did not take their defaults: %s", got)
+	}
+	if got.MetricsAddr != "" || len(got.Webhooks) != 0 {
+		t.Errorf("MetricsAddr = %q, webhooks %d; want empty (disabled) and none", got.MetricsAddr, len(got.Webhooks))
+	}
+}
+
+// TestLoadConfigAccepts: values at the edges of what is valid.
+func TestLoadConfigAccepts(t *testing.T) {
+	// The example of docs/configuration.md.
+	good := writeFile(t, "body.tmpl", `{"message": {{json (printf "%s: group %s on %s is %s (lag %d)" (title .Kind) .Group .Cluster .Status .TotalLag)}}}`+"\n")
+	cases := []struct {
+		name   string
+		env    map[string]string
+		reason string
+		check  func(Config) error
+	}{
+		{
+			name: "seconds field", env: envWith("EVALUATOR_SCHEDULE", "*/20 * * * * *"),
+			reason: "the collector's cron rules: a 6-field spec starts with seconds",
+			check:  field(func(c Config) any { return c.Schedule }, "*/20 * * * * *"),
+		},
+		{
+			name: "window bounds low", env: envWith("EVALUATOR_WINDOW_SIZE", "2"),
+			reason: "two observations make the smallest window",
+			check:  field(func(c Config) any { return c.Rules.WindowSize }, 2),
+		},
+		{
+			name: "window bounds high", env: envWith("EVALUATOR_WINDOW_SIZE", "1000"),
+			reason: "upper bound included",
+			check:  field(func(c Config) any { return c.Rules.WindowSize }, 1000),
+		},
+		{
+			name: "min complete one", env: envWith("EVALUATOR_MIN_COMPLETE", "1"),
+			reason: "only full windows are judged",
+			check:  field(func(c Config) any { return c.Rules.MinComplete }, 1.0),
+		},
+		{
+			name: "min complete fraction", env: envWith("EVALUATOR_MIN_COMPLETE", " 0.5 "),
+			reason: "a share of the window, spaces ignored",
+			check:  field(func(c Config) any { return c.Rules.MinComplete }, 0.5),
+		},
+		{
+			name: "allowed lag", env: envWith("EVALUATOR_ALLOWED_LAG", "9000000000"),
+			reason: "lags are int64",
+			check:  field(func(c Config) any { return c.Rules.AllowedLag }, int64(9000000000)),
+		},
+		{
+			name: "lookback equals max age", env: envWith("EVALUATOR_MAX_AGE", "2h", "EVALUATOR_NOTFOUND_LOOKBACK", "2h"),
+			reason: "the lookback may be as short as the window's age",
+			check:  field(func(c Config) any { return c.NotFoundLookback }, 2*time.Hour),
+		},
+		{
+			name: "page size low", env: envWith("EVALUATOR_PAGE_SIZE", "100"),
+			reason: "lower bound included",
+			check:  field(func(c Config) any { return c.PageSize }, 100),
+		},
+		{
+			name: "page size high", env: envWith("EVALUATOR_PAGE_SIZE", "10000"),
+			reason: "Elasticsearch's max result window",
+			check:  field(func(c Config) any { return c.PageSize }, 10000),
+		},
+		{
+			name: "threshold err lower case", env: envWith("EVALUATOR_ALERT_THRESHOLD", "err"),
+			reason: "the threshold is case-insensitive",
+			check:  field(func(c Config) any { return c.Alert.Threshold }, evaluate.Err),
+		},
+		{
+			name: "resend never", env: envWith("EVALUATOR_ALERT_RESEND", "0s"),
+			reason: "0 never re-sends",
+			check:  field(func(c Config) any { return c.Alert.Resend }, time.Duration(0)),
+		},
+		{
+			name: "metrics disabled", env: envWith("EVALUATOR_METRICS_ADDR", ""),
+			reason: "set but empty disables the listener",
+			check:  field(func(c Config) any { return c.MetricsAddr }, ""),
+		},
+		{
+			name: "retries zero", env: envWith("EVALUATOR_WEBHOOK_RETRIES", "0"),
+			reason: "one attempt only",
+			check:  func(Config) error { return nil },
+		},
+		{
+			name:   "generic webhook",
+			env:    hookWith("EVALUATOR_WEBHOOK_TIMEOUT", "2s", "EVALUATOR_WEBHOOK_RETRIES", "10"),
+			reason: "the generic template by default, with the shared timeout and retries",
+			check: func(c Config) error {
+				if len(c.Webhooks) != 1 {
+					return fmt.Errorf("%d webhooks, want 1", len(c.Webhooks))
+				}
+				w := c.Webhooks[0]
+				if w.Name != "webhook" || w.URL != "http://127.0.0.1:9/hook" || w.Template == nil || w.Template.Name() != "webhook" ||
+					w.Timeout != 2*time.Second || w.Retries != 10 || w.Headers != nil {
+					return fmt.Errorf("got %s", w)
+				}
+				return nil
+			},
+		},
+		{
+			name:   "headers on one line",
+			env:    hookWith("EVALUATOR_WEBHOOK_HEADERS", "authorization: Bearer abc ; X-Env:prod;"),
+			reason: "';' separates pairs; names are canonicalised, spaces and empty entries dropped",
+			check: field(func(c Config) any { return c.Webhooks[0].Headers },
+				map[string]string{"Authorization": "Bearer abc", "X-Env": "prod"}),
+		},
+		{
+			name:   "headers on lines",
+			env:    hookWith("EVALUATOR_WEBHOOK_HEADERS", "Cookie: a=1; b=2\r\n\nX-Token: t:1\n"),
+			reason: "lines separate pairs, so ';' and ':' belong to values",
+			check: field(func(c Config) any { return c.Webhooks[0].Headers },
+				map[string]string{"Cookie": "a=1; b=2", "X-Token": "t:1"}),
+		},
+		{
+			name:   "content type override",
+			env:    hookWith("EVALUATOR_WEBHOOK_HEADERS", "Content-Type: text/plain"),
+			reason: "the sink's own Content-Type may be replaced",
+			check:  field(func(c Config) any { return c.Webhooks[0].Headers["Content-Type"] }, "text/plain"),
+		},
+		{
+			name:   "template file",
+			env:    hookWith("EVALUATOR_WEBHOOK_TEMPLATE_FILE", good),
+			reason: "a template that parses and renders; named after its file",
+			check: func(c Config) error {
+				if name := c.Webhooks[0].Template.Name(); name != good {
+					return fmt.Errorf("template named %q, want the file %q", name, good)
+				}
+				body, err := c.Sinks()[0].Render(notify.Alert{Kind: notify.Open, Cluster: "prod", Group: "billing", Status: "WARN", TotalLag: 7})
+				var msg struct{ Message string }
+				if err != nil || json.Unmarshal(body, &msg) != nil || msg.Message != "Opened: group billing on prod is WARN (lag 7)" {
+					return fmt.Errorf("body %s (%v)", body, err)
+				}
+				return nil
+			},
+		},
+		{
+			name:   "slack only",
+			env:    envWith("EVALUATOR_SLACK_WEBHOOK_URL", "https://hooks.slack.test/services/T/B/x"),
+			reason: "Slack alone, with its own template",
+			check: func(c Config) error {
+				if len(c.Webhooks) != 1 || c.Webhooks[0].Name != "slack" || c.Webhooks[0].Template.Name() != "slack" {
+					return fmt.Errorf("got %s", c)
+				}
+				return nil
+			},
+		},
+		{
+			name:   "both sinks",
+			env:    hookWith("EVALUATOR_SLACK_WEBHOOK_URL", "https://hooks.slack.test/services/T/B/x"),
+			reason: "generic first, then Slack",
+			check: func(c Config) error {
+				if len(c.Webhooks) != 2 || c.Webhooks[0].Name != "webhook" || c.Webhooks[1].Name != "slack" {
+					return fmt.Errorf("got %s", c)
+				}
+				return nil
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			setConfigEnv(t, tc.env)
+			cfg, err := loadConfig()
+			if err != nil {
+				t.Fatalf("%s: loadConfig: %v", tc.reason, err)
+			}
+			if err := tc.check(cfg); err != nil {
+				t.Errorf("%s: %v", tc.reason, err)
+			}
+		})
+	}
+}
+
+func field(get func(Config) any, want any) func(Config) error {
+	return func(c Config) error {
+		if got := get(c); !reflect.DeepEqual(got, want) {
+			return fmt.Errorf("got %#v, want %#v", got, want)
+		}
+		return nil
+	}
+}
+
+// TestLoadConfigRejects: each bad value alone gives exactly one line, which
+// names the variable at fault.
+func TestLoadConfigRejects(t *testing.T) {
+	notPEM := writeFile(t, "not.pem", "hello\n")
+	badSyntax := writeFile(t, "syntax.tmpl", `{"group":{{json .Group}`)
+	badFunc := writeFile(t, "func.tmpl", `{{upper .Group}}`)
+	badField := writeFile(t, "field.tmpl", `{{.Consumer}}`)
+	missing := filepath.Join(t.TempDir(), "missing.tmpl")
+
+	cases := []struct {
+		name    string
+		env     map[string]string
+		wantVar string
+		wantMsg string
+		reason  string
+	}{
+		// Shared with the collector.
+		{"es url missing", envWith("ELASTICSEARCH_URL", unsetVar), "ELASTICSEARCH_URL", "required", "required variable"},
+		{"es url scheme", envWith("ELASTICSEARCH_URL", "es:9200"), "ELASTICSEARCH_URL", "not an http or https URL", "host:port is not a URL"},
+		{"es half basic auth", envWith("ELASTICSEARCH_USERNAME", "u"), "ELASTICSEARCH_PASSWORD", "required when ELASTICSEARCH_USERNAME", "half of basic auth"},
+		{"es ca", envWith("ELASTICSEARCH_CA_FILE", notPEM), "ELASTICSEARCH_CA_FILE", "no PEM certificates", "the file must parse"},
+		{"es namespace", envWith("ELASTICSEARCH_NAMESPACE", "Prod"), "ELASTICSEARCH_NAMESPACE", "lowercase", "index names are lowercase"},
+		{"es retention", envWith("ELASTICSEARCH_RETENTION", "1d12h"), "ELASTICSEARCH_RETENTION", "not a duration", "days and hours do not mix"},
+		{"log level", envWith("LOG_LEVEL", "verbose"), "LOG_LEVEL", "not one of debug, info, warn, error", "unknown level"},
+		{"log format", envWith("LOG_FORMAT", "xml"), "LOG_FORMAT", "not json or text", "unknown format"},
+
+		// Schedule and evaluation.
+		{"cron words", envWith("EVALUATOR_SCHEDULE", "every minute"), "EVALUATOR_SCHEDULE", `"every minute" is not a cron spec`, "not a spec"},
+		{"cron fraction", envWith("EVALUATOR_SCHEDULE", "@every 1500ms"), "EVALUATOR_SCHEDULE", "whole number of seconds", "the collector's rules"},
+		{"cron tz only", envWith("EVALUATOR_SCHEDULE", "CRON_TZ=UTC"), "EVALUATOR_SCHEDULE", "needs a schedule after it", "robfig/cron panics on this"},
+		{"window one", envWith("EVALUATOR_WINDOW_SIZE", "1"), "EVALUATOR_WINDOW_SIZE", "between 2 and 1000, got 1", "one observation has no trend"},
+		{"window zero", envWith("EVALUATOR_WINDOW_SIZE", "0"), "EVALUATOR_WINDOW_SIZE", "between 2 and 1000", "0 would mean evaluate's default, silently"},
+		{"window large", envWith("EVALUATOR_WINDOW_SIZE", "1001"), "EVALUATOR_WINDOW_SIZE", "between 2 and 1000", "upper bound"},
+		{"window word", envWith("EVALUATOR_WINDOW_SIZE", "ten"), "EVALUATOR_WINDOW_SIZE", `"ten" is not a whole number`, "not a number"},
+		{"max age zero", envWith("EVALUATOR_MAX_AGE", "0s"), "EVALUATOR_MAX_AGE", "greater than 0", "an empty window"},
+		{"max age no unit", envWith("EVALUATOR_MAX_AGE", "60"), "EVALUATOR_MAX_AGE", "not a duration", "units are required"},
+		{"min complete high", envWith("EVALUATOR_MIN_COMPLETE", "1.5"), "EVALUATOR_MIN_COMPLETE", "between 0 and 1, got 1.5", "a share"},
+		{"min complete negative", envWith("EVALUATOR_MIN_COMPLETE", "-0.1"), "EVALUATOR_MIN_COMPLETE", "between 0 and 1", "a share"},
+		{"min complete nan", envWith("EVALUATOR_MIN_COMPLETE", "NaN"), "EVALUATOR_MIN_COMPLETE", "between 0 and 1", "NaN compares false with everything"},
+		{"min complete percent", envWith("EVALUATOR_MIN_COMPLETE", "50%"), "EVALUATOR_MIN_COMPLETE", "not a number from 0 to 1", "a fraction, not a percentage"},
+		{"allowed lag negative", envWith("EVALUATOR_ALLOWED_LAG", "-1"), "EVALUATOR_ALLOWED_LAG", "must not be negative", "a lag is never negative"},
+		{"allowed lag fraction", envWith("EVALUATOR_ALLOWED_LAG", "1.5"), "EVALUATOR_ALLOWED_LAG", "not a whole number", "messages are counted"},
+		{"lookback short", envWith("EVALUATOR_NOTFOUND_LOOKBACK", "30m"), "EVALUATOR_NOTFOUND_LOOKBACK", "shorter than EVALUATOR_MAX_AGE (1h0m0s)", "a group in the window must count as seen"},
+		{"lookback zero", envWith("EVALUATOR_NOTFOUND_LOOKBACK", "0"), "EVALUATOR_NOTFOUND_LOOKBACK", "greater than 0", "zero lookback"},
+		{"lookback unit", envWith("EVALUATOR_NOTFOUND_LOOKBACK", "1d"), "EVALUATOR_NOTFOUND_LOOKBACK", "not a duration", "Go durations have no days"},
+		{"page size small", envWith("EVALUATOR_PAGE_SIZE", "99"), "EVALUATOR_PAGE_SIZE", "between 100 and 10000", "lower bound"},
+		{"page size large", envWith("EVALUATOR_PAGE_SIZE", "10001"), "EVALUATOR_PAGE_SIZE", "between 100 and 10000", "Elasticsearch's max result window"},
+		{"timeout zero", envWith("EVALUATOR_TIMEOUT", "0s"), "EVALUATOR_TIMEOUT", "greater than 0", "a run needs time"},
+		{"timeout negative", envWith("EVALUATOR_TIMEOUT", "-1m"), "EVALUATOR_TIMEOUT", "greater than 0", "negative"},
+		{"threshold ok", envWith("EVALUATOR_ALERT_THRESHOLD", "ok"), "EVALUATOR_ALERT_THRESHOLD", `"OK" is not WARN or ERR`, "every group would alert"},
+		{"threshold stop", envWith("EVALUATOR_ALERT_THRESHOLD", "STOP"), "EVALUATOR_ALERT_THRESHOLD", "not WARN or ERR", "a partition status, never a group's"},
+		{"threshold word", envWith("EVALUATOR_ALERT_THRESHOLD", "critical"), "EVALUATOR_ALERT_THRESHOLD", `"critical" is not WARN or ERR`, "not a status"},
+		{"resend negative", envWith("EVALUATOR_ALERT_RESEND", "-1h"), "EVALUATOR_ALERT_RESEND", "must not be negative", "negative"},
+		{"metrics addr", envWith("EVALUATOR_METRICS_ADDR", "9309"), "EVALUATOR_METRICS_ADDR", "not [host]:port", "the colon is required"},
+
+		// Webhooks.
+		{"webhook scheme", envWith("EVALUATOR_WEBHOOK_URL", "ftp://h/x"), "EVALUATOR_WEBHOOK_URL", "not an http or https URL (value not shown)", "wrong scheme"},
+		{"webhook no host", envWith("EVALUATOR_WEBHOOK_URL", "https:///x"), "EVALUATOR_WEBHOOK_URL", "has no host", "no host"},
+		{"webhook unparsable", envWith("EVALUATOR_WEBHOOK_URL", "http://[::1/x"), "EVALUATOR_WEBHOOK_URL", "not a URL (value not shown)", "broken IPv6 literal"},
+		{"slack scheme", envWith("EVALUATOR_SLACK_WEBHOOK_URL", "hooks.slack.com/services/x"), "EVALUATOR_SLACK_WEBHOOK_URL", "not an http or https URL", "no scheme"},
+		{"template missing", hookWith("EVALUATOR_WEBHOOK_TEMPLATE_FILE", missing), "EVALUATOR_WEBHOOK_TEMPLATE_FILE", "no such file", "the file must exist"},
+		{"template syntax", hookWith("EVALUATOR_WEBHOOK_TEMPLATE_FILE", badSyntax), "EVALUATOR_WEBHOOK_TEMPLATE_FILE", "does not parse", "unclosed action"},
+		{"template function", hookWith("EVALUATOR_WEBHOOK_TEMPLATE_FILE", badFunc), "EVALUATOR_WEBHOOK_TEMPLATE_FILE", `function "upper" not defined`, "only notify's functions exist"},
+		{"template field", hookWith("EVALUATOR_WEBHOOK_TEMPLATE_FILE", badField), "EVALUATOR_WEBHOOK_TEMPLATE_FILE", "does not render an alert", "parses, but Alert has no such field"},
+		{"template without url", envWith("EVALUATOR_WEBHOOK_TEMPLATE_FILE", badSyntax), "EVALUATOR_WEBHOOK_TEMPLATE_FILE", "EVALUATOR_WEBHOOK_URL is empty", "a template that would never be used"},
+		{"headers without url", envWith("EVALUATOR_WEBHOOK_HEADERS", "X-A: b"), "EVALUATOR_WEBHOOK_HEADERS", "EVALUATOR_WEBHOOK_URL is empty", "headers that would never be sent"},
+		{"header no colon", hookWith("EVALUATOR_WEBHOOK_HEADERS", "X-A: b; Bearer xyz"), "EVALUATOR_WEBHOOK_HEADERS", `entry 2 is not "Name: value"`, "the bad entry is located"},
+		{"header bad name", hookWith("EVALUATOR_WEBHOOK_HEADERS", "X A: b"), "EVALUATOR_WEBHOOK_HEADERS", "entry 1: the header name is not an HTTP token", "a space in a name"},
+		{"header empty name", hookWith("EVALUATOR_WEBHOOK_HEADERS", ": b"), "EVALUATOR_WEBHOOK_HEADERS", "not an HTTP token", "no name"},
+		{"header empty value", hookWith("EVALUATOR_WEBHOOK_HEADERS", "X-A:"), "EVALUATOR_WEBHOOK_HEADERS", "value is empty", "a header without value"},
+		{"header control", hookWith("EVALUATOR_WEBHOOK_HEADERS", "X-A: b\x01c"), "EVALUATOR_WEBHOOK_HEADERS", "control character", "a control character cannot be sent"},
+		{"header host", hookWith("EVALUATOR_WEBHOOK_HEADERS", "host: x"), "EVALUATOR_WEBHOOK_HEADERS", "Host is set by the HTTP client", "net/http ignores it"},
+		{"header duplicate", hookWith("EVALUATOR_WEBHOOK_HEADERS", "X-A: 1; x-a: 2"), "EVALUATOR_WEBHOOK_HEADERS", "entries 1 and 2 set the same header", "one would silently win"},
+		{"webhook timeout zero", envWith("EVALUATOR_WEBHOOK_TIMEOUT", "0s"), "EVALUATOR_WEBHOOK_TIMEOUT", "greater than 0", "checked even without a webhook"},
+		{"webhook timeout word", hookWith("EVALUATOR_WEBHOOK_TIMEOUT", "soon"), "EVALUATOR_WEBHOOK_TIMEOUT", "not a duration", "not a duration"},
+		{"webhook retries high", hookWith("EVALUATOR_WEBHOOK_RETRIES", "11"), "EVALUATOR_WEBHOOK_RETRIES", "between 0 and 10, got 11", "upper bound"},
+		{"webhook retries negative", envWith("EVALUATOR_WEBHOOK_RETRIES", "-1"), "EVALUATOR_WEBHOOK_RETRIES", "between 0 and 10", "checked even without a webhook"},
+		{"two sinks one timeout", hookWith("EVALUATOR_SLACK_WEBHOOK_URL", "https://s/x", "EVALUATOR_WEBHOOK_TIMEOUT", "-1s"), "EVALUATOR_WEBHOOK_TIMEOUT", "greater than 0", "shared by both sinks, reported once"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			setConfigEnv(t, tc.env)
+			_, err := loadConfig()
+			if err == nil {
+				t.Fatalf("%s: loadConfig accepted it", tc.reason)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != 1 {
+				t.Errorf("%s: want one line, got %d:\n%v", tc.reason, len(lines), err)
+			}
+			if !strings.HasPrefix(lines[0], tc.wantVar+": ") || !strings.Contains(lines[0], tc.wantMsg) {
+				t.Errorf("%s:\n got: %v\nwant: %s: ...%s...", tc.reason, err, tc.wantVar, tc.wantMsg)
+			}
+		})
+	}
+}
+
+// TestLoadConfigReportsAll: every problem at once, one line each, parse
+// errors first, then Validate's.
+func TestLoadConfigReportsAll(t *testing.T) {
+	setConfigEnv(t, map[string]string{
+		"EVALUATOR_WINDOW_SIZE":     "many",
+		"EVALUATOR_SCHEDULE":        "nope",
+		"EVALUATOR_PAGE_SIZE":       "5",
+		"EVALUATOR_ALERT_THRESHOLD": "ok",
+		"LOG_FORMAT":                "xml",
+	})
+	_, err := loadConfig()
+	if err == nil {
+		t.Fatal("loadConfig accepted it")
+	}
+	var vars []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		v, _, _ := strings.Cut(line, ": ")
+		vars = append(vars, v)
+	}
+	want := []string{"EVALUATOR_WINDOW_SIZE", "ELASTICSEARCH_URL", "EVALUATOR_SCHEDULE", "EVALUATOR_PAGE_SIZE", "EVALUATOR_ALERT_THRESHOLD", "LOG_FORMAT"}
+	if !reflect.DeepEqual(vars, want) {
+		t.Errorf("variables reported %q, want %q; error:\n%v", vars, want, err)
+	}
+}
+
+// TestValidateHandBuilt: Validate on a Config built or changed in code.
+func TestValidateHandBuilt(t *testing.T) {
+	cases := []struct {
+		name    string
+		edit    func(*Config)
+		wantVar string
+		reason  string
+	}{
+		{"zero window", func(c *Config) { c.Rules.WindowSize = 0 }, "EVALUATOR_WINDOW_SIZE", "zero is not a default here"},
+		{"lookback", func(c *Config) { c.NotFoundLookback = time.Minute }, "EVALUATOR_NOTFOUND_LOOKBACK", "shorter than the max age"},
+		{"threshold", func(c *Config) { c.Alert.Threshold = evaluate.NotFound }, "EVALUATOR_ALERT_THRESHOLD", "the zero status is not a threshold"},
+		{"es", func(c *Config) { c.Elasticsearch.Namespace = "" }, "ELASTICSEARCH_NAMESPACE", "shared validation applies"},
+		{"no template", func(c *Config) { c.Webhooks[0].Template = nil }, "EVALUATOR_WEBHOOK_TEMPLATE_FILE", "a sink needs a body"},
+		{"slack no template", func(c *Config) { c.Webhooks[1].Template = nil }, "EVALUATOR_SLACK_WEBHOOK_URL", "Slack's template is built in"},
+		{"bad header", func(c *Config) { c.Webhooks[0].Headers = map[string]string{"Bad Name": "v"} }, "EVALUATOR_WEBHOOK_HEADERS", "names are checked in maps too"},
+		{"retries", func(c *Config) { c.Webhooks[0].Retries, c.Webhooks[1].Retries = 11, 11 }, "EVALUATOR_WEBHOOK_RETRIES", "reported once for both sinks"},
+		{"twice", func(c *Config) { c.Webhooks[1] = c.Webhooks[0] }, "EVALUATOR_WEBHOOK_URL", "one sink per name"},
+		{"empty url", func(c *Config) { c.Webhooks[1].URL = "" }, "EVALUATOR_SLACK_WEBHOOK_URL", "a sink needs a URL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			setConfigEnv(t, hookWith("EVALUATOR_SLACK_WEBHOOK_URL", "https://hooks.slack.test/x"))
+			cfg, err := loadConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(&cfg)
+			err = cfg.Validate()
+			if err == nil || !strings.HasPrefix(err.Error(), tc.wantVar+": ") || strings.Contains(err.Error(), "\n") {
+				t.Errorf("%s: Validate() = %v, want one line for %s", tc.reason, err, tc.wantVar)
+			}
+		})
+	}
+}
+
+// TestSecretsNeverShown: no webhook URL, header value, Elasticsearch
+// password or API key appears in an error, in the log output of a config,
+// or in fmt's rendering of it.
+func TestSecretsNeverShown(t *testing.T) {
+	const (
+		hookTok  = "hook-S3cret-token"
+		slackTok = "slack-S3cret-token"
+		userTok  = "user-S3cret-token"
+		hdrTok   = "hdr-S3cret-token"
+		esPW     = "es-S3cret-value"
+		esKey    = "key-S3cret-value"
+	)
+	all := []string{hookTok, slackTok, userTok, hdrTok, esPW, esKey}
+	hook := "https://alerts.example/hooks/" + hookTok + "?token=" + hookTok
+	slack := "https://hooks.slack.test/services/T0/B0/" + slackTok
+
+	t.Run("errors", func(t *testing.T) {
+		cases := []struct {
+			name   string
+			env    map[string]string
+			reason string
+		}{
+			{"webhook scheme", envWith("EVALUATOR_WEBHOOK_URL", "ftp://x/"+hookTok), "a token in a rejected URL"},
+			{"webhook unparsable", envWith("EVALUATOR_WEBHOOK_URL", "https://[::1/"+hookTok), "net/url quotes the URL in its errors"},
+			{"webhook control char", envWith("EVALUATOR_WEBHOOK_URL", "https://h/"+hookTok+"\x7f"), "net/url quotes the URL in its errors"},
+			{"webhook user info", envWith("EVALUATOR_WEBHOOK_URL", "https://u:"+userTok+"@h/x", "EVALUATOR_WEBHOOK_RETRIES", "99"), "credentials in an accepted URL, another variable at fault"},
+			{"slack no scheme", envWith("EVALUATOR_SLACK_WEBHOOK_URL", slackTok), "a bare token"},
+			{"slack no host", envWith("EVALUATOR_SLACK_WEBHOOK_URL", "https:"+slackTok), "an opaque URL"},
+			{"header no colon", hookWith("EVALUATOR_WEBHOOK_HEADERS", "Authorization Bearer "+hdrTok), "a pair without its colon"},
+			{"header bad name", hookWith("EVALUATOR_WEBHOOK_HEADERS", hdrTok+" x: y"), "the token where the name goes"},
+			{"header control", hookWith("EVALUATOR_WEBHOOK_HEADERS", "Authorization: "+hdrTok+"\x01"), "a value with a control character"},
+			{"header duplicate", hookWith("EVALUATOR_WEBHOOK_HEADERS", "Authorization: "+hdrTok+"; authorization: "+hdrTok), "a repeated header"},
+			{"headers without url", envWith("EVALUATOR_WEBHOOK_HEADERS", "Authorization: "+hdrTok), "headers that would not be sent"},
+			{"es password without user", envWith("ELASTICSEARCH_PASSWORD", esPW), "half of basic auth"},
+			{"es key with user", envWith("ELASTICSEARCH_API_KEY", esKey, "ELASTICSEARCH_USERNAME", "u", "ELASTICSEARCH_PASSWORD", esPW), "two kinds of credentials"},
+			{"es url credentials", envWith("ELASTICSEARCH_URL", "http://elastic:"+esPW+"@es:9200"), "a password inside a URL"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				setConfigEnv(t, tc.env)
+				cfg, err := loadConfig()
+				if err == nil {
+					t.Fatalf("%s: loadConfig accepted it", tc.reason)
+				}
+				assertNoSecretIn(t, tc.reason+": error", err.Error(), all)
+				assertNoSecretIn(t, tc.reason+": config", renderConfig(cfg), all)
+			})
+		}
+	})
+
+	t.Run("valid config", func(t *testing.T) {
+		setConfigEnv(t, map[string]string{
+			"ELASTICSEARCH_URL":           "http://es:9200",
+			"ELASTICSEARCH_API_KEY":       esKey,
+			"EVALUATOR_WEBHOOK_URL":       hook,
+			"EVALUATOR_WEBHOOK_HEADERS":   "Authorization: Bearer " + hdrTok + "; X-Team: lag",
+			"EVALUATOR_SLACK_WEBHOOK_URL": slack,
+		})
+		cfg, err := loadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := renderConfig(cfg)
+		assertNoSecretIn(t, "rendered config", out, all)
+		for _, want := range []string{"[REDACTED]", "https://alerts.example/[REDACTED]", "https://hooks.slack.test/[REDACTED]", "headers=2", "http://es:9200"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("rendered config lacks %q; it shows:\n%s", want, out)
+			}
+		}
+	})
+}
+
+// renderConfig renders a config every way it could reach a log or a
+// terminal.
+func renderConfig(cfg Config) string {
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("start", "config", cfg)
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("start", "config", cfg)
+	fmt.Fprintf(&buf, "%v\n%+v\n%#v\n%s\n", cfg, cfg, cfg, cfg)
+	for _, w := range cfg.Webhooks {
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("sink", "webhook", w)
+		fmt.Fprintf(&buf, "%v\n%+v\n%#v\n%v\n", w, w, w, &w)
+	}
+	fmt.Fprintf(&buf, "%v\n%+v\n", cfg.Webhooks, cfg.Webhooks)
+	return buf.String()
+}
+
+func assertNoSecretIn(t *testing.T, what, text string, secrets []string) {
+	t.Helper()
+	for _, s := range secrets {
+		// Also look for fragments: a quoting or escaping function could split it.
+		for _, frag := range []string{s, s[:8], s[len(s)-8:]} {
+			if strings.Contains(text, frag) {
+				t.Errorf("%s shows secret fragment %q:\n%s", what, frag, text)
+			}
+		}
+	}
+}
+
+// TestSinks: the sinks post to their URLs with the configured headers and
+// bodies, the generic one as JSON, the Slack one as {"text": ...}.
+func TestSinks(t *testing.T) {
+	type request struct {
+		path, auth, contentType string
+		body                    []byte
+	}
+	var mu sync.Mutex
+	var got []request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, request{r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("Content-Type"), b})
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+
+	setConfigEnv(t, envWith(
+		"EVALUATOR_WEBHOOK_URL", srv.URL+"/generic",
+		"EVALUATOR_WEBHOOK_HEADERS", "Authorization: Bearer t",
+		"EVALUATOR_SLACK_WEBHOOK_URL", srv.URL+"/slack",
+		"EVALUATOR_WEBHOOK_TIMEOUT", "3s",
+		"EVALUATOR_WEBHOOK_RETRIES", "2",
+	))
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sinks := cfg.Sinks()
+	if len(sinks) != 2 || sinks[0].Name != "webhook" || sinks[1].Name != "slack" {
+		t.Fatalf("Sinks() = %d sinks: %v", len(sinks), cfg.Webhooks)
+	}
+	for _, s := range sinks {
+		if s.Timeout != 3*time.Second || s.Retries != 2 || s.Backoff != webhookBackoff || s.Body == nil {
+			t.Errorf("sink %s: timeout %v retries %d backoff %v body %v", s.Name, s.Timeout, s.Retries, s.Backoff, s.Body != nil)
+		}
+	}
+	sinks[0].Headers["Authorization"] = "changed"
+	if cfg.Webhooks[0].Headers["Authorization"] != "Bearer t" {
+		t.Error("a sink shares its headers map with the Config")
+	}
+	sinks[0].Headers["Authorization"] = "Bearer t"
+
+	a := notify.Alert{Kind: notify.Open, Cluster: "c", Group: "g", Status: "WARN", At: time.Now(), TotalLag: 5, TimeLagSeconds: -1}
+	for _, s := range sinks {
+		if err := s.Send(context.Background(), a); err != nil {
+			t.Fatalf("sink %s: %v", s.Name, err)
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("server got %d requests, want 2", len(got))
+	}
+	var generic struct{ Group, Status string }
+	if err := json.Unmarshal(got[0].body, &generic); err != nil || got[0].path != "/generic" || got[0].auth != "Bearer t" ||
+		generic.Group != "g" || generic.Status != "WARN" || got[0].contentType != "application/json" {
+		t.Errorf("generic request %s auth %q: %s (%v)", got[0].path, got[0].auth, got[0].body, err)
+	}
+	var slack struct{ Text string }
+	if err := json.Unmarshal(got[1].body, &slack); err != nil || got[1].path != "/slack" || got[1].auth != "" || !strings.Contains(slack.Text, "`g`") {
+		t.Errorf("slack request %s auth %q: %s (%v)", got[1].path, got[1].auth, got[1].body, err)
+	}
+}
+
+// TestDocsListEveryVariable: docs/configuration.md has a table row for every
+// variable the evaluator reads, with the default the code uses; the
+// evaluator's own variables are in its part, "# Configuring the evaluator".
+func TestDocsListEveryVariable(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Table rows: | `NAME` | default | meaning |
+	rows := map[string]string{}
+	inPart := map[string]bool{}
+	part := false
+	sc := bufio.NewScanner(bytes.NewReader(doc))
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "# ") {
+			part = sc.Text() == "# Configuring the evaluator"
+		}
+		cells := strings.Split(sc.Text(), "|")
+		if len(cells) < 4 {
+			continue
+		}
+		name := strings.Trim(strings.TrimSpace(cells[1]), "`")
+		rows[name] = strings.TrimSpace(cells[2])
+		inPart[name] = inPart[name] || part
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	var buf bytes.Buffer
+	if err := envconfig.Usagef("", &evaluatorEnv{}, &buf, "{{range .}}{{usage_key .}}\t{{usage_default .}}\n{{end}}"); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		key, def, _ := strings.Cut(line, "\t")
+		got, ok := rows[key]
+		if !ok {
+			t.Errorf("docs/configuration.md has no table row for %s", key)
+			continue
+		}
+		if def != "" && got != "`"+def+"`" {
+			t.Errorf("docs/configuration.md: %s default is %s, code says `%s`", key, got, def)
+		}
+		if strings.HasPrefix(key, "EVALUATOR_") && !inPart[key] {
+			t.Errorf("docs/configuration.md: %s is not under # Configuring the evaluator", key)
+		}
+	}
+}

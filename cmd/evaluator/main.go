@@ -1,0 +1,153 @@
+// Command evaluator classifies every consumer group from the history the
+// collector keeps in Elasticsearch, the way Burrow does, writes the verdicts
+// back to Elasticsearch and alerts when a group's status changes.
+//
+//	evaluator                        evaluate on EVALUATOR_SCHEDULE until SIGINT or SIGTERM
+//	evaluator --once                 evaluate now, write statuses, send alerts, exit
+//	evaluator --at TIME              evaluate one past instant, write its statuses (no alerts)
+//	evaluator --from T1 --to T2 --step D
+//	                                 backtest: evaluate every step, write that status history
+//	evaluator status [--group G] [--cluster C] [--at TIME] [--json]
+//	                                 print the verdicts, write nothing
+//
+// TIME is RFC 3339 (2026-03-01T03:00:00Z) or a date and time in UTC
+// (2026-03-01 03:00). Exit status: 0 success, 1 failure, 2 invalid
+// configuration or usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lagwatch/lagwatch/internal/envconf"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+type usageError struct{ error }
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(stderr, "evaluator:", ue.error)
+		return 2
+	}
+	return 1
+}
+
+// options are the command line.
+type options struct {
+	once           bool
+	at, from, to   time.Time
+	step           time.Duration
+	status         bool
+	group, cluster string
+	json           bool
+}
+
+func parseArgs(args []string, stderr io.Writer) (options, error) {
+	var o options
+	status := len(args) > 0 && args[0] == "status"
+	if status {
+		args = args[1:]
+	}
+	fs := flag.NewFlagSet("evaluator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.once, "once", false, "evaluate now, write the statuses, send alerts, and exit")
+	at := fs.String("at", "", "evaluate this instant (RFC 3339, or `2006-01-02 15:04` in UTC)")
+	from := fs.String("from", "", "backtest from this instant")
+	to := fs.String("to", "", "backtest up to this instant (inclusive)")
+	fs.DurationVar(&o.step, "step", 0, "backtest step, e.g. 1m")
+	if status {
+		fs.StringVar(&o.group, "group", "", "only this consumer group")
+		fs.StringVar(&o.cluster, "cluster", "", "only this cluster")
+		fs.BoolVar(&o.json, "json", false, "print Burrow's /v3/kafka/(cluster)/consumer/(group)/lag response per group, one per line")
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return o, usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	o.status = status
+	var err error
+	for _, f := range []struct {
+		name, v string
+		t       *time.Time
+	}{{"--at", *at, &o.at}, {"--from", *from, &o.from}, {"--to", *to, &o.to}} {
+		if f.v == "" {
+			continue
+		}
+		if *f.t, err = parseTime(f.v); err != nil {
+			return o, usageError{fmt.Errorf("%s: %w", f.name, err)}
+		}
+	}
+	backtest := !o.from.IsZero() || !o.to.IsZero() || o.step != 0
+	switch {
+	case backtest && (o.from.IsZero() || o.to.IsZero() || o.step <= 0):
+		return o, usageError{errors.New("a backtest needs --from, --to and a positive --step")}
+	case backtest && o.to.Before(o.from):
+		return o, usageError{errors.New("--to is before --from")}
+	case backtest && (o.once || !o.at.IsZero() || o.status):
+		return o, usageError{errors.New("--from/--to/--step cannot be combined with --once, --at or status")}
+	case o.once && !o.at.IsZero():
+		return o, usageError{errors.New("--once evaluates now; use --at alone for a past instant")}
+	case backtest && o.to.Sub(o.from)/o.step > 100000:
+		return o, usageError{fmt.Errorf("a backtest of %d steps is too long; use a larger --step", o.to.Sub(o.from)/o.step)}
+	}
+	return o, nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02T15:04"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-03-01T03:00:00Z) or `2026-03-01 03:00` (UTC)", s)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseArgs(args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig() // validates too
+	if err != nil {
+		return usageError{err}
+	}
+	log := envconf.NewLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	e, err := newEvaluator(cfg, log)
+	if err != nil {
+		log.Error("evaluator cannot start", "err", err)
+		return err
+	}
+	defer e.close()
+	switch {
+	case o.status:
+		return e.printStatus(ctx, o, stdout)
+	case !o.from.IsZero():
+		return e.backtest(ctx, o.from, o.to, o.step)
+	case !o.at.IsZero():
+		return e.historical(ctx, o.at)
+	case o.once:
+		return e.live(context.WithoutCancel(ctx))
+	}
+	return e.serve(ctx)
+}

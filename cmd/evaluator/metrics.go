@@ -1,0 +1,64 @@
+package main
+
+import (
+	"time"
+
+	"github.com/lagwatch/lagwatch/pkg/esindex"
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the evaluator's Prometheus series (served in schedule mode).
+type metrics struct {
+	reg          *prometheus.Registry
+	runs         *prometheus.CounterVec
+	duration     prometheus.Histogram
+	groups       *prometheus.GaugeVec
+	esRequests   prometheus.Counter
+	docsRead     prometheus.Counter
+	statusDocs   *prometheus.CounterVec
+	sinkSends    *prometheus.CounterVec
+	sinkFailures *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	ns, sub := "lagwatch", "evaluator"
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.runs = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "runs_total",
+		Help: "Evaluation runs by result (ok or error)."}, []string{"result"})
+	m.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "run_duration_seconds",
+		Help: "Wall time of one evaluation run.", Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120}})
+	m.groups = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "groups",
+		Help: "Groups by status in the last evaluation."}, []string{"status"})
+	m.esRequests = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "elasticsearch_requests_total",
+		Help: "Elasticsearch requests made to read windows."})
+	m.docsRead = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "documents_read_total",
+		Help: "Offsets documents read."})
+	m.statusDocs = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "status_documents_total",
+		Help: "Status documents by outcome: written, duplicate, failed."}, []string{"outcome"})
+	m.sinkSends = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "alerts_sent_total",
+		Help: "Alerts delivered, by sink and kind."}, []string{"sink", "kind"})
+	m.sinkFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "alert_failures_total",
+		Help: "Alerts a sink did not take, after retries."}, []string{"sink"})
+	m.reg.MustRegister(m.runs, m.duration, m.groups, m.esRequests, m.docsRead, m.statusDocs, m.sinkSends, m.sinkFailures,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observe(st runStats, wr esindex.WriteResult, _ alertStats, took time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.runs.WithLabelValues(result).Inc()
+	m.duration.Observe(took.Seconds())
+	for _, s := range []evaluate.Status{evaluate.NotFound, evaluate.OK, evaluate.Warn, evaluate.Err} {
+		m.groups.WithLabelValues(s.String()).Set(float64(st.byStatus[s]))
+	}
+	m.esRequests.Add(float64(st.requests))
+	m.docsRead.Add(float64(st.window.Docs))
+	m.statusDocs.WithLabelValues("written").Add(float64(wr.Indexed))
+	m.statusDocs.WithLabelValues("duplicate").Add(float64(wr.Duplicates))
+	m.statusDocs.WithLabelValues("failed").Add(float64(wr.Failed + wr.Dropped))
+}
