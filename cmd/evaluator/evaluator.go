@@ -183,7 +183,7 @@ func (e *evaluator) live(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
-	at := start.UTC().Truncate(time.Second)
+	at := start.UTC().Truncate(time.Millisecond)
 	var results []evaluate.GroupResult
 	st, wr, err := e.record(ctx, at, func(r evaluate.GroupResult) {
 		results = append(results, compact(r))

@@ -194,3 +194,18 @@ func DeleteRecords(ctx context.Context, t testing.TB, topic string, partition in
 		t.Fatalf("delete records of %s/%d before %d: %v\n%s", topic, partition, before, err, out)
 	}
 }
+
+// DeleteGroup deletes a consumer group now (it must have no members).
+func DeleteGroup(t testing.TB, group string) {
+	t.Helper()
+	c := KafkaClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := c.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}})
+	if err == nil {
+		err = resp.Errors[group]
+	}
+	if err != nil {
+		t.Fatalf("delete group %s: %v", group, err)
+	}
+}

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lagwatch/lagwatch/internal/testenv"
+	"github.com/segmentio/kafka-go"
+)
+
+// storedStatus is the part of a status document the tests read.
+type storedStatus struct {
+	Timestamp string `json:"@timestamp"`
+	Kafka     struct {
+		Consumergroup struct {
+			ID string `json:"id"`
+		} `json:"consumergroup"`
+	} `json:"kafka"`
+	Lagwatch struct {
+		Status struct {
+			Status         string   `json:"status"`
+			TotalLag       int64    `json:"total_lag"`
+			TimeLagSeconds *float64 `json:"time_lag_seconds"`
+			Partitions     []struct {
+				Status string `json:"status"`
+			} `json:"partitions"`
+		} `json:"status"`
+	} `json:"lagwatch"`
+}
+
+func search[T any](t *testing.T, index string) []T {
+	t.Helper()
+	es := testenv.ESClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(index), es.Indices.Refresh.WithContext(ctx)); err != nil {
+		t.Fatalf("refresh %s: %v", index, err)
+	} else {
+		res.Body.Close()
+	}
+	res, err := es.Search(es.Search.WithIndex(index), es.Search.WithSize(10000), es.Search.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("search %s: %v", index, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.IsError() {
+		t.Fatalf("search %s: %s", index, body)
+	}
+	var sr struct {
+		Hits struct {
+			Hits []struct {
+				Source T `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.Unmarshal(body, &sr); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]T, len(sr.Hits.Hits))
+	for i, h := range sr.Hits.Hits {
+		out[i] = h.Source
+	}
+	return out
+}
+
+// logEndClock produces one message every interval to a one-partition topic
+// and remembers when the log end reached each offset, so that a test can
+// commit "the offset that was the head d ago".
+type logEndClock struct {
+	mu      sync.Mutex
+	times   []time.Time // times[i]: when the log end became i+1
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+func startLogEndClock(t *testing.T, topic string, interval time.Duration) *logEndClock {
+	c := &logEndClock{stop: make(chan struct{}), stopped: make(chan struct{})}
+	client := testenv.KafkaClient(t)
+	go func() {
+		defer close(c.stopped)
+		tk := time.NewTicker(interval)
+		defer tk.Stop()
+		for {
+			select {
+			case <-c.stop:
+				return
+			case <-tk.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			res, err := client.Produce(ctx, &kafka.ProduceRequest{Topic: topic, Partition: 0, RequiredAcks: kafka.RequireAll,
+				Records: kafka.NewRecordReader(kafka.Record{Value: kafka.NewBytes([]byte("tick"))})})
+			cancel()
+			if err != nil || res.Error != nil {
+				continue
+			}
+			c.mu.Lock()
+			for int64(len(c.times)) < res.BaseOffset+1 {
+				c.times = append(c.times, time.Now())
+			}
+			c.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { close(c.stop); <-c.stopped })
+	return c
+}
+
+// headAt is the log end at time at: the offset the consumer must have
+// committed to be exactly at the head as of then.
+func (c *logEndClock) headAt(at time.Time) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := int64(0)
+	for i, ts := range c.times {
+		if ts.After(at) {
+			break
+		}
+		n = int64(i + 1)
+	}
+	return n
+}
+
+// TestEndToEndThroughTheCollector drives real consumer groups on the real
+// broker into every state, lets the real collector snapshot them once a
+// second, and checks the evaluator's verdicts stored in Elasticsearch:
+// healthy OK, slow WARN, stuck member STALL (group ERR), departed consumer
+// with lag STOP (ERR), rewound REWIND (ERR), a group gone for longer than
+// the maximum age NOTFOUND, and the time lag of a consumer steadily 3 s
+// behind within one collection interval of 3 s.
+func TestEndToEndThroughTheCollector(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	esURL := testenv.Elasticsearch(t)
+	prefix := testenv.Name(t, "e2e")
+	ns := strings.ReplaceAll(prefix, "-", "")
+	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, "metrics-lagwatch.offsets-"+ns,
+		"metrics-lagwatch.groups-"+ns, "metrics-lagwatch.status-"+ns)
+	t.Cleanup(func() {
+		es := testenv.ESClient(t)
+		if res, err := es.Indices.Delete([]string{"lagwatch-incidents-" + ns}, es.Indices.Delete.WithIgnoreUnavailable(true)); err == nil {
+			res.Body.Close()
+		}
+	})
+
+	topic := map[string]string{}
+	group := map[string]string{}
+	for _, s := range []string{"healthy", "slow", "stall", "stop", "rewind", "timelag", "gone"} {
+		topic[s] = testenv.CreateTopic(t, prefix+"-"+s, 1)
+		group[s] = prefix + "-" + s
+		testenv.DeleteGroupOnCleanup(t, group[s])
+	}
+	clock := startLogEndClock(t, topic["timelag"], 100*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	client := testenv.KafkaClient(t)
+	commit := func(s string, offset int64) {
+		t.Helper()
+		res, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group[s], GenerationID: -1,
+			Topics: map[string][]kafka.OffsetCommit{topic[s]: {{Partition: 0, Offset: offset}}}})
+		if err == nil {
+			for _, p := range res.Topics[topic[s]] {
+				err = p.Error
+			}
+		}
+		if err != nil {
+			t.Fatalf("commit %d for %s: %v", offset, s, err)
+		}
+	}
+
+	// Setup: history to consume.
+	testenv.Produce(t, topic["stop"], 0, 10)
+	commit("stop", 4)
+	testenv.Produce(t, topic["rewind"], 0, 50)
+	commit("rewind", 40)
+	testenv.Produce(t, topic["gone"], 0, 5)
+	commit("gone", 2)
+	testenv.Produce(t, topic["stall"], 0, 10)
+	stall := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: group["stall"], Topic: topic["stall"],
+		StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond, HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second})
+	t.Cleanup(func() { _ = stall.Close() })
+	for i := 0; i < 2; i++ {
+		if _, err := stall.ReadMessage(ctx); err != nil {
+			t.Fatalf("stall consumer: %v", err)
+		}
+	}
+
+	bin := filepath.Join(t.TempDir(), "collector")
+	if out, err := exec.Command("go", "build", "-o", bin, "../collector").CombinedOutput(); err != nil {
+		t.Fatalf("build collector: %v\n%s", err, out)
+	}
+	spool := t.TempDir()
+	tick := func(i int) {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, bin, "--once")
+		cmd.Env = append(os.Environ(), "KAFKA_BROKERS="+strings.Join(brokers, ","), "ELASTICSEARCH_URL="+esURL,
+			"ELASTICSEARCH_NAMESPACE="+ns, "KAFKA_GROUP_ALLOW=^"+prefix+"-", "COLLECTOR_SPOOL_DIR="+spool, "COLLECTOR_METRICS_ADDR=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("collector tick %d: %v\n%s", i, err, out)
+		}
+	}
+
+	const ticks = 10
+	slowCommitted := int64(0)
+	for i := 0; i < ticks; i++ {
+		next := time.Now().Truncate(time.Second).Add(time.Second)
+		testenv.Produce(t, topic["healthy"], 0, 5)
+		commit("healthy", int64(5*(i+1)))
+		testenv.Produce(t, topic["slow"], 0, 10)
+		slowCommitted += 3
+		commit("slow", slowCommitted)
+		testenv.Produce(t, topic["stall"], 0, 5)
+		testenv.Produce(t, topic["stop"], 0, 5)
+		if i == 8 {
+			commit("rewind", 10)
+		}
+		commit("timelag", clock.headAt(time.Now().Add(-3*time.Second)))
+		time.Sleep(time.Until(next))
+		tick(i)
+		if i == 1 {
+			// The group disappears (deleted); its documents age out.
+			testenv.DeleteGroup(t, group["gone"])
+		}
+	}
+
+	t.Setenv("ELASTICSEARCH_URL", esURL)
+	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
+	t.Setenv("EVALUATOR_WINDOW_SIZE", "5")
+	t.Setenv("EVALUATOR_MAX_AGE", "6s")
+	t.Setenv("EVALUATOR_METRICS_ADDR", "")
+	var stderr bytes.Buffer
+	if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
+		t.Fatalf("evaluator --once: %v\n%s", err, stderr.String())
+	}
+
+	got := map[string]storedStatus{}
+	for _, s := range search[storedStatus](t, "metrics-lagwatch.status-"+ns) {
+		got[s.Kafka.Consumergroup.ID] = s
+	}
+	want := []struct{ scenario, group, partition string }{
+		{"healthy", "OK", ""},
+		{"slow", "WARN", "WARN"},
+		{"stall", "ERR", "STALL"},
+		{"stop", "ERR", "STOP"},
+		{"rewind", "ERR", "REWIND"},
+		{"gone", "NOTFOUND", ""},
+	}
+	for _, w := range want {
+		s, ok := got[group[w.scenario]]
+		if !ok {
+			t.Errorf("%s: no status document", w.scenario)
+			continue
+		}
+		st := s.Lagwatch.Status
+		var parts []string
+		for _, p := range st.Partitions {
+			parts = append(parts, p.Status)
+		}
+		if st.Status != w.group || (w.partition != "" && (len(parts) != 1 || parts[0] != w.partition)) {
+			t.Errorf("%s: group %s partitions %v; want %s with partition %q", w.scenario, st.Status, parts, w.group, w.partition)
+		}
+	}
+	tl := got[group["timelag"]].Lagwatch.Status.TimeLagSeconds
+	if tl == nil || *tl < 2 || *tl > 4 {
+		t.Errorf("time lag of a consumer 3 s behind: %v s, want within 1 s (one collection interval) of 3", deref(tl))
+	}
+
+	// The status command reads the same history and prints Burrow's shape.
+	var out bytes.Buffer
+	if err := run(ctx, []string{"status", "--json", "--group", group["stall"]}, &out, &stderr); err != nil {
+		t.Fatalf("evaluator status --json: %v\n%s", err, stderr.String())
+	}
+	var burrow struct {
+		Error  bool `json:"error"`
+		Status struct {
+			Group      string `json:"group"`
+			Status     string `json:"status"`
+			Partitions []struct {
+				Status string `json:"status"`
+				Topic  string `json:"topic"`
+			} `json:"partitions"`
+			TotalLag int64 `json:"totallag"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &burrow); err != nil {
+		t.Fatalf("status --json output is not one Burrow response: %v\n%s", err, out.String())
+	}
+	if burrow.Error || burrow.Status.Group != group["stall"] || burrow.Status.Status != "ERR" ||
+		len(burrow.Status.Partitions) != 1 || burrow.Status.Partitions[0].Status != "STALL" || burrow.Status.TotalLag <= 0 {
+		t.Errorf("Burrow view of the stalled group: %s", out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"status"}, &out, &stderr); err != nil {
+		t.Fatalf("evaluator status: %v", err)
+	}
+	for _, col := range []string{"STATUS", "TIME-LAG", "PARTITION-STATUS", group["stop"], "STOP", "REWIND", "NOTFOUND"} {
+		if !strings.Contains(out.String(), col) {
+			t.Errorf("status table lacks %q:\n%s", col, out.String())
+		}
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
