@@ -281,7 +281,25 @@ func (c *collector) write(ctx context.Context, s snapshot.Snapshot, readTook tim
 		"kafka_requests", s.Stats.Requests, "group_errors", s.Stats.GroupErrors, "partition_errors", partErrs,
 		"negative_lags", s.Stats.NegativeLags, "read_duration", readTook}
 
+	write, writeTick := c.writer.Write, c.writer.WriteTick
+	if !c.templatesOK {
+		write = func(_ context.Context, s snapshot.Snapshot) (esindex.WriteResult, error) { return c.writer.Spool(s) }
+		writeTick = func(_ context.Context, t esindex.TickDoc) (esindex.WriteResult, error) { return c.writer.SpoolTick(t) }
+	}
+	// How the tick went, for the collector health dashboard.
+	td := esindex.TickDoc{Time: s.Time, Cluster: cl, Result: "ok", ReadDuration: readTook,
+		Groups: len(s.Groups), Partitions: partitions, KafkaRequests: s.Stats.Requests, GroupErrors: s.Stats.GroupErrors,
+		PartitionErrors: partErrs, NegativeLags: s.Stats.NegativeLags}
+	defer func() {
+		td.TickDuration = time.Since(start)
+		td.SpoolSegments, td.SpoolBytes = c.writer.SpoolDepth()
+		if _, err := writeTick(ctx, td); err != nil {
+			c.log.Warn("tick document not stored", "cluster", cl, "err", err)
+		}
+	}()
+
 	if s.Err != nil {
+		td.Result, td.Error = "error", s.Err.Error()
 		m.kafkaErrors.WithLabelValues(cl, "cluster").Inc()
 		m.ticks.WithLabelValues(cl, "error").Inc()
 		m.tickDuration.WithLabelValues(cl).Observe(time.Since(start).Seconds())
@@ -291,11 +309,18 @@ func (c *collector) write(ctx context.Context, s snapshot.Snapshot, readTook tim
 	m.groups.WithLabelValues(cl).Set(float64(len(s.Groups)))
 	m.partitions.WithLabelValues(cl).Set(float64(partitions))
 
-	write := c.writer.Write
-	if !c.templatesOK {
-		write = func(_ context.Context, s snapshot.Snapshot) (esindex.WriteResult, error) { return c.writer.Spool(s) }
-	}
 	res, err := write(ctx, s)
+	td.Written, td.Duplicates, td.Failed = res.Indexed, res.Duplicates, res.Failed
+	td.Spooled, td.Replayed, td.Dropped = res.Spooled, res.Replayed, res.Dropped
+	switch {
+	case err != nil || res.Failed > 0:
+		td.Result = "error"
+		if err != nil {
+			td.Error = err.Error()
+		}
+	case res.Spooled > 0:
+		td.Result = "spooled"
+	}
 	m.docs.WithLabelValues(cl, "written").Add(float64(res.Indexed))
 	m.docs.WithLabelValues(cl, "duplicate").Add(float64(res.Duplicates))
 	m.docs.WithLabelValues(cl, "failed").Add(float64(res.Failed))

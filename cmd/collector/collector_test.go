@@ -91,7 +91,7 @@ func setCollectorEnv(t *testing.T, groups ...string) (namespace string) {
 	}
 	t.Setenv("KAFKA_GROUP_ALLOW", strings.Join(allow, "|"))
 	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+namespace,
-		"metrics-lagwatch.offsets-"+namespace, "metrics-lagwatch.groups-"+namespace)
+		"metrics-lagwatch.offsets-"+namespace, "metrics-lagwatch.groups-"+namespace, "metrics-lagwatch.collector-"+namespace)
 	return namespace
 }
 

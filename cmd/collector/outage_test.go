@@ -46,8 +46,9 @@ func TestElasticsearchDownForTwoTicks(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond) // distinct tick times
 	}
-	if segs, _ := c.writer.SpoolDepth(); segs != 2 {
-		t.Fatalf("spool holds %d segments after two ticks, want 2", segs)
+	// Each tick spools its snapshot and the document recording the tick.
+	if segs, _ := c.writer.SpoolDepth(); segs != 4 {
+		t.Fatalf("spool holds %d segments after two ticks, want 4", segs)
 	}
 	proxy.Up(t)
 	if err := c.tick(ctx); err != nil {
@@ -73,5 +74,21 @@ func TestElasticsearchDownForTwoTicks(t *testing.T) {
 	groups := searchAll[map[string]any](t, "metrics-lagwatch.groups-"+ns)
 	if len(groups) != 3 {
 		t.Errorf("%d group documents, want 3 (one per tick)", len(groups))
+	}
+	type tickDoc struct {
+		Lagwatch struct {
+			Collector struct {
+				Result  string `json:"result"`
+				Spooled int    `json:"documents_spooled"`
+				Written int    `json:"documents_written"`
+			} `json:"collector"`
+		} `json:"lagwatch"`
+	}
+	results := map[string]int{}
+	for _, d := range searchAll[tickDoc](t, "metrics-lagwatch.collector-"+ns) {
+		results[d.Lagwatch.Collector.Result]++
+	}
+	if results["spooled"] != 2 || results["ok"] != 1 {
+		t.Errorf("tick documents by result %v, want 2 spooled and 1 ok", results)
 	}
 }

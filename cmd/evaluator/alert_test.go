@@ -74,7 +74,7 @@ func TestWebhookOpenResendClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, names.Offsets, names.Groups, names.Status)
+	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, names.Offsets, names.Groups, names.Status, names.Ticks)
 	t.Cleanup(func() {
 		if res, err := es.Indices.Delete([]string{names.Incidents}, es.Indices.Delete.WithIgnoreUnavailable(true)); err == nil {
 			res.Body.Close()

@@ -142,7 +142,7 @@ func TestEndToEndThroughTheCollector(t *testing.T) {
 	prefix := testenv.Name(t, "e2e")
 	ns := strings.ReplaceAll(prefix, "-", "")
 	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, "metrics-lagwatch.offsets-"+ns,
-		"metrics-lagwatch.groups-"+ns, "metrics-lagwatch.status-"+ns)
+		"metrics-lagwatch.groups-"+ns, "metrics-lagwatch.status-"+ns, "metrics-lagwatch.collector-"+ns)
 	t.Cleanup(func() {
 		es := testenv.ESClient(t)
 		if res, err := es.Indices.Delete([]string{"lagwatch-incidents-" + ns}, es.Indices.Delete.WithIgnoreUnavailable(true)); err == nil {

@@ -26,7 +26,7 @@ func testNames(t *testing.T) Names {
 	if err != nil {
 		t.Fatalf("NewNames(%q): %v", ns, err)
 	}
-	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, names.Offsets, names.Groups)
+	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, names.Offsets, names.Groups, names.Ticks, names.Status)
 	return names
 }
 

@@ -15,6 +15,7 @@ const (
 	datasetOffsets  = "lagwatch.offsets"
 	datasetGroups   = "lagwatch.groups"
 	datasetStatus   = "lagwatch.status"
+	datasetTicks    = "lagwatch.collector"
 	maxNamespaceLen = 100 // bytes, Elastic's limit for a namespace
 )
 
@@ -28,6 +29,9 @@ type Names struct {
 	// Groups holds one document per cluster and group per snapshot:
 	// metrics-lagwatch.groups-<namespace>.
 	Groups string
+	// Ticks holds one document per cluster per collector tick: how the tick
+	// went (the collector health dashboard): metrics-lagwatch.collector-<namespace>.
+	Ticks string
 	// Status holds the evaluator's verdicts, one document per cluster and
 	// group per evaluation: metrics-lagwatch.status-<namespace>.
 	Status string
@@ -48,6 +52,7 @@ func NewNames(namespace string) (Names, error) {
 		Offsets:   streamType + "-" + datasetOffsets + "-" + namespace,
 		Groups:    streamType + "-" + datasetGroups + "-" + namespace,
 		Status:    streamType + "-" + datasetStatus + "-" + namespace,
+		Ticks:     streamType + "-" + datasetTicks + "-" + namespace,
 		Incidents: "lagwatch-incidents-" + namespace,
 	}, nil
 }

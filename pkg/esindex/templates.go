@@ -82,6 +82,7 @@ func templates(names Names, retention time.Duration) ([]namedTemplate, error) {
 	return buildTemplates(retention, []templateSpec{
 		{names.Offsets, "templates/offsets.json", "one document per cluster, consumer group, topic and partition per snapshot", true},
 		{names.Groups, "templates/groups.json", "one document per cluster and consumer group per snapshot", true},
+		{names.Ticks, "templates/collector.json", "one document per cluster per collector tick: how the tick went", true},
 	})
 }
 

@@ -203,12 +203,34 @@ func (w *Writer) SpoolDepth() (segments int, bytes int64) {
 // Dropped, or neither written nor spooled); the result is complete either
 // way.
 func (w *Writer) Write(ctx context.Context, s snapshot.Snapshot) (WriteResult, error) {
+	return w.write(ctx, encodeSnapshot(w.names, s))
+}
+
+// WriteTick writes the document that records how a collector tick went,
+// exactly as Write writes a snapshot (replaying the spool first, spooling
+// what cannot be written).
+func (w *Writer) WriteTick(ctx context.Context, t TickDoc) (WriteResult, error) {
+	d, err := w.tickDoc(t)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	return w.write(ctx, []doc{d})
+}
+
+func (w *Writer) tickDoc(t TickDoc) (doc, error) {
+	body, err := encodeTick(t)
+	if err != nil {
+		return doc{}, fmt.Errorf("encode tick document: %w", err)
+	}
+	return doc{index: w.names.Ticks, id: tickID(t.Cluster, t.Time.UnixMilli()), body: body}, nil
+}
+
+func (w *Writer) write(ctx context.Context, docs []doc) (WriteResult, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 
 	var res WriteResult
 	pr := problems{res: &res}
-	docs := encodeSnapshot(w.names, s)
 	res.Docs = len(docs)
 
 	unwritten := docs
@@ -227,11 +249,23 @@ func (w *Writer) Write(ctx context.Context, s snapshot.Snapshot) (WriteResult, e
 // write would let Elasticsearch create the data streams with other
 // mappings). The next Write replays them in order.
 func (w *Writer) Spool(s snapshot.Snapshot) (WriteResult, error) {
+	return w.spoolOnly(encodeSnapshot(w.names, s))
+}
+
+// SpoolTick is Spool for a tick document.
+func (w *Writer) SpoolTick(t TickDoc) (WriteResult, error) {
+	d, err := w.tickDoc(t)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	return w.spoolOnly([]doc{d})
+}
+
+func (w *Writer) spoolOnly(docs []doc) (WriteResult, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var res WriteResult
 	pr := problems{res: &res}
-	docs := encodeSnapshot(w.names, s)
 	res.Docs = len(docs)
 	notSpooled := w.spoolDocs(docs, &res, &pr)
 	return res, lostError(res, notSpooled)
