@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,10 +78,16 @@ type WindowStats struct {
 // on every tick, so this is the partition's last Size documents; a group that
 // was missing from recent ticks (deleted from Kafka, or a tick that failed for
 // it) has fewer, and a group absent from all of them has no window at all.
-// The read costs one aggregation to find each cluster's tick times, then a
-// point-in-time search paged with search_after in (cluster, group, topic,
-// partition, time) order: requests grow with pages, not with groups, and only
-// one group is held in memory at a time.
+//
+// The read costs one aggregation to find each cluster's tick times, a
+// composite aggregation over the (small) groups data stream to list the
+// groups in the window with their partition counts, then, under one point in
+// time, one search per chunk of consecutive groups holding about PageSize
+// documents, sorted by (cluster, group, topic, partition, time) and paged with
+// search_after when a chunk is larger. Filtering each search by its groups
+// keeps its cost proportional to the chunk, not to the whole window, so
+// requests and work grow with pages, and only one group is held in memory at
+// a time.
 func ReadWindows(ctx context.Context, es *elasticsearch.Client, names Names, q WindowQuery, fn func(GroupHistory) error) (WindowStats, error) {
 	var st WindowStats
 	if q.Size <= 0 || q.MaxAge <= 0 || q.At.IsZero() {
@@ -89,6 +96,7 @@ func ReadWindows(ctx context.Context, es *elasticsearch.Client, names Names, q W
 	if q.PageSize <= 0 {
 		q.PageSize = 5000
 	}
+	q.PageSize = min(q.PageSize, 10000) // Elasticsearch's max_result_window
 	cutoffs, err := tickCutoffs(ctx, es, names.Offsets, q)
 	st.Requests++
 	if err != nil {
@@ -96,6 +104,11 @@ func ReadWindows(ctx context.Context, es *elasticsearch.Client, names Names, q W
 	}
 	if len(cutoffs) == 0 {
 		return st, nil
+	}
+	chunks, reqs, err := groupChunks(ctx, es, names.Groups, q, cutoffs)
+	st.Requests += reqs
+	if err != nil || len(chunks) == 0 {
+		return st, err
 	}
 
 	pit, err := openPIT(ctx, es, names.Offsets)
@@ -108,6 +121,87 @@ func ReadWindows(ctx context.Context, es *elasticsearch.Client, names Names, q W
 		st.Requests++
 	}()
 
+	acc := groupAccumulator{size: q.Size}
+	for _, ch := range chunks {
+		from := cutoffs[ch.cluster]
+		body := map[string]any{
+			"size":             q.PageSize,
+			"track_total_hits": false,
+			"query": map[string]any{"bool": map[string]any{"filter": []any{
+				map[string]any{"term": map[string]any{"kafka.cluster.name": ch.cluster}},
+				map[string]any{"terms": map[string]any{"kafka.consumergroup.id": ch.groups}},
+				map[string]any{"range": map[string]any{"@timestamp": map[string]any{
+					"gte": from.UTC().Format(time.RFC3339Nano), "lte": q.At.UTC().Format(time.RFC3339Nano)}}},
+			}}},
+			"sort": []any{
+				map[string]string{"kafka.consumergroup.id": "asc"},
+				map[string]string{"kafka.topic.name": "asc"},
+				map[string]string{"kafka.partition.id": "asc"},
+				map[string]string{"@timestamp": "asc"},
+			},
+			// Doc values only: loading stored fields (_id, _source) from
+			// compressed blocks costs ten times more than the search.
+			"stored_fields":   "_none_",
+			"docvalue_fields": windowFields,
+		}
+		var after json.RawMessage
+		for {
+			body["pit"] = map[string]any{"id": pit, "keep_alive": "1m"}
+			if after != nil {
+				body["search_after"] = after
+			}
+			raw, err := json.Marshal(body)
+			if err != nil {
+				return st, err
+			}
+			res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithBody(bytes.NewReader(raw)))
+			st.Requests++
+			if err != nil {
+				return st, fmt.Errorf("read windows: search page %d: %w", st.Pages+1, err)
+			}
+			var page searchPage
+			if err := decodeResponse(res, &page); err != nil {
+				return st, fmt.Errorf("read windows: search page %d: %w", st.Pages+1, err)
+			}
+			st.Pages++
+			if page.PitID != "" {
+				pit = page.PitID
+			}
+			hits := page.Hits.Hits
+			for i := range hits {
+				st.Docs++
+				if done := acc.add(ch.cluster, &hits[i].Fields); done != nil {
+					st.Groups++
+					if err := fn(*done); err != nil {
+						return st, err
+					}
+				}
+			}
+			if len(hits) < q.PageSize {
+				break
+			}
+			after = hits[len(hits)-1].Sort
+		}
+	}
+	if last := acc.flush(); last != nil {
+		st.Groups++
+		if err := fn(*last); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// chunk is a run of consecutive groups of one cluster read by one search.
+type chunk struct {
+	cluster string
+	groups  []string
+}
+
+// groupChunks lists, from the groups data stream (one document per group per
+// tick), the groups of each cluster's window in order with their partition
+// counts, and cuts them into chunks of about pageSize offsets documents.
+func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery, cutoffs map[string]time.Time) ([]chunk, int, error) {
 	var should []any
 	for cluster, from := range cutoffs {
 		should = append(should, map[string]any{"bool": map[string]any{"filter": []any{
@@ -119,73 +213,75 @@ func ReadWindows(ctx context.Context, es *elasticsearch.Client, names Names, q W
 	if q.Group != "" {
 		filter = append(filter, map[string]any{"term": map[string]any{"kafka.consumergroup.id": q.Group}})
 	}
-	body := map[string]any{
-		"size":             q.PageSize,
-		"track_total_hits": false,
-		"query":            map[string]any{"bool": map[string]any{"filter": filter}},
-		"sort": []any{
-			map[string]string{"kafka.cluster.name": "asc"},
-			map[string]string{"kafka.consumergroup.id": "asc"},
-			map[string]string{"kafka.topic.name": "asc"},
-			map[string]string{"kafka.partition.id": "asc"},
-			map[string]string{"@timestamp": "asc"},
-		},
-		"_source": []string{"@timestamp", "kafka.cluster.name", "kafka.consumergroup", "kafka.topic.name", "kafka.partition"},
-	}
-
-	acc := groupAccumulator{size: q.Size}
-	var after json.RawMessage
+	var chunks []chunk
+	var cur chunk
+	var curDocs int64
+	requests := 0
+	var after map[string]any
 	for {
-		body["pit"] = map[string]any{"id": pit, "keep_alive": "1m"}
+		comp := map[string]any{"size": 10000, "sources": []any{
+			map[string]any{"cluster": map[string]any{"terms": map[string]any{"field": "kafka.cluster.name"}}},
+			map[string]any{"group": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.id"}}},
+		}}
 		if after != nil {
-			body["search_after"] = after
-		} else {
-			delete(body, "search_after")
+			comp["after"] = after
 		}
-		raw, err := json.Marshal(body)
+		raw, _ := json.Marshal(map[string]any{"size": 0, "track_total_hits": false,
+			"query": map[string]any{"bool": map[string]any{"filter": filter}},
+			"aggs": map[string]any{"g": map[string]any{"composite": comp,
+				"aggs": map[string]any{"p": map[string]any{"max": map[string]any{"field": "lagwatch.group.partitions"}}}}}})
+		res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithIndex(index), es.Search.WithBody(bytes.NewReader(raw)),
+			es.Search.WithIgnoreUnavailable(true), es.Search.WithAllowNoIndices(true))
+		requests++
 		if err != nil {
-			return st, err
+			return nil, requests, fmt.Errorf("read windows: list groups: %w", err)
 		}
-		res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithBody(bytes.NewReader(raw)))
-		st.Requests++
-		if err != nil {
-			return st, fmt.Errorf("read windows: search page %d: %w", st.Pages+1, err)
+		var page struct {
+			Aggregations struct {
+				G struct {
+					AfterKey map[string]any `json:"after_key"`
+					Buckets  []struct {
+						Key      map[string]string `json:"key"`
+						DocCount int64             `json:"doc_count"`
+						P        struct {
+							Value *float64 `json:"value"`
+						} `json:"p"`
+					} `json:"buckets"`
+				} `json:"g"`
+			} `json:"aggregations"`
 		}
-		var page searchPage
-		err = decodeResponse(res, &page)
-		if err != nil {
-			return st, fmt.Errorf("read windows: search page %d: %w", st.Pages+1, err)
-		}
-		st.Pages++
-		if page.PitID != "" {
-			pit = page.PitID
-		}
-		hits := page.Hits.Hits
-		for i := range hits {
-			st.Docs++
-			done, err := acc.add(&hits[i].Source)
-			if err != nil {
-				return st, err
+		if err := decodeResponse(res, &page); err != nil {
+			if errors.Is(err, errIndexNotFound) {
+				break
 			}
-			if done != nil {
-				st.Groups++
-				if err := fn(*done); err != nil {
-					return st, err
-				}
-			}
+			return nil, requests, fmt.Errorf("read windows: list groups: %w", err)
 		}
-		if len(hits) < q.PageSize {
+		for _, b := range page.Aggregations.G.Buckets {
+			cluster, group := b.Key["cluster"], b.Key["group"]
+			partitions := int64(1)
+			if b.P.Value != nil && *b.P.Value > 0 {
+				partitions = int64(*b.P.Value)
+			}
+			docs := b.DocCount * partitions
+			// A chunk stays below the page size, so that one request reads
+			// it whole (a full page would ask for one more).
+			if len(cur.groups) > 0 && (cur.cluster != cluster || curDocs+docs >= int64(q.PageSize)) {
+				chunks = append(chunks, cur)
+				cur, curDocs = chunk{}, 0
+			}
+			cur.cluster = cluster
+			cur.groups = append(cur.groups, group)
+			curDocs += docs
+		}
+		if len(page.Aggregations.G.Buckets) == 0 || page.Aggregations.G.AfterKey == nil {
 			break
 		}
-		after = hits[len(hits)-1].Sort
+		after = page.Aggregations.G.AfterKey
 	}
-	if last := acc.flush(); last != nil {
-		st.Groups++
-		if err := fn(*last); err != nil {
-			return st, err
-		}
+	if len(cur.groups) > 0 {
+		chunks = append(chunks, cur)
 	}
-	return st, nil
+	return chunks, requests, nil
 }
 
 // tickCutoffs finds, per cluster, the time of the Size-th newest tick within
@@ -250,41 +346,44 @@ type searchPage struct {
 	PitID string `json:"pit_id"`
 	Hits  struct {
 		Hits []struct {
-			Source storedOffsets   `json:"_source"`
+			Fields windowDoc       `json:"fields"`
 			Sort   json.RawMessage `json:"sort"`
 		} `json:"hits"`
 	} `json:"hits"`
 }
 
-// storedOffsets mirrors the offsets document (docs.go) for reading.
-type storedOffsets struct {
-	Timestamp time.Time `json:"@timestamp"`
-	Kafka     struct {
-		Cluster struct {
-			Name string `json:"name"`
-		} `json:"cluster"`
-		Consumergroup struct {
-			ID     string `json:"id"`
-			State  string `json:"state"`
-			Offset *int64 `json:"offset"`
-			Lag    *int64 `json:"consumer_lag"`
-			Client *struct {
-				ID       string `json:"id"`
-				Host     string `json:"host"`
-				MemberID string `json:"member_id"`
-			} `json:"client"`
-		} `json:"consumergroup"`
-		Topic struct {
-			Name string `json:"name"`
-		} `json:"topic"`
-		Partition struct {
-			ID     int `json:"id"`
-			Offset struct {
-				Newest *int64 `json:"newest"`
-				Oldest *int64 `json:"oldest"`
-			} `json:"offset"`
-		} `json:"partition"`
-	} `json:"kafka"`
+// windowFields are the doc values the evaluator reads of an offsets document.
+var windowFields = []any{
+	map[string]string{"field": "@timestamp", "format": "epoch_millis"},
+	"kafka.consumergroup.id", "kafka.topic.name", "kafka.partition.id",
+	"kafka.consumergroup.offset", "kafka.consumergroup.consumer_lag", "kafka.consumergroup.state",
+	"kafka.partition.offset.newest", "kafka.partition.offset.oldest",
+	"kafka.consumergroup.client.member_id", "kafka.consumergroup.client.id", "kafka.consumergroup.client.host",
+}
+
+// windowDoc is an offsets document as doc values: every field a list, empty
+// when the document does not have it.
+type windowDoc struct {
+	Timestamp []string `json:"@timestamp"` // epoch milliseconds
+	Group     []string `json:"kafka.consumergroup.id"`
+	Topic     []string `json:"kafka.topic.name"`
+	Partition []int    `json:"kafka.partition.id"`
+	Offset    []int64  `json:"kafka.consumergroup.offset"`
+	Lag       []int64  `json:"kafka.consumergroup.consumer_lag"`
+	State     []string `json:"kafka.consumergroup.state"`
+	Newest    []int64  `json:"kafka.partition.offset.newest"`
+	Oldest    []int64  `json:"kafka.partition.offset.oldest"`
+	MemberID  []string `json:"kafka.consumergroup.client.member_id"`
+	ClientID  []string `json:"kafka.consumergroup.client.id"`
+	Host      []string `json:"kafka.consumergroup.client.host"`
+}
+
+func first[T any](v []T) (T, bool) {
+	var zero T
+	if len(v) == 0 {
+		return zero, false
+	}
+	return v[0], true
 }
 
 // groupAccumulator gathers sorted rows into groups, keeping each partition's
@@ -294,8 +393,8 @@ type groupAccumulator struct {
 	cur  *GroupHistory
 }
 
-func (a *groupAccumulator) add(d *storedOffsets) (*GroupHistory, error) {
-	cluster, group := d.Kafka.Cluster.Name, d.Kafka.Consumergroup.ID
+func (a *groupAccumulator) add(cluster string, d *windowDoc) *GroupHistory {
+	group, _ := first(d.Group)
 	var done *GroupHistory
 	if a.cur != nil && (a.cur.Cluster != cluster || a.cur.Group != group) {
 		done = a.flush()
@@ -304,36 +403,34 @@ func (a *groupAccumulator) add(d *storedOffsets) (*GroupHistory, error) {
 		a.cur = &GroupHistory{Cluster: cluster, Group: group}
 	}
 	g := a.cur
-	topic, partition := d.Kafka.Topic.Name, d.Kafka.Partition.ID
+	topic, _ := first(d.Topic)
+	partition, _ := first(d.Partition)
 	n := len(g.Partitions)
 	if n == 0 || g.Partitions[n-1].Topic != topic || g.Partitions[n-1].Partition != partition {
 		g.Partitions = append(g.Partitions, PartitionHistory{Topic: topic, Partition: partition})
 		n++
 	}
 	p := &g.Partitions[n-1]
-	row := OffsetsRow{Time: d.Timestamp.UTC(), State: d.Kafka.Consumergroup.State}
-	cg := d.Kafka.Consumergroup
-	if cg.Offset != nil {
-		row.Committed, row.HasCommitted = *cg.Offset, true
-	}
-	if cg.Lag != nil {
-		row.Lag, row.HasLag = *cg.Lag, true
-	}
-	if o := d.Kafka.Partition.Offset; o.Newest != nil {
-		row.LogEnd, row.HasLogEnd = *o.Newest, true
-		if o.Oldest != nil {
-			row.LogStart = *o.Oldest
+	var row OffsetsRow
+	if ms, ok := first(d.Timestamp); ok {
+		if v, err := strconv.ParseInt(ms, 10, 64); err == nil {
+			row.Time = time.UnixMilli(v).UTC()
 		}
 	}
-	if cg.Client != nil {
-		row.Owner, row.ClientID, row.ClientHost = cg.Client.MemberID, cg.Client.ID, cg.Client.Host
-	}
+	row.State, _ = first(d.State)
+	row.Committed, row.HasCommitted = first(d.Offset)
+	row.Lag, row.HasLag = first(d.Lag)
+	row.LogEnd, row.HasLogEnd = first(d.Newest)
+	row.LogStart, _ = first(d.Oldest)
+	row.Owner, _ = first(d.MemberID)
+	row.ClientID, _ = first(d.ClientID)
+	row.ClientHost, _ = first(d.Host)
 	if len(p.Rows) == a.size {
 		copy(p.Rows, p.Rows[1:])
 		p.Rows = p.Rows[:a.size-1]
 	}
 	p.Rows = append(p.Rows, row)
-	return done, nil
+	return done
 }
 
 func (a *groupAccumulator) flush() *GroupHistory {

@@ -1,0 +1,192 @@
+// Command evalbench measures the evaluator on a large history: it writes
+// -ticks snapshots of -groups groups with -partitions partitions each into a
+// fresh namespace of a real Elasticsearch, then runs the evaluator binary once
+// at the last tick and reports its wall time, peak RSS, documents read and
+// Elasticsearch requests.
+//
+//	scripts/testenv up
+//	go run ./cmd/evalbench                      # 2,000 groups x 25 partitions x 20 ticks
+//	go run ./cmd/evalbench -namespace evalbench1 -seed=false   # re-measure on kept data
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lagwatch/lagwatch/pkg/esindex"
+	"github.com/lagwatch/lagwatch/pkg/snapshot"
+)
+
+func main() {
+	groups := flag.Int("groups", 2000, "consumer groups")
+	partitions := flag.Int("partitions", 25, "partitions per group")
+	ticks := flag.Int("ticks", 20, "documents per partition (ticks of 30 s)")
+	window := flag.Int("window", 10, "EVALUATOR_WINDOW_SIZE")
+	ns := flag.String("namespace", fmt.Sprintf("evalbench%d", time.Now().Unix()), "data stream namespace")
+	seed := flag.Bool("seed", true, "write the history first")
+	runs := flag.Int("runs", 3, "evaluator runs")
+	esURL := flag.String("es", envOr("ELASTICSEARCH_URL", "http://127.0.0.1:9200"), "Elasticsearch URL")
+	flag.Parse()
+	if err := run(*esURL, *ns, *groups, *partitions, *ticks, *window, *runs, *seed); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// tickSnapshot: group g's partition p at tick i. A quarter of the groups
+// stop at tick 10, a quarter fall behind, the rest keep up, so that every
+// rule runs.
+func tickSnapshot(i, groups, partitions int) snapshot.Snapshot {
+	s := snapshot.Snapshot{Cluster: "bench", ClusterID: "bench", Time: t0.Add(time.Duration(i) * 30 * time.Second)}
+	s.Groups = make([]snapshot.Group, groups)
+	for g := range s.Groups {
+		m := snapshot.Member{MemberID: fmt.Sprintf("consumer-%d", g), ClientID: "bench", Host: "/10.0.0.1"}
+		grp := snapshot.Group{ID: fmt.Sprintf("group-%05d", g), State: "Stable", ProtocolType: "consumer", Members: []snapshot.Member{m}}
+		grp.Partitions = make([]snapshot.Partition, partitions)
+		for p := range grp.Partitions {
+			logEnd := int64(1000*i + p)
+			committed := logEnd
+			switch g % 4 {
+			case 1: // stopped at tick 10
+				committed = int64(1000*min(i, 10) + p)
+				grp.State = "Empty"
+			case 2: // falling behind
+				committed = int64(900*i + p)
+			}
+			part := snapshot.Partition{Topic: fmt.Sprintf("topic-%d", p%5), Partition: p, Committed: committed, HasCommitted: true,
+				LogEnd: logEnd, LogStart: 0, HasOffsets: true}
+			if grp.State != "Empty" {
+				part.Owner = &grp.Members[0]
+			}
+			grp.Partitions[p] = part
+		}
+		if grp.State == "Empty" {
+			grp.Members = nil
+			for p := range grp.Partitions {
+				grp.Partitions[p].Owner = nil
+			}
+		}
+		s.Groups[g] = grp
+	}
+	return s
+}
+
+func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed bool) error {
+	ctx := context.Background()
+	es, err := esindex.NewClient(esindex.ConnConfig{URLs: []string{esURL}})
+	if err != nil {
+		return err
+	}
+	names, err := esindex.NewNames(ns)
+	if err != nil {
+		return err
+	}
+	docs := groups * partitions * ticks
+	if seed {
+		if _, err := esindex.Install(ctx, es, names, 0); err != nil {
+			return err
+		}
+		spool, err := os.MkdirTemp("", "evalbench-spool")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(spool)
+		w, err := esindex.NewWriter(es, names, esindex.WriterOptions{SpoolDir: spool})
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		for i := 0; i < ticks; i++ {
+			res, err := w.Write(ctx, tickSnapshot(i, groups, partitions))
+			if err != nil {
+				return fmt.Errorf("seed tick %d: %w", i, err)
+			}
+			if res.Spooled > 0 {
+				return fmt.Errorf("seed tick %d: %d documents spooled: Elasticsearch refused them", i, res.Spooled)
+			}
+		}
+		res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups))
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		fmt.Printf("seeded %d offsets documents (+%d group documents) in %s into namespace %s\n",
+			docs, groups*ticks, time.Since(start).Round(time.Millisecond), ns)
+	}
+
+	dir, err := os.MkdirTemp("", "evalbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "evaluator")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/evaluator").CombinedOutput(); err != nil {
+		return fmt.Errorf("build evaluator: %v\n%s", err, out)
+	}
+	at := t0.Add(time.Duration(ticks-1) * 30 * time.Second)
+	fmt.Printf("\nevaluator --at %s, window %d, %d groups x %d partitions, %d documents stored\n\n",
+		at.Format(time.RFC3339), window, groups, partitions, docs)
+	fmt.Println("| run | wall | peak RSS | documents read | pages | Elasticsearch requests | groups OK / WARN / ERR |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	var walls []time.Duration
+	var rsss []int64
+	for r := 1; r <= runs; r++ {
+		cmd := exec.Command(bin, "--at", at.Format(time.RFC3339))
+		cmd.Env = append(os.Environ(), "ELASTICSEARCH_URL="+esURL, "ELASTICSEARCH_NAMESPACE="+ns,
+			fmt.Sprintf("EVALUATOR_WINDOW_SIZE=%d", window), "EVALUATOR_MAX_AGE=1h", "EVALUATOR_METRICS_ADDR=", "LOG_FORMAT=json")
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		var summary map[string]any
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var lines []string
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "evaluation" {
+				summary = m
+			}
+		}
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("evaluator: %v\n%s", err, strings.Join(lines, "\n"))
+		}
+		wall := time.Since(start)
+		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
+		if summary == nil {
+			return fmt.Errorf("no evaluation summary in the evaluator's log:\n%s", strings.Join(lines, "\n"))
+		}
+		walls, rsss = append(walls, wall), append(rsss, rss)
+		fmt.Printf("| %d | %.2f s | %.0f MB | %v | %v | %v | %v / %v / %v |\n", r, wall.Seconds(), float64(rss)/1024,
+			summary["documents_read"], summary["pages"], summary["es_requests"], summary["ok"], summary["warn"], summary["err"])
+	}
+	sort.Slice(walls, func(i, j int) bool { return walls[i] < walls[j] })
+	sort.Slice(rsss, func(i, j int) bool { return rsss[i] < rsss[j] })
+	fmt.Printf("\nmedian wall %.2f s (target 15 s), median peak RSS %.0f MB (target 300 MB)\n",
+		walls[len(walls)/2].Seconds(), float64(rsss[len(rsss)/2])/1024)
+	return nil
+}
