@@ -184,6 +184,11 @@ func (e *evaluator) live(ctx context.Context) error {
 	defer cancel()
 	start := time.Now()
 	at := start.UTC().Truncate(time.Millisecond)
+	// Make the collector's latest tick searchable before reading it.
+	if res, err := e.es.Indices.Refresh(e.es.Indices.Refresh.WithContext(ctx),
+		e.es.Indices.Refresh.WithIndex(e.names.Offsets, e.names.Groups), e.es.Indices.Refresh.WithIgnoreUnavailable(true)); err == nil {
+		res.Body.Close()
+	}
 	var results []evaluate.GroupResult
 	st, wr, err := e.record(ctx, at, func(r evaluate.GroupResult) {
 		results = append(results, compact(r))

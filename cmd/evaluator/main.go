@@ -133,6 +133,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError{err}
 	}
 	log := envconf.NewLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	if !o.status {
+		log.Info("evaluator starting", "config", cfg)
+	}
 	e, err := newEvaluator(cfg, log)
 	if err != nil {
 		log.Error("evaluator cannot start", "err", err)
@@ -149,5 +152,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case o.once:
 		return e.live(context.WithoutCancel(ctx))
 	}
-	return e.serve(ctx)
+	if err := e.serve(ctx); err != nil {
+		log.Error("evaluator stopped", "err", err)
+		return err
+	}
+	return nil
 }

@@ -213,11 +213,20 @@ func TestDocumentIDs(t *testing.T) {
 	}
 	// Pinned: ids must not change between releases, or a replay after an
 	// upgrade would store documents twice.
-	if want := "_f5vecMrIvlJ5nfsPrNE3g"; base != want {
+	if want := "0mjwaidke4:prod7:billing6:orders3"; base != want {
 		t.Errorf("offsetsID = %s, pinned %s", base, want)
 	}
-	if len(base) != 22 || strings.ContainsAny(base, "+/=") {
-		t.Errorf("id %q: want 22 base64url characters", base)
+	// Ids sort by tick time, whatever follows.
+	if a, b := offsetsID("zz", "zz", "zz", 9, ms), offsetsID("aa", "aa", "aa", 0, ms+1); a >= b {
+		t.Errorf("ids do not sort by time: %s >= %s", a, b)
+	}
+	if early := offsetsID("a", "b", "c", 0, 0); !strings.HasPrefix(early, "000000000") {
+		t.Errorf("time key is not nine zero-padded digits: %s", early)
+	}
+	// A key too long for a readable id is hashed after the time.
+	long := offsetsID("prod", strings.Repeat("g", 300), "orders", 3, ms)
+	if !strings.HasPrefix(long, "0mjwaidke#") || len(long) != 9+1+22 || long == offsetsID("prod", strings.Repeat("g", 301), "orders", 3, ms) {
+		t.Errorf("long key: id %q, want the time, '#' and 22 base64url characters, distinct per key", long)
 	}
 	offsets := []struct {
 		name string
@@ -246,7 +255,7 @@ func TestDocumentIDs(t *testing.T) {
 	if g != groupID("prod", "billing", ms) {
 		t.Fatal("groupID is not stable")
 	}
-	if want := "XWZrHYcfRb4xeuiz92H6tQ"; g != want {
+	if want := "0mjwaidke4:prod7:billing"; g != want {
 		t.Errorf("groupID = %s, pinned %s", g, want)
 	}
 	for _, tc := range []struct{ name, id string }{

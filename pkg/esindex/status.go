@@ -2,8 +2,6 @@ package esindex
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -154,14 +152,7 @@ func encodeStatus(d StatusDoc) ([]byte, error) {
 // ms (Unix milliseconds): re-running an evaluation of the same instant makes
 // the same id, so it is stored once.
 func statusID(cluster, group string, ms int64) string {
-	h := sha256.New()
-	var b [64]byte
-	buf := append(b[:0], 's')
-	buf = appendPart(buf, cluster)
-	buf = appendPart(buf, group)
-	buf = binary.BigEndian.AppendUint64(buf, uint64(ms))
-	h.Write(buf)
-	return sumID(h.Sum(b[:0]))
+	return docID(ms, -1, cluster, group)
 }
 
 // StatusWriter writes status documents with the Writer's bulk path: 201 and

@@ -1,8 +1,6 @@
 package esindex
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"time"
 )
@@ -76,11 +74,5 @@ func encodeTick(t TickDoc) ([]byte, error) {
 
 // tickID is the _id of the tick document of cluster at tick time ms.
 func tickID(cluster string, ms int64) string {
-	h := sha256.New()
-	var b [64]byte
-	buf := append(b[:0], 't')
-	buf = appendPart(buf, cluster)
-	buf = binary.BigEndian.AppendUint64(buf, uint64(ms))
-	h.Write(buf)
-	return sumID(h.Sum(b[:0]))
+	return docID(ms, -1, cluster)
 }
