@@ -163,14 +163,19 @@ func appendGroupDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Group)
 	b = strconv.AppendInt(b, int64(len(g.Members)), 10)
 	b = append(b, `,"partitions":`...)
 	b = strconv.AppendInt(b, int64(len(g.Partitions)), 10)
-	b = append(b, `,"topics":[`...)
-	for i, t := range sum.Topics {
-		if i > 0 {
-			b = append(b, ',')
+	// No topics: no field (an empty array would not survive the stream's
+	// synthetic _source anyway).
+	if len(sum.Topics) > 0 {
+		b = append(b, `,"topics":[`...)
+		for i, t := range sum.Topics {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, t)
 		}
-		b = appendString(b, t)
+		b = append(b, ']')
 	}
-	b = append(b, `],"total_lag":`...)
+	b = append(b, `,"total_lag":`...)
 	b = strconv.AppendInt(b, sum.TotalLag, 10)
 	if sum.HasMax {
 		b = append(b, `,"max_lag":`...)

@@ -163,10 +163,10 @@ func TestGroupDocument(t *testing.T) {
 			snapshot.Group{ID: "g", State: "Empty", Partitions: []snapshot.Partition{{Topic: "a", LogEnd: 10, HasOffsets: true}}},
 			map[string]any{"lagwatch.group.total_lag": "0", "lagwatch.group.topics": []any{"a"}, "lagwatch.group.members": "0", "lagwatch.group.below_log_start": "0"},
 			[]string{"lagwatch.group.max_lag", "lagwatch.group.max_lag_topic", "lagwatch.group.max_lag_partition", "kafka.consumergroup.protocol_type"}},
-		{"a failed group: its error, empty topic list, no state",
+		{"a failed group: its error, no topics, no state",
 			snapshot.Group{ID: "g", Err: errors.New("describe groups: COORDINATOR_NOT_AVAILABLE")},
-			map[string]any{"lagwatch.error": "describe groups: COORDINATOR_NOT_AVAILABLE", "lagwatch.group.topics": []any{}, "lagwatch.group.partitions": "0"},
-			[]string{"kafka.consumergroup.state", "lagwatch.group.max_lag"}},
+			map[string]any{"lagwatch.error": "describe groups: COORDINATOR_NOT_AVAILABLE", "lagwatch.group.partitions": "0"},
+			[]string{"kafka.consumergroup.state", "lagwatch.group.max_lag", "lagwatch.group.topics"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,7 +62,7 @@ func TestWriteLandsWithValues(t *testing.T) {
 			"max_lag":17,"max_lag_topic":"payments","max_lag_partition":0,"below_log_start":1}}}`,
 		groupID("prod", "audit", tick0.UnixMilli()): `{"@timestamp":"` + ts + `","kafka":{` + cluster + `,
 			"consumergroup":{"id":"audit"}},
-			"lagwatch":{"group":{"members":0,"partitions":0,"topics":[],"total_lag":0,"below_log_start":0},
+			"lagwatch":{"group":{"members":0,"partitions":0,"total_lag":0,"below_log_start":0},
 			"error":"describe group: COORDINATOR_NOT_AVAILABLE"}}`,
 	}
 	for stream, want := range map[string]map[string]string{names.Offsets: wantOffsets, names.Groups: wantGroups} {
