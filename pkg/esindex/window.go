@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -82,12 +81,12 @@ type WindowStats struct {
 // The read costs one aggregation to find each cluster's tick times, a
 // composite aggregation over the (small) groups data stream to list the
 // groups in the window with their partition counts, then, under one point in
-// time, one search per chunk of consecutive groups holding about PageSize
-// documents, sorted by (cluster, group, topic, partition, time) and paged with
-// search_after when a chunk is larger. Filtering each search by its groups
-// keeps its cost proportional to the chunk, not to the whole window, so
-// requests and work grow with pages, and only one group is held in memory at
-// a time.
+// time, one composite aggregation per chunk of consecutive groups holding
+// about PageSize documents, each document a bucket read from doc values in
+// (group, topic, partition, time) order, paged with after_key when a chunk is
+// larger. Filtering each request by its groups keeps its cost proportional to
+// the chunk, not to the whole window, so requests and work grow with pages,
+// and only one group is held in memory at a time.
 func ReadWindows(ctx context.Context, es *elasticsearch.Client, names Names, q WindowQuery, fn func(GroupHistory) error) (WindowStats, error) {
 	var st WindowStats
 	if q.Size <= 0 || q.MaxAge <= 0 || q.At.IsZero() {
@@ -124,8 +123,9 @@ func ReadWindows(ctx context.Context, es *elasticsearch.Client, names Names, q W
 	acc := groupAccumulator{size: q.Size}
 	for _, ch := range chunks {
 		from := cutoffs[ch.cluster]
+		comp := map[string]any{"size": q.PageSize, "sources": windowSources}
 		body := map[string]any{
-			"size":             q.PageSize,
+			"size":             0,
 			"track_total_hits": false,
 			"query": map[string]any{"bool": map[string]any{"filter": []any{
 				map[string]any{"term": map[string]any{"kafka.cluster.name": ch.cluster}},
@@ -133,23 +133,10 @@ func ReadWindows(ctx context.Context, es *elasticsearch.Client, names Names, q W
 				map[string]any{"range": map[string]any{"@timestamp": map[string]any{
 					"gte": from.UTC().Format(time.RFC3339Nano), "lte": q.At.UTC().Format(time.RFC3339Nano)}}},
 			}}},
-			"sort": []any{
-				map[string]string{"kafka.consumergroup.id": "asc"},
-				map[string]string{"kafka.topic.name": "asc"},
-				map[string]string{"kafka.partition.id": "asc"},
-				map[string]string{"@timestamp": "asc"},
-			},
-			// Doc values only: loading stored fields (_id, _source) from
-			// compressed blocks costs ten times more than the search.
-			"stored_fields":   "_none_",
-			"docvalue_fields": windowFields,
+			"aggs": map[string]any{"w": map[string]any{"composite": comp}},
 		}
-		var after json.RawMessage
 		for {
 			body["pit"] = map[string]any{"id": pit, "keep_alive": "1m"}
-			if after != nil {
-				body["search_after"] = after
-			}
 			raw, err := json.Marshal(body)
 			if err != nil {
 				return st, err
@@ -157,30 +144,30 @@ func ReadWindows(ctx context.Context, es *elasticsearch.Client, names Names, q W
 			res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithBody(bytes.NewReader(raw)))
 			st.Requests++
 			if err != nil {
-				return st, fmt.Errorf("read windows: search page %d: %w", st.Pages+1, err)
+				return st, fmt.Errorf("read windows: page %d: %w", st.Pages+1, err)
 			}
-			var page searchPage
+			var page windowPage
 			if err := decodeResponse(res, &page); err != nil {
-				return st, fmt.Errorf("read windows: search page %d: %w", st.Pages+1, err)
+				return st, fmt.Errorf("read windows: page %d: %w", st.Pages+1, err)
 			}
 			st.Pages++
 			if page.PitID != "" {
 				pit = page.PitID
 			}
-			hits := page.Hits.Hits
-			for i := range hits {
-				st.Docs++
-				if done := acc.add(ch.cluster, &hits[i].Fields); done != nil {
+			buckets := page.Aggregations.W.Buckets
+			for i := range buckets {
+				st.Docs += buckets[i].DocCount
+				if done := acc.add(ch.cluster, &buckets[i].Key); done != nil {
 					st.Groups++
 					if err := fn(*done); err != nil {
 						return st, err
 					}
 				}
 			}
-			if len(hits) < q.PageSize {
+			if len(buckets) < q.PageSize || page.Aggregations.W.AfterKey == nil {
 				break
 			}
-			after = hits[len(hits)-1].Sort
+			comp["after"] = page.Aggregations.W.AfterKey
 		}
 	}
 	if last := acc.flush(); last != nil {
@@ -342,48 +329,63 @@ func tickCutoffs(ctx context.Context, es *elasticsearch.Client, index string, q 
 	return cut, nil
 }
 
-type searchPage struct {
-	PitID string `json:"pit_id"`
-	Hits  struct {
-		Hits []struct {
-			Fields windowDoc       `json:"fields"`
-			Sort   json.RawMessage `json:"sort"`
-		} `json:"hits"`
-	} `json:"hits"`
+// windowSources read an offsets document from doc values as the key of a
+// composite aggregation bucket: one bucket per document, in (group, topic,
+// partition, time) order. An aggregation has no fetch phase, which with a
+// synthetic _source would load every document's stored fields (ten times
+// the cost of the search itself). Identical documents would share a bucket,
+// and lose nothing.
+var windowSources = []any{
+	map[string]any{"group": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.id"}}},
+	map[string]any{"topic": map[string]any{"terms": map[string]any{"field": "kafka.topic.name"}}},
+	map[string]any{"partition": map[string]any{"terms": map[string]any{"field": "kafka.partition.id"}}},
+	map[string]any{"time": map[string]any{"terms": map[string]any{"field": "@timestamp"}}},
+	map[string]any{"offset": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.offset", "missing_bucket": true}}},
+	map[string]any{"lag": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.consumer_lag", "missing_bucket": true}}},
+	map[string]any{"newest": map[string]any{"terms": map[string]any{"field": "kafka.partition.offset.newest", "missing_bucket": true}}},
+	map[string]any{"oldest": map[string]any{"terms": map[string]any{"field": "kafka.partition.offset.oldest", "missing_bucket": true}}},
+	map[string]any{"state": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.state", "missing_bucket": true}}},
+	map[string]any{"member": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.client.member_id", "missing_bucket": true}}},
+	map[string]any{"client": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.client.id", "missing_bucket": true}}},
+	map[string]any{"host": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.client.host", "missing_bucket": true}}},
 }
 
-// windowFields are the doc values the evaluator reads of an offsets document.
-var windowFields = []any{
-	map[string]string{"field": "@timestamp", "format": "epoch_millis"},
-	"kafka.consumergroup.id", "kafka.topic.name", "kafka.partition.id",
-	"kafka.consumergroup.offset", "kafka.consumergroup.consumer_lag", "kafka.consumergroup.state",
-	"kafka.partition.offset.newest", "kafka.partition.offset.oldest",
-	"kafka.consumergroup.client.member_id", "kafka.consumergroup.client.id", "kafka.consumergroup.client.host",
+type windowPage struct {
+	PitID        string `json:"pit_id"`
+	Aggregations struct {
+		W struct {
+			AfterKey map[string]any `json:"after_key"`
+			Buckets  []struct {
+				Key      windowDoc `json:"key"`
+				DocCount int       `json:"doc_count"`
+			} `json:"buckets"`
+		} `json:"w"`
+	} `json:"aggregations"`
 }
 
-// windowDoc is an offsets document as doc values: every field a list, empty
-// when the document does not have it.
+// windowDoc is an offsets document as a composite key; absent fields are
+// null.
 type windowDoc struct {
-	Timestamp []string `json:"@timestamp"` // epoch milliseconds
-	Group     []string `json:"kafka.consumergroup.id"`
-	Topic     []string `json:"kafka.topic.name"`
-	Partition []int    `json:"kafka.partition.id"`
-	Offset    []int64  `json:"kafka.consumergroup.offset"`
-	Lag       []int64  `json:"kafka.consumergroup.consumer_lag"`
-	State     []string `json:"kafka.consumergroup.state"`
-	Newest    []int64  `json:"kafka.partition.offset.newest"`
-	Oldest    []int64  `json:"kafka.partition.offset.oldest"`
-	MemberID  []string `json:"kafka.consumergroup.client.member_id"`
-	ClientID  []string `json:"kafka.consumergroup.client.id"`
-	Host      []string `json:"kafka.consumergroup.client.host"`
+	Group     string  `json:"group"`
+	Topic     string  `json:"topic"`
+	Partition int     `json:"partition"`
+	Time      int64   `json:"time"` // epoch milliseconds
+	Offset    *int64  `json:"offset"`
+	Lag       *int64  `json:"lag"`
+	Newest    *int64  `json:"newest"`
+	Oldest    *int64  `json:"oldest"`
+	State     *string `json:"state"`
+	Member    *string `json:"member"`
+	Client    *string `json:"client"`
+	Host      *string `json:"host"`
 }
 
-func first[T any](v []T) (T, bool) {
+func opt[T any](p *T) (T, bool) {
 	var zero T
-	if len(v) == 0 {
+	if p == nil {
 		return zero, false
 	}
-	return v[0], true
+	return *p, true
 }
 
 // groupAccumulator gathers sorted rows into groups, keeping each partition's
@@ -394,37 +396,29 @@ type groupAccumulator struct {
 }
 
 func (a *groupAccumulator) add(cluster string, d *windowDoc) *GroupHistory {
-	group, _ := first(d.Group)
 	var done *GroupHistory
-	if a.cur != nil && (a.cur.Cluster != cluster || a.cur.Group != group) {
+	if a.cur != nil && (a.cur.Cluster != cluster || a.cur.Group != d.Group) {
 		done = a.flush()
 	}
 	if a.cur == nil {
-		a.cur = &GroupHistory{Cluster: cluster, Group: group}
+		a.cur = &GroupHistory{Cluster: cluster, Group: d.Group}
 	}
 	g := a.cur
-	topic, _ := first(d.Topic)
-	partition, _ := first(d.Partition)
 	n := len(g.Partitions)
-	if n == 0 || g.Partitions[n-1].Topic != topic || g.Partitions[n-1].Partition != partition {
-		g.Partitions = append(g.Partitions, PartitionHistory{Topic: topic, Partition: partition})
+	if n == 0 || g.Partitions[n-1].Topic != d.Topic || g.Partitions[n-1].Partition != d.Partition {
+		g.Partitions = append(g.Partitions, PartitionHistory{Topic: d.Topic, Partition: d.Partition})
 		n++
 	}
 	p := &g.Partitions[n-1]
-	var row OffsetsRow
-	if ms, ok := first(d.Timestamp); ok {
-		if v, err := strconv.ParseInt(ms, 10, 64); err == nil {
-			row.Time = time.UnixMilli(v).UTC()
-		}
-	}
-	row.State, _ = first(d.State)
-	row.Committed, row.HasCommitted = first(d.Offset)
-	row.Lag, row.HasLag = first(d.Lag)
-	row.LogEnd, row.HasLogEnd = first(d.Newest)
-	row.LogStart, _ = first(d.Oldest)
-	row.Owner, _ = first(d.MemberID)
-	row.ClientID, _ = first(d.ClientID)
-	row.ClientHost, _ = first(d.Host)
+	row := OffsetsRow{Time: time.UnixMilli(d.Time).UTC()}
+	row.State, _ = opt(d.State)
+	row.Committed, row.HasCommitted = opt(d.Offset)
+	row.Lag, row.HasLag = opt(d.Lag)
+	row.LogEnd, row.HasLogEnd = opt(d.Newest)
+	row.LogStart, _ = opt(d.Oldest)
+	row.Owner, _ = opt(d.Member)
+	row.ClientID, _ = opt(d.Client)
+	row.ClientHost, _ = opt(d.Host)
 	if len(p.Rows) == a.size {
 		copy(p.Rows, p.Rows[1:])
 		p.Rows = p.Rows[:a.size-1]
