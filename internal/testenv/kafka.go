@@ -209,3 +209,26 @@ func DeleteGroup(t testing.TB, group string) {
 		t.Fatalf("delete group %s: %v", group, err)
 	}
 }
+
+// The SASL listener of the test broker (scripts/testenv): PLAIN knows one
+// user; SCRAM users are made with CreateScramUser.
+const (
+	SASLPlainUser     = "lagwatch"
+	SASLPlainPassword = "lagwatch-secret"
+)
+
+// KafkaSASL returns the address of the test broker's SASL listener, from
+// TESTENV_KAFKA_SASL_BROKERS or the default, after checking that it accepts
+// connections.
+func KafkaSASL(t testing.TB) string {
+	t.Helper()
+	Kafka(t)
+	addr := os.Getenv("TESTENV_KAFKA_SASL_BROKERS")
+	if addr == "" {
+		addr = "127.0.0.1:9094"
+	}
+	if err := checkKafka(addr); err != nil {
+		t.Fatalf("%v (the SASL listener of `scripts/testenv up`; restart the broker if it predates it)", err)
+	}
+	return addr
+}
