@@ -232,3 +232,24 @@ func KafkaSASL(t testing.TB) string {
 	}
 	return addr
 }
+
+// KafkaTLS returns the address of the test broker's mutual-TLS listener and
+// the folder holding ca.pem, client.pem and client.key (scripts/testenv
+// makes them), from TESTENV_KAFKA_TLS_BROKERS and TESTENV_KAFKA_TLS_DIR or
+// their defaults.
+func KafkaTLS(t testing.TB) (addr, dir string) {
+	t.Helper()
+	Kafka(t)
+	addr = os.Getenv("TESTENV_KAFKA_TLS_BROKERS")
+	if addr == "" {
+		addr = "127.0.0.1:9095"
+	}
+	dir = os.Getenv("TESTENV_KAFKA_TLS_DIR")
+	if dir == "" {
+		dir = filepath.Join(RepoRoot(t), ".testenv", "tls")
+	}
+	if err := checkKafka(addr); err != nil {
+		t.Fatalf("%v (the TLS listener of `scripts/testenv up`; restart the broker if it predates it)", err)
+	}
+	return addr, dir
+}
