@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -37,42 +35,6 @@ type storedOffsets struct {
 			} `json:"offset"`
 		} `json:"partition"`
 	} `json:"kafka"`
-}
-
-func searchAll[T any](t *testing.T, index string) []T {
-	t.Helper()
-	es := testenv.ESClient(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(index), es.Indices.Refresh.WithContext(ctx)); err != nil {
-		t.Fatalf("refresh %s: %v", index, err)
-	} else {
-		res.Body.Close()
-	}
-	res, err := es.Search(es.Search.WithIndex(index), es.Search.WithSize(10000), es.Search.WithContext(ctx))
-	if err != nil {
-		t.Fatalf("search %s: %v", index, err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if res.IsError() {
-		t.Fatalf("search %s: %s: %s", index, res.Status(), body)
-	}
-	var sr struct {
-		Hits struct {
-			Hits []struct {
-				Source T `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	if err := json.Unmarshal(body, &sr); err != nil {
-		t.Fatalf("decode search of %s: %v", index, err)
-	}
-	out := make([]T, len(sr.Hits.Hits))
-	for i, h := range sr.Hits.Hits {
-		out[i] = h.Source
-	}
-	return out
 }
 
 // setCollectorEnv points the collector at the test servers, with a namespace
@@ -132,7 +94,7 @@ func TestOnceStoresKafkaToolLags(t *testing.T) {
 	if err := run(ctx, []string{"--once"}, &stderr); err != nil {
 		t.Fatalf("collector --once: %v\n%s", err, stderr.String())
 	}
-	docs := searchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns)
+	docs := testenv.SearchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns)
 
 	rows, err := testenv.ParseDescribe(testenv.ConsumerGroups(ctx, t, "--describe", "--group", empty, "--group", active))
 	if err != nil {

@@ -58,7 +58,7 @@ func TestElasticsearchDownForTwoTicks(t *testing.T) {
 		t.Errorf("spool not empty after the replay: %d segments, %d bytes", segs, bytes)
 	}
 
-	docs := searchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns)
+	docs := testenv.SearchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns)
 	perTick := map[string]int{}
 	for _, d := range docs {
 		perTick[d.Timestamp]++
@@ -71,7 +71,7 @@ func TestElasticsearchDownForTwoTicks(t *testing.T) {
 			t.Errorf("tick %s: %d offsets documents, want exactly 2 (one per partition)", ts, n)
 		}
 	}
-	groups := searchAll[map[string]any](t, "metrics-lagwatch.groups-"+ns)
+	groups := testenv.SearchAll[map[string]any](t, "metrics-lagwatch.groups-"+ns)
 	if len(groups) != 3 {
 		t.Errorf("%d group documents, want 3 (one per tick)", len(groups))
 	}
@@ -85,7 +85,7 @@ func TestElasticsearchDownForTwoTicks(t *testing.T) {
 		} `json:"lagwatch"`
 	}
 	results := map[string]int{}
-	for _, d := range searchAll[tickDoc](t, "metrics-lagwatch.collector-"+ns) {
+	for _, d := range testenv.SearchAll[tickDoc](t, "metrics-lagwatch.collector-"+ns) {
 		results[d.Lagwatch.Collector.Result]++
 	}
 	if results["spooled"] != 2 || results["ok"] != 1 {

@@ -103,7 +103,7 @@ func TestSASLAgainstTheRealBroker(t *testing.T) {
 			if err != nil {
 				t.Fatalf("collector --once over %s: %v\n%s", tc.mechanism, err, stderr.String())
 			}
-			docs := searchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns)
+			docs := testenv.SearchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns)
 			if len(docs) != 1 || docs[0].Kafka.Consumergroup.Lag == nil || *docs[0].Kafka.Consumergroup.Lag != 3 {
 				t.Errorf("stored %+v, want one document with lag 3", docs)
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -59,44 +58,9 @@ func TestScheduleMetricsAndSIGTERM(t *testing.T) {
 	}
 	cmd := exec.Command(bin)
 	cmd.Env = os.Environ()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var log []string
-	waitFor := func(substr string, within time.Duration) {
-		t.Helper()
-		deadline := time.After(within)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("collector exited before logging %q:\n%s", substr, strings.Join(log, "\n"))
-				}
-				log = append(log, l)
-				if strings.Contains(l, substr) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no %q within %s:\n%s", substr, within, strings.Join(log, "\n"))
-			}
-		}
-	}
-	waitFor(`"msg":"tick"`, 30*time.Second)
-	waitFor(`"msg":"tick"`, 30*time.Second)
+	proc := testenv.StartProcess(t, cmd)
+	proc.WaitFor(t, `"msg":"tick"`, 30*time.Second)
+	proc.WaitFor(t, `"msg":"tick"`, 30*time.Second)
 
 	code, body := get(t, "http://"+addr+"/metrics")
 	if code != 200 {
@@ -128,10 +92,8 @@ func TestScheduleMetricsAndSIGTERM(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(`"msg":"collector stopped"`, 30*time.Second)
-	for range lines {
-	}
-	if err := cmd.Wait(); err != nil {
+	proc.WaitFor(t, `"msg":"collector stopped"`, 30*time.Second)
+	if err := proc.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
 	}
 }

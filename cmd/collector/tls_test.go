@@ -63,7 +63,7 @@ func TestTLSAgainstTheRealBroker(t *testing.T) {
 			if err != nil {
 				t.Fatalf("collector --once over TLS: %v\n%s", err, stderr.String())
 			}
-			docs := searchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns)
+			docs := testenv.SearchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns)
 			if len(docs) != 1 || docs[0].Kafka.Consumergroup.Lag == nil || *docs[0].Kafka.Consumergroup.Lag != 4 {
 				t.Errorf("stored %+v, want one document with lag 4", docs)
 			}

@@ -59,7 +59,7 @@ func TestBacktestWritesHistoryOnce(t *testing.T) {
 	if err := run(ctx, args, io.Discard, &stderr); err != nil {
 		t.Fatalf("backtest: %v\n%s", err, stderr.String())
 	}
-	got := search[storedStatus](t, names.Status)
+	got := testenv.SearchAll[storedStatus](t, names.Status)
 	if len(got) != 16 {
 		t.Fatalf("%d status documents, want 16 (one per step)", len(got))
 	}
@@ -85,7 +85,7 @@ func TestBacktestWritesHistoryOnce(t *testing.T) {
 	if !strings.Contains(stderr.String(), `"duplicates":1`) || strings.Contains(stderr.String(), `"written":1`) {
 		t.Errorf("second run should find every verdict stored:\n%s", stderr.String())
 	}
-	if n := len(search[storedStatus](t, names.Status)); n != 16 {
+	if n := len(testenv.SearchAll[storedStatus](t, names.Status)); n != 16 {
 		t.Errorf("after re-running: %d status documents, want still 16", n)
 	}
 }

@@ -37,42 +37,6 @@ type storedStatus struct {
 	} `json:"lagwatch"`
 }
 
-func search[T any](t *testing.T, index string) []T {
-	t.Helper()
-	es := testenv.ESClient(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(index), es.Indices.Refresh.WithContext(ctx)); err != nil {
-		t.Fatalf("refresh %s: %v", index, err)
-	} else {
-		res.Body.Close()
-	}
-	res, err := es.Search(es.Search.WithIndex(index), es.Search.WithSize(10000), es.Search.WithContext(ctx))
-	if err != nil {
-		t.Fatalf("search %s: %v", index, err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if res.IsError() {
-		t.Fatalf("search %s: %s", index, body)
-	}
-	var sr struct {
-		Hits struct {
-			Hits []struct {
-				Source T `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	if err := json.Unmarshal(body, &sr); err != nil {
-		t.Fatal(err)
-	}
-	out := make([]T, len(sr.Hits.Hits))
-	for i, h := range sr.Hits.Hits {
-		out[i] = h.Source
-	}
-	return out
-}
-
 // logEndClock produces one message every interval to a one-partition topic
 // and remembers when the log end reached each offset, so that a test can
 // commit "the offset that was the head d ago".
@@ -242,7 +206,7 @@ func TestEndToEndThroughTheCollector(t *testing.T) {
 	}
 
 	got := map[string]storedStatus{}
-	for _, s := range search[storedStatus](t, "metrics-lagwatch.status-"+ns) {
+	for _, s := range testenv.SearchAll[storedStatus](t, "metrics-lagwatch.status-"+ns) {
 		got[s.Kafka.Consumergroup.ID] = s
 	}
 	want := []struct{ scenario, group, partition string }{

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -38,43 +37,9 @@ func TestScheduleMetricsAndSIGTERM(t *testing.T) {
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "ELASTICSEARCH_URL="+testenv.Elasticsearch(t), "ELASTICSEARCH_NAMESPACE="+ns,
 		"EVALUATOR_SCHEDULE=*/1 * * * * *", "EVALUATOR_METRICS_ADDR="+addr, "LOG_FORMAT=json")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var log []string
-	waitFor := func(substr string) {
-		t.Helper()
-		deadline := time.After(30 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("evaluator exited before logging %q:\n%s", substr, strings.Join(log, "\n"))
-				}
-				log = append(log, l)
-				if strings.Contains(l, substr) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no %q within 30 s:\n%s", substr, strings.Join(log, "\n"))
-			}
-		}
-	}
-	waitFor(`"msg":"evaluation"`)
-	waitFor(`"msg":"evaluation"`)
+	proc := testenv.StartProcess(t, cmd)
+	proc.WaitFor(t, `"msg":"evaluation"`, 30*time.Second)
+	proc.WaitFor(t, `"msg":"evaluation"`, 30*time.Second)
 
 	res, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -101,10 +66,8 @@ func TestScheduleMetricsAndSIGTERM(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(`"msg":"evaluator stopped"`)
-	for range lines {
-	}
-	if err := cmd.Wait(); err != nil {
+	proc.WaitFor(t, `"msg":"evaluator stopped"`, 30*time.Second)
+	if err := proc.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
 	}
 }

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -74,4 +75,42 @@ func do(ctx context.Context, t testing.TB, method, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// SearchAll refreshes index and returns the _source of up to 10,000 of its
+// documents, decoded as T.
+func SearchAll[T any](t testing.TB, index string) []T {
+	t.Helper()
+	es := ESClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(index), es.Indices.Refresh.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("refresh %s: %v", index, err)
+	}
+	res.Body.Close()
+	res, err = es.Search(es.Search.WithIndex(index), es.Search.WithSize(10000), es.Search.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("search %s: %v", index, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.IsError() {
+		t.Fatalf("search %s: %s: %s", index, res.Status(), body)
+	}
+	var sr struct {
+		Hits struct {
+			Hits []struct {
+				Source T `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.Unmarshal(body, &sr); err != nil {
+		t.Fatalf("decode search of %s: %v", index, err)
+	}
+	out := make([]T, len(sr.Hits.Hits))
+	for i, h := range sr.Hits.Hits {
+		out[i] = h.Source
+	}
+	return out
 }
