@@ -36,6 +36,8 @@ type collector struct {
 	// mappings.
 	installTemplates func(context.Context) error
 	templatesOK      bool
+	// spooled counts the documents spooled by the ticks since once reset it.
+	spooled int
 
 	mu       sync.Mutex
 	lastTick time.Time
@@ -188,9 +190,21 @@ func (c *collector) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // once runs a single tick.
+//
+// A tick whose documents went to the spool lost nothing, but it did not do
+// its job either: --once then exits non-zero, so that a batch scheduler
+// shows that Elasticsearch is away or refusing (the next run replays the
+// spool).
 func (c *collector) once(ctx context.Context) error {
 	// A signal during the tick lets it finish (or spool) within its timeout.
-	return c.tick(context.WithoutCancel(ctx))
+	c.spooled = 0
+	if err := c.tick(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	if c.spooled > 0 {
+		return fmt.Errorf("%d documents went to the spool instead of Elasticsearch; the next run replays them", c.spooled)
+	}
+	return nil
 }
 
 // serve runs ticks on the schedule until ctx ends, then waits for the tick
@@ -348,6 +362,7 @@ func (c *collector) write(ctx context.Context, s snapshot.Snapshot, readTook tim
 	m.ticks.WithLabelValues(cl, "ok").Inc()
 	m.lastSuccess.WithLabelValues(cl).SetToCurrentTime()
 	if res.Spooled > 0 {
+		c.spooled += res.Spooled
 		c.log.Warn("tick spooled: Elasticsearch unavailable or templates not installed", attrs...)
 		return nil
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -113,4 +115,38 @@ func SearchAll[T any](t testing.TB, index string) []T {
 		out[i] = h.Source
 	}
 	return out
+}
+
+// SecureElasticsearch returns the URL, the elastic user's password and the CA
+// file of the test node that has security on (scripts/testenv), after
+// checking that it answers.
+func SecureElasticsearch(t testing.TB) (url, password, caFile string) {
+	t.Helper()
+	Elasticsearch(t)
+	url, password, caFile = os.Getenv("TESTENV_ES_SECURE_URL"), os.Getenv("TESTENV_ES_SECURE_PASSWORD"), os.Getenv("TESTENV_ES_SECURE_CA")
+	if url == "" {
+		url, password, caFile = "https://127.0.0.1:9201", "lagwatch-elastic", filepath.Join(RepoRoot(t), ".testenv", "tls", "ca.pem")
+	}
+	c, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{url}, Username: "elastic", Password: password, CACert: mustRead(t, caFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Cluster.Health()
+	if err != nil {
+		t.Fatalf("secure Elasticsearch at %s unreachable (started by `scripts/testenv up`): %v", url, err)
+	}
+	res.Body.Close()
+	if res.IsError() {
+		t.Fatalf("secure Elasticsearch at %s: %s", url, res.Status())
+	}
+	return url, password, caFile
+}
+
+func mustRead(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	return b
 }
