@@ -186,3 +186,54 @@ func TestCommittedBelowLogStart(t *testing.T) {
 		t.Errorf("tool rows %+v; our lag %d", rows, lag)
 	}
 }
+
+// TestRequestsDoNotGrowWithPartitions counts the Kafka requests of a tick for
+// a group on one partition and for a group on sixty: the same five (list
+// groups on the one broker, one describe for the coordinator, one offset
+// fetch for the group, and the log-start and log-end offsets from the one
+// leader).
+func TestRequestsDoNotGrowWithPartitions(t *testing.T) {
+	small := testenv.CreateTopic(t, "req-small", 1)
+	large := testenv.CreateTopic(t, "req-large", 60)
+	gSmall, gLarge := testenv.Name(t, "req-small"), testenv.Name(t, "req-large")
+	testenv.Commit(t, gSmall, small, map[int]int64{0: 0})
+	all := map[int]int64{}
+	for p := 0; p < 60; p++ {
+		all[p] = 0
+	}
+	testenv.Commit(t, gLarge, large, all)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	count := func(group string, partitions int) int64 {
+		rc := &RequestCounter{}
+		// Metadata is refreshed in the background at this interval; an hour
+		// keeps refreshes out of the count.
+		tr := &kafka.Transport{Dial: rc.Dial(nil), MetadataTTL: time.Hour}
+		t.Cleanup(tr.CloseIdleConnections)
+		r := &Reader{Cluster: "test", Addr: kafka.TCP(testenv.Kafka(t)...), Transport: tr, Counter: rc,
+			Filter: func(g string) bool { return g == group }}
+		// The first ticks also open connections and negotiate versions, and
+		// a broker may answer NOT_LEADER for a moment after the topic was
+		// made: tick until a complete one.
+		for attempt := 0; ; attempt++ {
+			s := r.Take(ctx, time.Now())
+			if s.Err == nil && len(s.Groups) == 1 && len(s.Groups[0].Partitions) == partitions && allOffsets(s) {
+				break
+			}
+			if attempt == 30 {
+				t.Fatalf("no complete tick of %s: %v", group, s.Err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		s := r.Take(ctx, time.Now())
+		if s.Err != nil || len(s.Groups) != 1 || len(s.Groups[0].Partitions) != partitions || !allOffsets(s) {
+			t.Fatalf("second tick of %s: %v %+v", group, s.Err, s.Groups)
+		}
+		return s.Stats.Requests
+	}
+	one, sixty := count(gSmall, 1), count(gLarge, 60)
+	if one != 5 || sixty != 5 {
+		t.Errorf("requests per tick: %d for 1 partition, %d for 60; want 5 for both", one, sixty)
+	}
+}
