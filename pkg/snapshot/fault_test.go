@@ -88,3 +88,67 @@ func TestOneFailingGroupKeepsTheOthers(t *testing.T) {
 		t.Errorf("GroupErrors = %d, want 1", s.Stats.GroupErrors)
 	}
 }
+
+// TestNotLeaderIsAskedAgain: a leader that answers NOT_LEADER_OR_FOLLOWER for
+// a moment (kfake fails the first ListOffsets) costs a retry, not the
+// partition's offsets in that tick.
+func TestNotLeaderIsAskedAgain(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	addr := kafka.TCP(c.ListenAddrs()...)
+	client := &kafka.Client{Addr: addr, Timeout: 10 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := client.Produce(ctx, &kafka.ProduceRequest{Topic: "orders", Partition: 0, RequiredAcks: kafka.RequireAll,
+		Records: kafka.NewRecordReader(kafka.Record{Value: kafka.NewBytes([]byte("a"))}, kafka.Record{Value: kafka.NewBytes([]byte("b"))})})
+	if err == nil {
+		err = res.Error
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: "g", GenerationID: -1,
+		Topics: map[string][]kafka.OffsetCommit{"orders": {{Partition: 0, Offset: 1}}}})
+	if err != nil || cr.Topics["orders"][0].Error != nil {
+		t.Fatalf("commit: %v %+v", err, cr)
+	}
+
+	failures := 0
+	c.ControlKey(kmsg.ListOffsets.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		if failures >= 2 { // both kinds of the first round
+			return nil, nil, false
+		}
+		c.KeepControl()
+		failures++
+		lo := req.(*kmsg.ListOffsetsRequest)
+		res := lo.ResponseKind().(*kmsg.ListOffsetsResponse)
+		res.Version = lo.Version
+		for _, rt := range lo.Topics {
+			st := kmsg.NewListOffsetsResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewListOffsetsResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = int16(kafka.NotLeaderForPartition)
+				st.Partitions = append(st.Partitions, sp)
+			}
+			res.Topics = append(res.Topics, st)
+		}
+		return res, nil, true
+	})
+
+	rc := &RequestCounter{}
+	tr := &kafka.Transport{Dial: rc.Dial(nil)}
+	t.Cleanup(tr.CloseIdleConnections)
+	s := (&Reader{Cluster: "fault", Addr: addr, Transport: tr, Counter: rc}).Take(ctx, time.Now())
+	if s.Err != nil || len(s.Groups) != 1 || len(s.Groups[0].Partitions) != 1 {
+		t.Fatalf("snapshot: %v %+v", s.Err, s.Groups)
+	}
+	p := s.Groups[0].Partitions[0]
+	if lag, ok, _ := p.Lag(); p.Err != nil || !ok || lag != 1 || failures != 2 {
+		t.Errorf("partition %+v (lag %d, ok %v) after %d NOT_LEADER answers; want lag 1 and no error", p, lag, ok, failures)
+	}
+}

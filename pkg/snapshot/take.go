@@ -271,10 +271,6 @@ func (r *Reader) listLogOffsets(ctx context.Context, md *kafka.MetadataResponse,
 			leader[topicPartition{t.Name, int32(p.ID)}] = int32(p.Leader.ID)
 		}
 	}
-	type offsets struct {
-		start, end int64
-		err        error
-	}
 	result := map[topicPartition]*offsets{}
 	byLeader := map[int32]map[string][]int32{}
 	for _, g := range groups {
@@ -304,6 +300,64 @@ func (r *Reader) listLogOffsets(ctx context.Context, md *kafka.MetadataResponse,
 		}
 	}
 
+	// A partition a leader answered with a retriable error (NOT_LEADER for
+	// a moment after a topic is made or a leader moves) is asked again,
+	// twice at most, a little later: requests grow only with such errors.
+	for attempt := 0; len(byLeader) > 0; attempt++ {
+		r.listRound(ctx, byLeader, func(tp topicPartition) *offsets { return result[tp] })
+		if attempt == 2 {
+			break
+		}
+		retry := map[int32]map[string][]int32{}
+		for l, topics := range byLeader {
+			for topic, ps := range topics {
+				for _, p := range ps {
+					o := result[topicPartition{topic, p}]
+					if o.err != nil && retriable(o.err) {
+						if retry[l] == nil {
+							retry[l] = map[string][]int32{}
+						}
+						retry[l][topic] = append(retry[l][topic], p)
+						*o = offsets{start: -1, end: -1}
+					}
+				}
+			}
+		}
+		byLeader = retry
+		if len(byLeader) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+
+	for gi := range groups {
+		for pi := range groups[gi].Partitions {
+			p := &groups[gi].Partitions[pi]
+			o := result[topicPartition{p.Topic, int32(p.Partition)}]
+			switch {
+			case o.err != nil:
+				p.Err = o.err
+			case o.start < 0 || o.end < 0:
+				p.Err = fmt.Errorf("topic %q partition %d: the leader did not answer for it", p.Topic, p.Partition)
+			default:
+				p.LogStart, p.LogEnd, p.HasOffsets = o.start, o.end, true
+			}
+		}
+	}
+}
+
+// offsets are one partition's log-start and log-end offsets as read.
+type offsets struct {
+	start, end int64
+	err        error
+}
+
+// listRound sends, per leader, one ListOffsets request for the log-start
+// offsets and one for the log-end offsets of its partitions, concurrently.
+func (r *Reader) listRound(ctx context.Context, byLeader map[int32]map[string][]int32, result func(topicPartition) *offsets) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for l, topics := range byLeader {
@@ -325,7 +379,7 @@ func (r *Reader) listLogOffsets(ctx context.Context, md *kafka.MetadataResponse,
 				if err != nil {
 					for topic, ps := range topics {
 						for _, p := range ps {
-							o := result[topicPartition{topic, p}]
+							o := result(topicPartition{topic, p})
 							o.err = errors.Join(o.err, fmt.Errorf("list offsets on broker %d: %w", l, err))
 						}
 					}
@@ -333,8 +387,8 @@ func (r *Reader) listLogOffsets(ctx context.Context, md *kafka.MetadataResponse,
 				}
 				for _, t := range res.(*listoffsets.Response).Topics {
 					for _, p := range t.Partitions {
-						o, ok := result[topicPartition{t.Topic, p.Partition}]
-						if !ok {
+						o := result(topicPartition{t.Topic, p.Partition})
+						if o == nil {
 							continue
 						}
 						if p.ErrorCode != 0 {
@@ -353,20 +407,13 @@ func (r *Reader) listLogOffsets(ctx context.Context, md *kafka.MetadataResponse,
 	}
 	wg.Wait()
 
-	for gi := range groups {
-		for pi := range groups[gi].Partitions {
-			p := &groups[gi].Partitions[pi]
-			o := result[topicPartition{p.Topic, int32(p.Partition)}]
-			switch {
-			case o.err != nil:
-				p.Err = o.err
-			case o.start < 0 || o.end < 0:
-				p.Err = fmt.Errorf("topic %q partition %d: the leader did not answer for it", p.Topic, p.Partition)
-			default:
-				p.LogStart, p.LogEnd, p.HasOffsets = o.start, o.end, true
-			}
-		}
-	}
+}
+
+// retriable reports whether err carries a Kafka error that a later attempt
+// may not meet.
+func retriable(err error) bool {
+	var ke kafka.Error
+	return errors.As(err, &ke) && ke.Temporary()
 }
 
 // decodeAssignment reads a consumer-protocol member assignment: int16
