@@ -226,11 +226,19 @@ func TestRequestsDoNotGrowWithPartitions(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		s := r.Take(ctx, time.Now())
-		if s.Err != nil || len(s.Groups) != 1 || len(s.Groups[0].Partitions) != partitions || !allOffsets(s) {
-			t.Fatalf("second tick of %s: %v %+v", group, s.Err, s.Groups)
+		// The fewest of three ticks: a retry after a transient NOT_LEADER
+		// adds requests to one tick, not to every one.
+		fewest := int64(-1)
+		for i := 0; i < 3; i++ {
+			s := r.Take(ctx, time.Now())
+			if s.Err != nil || len(s.Groups) != 1 || len(s.Groups[0].Partitions) != partitions || !allOffsets(s) {
+				t.Fatalf("tick of %s: %v %+v", group, s.Err, s.Groups)
+			}
+			if fewest < 0 || s.Stats.Requests < fewest {
+				fewest = s.Stats.Requests
+			}
 		}
-		return s.Stats.Requests
+		return fewest
 	}
 	one, sixty := count(gSmall, 1), count(gLarge, 60)
 	if one != 5 || sixty != 5 {
