@@ -621,7 +621,13 @@ func assertNoSecret(t *testing.T, what, text string, secrets []string) {
 // TestDocsListEveryVariable: docs/configuration.md has a table row for every
 // variable the collector reads, with the default the code uses.
 func TestDocsListEveryVariable(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	for _, file := range []string{filepath.Join("docs", "configuration.md"), "README.md"} {
+		t.Run(file, func(t *testing.T) { docsListEveryVariable(t, file) })
+	}
+}
+
+func docsListEveryVariable(t *testing.T, file string) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -650,11 +656,11 @@ func TestDocsListEveryVariable(t *testing.T) {
 			key, def, _ := strings.Cut(line, "\t")
 			got, ok := rows[key]
 			if !ok {
-				t.Errorf("docs/configuration.md has no table row for %s", key)
+				t.Errorf("%s has no table row for %s", file, key)
 				continue
 			}
 			if def != "" && got != "`"+def+"`" {
-				t.Errorf("docs/configuration.md: %s default is %s, code says `%s`", key, got, def)
+				t.Errorf("%s: %s default is %s, code says `%s`", file, key, got, def)
 			}
 		}
 	}

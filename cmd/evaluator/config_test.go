@@ -654,7 +654,13 @@ func TestSinks(t *testing.T) {
 // variable the evaluator reads, with the default the code uses; the
 // evaluator's own variables are in its part, "# Configuring the evaluator".
 func TestDocsListEveryVariable(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	for _, file := range []string{filepath.Join("docs", "configuration.md"), "README.md"} {
+		t.Run(file, func(t *testing.T) { docsListEveryVariable(t, file) })
+	}
+}
+
+func docsListEveryVariable(t *testing.T, file string) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -687,13 +693,13 @@ func TestDocsListEveryVariable(t *testing.T) {
 		key, def, _ := strings.Cut(line, "\t")
 		got, ok := rows[key]
 		if !ok {
-			t.Errorf("docs/configuration.md has no table row for %s", key)
+			t.Errorf("%s has no table row for %s", file, key)
 			continue
 		}
 		if def != "" && got != "`"+def+"`" {
-			t.Errorf("docs/configuration.md: %s default is %s, code says `%s`", key, got, def)
+			t.Errorf("%s: %s default is %s, code says `%s`", file, key, got, def)
 		}
-		if strings.HasPrefix(key, "EVALUATOR_") && !inPart[key] {
+		if file != "README.md" && strings.HasPrefix(key, "EVALUATOR_") && !inPart[key] {
 			t.Errorf("docs/configuration.md: %s is not under # Configuring the evaluator", key)
 		}
 	}
