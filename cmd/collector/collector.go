@@ -120,9 +120,11 @@ func newCollector(ctx context.Context, cfg Config, log *slog.Logger) (*collector
 			"retention", f.Retention, "lifecycle", f.Lifecycle, "ilm", f.ILM)
 		return nil
 	}
-	if err := c.ensureTemplates(ctx); err != nil {
+	ictx, icancel := context.WithTimeout(ctx, cfg.TickTimeout/5) // an Elasticsearch that hangs must not hold up the start
+	if err := c.ensureTemplates(ictx); err != nil {
 		log.Warn("index templates not installed yet; snapshots spool until Elasticsearch answers", "err", err)
 	}
+	icancel()
 
 	if cfg.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsAddr)
@@ -241,10 +243,9 @@ func (c *collector) tick(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.TickTimeout)
 	defer cancel()
 	start := time.Now()
-	if err := c.ensureTemplates(ctx); err != nil {
-		c.log.Warn("index templates not installed", "err", err)
-	}
 
+	// Kafka first: an Elasticsearch that hangs must not eat the time the
+	// reads need (what was read can always be spooled).
 	snaps := make([]snapshot.Snapshot, len(c.readers))
 	readDone := make([]time.Duration, len(c.readers))
 	var wg sync.WaitGroup
@@ -257,6 +258,16 @@ func (c *collector) tick(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+
+	if !c.templatesOK {
+		// A fifth of the tick at most, so that the write (or the spool)
+		// still has time.
+		ictx, icancel := context.WithTimeout(ctx, c.cfg.TickTimeout/5)
+		if err := c.ensureTemplates(ictx); err != nil {
+			c.log.Warn("index templates not installed", "err", err)
+		}
+		icancel()
+	}
 
 	var errs []error
 	for i, s := range snaps {

@@ -92,3 +92,60 @@ func TestElasticsearchDownForTwoTicks(t *testing.T) {
 		t.Errorf("tick documents by result %v, want 2 spooled and 1 ok", results)
 	}
 }
+
+// TestElasticsearchHangs: Elasticsearch accepts connections and never
+// answers. The tick still reads Kafka, spools its documents when its time is
+// up, and ends within its timeout; once Elasticsearch answers again the next
+// tick writes both.
+func TestElasticsearchHangs(t *testing.T) {
+	topic := testenv.CreateTopic(t, "hang", 1)
+	testenv.Produce(t, topic, 0, 10)
+	group := testenv.Name(t, "hang-group")
+	testenv.Commit(t, group, topic, map[int]int64{0: 4})
+	ns := setCollectorEnv(t, group)
+	proxy := testenv.ElasticsearchProxy(t)
+	proxy.Hang()
+	t.Setenv("ELASTICSEARCH_URL", proxy.URL())
+	t.Setenv("COLLECTOR_METRICS_ADDR", "")
+	t.Setenv("COLLECTOR_TICK_TIMEOUT", "5s")
+	t.Setenv("COLLECTOR_KAFKA_TIMEOUT", "5s")
+
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	c, err := newCollector(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if took := time.Since(start); took > 15*time.Second { // bounded by a fifth of the tick timeout, 1 s; without a bound it would hang
+		t.Errorf("starting took %s: installing the templates must not wait long for a hanging Elasticsearch", took)
+	}
+	if err != nil {
+		t.Fatalf("collector must start while Elasticsearch hangs: %v", err)
+	}
+	defer c.close()
+
+	start = time.Now()
+	if err := c.tick(ctx); err != nil {
+		t.Fatalf("tick while Elasticsearch hangs: %v (it must spool)", err)
+	}
+	if took := time.Since(start); took > 30*time.Second { // bounded by the 5 s tick timeout; without it the tick would hang
+		t.Errorf("the tick took %s, beyond its 5 s timeout", took)
+	}
+	if segs, _ := c.writer.SpoolDepth(); segs == 0 {
+		t.Fatal("nothing spooled: the tick's documents are lost")
+	}
+
+	proxy.Up(t)
+	if err := c.tick(ctx); err != nil {
+		t.Fatalf("tick after Elasticsearch answered again: %v", err)
+	}
+	perTick := map[string]int{}
+	for _, d := range testenv.SearchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns) {
+		perTick[d.Timestamp]++
+	}
+	if len(perTick) != 2 {
+		t.Errorf("offsets documents of %d ticks stored, want 2: %v", len(perTick), perTick)
+	}
+}

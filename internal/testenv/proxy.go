@@ -18,6 +18,7 @@ type Proxy struct {
 
 	mu    sync.Mutex
 	ln    net.Listener // nil while down
+	hang  bool         // accept connections but answer nothing
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
@@ -59,11 +60,21 @@ func (p *Proxy) URL() string { return "http://" + p.addr }
 // connecting to Addr is refused.
 func (p *Proxy) Down() { p.down() }
 
+// Hang makes the server hang: connections are accepted and read, but
+// nothing is forwarded and nothing comes back, as with a node stuck in
+// garbage collection or a network that drops packets. Up ends it.
+func (p *Proxy) Hang() {
+	p.mu.Lock()
+	p.hang = true
+	p.mu.Unlock()
+}
+
 // Up listens on Addr again. The port was ours a moment ago; should another
 // process have taken it, the test fails.
 func (p *Proxy) Up(t testing.TB) {
 	t.Helper()
 	p.mu.Lock()
+	p.hang = false
 	up := p.ln != nil
 	p.mu.Unlock()
 	if up {
@@ -142,6 +153,13 @@ func (p *Proxy) forward(client net.Conn) {
 		return
 	}
 	defer p.untrack(client)
+	p.mu.Lock()
+	hang := p.hang
+	p.mu.Unlock()
+	if hang {
+		_, _ = io.Copy(io.Discard, client) // until the client gives up or Down
+		return
+	}
 	server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		return
