@@ -214,7 +214,7 @@ func (c *collector) once(ctx context.Context) error {
 func (c *collector) serve(ctx context.Context) error {
 	sched, err := scheduleParser.Parse(c.cfg.Schedule)
 	if err != nil {
-		return usageError{fmt.Errorf("COLLECTOR_SCHEDULE: %w", err)}
+		return usageError{Err: fmt.Errorf("COLLECTOR_SCHEDULE: %w", err)}
 	}
 	logger := cron.VerbosePrintfLogger(slogPrintf{c.log})
 	cr := cron.New(cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))

@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,20 +28,9 @@ func main() {
 }
 
 // usageError and configuration errors exit with status 2.
-type usageError struct{ error }
+type usageError = envconf.UsageError
 
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	var ue usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintln(stderr, "collector:", ue.error)
-		return 2
-	}
-	// The failure was logged where it was handled.
-	return 1
-}
+func exitCode(err error, stderr io.Writer) int { return envconf.ExitCode(err, stderr, "collector") }
 
 // defaultMemoryLimit is the soft memory limit (runtime/debug.SetMemoryLimit)
 // when GOMEMLIMIT is not set: the garbage collector then works harder as the
@@ -59,14 +47,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	once := fs.Bool("once", false, "take one tick and exit; the exit status says whether it succeeded")
 	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected arguments: %v", fs.Args())}
+		return usageError{Err: fmt.Errorf("unexpected arguments: %v", fs.Args())}
 	}
 	cfg, err := loadConfig() // validates too
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	log := envconf.NewLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	log.Info("collector starting", "config", cfg)

@@ -24,7 +24,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -41,19 +40,13 @@ func main() {
 }
 
 // usageError exits with status 2.
-type usageError struct{ error }
+type usageError = envconf.UsageError
 
 func exitCode(err error, stderr io.Writer) int {
-	var ue usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	if errors.Is(err, flag.ErrHelp) {
 		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, "demoload:", ue.error)
-		return 2
 	}
-	// The failure was logged where it was handled.
-	return 1
+	return envconf.ExitCode(err, stderr, "demoload")
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -62,7 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	log := envconf.NewLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	log.Info("demoload starting", "roles", cfg.Roles, "brokers", cfg.Brokers, "topic", cfg.Topic,

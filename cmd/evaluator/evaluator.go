@@ -257,7 +257,7 @@ func (e *evaluator) finish(start, at time.Time, st runStats, wr esindex.WriteRes
 func (e *evaluator) serve(ctx context.Context) error {
 	sched, err := scheduleParser.Parse(e.cfg.Schedule)
 	if err != nil {
-		return usageError{fmt.Errorf("EVALUATOR_SCHEDULE: %w", err)}
+		return usageError{Err: fmt.Errorf("EVALUATOR_SCHEDULE: %w", err)}
 	}
 	if e.cfg.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", e.cfg.MetricsAddr)

@@ -37,19 +37,10 @@ func main() {
 	os.Exit(exitCode(err, os.Stderr))
 }
 
-type usageError struct{ error }
+// usageError and configuration errors exit with status 2.
+type usageError = envconf.UsageError
 
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	var ue usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintln(stderr, "evaluator:", ue.error)
-		return 2
-	}
-	return 1
-}
+func exitCode(err error, stderr io.Writer) int { return envconf.ExitCode(err, stderr, "evaluator") }
 
 // options are the command line.
 type options struct {
@@ -80,10 +71,10 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		fs.BoolVar(&o.json, "json", false, "print Burrow's /v3/kafka/(cluster)/consumer/(group)/lag response per group, one per line")
 	}
 	if err := fs.Parse(args); err != nil {
-		return o, usageError{err}
+		return o, usageError{Err: err}
 	}
 	if fs.NArg() > 0 {
-		return o, usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+		return o, usageError{Err: fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
 	}
 	o.status = status
 	var err error
@@ -95,21 +86,21 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 			continue
 		}
 		if *f.t, err = parseTime(f.v); err != nil {
-			return o, usageError{fmt.Errorf("%s: %w", f.name, err)}
+			return o, usageError{Err: fmt.Errorf("%s: %w", f.name, err)}
 		}
 	}
 	backtest := !o.from.IsZero() || !o.to.IsZero() || o.step != 0
 	switch {
 	case backtest && (o.from.IsZero() || o.to.IsZero() || o.step <= 0):
-		return o, usageError{errors.New("a backtest needs --from, --to and a positive --step")}
+		return o, usageError{Err: errors.New("a backtest needs --from, --to and a positive --step")}
 	case backtest && o.to.Before(o.from):
-		return o, usageError{errors.New("--to is before --from")}
+		return o, usageError{Err: errors.New("--to is before --from")}
 	case backtest && (o.once || !o.at.IsZero() || o.status):
-		return o, usageError{errors.New("--from/--to/--step cannot be combined with --once, --at or status")}
+		return o, usageError{Err: errors.New("--from/--to/--step cannot be combined with --once, --at or status")}
 	case o.once && !o.at.IsZero():
-		return o, usageError{errors.New("--once evaluates now; use --at alone for a past instant")}
+		return o, usageError{Err: errors.New("--once evaluates now; use --at alone for a past instant")}
 	case backtest && o.to.Sub(o.from)/o.step > 100000:
-		return o, usageError{fmt.Errorf("a backtest of %d steps is too long; use a larger --step", o.to.Sub(o.from)/o.step)}
+		return o, usageError{Err: fmt.Errorf("a backtest of %d steps is too long; use a larger --step", o.to.Sub(o.from)/o.step)}
 	}
 	return o, nil
 }
@@ -130,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg, err := loadConfig() // validates too
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	log := envconf.NewLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	if !o.status {
