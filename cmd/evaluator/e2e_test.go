@@ -183,11 +183,15 @@ func TestEndToEndThroughTheCollector(t *testing.T) {
 		commit("slow", slowCommitted)
 		testenv.Produce(t, topic["stall"], 0, 5)
 		testenv.Produce(t, topic["stop"], 0, 5)
-		if i == 8 {
+		if i == ticks-1 {
+			// On the last tick: a rewind far older than the window's span
+			// would be taken for a stopped consumer (STOP comes first).
 			commit("rewind", 10)
 		}
-		commit("timelag", clock.headAt(time.Now().Add(-3*time.Second)))
 		time.Sleep(time.Until(next))
+		// Right before the tick, so that at the tick the consumer is 3 s
+		// behind, not 3 s plus the wait for the next second.
+		commit("timelag", clock.headAt(time.Now().Add(-3*time.Second)))
 		tick(i)
 		if i == 1 {
 			// The group disappears (deleted); its documents age out.

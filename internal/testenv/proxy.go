@@ -74,8 +74,16 @@ func (p *Proxy) Hang() {
 func (p *Proxy) Up(t testing.TB) {
 	t.Helper()
 	p.mu.Lock()
-	p.hang = false
 	up := p.ln != nil
+	if p.hang {
+		// Cut the connections left hanging: their clients see an error
+		// and connect again.
+		p.hang = false
+		for c := range p.conns {
+			_ = c.Close()
+		}
+		clear(p.conns)
+	}
 	p.mu.Unlock()
 	if up {
 		return
