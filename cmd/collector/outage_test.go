@@ -44,7 +44,8 @@ func TestElasticsearchDownForTwoTicks(t *testing.T) {
 		if err := c.tick(ctx); err != nil {
 			t.Fatalf("tick %d while Elasticsearch is down: %v (it must spool, not fail)", i, err)
 		}
-		time.Sleep(5 * time.Millisecond) // distinct tick times
+		// Distinct tick times: a tick's time is its second.
+		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	}
 	// Each tick spools its snapshot and the document recording the tick.
 	if segs, _ := c.writer.SpoolDepth(); segs != 4 {

@@ -159,6 +159,52 @@ func TestMappingsOnTheNode(t *testing.T) {
 		}
 	}
 
+	// Storage: both streams are LogsDB indices sorted by series, then time,
+	// with synthetic _source; the offsets document's partition is doc values
+	// only (docs/BENCHMARKS.md says what each of these saves).
+	wantSort := map[string][]string{
+		names.Offsets: {"kafka.cluster.name", "kafka.consumergroup.id", "kafka.topic.name", "kafka.partition.id", "@timestamp"},
+		names.Groups:  {"kafka.cluster.name", "kafka.consumergroup.id", "@timestamp"},
+	}
+	for stream, sortFields := range wantSort {
+		var got map[string]struct {
+			Settings struct {
+				Index struct {
+					Mode string `json:"mode"`
+					Sort struct {
+						Field []string `json:"field"`
+					} `json:"sort"`
+					Mapping struct {
+						Source struct {
+							Mode string `json:"mode"`
+						} `json:"source"`
+					} `json:"mapping"`
+				} `json:"index"`
+			} `json:"settings"`
+		}
+		getJSON(t, es, "/"+stream+"/_settings", &got)
+		for backing, s := range got {
+			ix := s.Settings.Index
+			if ix.Mode != "logsdb" || !slices.Equal(ix.Sort.Field, sortFields) || !strings.EqualFold(ix.Mapping.Source.Mode, "synthetic") {
+				t.Errorf("%s: mode %q, sort %v, source %q; want logsdb, %v, synthetic", backing, ix.Mode, ix.Sort.Field, ix.Mapping.Source.Mode, sortFields)
+			}
+		}
+	}
+	var pm map[string]struct {
+		Mappings map[string]struct {
+			Mapping map[string]struct {
+				Index *bool `json:"index"`
+			} `json:"mapping"`
+		} `json:"mappings"`
+	}
+	getJSON(t, es, "/"+names.Offsets+"/_mapping/field/kafka.partition.id", &pm)
+	for backing, m := range pm {
+		f := m.Mappings["kafka.partition.id"].Mapping["id"]
+		if f.Index == nil || *f.Index {
+			t.Errorf("%s: kafka.partition.id index = %v, want false (doc values only)", backing, f.Index)
+		}
+	}
+
 	// Strict: an unknown field is refused, not added.
 	body := `{"@timestamp":"2026-03-01T12:00:00.000Z","kafka":{"cluster":{"name":"x"}},"surprise":1}`
 	res, err := es.Index(names.Offsets, strings.NewReader(body), es.Index.WithOpType("create"), es.Index.WithContext(ctxT(t)))

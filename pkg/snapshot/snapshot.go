@@ -16,7 +16,12 @@ type Snapshot struct {
 	// reports (empty when the metadata request failed).
 	Cluster   string
 	ClusterID string
-	// Time is the tick's time: identical for every document of this snapshot.
+	// Time is the tick's time, in whole seconds (UTC): identical for every
+	// document of this snapshot. Schedules have one-second resolution, so
+	// two ticks never share a second; whole seconds leave Elasticsearch's
+	// doc-values codec a common divisor, and dashboards ticks that line up
+	// across clusters. Two --once runs started within the same second are
+	// one tick: the second run's documents are already stored.
 	Time time.Time
 	// Groups in name order. A group that failed to read carries Err and
 	// whatever was read before the failure.

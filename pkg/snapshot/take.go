@@ -44,12 +44,13 @@ type Reader struct {
 var consumerProtocols = map[string]bool{"consumer": true, "": true}
 
 // Take reads every consumer group's state, members and committed offsets and
-// the log offsets of every partition they involve, at time now. It never
+// the log offsets of every partition they involve, at time now (truncated to
+// the second, see Snapshot.Time). It never
 // returns a partial result silently: a group that failed carries Err, a
 // partition whose log offsets failed carries Err, and a cluster that could not
 // even list its groups has Snapshot.Err.
 func (r *Reader) Take(ctx context.Context, now time.Time) Snapshot {
-	s := Snapshot{Cluster: r.Cluster, Time: now.UTC().Truncate(time.Millisecond)}
+	s := Snapshot{Cluster: r.Cluster, Time: now.UTC().Truncate(time.Second)}
 	var before int64
 	if r.Counter != nil {
 		before = r.Counter.Count()
