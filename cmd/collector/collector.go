@@ -36,6 +36,9 @@ type collector struct {
 	// mappings.
 	installTemplates func(context.Context) error
 	templatesOK      bool
+	// installing carries the outcome of the installation in flight, if any:
+	// it runs in the background, so that it overlaps the Kafka read.
+	installing chan error
 	// spooled counts the documents spooled by the ticks since once reset it.
 	spooled int
 
@@ -44,15 +47,42 @@ type collector struct {
 	lastErr  error
 }
 
-func (c *collector) ensureTemplates(ctx context.Context) error {
+// startInstall starts installing the templates in the background unless
+// they are in or an installation is in flight. Each attempt is bounded by a
+// fifth of the tick timeout, so that a hanging Elasticsearch leaves the tick
+// the time to write or spool what it read.
+func (c *collector) startInstall() {
+	if c.templatesOK || c.installing != nil {
+		return
+	}
+	done := make(chan error, 1)
+	c.installing = done
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.TickTimeout/5)
+		defer cancel()
+		done <- c.installTemplates(ctx)
+	}()
+}
+
+// awaitInstall waits for the installation in flight (starting one if there
+// is none) and records its outcome. When ctx ends first, the attempt stays
+// in flight and the next tick collects it.
+func (c *collector) awaitInstall(ctx context.Context) error {
 	if c.templatesOK {
 		return nil
 	}
-	if err := c.installTemplates(ctx); err != nil {
-		return err
+	c.startInstall()
+	select {
+	case err := <-c.installing:
+		c.installing = nil
+		if err != nil {
+			return err
+		}
+		c.templatesOK = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	c.templatesOK = true
-	return nil
 }
 
 // dialTLS dials the plain connection and does the TLS handshake on it.
@@ -120,11 +150,9 @@ func newCollector(ctx context.Context, cfg Config, log *slog.Logger) (*collector
 			"retention", f.Retention, "lifecycle", f.Lifecycle, "ilm", f.ILM)
 		return nil
 	}
-	ictx, icancel := context.WithTimeout(ctx, cfg.TickTimeout/5) // an Elasticsearch that hangs must not hold up the start
-	if err := c.ensureTemplates(ictx); err != nil {
-		log.Warn("index templates not installed yet; snapshots spool until Elasticsearch answers", "err", err)
-	}
-	icancel()
+	// In the background: the first tick's Kafka read need not wait for it,
+	// and an Elasticsearch that hangs does not hold up the start.
+	c.startInstall()
 
 	if cfg.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsAddr)
@@ -244,8 +272,10 @@ func (c *collector) tick(ctx context.Context) error {
 	defer cancel()
 	start := time.Now()
 
-	// Kafka first: an Elasticsearch that hangs must not eat the time the
-	// reads need (what was read can always be spooled).
+	// Kafka first, with the templates (while they are not in) installing
+	// alongside: an Elasticsearch that hangs must not eat the time the reads
+	// need (what was read can always be spooled).
+	c.startInstall()
 	snaps := make([]snapshot.Snapshot, len(c.readers))
 	readDone := make([]time.Duration, len(c.readers))
 	var wg sync.WaitGroup
@@ -259,14 +289,8 @@ func (c *collector) tick(ctx context.Context) error {
 	}
 	wg.Wait()
 
-	if !c.templatesOK {
-		// A fifth of the tick at most, so that the write (or the spool)
-		// still has time.
-		ictx, icancel := context.WithTimeout(ctx, c.cfg.TickTimeout/5)
-		if err := c.ensureTemplates(ictx); err != nil {
-			c.log.Warn("index templates not installed", "err", err)
-		}
-		icancel()
+	if err := c.awaitInstall(ctx); err != nil {
+		c.log.Warn("index templates not installed yet; snapshots spool until Elasticsearch answers", "err", err)
 	}
 
 	var errs []error
