@@ -69,6 +69,7 @@ type config struct {
 	brokers      []string
 	esURL        string
 	keepTickLogs string
+	floorRuns    int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -91,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.toolGroups, "tool-groups", true, "also time the tool with one --group per benchmark group")
 	fs.BoolVar(&c.skipTool, "skip-tool", false, "do not run Kafka's tool")
 	fs.BoolVar(&c.skipStorage, "skip-storage", false, "do not measure storage")
+	fs.IntVar(&c.floorRuns, "floor-runs", 3, "runs of Elasticsearch alone indexing the last tick's documents from ready-made bulk requests (0: none)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the topics and groups")
 	fs.IntVar(&c.concurrency, "seed-concurrency", 32, "Kafka requests in flight while seeding")
 	fs.DurationVar(&c.tickTimeout, "tick-timeout", 2*time.Minute, "COLLECTOR_TICK_TIMEOUT, long enough to measure a slow tick rather than fail it")
@@ -110,6 +112,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.runs < 1 {
 		errs = append(errs, errors.New("-runs must be at least 1"))
+	}
+	if c.floorRuns < 0 {
+		errs = append(errs, errors.New("-floor-runs must not be negative"))
 	}
 	if c.namespace == "" || c.namespace != strings.ToLower(c.namespace) || strings.ContainsAny(c.namespace, "-\\/*?\"<>|,# :") {
 		errs = append(errs, fmt.Errorf("-namespace %q: lower case, no '-' and none of \\ / * ? \" < > | , # : or space", c.namespace))
@@ -207,6 +212,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			errs = append(errs, fmt.Errorf("run %d: %w", i, r.Err))
 		}
 		rep.ticks = append(rep.ticks, r)
+	}
+
+	if cfg.floorRuns > 0 && len(rep.okTicks()) > 0 {
+		sleep(ctx, cfg.pause)
+		fr, err := measureFloor(ctx, es, cfg.namespace, cfg.layout.Prefix, cfg.floorRuns, log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("Elasticsearch alone: %w", err))
+		} else {
+			rep.floor = &fr
+		}
 	}
 
 	if cfg.cpuProfile != "" || cfg.memProfile != "" {

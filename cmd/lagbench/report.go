@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lagwatch/lagwatch/pkg/esindex"
 )
 
 // Targets from the issue.
@@ -79,6 +81,7 @@ type report struct {
 	// brokerGroups is how many groups the broker had when the tool ran.
 	brokerGroups int
 	storage      []storeStats
+	floor        *floorResult
 }
 
 // median of xs (the mean of the middle two for an even count); 0 for none.
@@ -182,6 +185,19 @@ func (r *report) markdown() string {
 		thousands(median(reqs)), thousands(written), thousands(int64(median(dps))), mib(median(rss)), secs(median(cpus)))
 	p("Documents written per tick: one offsets document per group-partition plus one group document per group.\n\n")
 
+	if f := r.floor; f != nil && len(f.Runs) > 0 {
+		p("#### Elasticsearch alone\n\n")
+		p("The last tick's %s documents, read back with their ids, sent again as %d ready-made bulk requests of up to %s (the collector's request size), %d in flight (the collector's), into fresh indices made from the same templates: nothing of the collector's own work (encoding, answers, garbage collection) is left, so no client can write a tick faster here.\n\n",
+			thousands(int64(f.Docs)), f.Requests, mib(esindex.DefaultFlushBytes), esindex.DefaultWorkers)
+		p("| run | wall | docs/s |\n|---|---|---|\n")
+		for i, d := range f.Runs {
+			p("| %d | %s | %s |\n", i+1, secs(d), thousands(int64(float64(f.Docs)/d.Seconds())))
+		}
+		fm := median(f.Runs)
+		p("| **median** | **%s** | **%s** |\n\n", secs(fm), thousands(int64(float64(f.Docs)/fm.Seconds())))
+		p("Lower bound of a tick on this machine: median Kafka read %s + Elasticsearch alone %s = **%s**.\n\n", secs(median(reads)), secs(fm), secs(median(reads)+fm))
+	}
+
 	if pt := r.profiled; pt != nil {
 		p("One more tick taken inside lagbench under the CPU profiler: read %s, write %s, %s documents, %s Kafka requests, %s allocated, %s heap in use at the end.\n\n",
 			secs(pt.Read), secs(pt.Write), thousands(int64(pt.Docs)), thousands(pt.KafkaRequests), mib(int64(pt.TotalAlloc)), mib(int64(pt.HeapInUse)))
@@ -216,6 +232,10 @@ func (r *report) markdown() string {
 				p("; with the benchmark groups only: %.1f×", t.Wall.Seconds()/median(walls).Seconds())
 			}
 			p(".\n\n")
+			if f := r.floor; f != nil && len(f.Runs) > 0 {
+				lb := median(reads) + median(f.Runs)
+				p("At the lower bound above (%s), the tool would be %.1f× slower.\n\n", secs(lb), toolWall.Seconds()/lb.Seconds())
+			}
 		}
 	}
 

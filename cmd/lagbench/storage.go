@@ -193,6 +193,13 @@ type offsetsDoc struct {
 // readBack pages through every document of target with a point in time and
 // search_after, in index order, calling fn with each _source.
 func (e *esHTTP) readBack(ctx context.Context, target string, fn func(json.RawMessage) error) error {
+	return e.readBackWhere(ctx, target, nil, func(_ string, src json.RawMessage) error { return fn(src) })
+}
+
+// readBackWhere calls fn with the _id and _source of every document of
+// target that query matches (all of them when query is nil), through a point
+// in time.
+func (e *esHTTP) readBackWhere(ctx context.Context, target string, query any, fn func(id string, src json.RawMessage) error) error {
 	var pit struct {
 		ID string `json:"id"`
 	}
@@ -212,10 +219,14 @@ func (e *esHTTP) readBack(ctx context.Context, target string, fn func(json.RawMe
 		if after != nil {
 			q["search_after"] = after
 		}
+		if query != nil {
+			q["query"] = query
+		}
 		var res struct {
 			PitID string `json:"pit_id"`
 			Hits  struct {
 				Hits []struct {
+					ID     string          `json:"_id"`
 					Source json.RawMessage `json:"_source"`
 					Sort   json.RawMessage `json:"sort"`
 				} `json:"hits"`
@@ -228,7 +239,7 @@ func (e *esHTTP) readBack(ctx context.Context, target string, fn func(json.RawMe
 			return nil
 		}
 		for _, h := range res.Hits.Hits {
-			if err := fn(h.Source); err != nil {
+			if err := fn(h.ID, h.Source); err != nil {
 				return err
 			}
 		}
@@ -393,24 +404,8 @@ func (e *esHTTP) writeComparison(ctx context.Context, stream string, c compariso
 		if len(buf) == 0 {
 			return nil
 		}
-		var res struct {
-			Errors bool `json:"errors"`
-			Items  []map[string]struct {
-				Status int             `json:"status"`
-				Error  json.RawMessage `json:"error"`
-			} `json:"items"`
-		}
-		if err := e.do(ctx, http.MethodPost, ip+"/_bulk?filter_path=errors,items.*.status,items.*.error", "application/x-ndjson", buf, &res); err != nil {
-			return err
-		}
-		if res.Errors {
-			for _, it := range res.Items {
-				for _, v := range it {
-					if v.Status/100 != 2 {
-						return fmt.Errorf("bulk into %s: HTTP %d: %s", c.Index, v.Status, v.Error)
-					}
-				}
-			}
+		if err := bulkAllCreated(ctx, e, ip+"/_bulk", buf); err != nil {
+			return fmt.Errorf("bulk into %s: %w", c.Index, err)
 		}
 		buf = buf[:0]
 		return nil
