@@ -284,18 +284,25 @@ func truncateUTF8(s string, n int) string {
 // answers 409. An id starts with the tick time, in milliseconds, as nine
 // base-36 digits (ids sort by time), followed by the identifying parts, each
 // string prefixed by its length and a colon, so that no two keys read the
-// same: 0kfw3x2k05:prod7:billing6:orders3. Ids that sort by time and share
-// long prefixes compress far better in Elasticsearch's terms dictionary and
-// stored fields than random ones (half the offsets document's size on disk,
-// docs/BENCHMARKS.md). A key longer than maxPlainID bytes is replaced after
-// the time by '#' and the first 16 bytes of its SHA-256 in base64url.
+// same, and last the partition as four base-36 digits (six from 36^4 on; the
+// partition is what is left after the strings, so the two widths cannot
+// collide): 0kfw3x2k05:prod7:billing6:orders0003. Ids that sort by time and
+// share long prefixes compress far better in Elasticsearch's terms
+// dictionary and stored fields than random ones, and a fixed-width partition
+// better than decimal digits (docs/BENCHMARKS.md). A key longer than
+// maxPlainID bytes is replaced after the time by '#' and the first 16 bytes
+// of its SHA-256 in base64url.
 
 const maxPlainID = 200
 
 func timeKey(b []byte, ms int64) []byte {
-	const width = 9 // 36^9 ms is more than three thousand years
+	return appendBase36(b, max(ms, 0), 9) // 36^9 ms is more than three thousand years
+}
+
+// appendBase36 appends n >= 0 in base 36, zero-padded to width digits.
+func appendBase36(b []byte, n int64, width int) []byte {
 	start := len(b)
-	b = strconv.AppendInt(b, max(ms, 0), 36)
+	b = strconv.AppendInt(b, n, 36)
 	if pad := width - (len(b) - start); pad > 0 {
 		b = append(b, make([]byte, pad)...)
 		copy(b[start+pad:], b[start:len(b)-pad])
@@ -318,13 +325,22 @@ func docID(ms int64, partition int, parts ...string) string {
 		b = append(b, p...)
 	}
 	if partition >= 0 {
-		b = strconv.AppendInt(b, int64(partition), 10)
+		b = appendPartition(b, partition)
 	}
 	if len(b) <= maxPlainID {
 		return string(b)
 	}
 	sum := sha256.Sum256(b[key:])
 	return string(b[:key]) + "#" + base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// appendPartition appends p as four zero-padded base-36 digits, or six
+// when it needs more than four (Kafka's partitions are int32: six always do).
+func appendPartition(b []byte, p int) []byte {
+	if p >= 36*36*36*36 {
+		return appendBase36(b, int64(p), 6)
+	}
+	return appendBase36(b, int64(p), 4)
 }
 
 // offsetsID is the _id of the offsets document of (cluster, group, topic,

@@ -211,10 +211,29 @@ func TestDocumentIDs(t *testing.T) {
 	if again := offsetsID("prod", "billing", "orders", 3, ms); again != base {
 		t.Fatalf("offsetsID is not stable: %s then %s", base, again)
 	}
-	// Pinned: ids must not change between releases, or a replay after an
-	// upgrade would store documents twice.
-	if want := "0mjwaidke4:prod7:billing6:orders3"; base != want {
+	// Pinned: an id that changed by accident within a release would store a
+	// retried tick twice. (The spool keeps each document's id, so a replay
+	// after an upgrade that changes the format stores nothing twice.)
+	if want := "0mjwaidke4:prod7:billing6:orders0003"; base != want {
 		t.Errorf("offsetsID = %s, pinned %s", base, want)
+	}
+	// The partition: four base-36 digits, six from 36^4 on.
+	for _, tc := range []struct {
+		name      string
+		partition int
+		suffix    string
+	}{
+		{"zero", 0, "orders0000"},
+		{"two digits in base 36", 36, "orders0010"},
+		{"the largest of four digits", 36*36*36*36 - 1, "orderszzzz"},
+		{"the smallest of six digits", 36 * 36 * 36 * 36, "orders010000"},
+		{"Kafka's largest partition number", 1<<31 - 1, "orderszik0zj"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if id := offsetsID("prod", "billing", "orders", tc.partition, ms); !strings.HasSuffix(id, ":"+tc.suffix) {
+				t.Errorf("partition %d: id %s, want it to end with %s", tc.partition, id, tc.suffix)
+			}
+		})
 	}
 	// Ids sort by tick time, whatever follows.
 	if a, b := offsetsID("zz", "zz", "zz", 9, ms), offsetsID("aa", "aa", "aa", 0, ms+1); a >= b {
