@@ -289,3 +289,34 @@ func oneWorker(t *testing.T) WriterOptions {
 	opts.Workers = 1
 	return opts
 }
+
+// TestFaultsInOneOfSeveralRequests splits one write into several bulk
+// requests, two in flight, and tears the answer to the first: only that
+// request's documents are sent again (and found stored), the others are
+// indexed once, and nothing is lost or doubled.
+func TestFaultsInOneOfSeveralRequests(t *testing.T) {
+	names, es := installed(t)
+	f, u := newFaultServer(t)
+	f.tearBulks = 1
+	opts := fastRetries(t.TempDir())
+	opts.FlushBytes, opts.Workers = 4<<10, 2
+	w := newWriter(t, clientFor(t, u), names, opts)
+	s := tickSnapshot(1, 4, 40)
+	r, err := w.Write(ctxT(t), s)
+	if err != nil || r.Spooled != 0 || r.Failed != 0 || r.Indexed+r.Duplicates != r.Docs {
+		t.Fatalf("Write = %+v, %v; want every document stored", r, err)
+	}
+	f.mu.Lock()
+	bulks := f.bulks
+	f.mu.Unlock()
+	t.Logf("%d bulk requests; %+v", bulks, r)
+	// 164 documents, 4 KiB per request: 17 requests, and one more for the
+	// torn one's documents.
+	if bulks < 10 {
+		t.Errorf("%d bulk requests, want the write split into many", bulks)
+	}
+	if r.Retried == 0 || r.Retried != r.Duplicates || r.Retried >= r.Docs/2 {
+		t.Errorf("Write = %+v; want only the torn request's documents retried and found stored", r)
+	}
+	wantCounts(t, es, names, map[int]snapshot.Snapshot{1: s})
+}

@@ -426,11 +426,21 @@ func (w *Writer) sleep(ctx context.Context, round int) bool {
 	}
 }
 
-// bulk sends docs once through an esutil.BulkIndexer with create actions and
-// returns each document's outcome. Outcomes come only from the per-item
-// callbacks: a document the response never mentions (a torn or short
-// response) stays noAnswer and is retried; the indexer's Stats must agree
-// with the callbacks, or the difference is reported.
+// bulk sends docs once, in bulk requests of about FlushBytes, with create
+// actions, and returns each document's outcome.
+//
+// Each request is its own esutil.BulkIndexer, filled here and then flushed
+// by its Close in the background, at most Workers at a time: while
+// Elasticsearch indexes one request, the next is being filled. (One indexer
+// for all documents fills every worker's buffer and then sends them all at
+// once, so Elasticsearch waits while the client fills and the client waits
+// while Elasticsearch indexes: a third more time for a tick, in
+// docs/BENCHMARKS.md.)
+//
+// Outcomes come only from the per-item callbacks: a document the response
+// never mentions (a torn or short response) stays noAnswer and is retried;
+// each indexer's Stats must agree with its callbacks, or the difference is
+// reported.
 func (w *Writer) bulk(ctx context.Context, docs []doc, pr *problems) []outcome {
 	outcomes := make([]outcome, len(docs))
 	if ctx.Err() != nil {
@@ -438,33 +448,73 @@ func (w *Writer) bulk(ctx context.Context, docs []doc, pr *problems) []outcome {
 		return outcomes
 	}
 	var mu sync.Mutex
-	answered := 0
 	record := func(i int, o outcome, kind ProblemKind, status int, reason string) {
 		mu.Lock()
 		defer mu.Unlock()
 		outcomes[i] = o
-		answered++
 		if kind != "" {
 			pr.add(kind, status, reason, 1)
 		}
 	}
+	inFlight := make(chan struct{}, w.opts.Workers)
+	var wg sync.WaitGroup
+	notSent := func(n int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		pr.add(Temporary, 0, "not sent: "+err.Error(), n)
+	}
+	for lo := 0; lo < len(docs); {
+		if err := ctx.Err(); err != nil {
+			notSent(len(docs)-lo, err)
+			break
+		}
+		hi := lo + 1
+		for size := bulkSize(&docs[lo]); hi < len(docs) && size+bulkSize(&docs[hi]) <= w.opts.FlushBytes; hi++ {
+			size += bulkSize(&docs[hi])
+		}
+		bi, added, err := w.fill(ctx, docs[lo:hi], lo, record)
+		if err != nil {
+			notSent(len(docs)-lo, err)
+			break
+		}
+		inFlight <- struct{}{}
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			defer func() { <-inFlight }()
+			w.flush(ctx, bi, added, hi-lo, outcomes[lo:hi], &mu, pr)
+		}(lo, hi)
+		lo = hi
+	}
+	wg.Wait()
+	return outcomes
+}
+
+// bulkSize is about what d takes in a bulk request: its action line and its
+// body.
+func bulkSize(d *doc) int { return len(d.body) + len(d.index) + len(d.id) + 40 }
+
+// fill makes a one-request bulk indexer and adds docs to it; they are the
+// write's documents from index first on, for record. The
+// indexer's FlushBytes is beyond the request's size: only Close sends it. It
+// returns how many documents were added.
+func (w *Writer) fill(ctx context.Context, docs []doc, first int, record func(int, outcome, ProblemKind, int, string)) (esutil.BulkIndexer, int, error) {
 	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
 		Client:        boundTransport{ctx: ctx, next: w.es},
-		NumWorkers:    w.opts.Workers,
-		FlushBytes:    w.opts.FlushBytes,
+		NumWorkers:    1,
+		FlushBytes:    2*w.opts.FlushBytes + 1<<20,
 		FlushInterval: time.Hour, // Close flushes
 		FilterPath:    []string{"errors", "items.*.status", "items.*.error"},
 	})
 	if err != nil {
-		pr.add(Temporary, 0, "bulk indexer: "+err.Error(), len(docs))
-		return outcomes
+		return nil, 0, fmt.Errorf("bulk indexer: %w", err)
 	}
 	added := 0
-	for i := range docs {
+	for j := range docs {
 		if ctx.Err() != nil {
 			break
 		}
-		d := &docs[i]
+		i, d := first+j, &docs[j]
 		err := bi.Add(ctx, esutil.BulkIndexerItem{
 			Index:      d.index,
 			Action:     "create",
@@ -483,37 +533,46 @@ func (w *Writer) bulk(ctx context.Context, docs []doc, pr *problems) []outcome {
 		}
 		added++
 	}
+	return bi, added, nil
+}
+
+// flush closes bi, which sends its request, and checks what came back for
+// its n documents, of which added were added (outcomes is their part of the
+// outcomes): every document added must have an answer, and the indexer's own
+// count of created documents must agree with the callbacks, or a document
+// would be taken as written on the indexer's word alone.
+func (w *Writer) flush(ctx context.Context, bi esutil.BulkIndexer, added, n int, outcomes []outcome, mu *sync.Mutex, pr *problems) {
 	// Requests are bound to ctx by the transport, so Close returns soon
 	// after ctx is done; it is given no deadline of its own so that no
-	// callback can run after bulk returns.
+	// callback can run after it returns.
 	_ = bi.Close(context.Background())
+	st := bi.Stats()
 
 	mu.Lock()
 	defer mu.Unlock()
-	if added < len(docs) {
-		pr.add(Temporary, 0, fmt.Sprintf("not sent: %v", cmpOr(ctx.Err(), errors.New("the bulk indexer refused the document"))), len(docs)-added)
+	if added < n {
+		pr.add(Temporary, 0, fmt.Sprintf("not sent: %v", cmpOr(ctx.Err(), errors.New("the bulk indexer refused the document"))), n-added)
+	}
+	answered, createdN := 0, 0
+	for _, o := range outcomes {
+		if o != noAnswer {
+			answered++
+		}
+		if o == created {
+			createdN++
+		}
 	}
 	if missing := added - answered; missing > 0 {
 		pr.add(Temporary, 0, "no answer for the document in the bulk response", missing)
 	}
-	// The callbacks are the authority; the indexer's own count of created
-	// documents must agree with them, or a document would be taken as
-	// written on the indexer's word alone.
-	n := 0
-	for _, o := range outcomes {
-		if o == created {
-			n++
-		}
-	}
-	if st := bi.Stats(); int(st.NumCreated) != n {
+	if int(st.NumCreated) != createdN {
 		for i, o := range outcomes {
 			if o == created {
 				outcomes[i] = noAnswer
 			}
 		}
-		pr.add(Temporary, 0, fmt.Sprintf("bulk indexer counted %d documents created, its callbacks %d", st.NumCreated, n), n)
+		pr.add(Temporary, 0, fmt.Sprintf("bulk indexer counted %d documents created, its callbacks %d", st.NumCreated, createdN), createdN)
 	}
-	return outcomes
 }
 
 // classify reads a failed item: its response item, or err when the whole
