@@ -209,3 +209,18 @@ func TestTailBufferKeepsHeadAndTail(t *testing.T) {
 		t.Errorf("long output kept %d bytes: %.40q ... %.40q", len(got), got, got[len(got)-40:])
 	}
 }
+
+func TestWithSetting(t *testing.T) {
+	in := []byte(`{"settings":{"index":{"mode":"logsdb","mapping":{"source":{"mode":"synthetic"}}}},"mappings":{"dynamic":"strict"}}`)
+	out, err := withSetting(in, "mapping", map[string]any{"source": map[string]any{"mode": "stored"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"settings":{"index":{"mapping":{"source":{"mode":"stored"}},"mode":"logsdb"}},"mappings":{"dynamic":"strict"}}`
+	if string(out) != want {
+		t.Errorf("withSetting = %s, want %s", out, want)
+	}
+	if _, err := withSetting([]byte(`{"mappings":{}}`), "mapping", 1); err == nil {
+		t.Error("a body without settings.index: no error")
+	}
+}

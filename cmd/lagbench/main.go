@@ -300,6 +300,12 @@ func measureStorage(ctx context.Context, es *esHTTP, cfg config, rep *report, lo
 	if err != nil {
 		return err
 	}
+	// Elasticsearch's default distribution ignores synthetic _source
+	// without an Enterprise licence (from 8.17) and stores _source instead.
+	storedSource, err := withSetting(installed, "mapping", map[string]any{"source": map[string]any{"mode": "stored"}})
+	if err != nil {
+		return err
+	}
 	base := strings.ToLower(cfg.layout.Prefix)
 	for _, c := range []comparison{
 		{Label: "Telegraf-style rows, no template", Index: base + "-telegraf-dynamic", Row: appendTelegrafDoc},
@@ -307,6 +313,8 @@ func measureStorage(ctx context.Context, es *esHTTP, cfg config, rep *report, lo
 			Template: fmt.Sprintf(telegrafTemplate, base+"-telegraf-template")},
 		{Label: "what-if: the same lagwatch documents and template, automatic ids", Index: base + "-lagwatch-autoid", Row: appendSameDoc,
 			Create: installed},
+		{Label: "what-if: the same lagwatch documents, ids and template, stored `_source`", Index: base + "-lagwatch-stored",
+			Create: storedSource},
 	} {
 		st, err := es.writeComparison(ctx, stream, c, log)
 		if err != nil {

@@ -190,12 +190,6 @@ type offsetsDoc struct {
 	} `json:"kafka"`
 }
 
-// readBack pages through every document of target with a point in time and
-// search_after, in index order, calling fn with each _source.
-func (e *esHTTP) readBack(ctx context.Context, target string, fn func(json.RawMessage) error) error {
-	return e.readBackWhere(ctx, target, nil, func(_ string, src json.RawMessage) error { return fn(src) })
-}
-
 // readBackWhere calls fn with the _id and _source of every document of
 // target that query matches (all of them when query is nil), through a point
 // in time.
@@ -339,7 +333,8 @@ type comparison struct {
 	// Create is the body of the index creation; empty means Elasticsearch's
 	// defaults (and dynamic mapping, unless Template says otherwise).
 	Create []byte
-	// Row appends the bulk action and document for one offsets document.
+	// Row appends the bulk action and document for one offsets document;
+	// nil copies the document with its id.
 	Row func(b []byte, src json.RawMessage) ([]byte, error)
 }
 
@@ -410,10 +405,18 @@ func (e *esHTTP) writeComparison(ctx context.Context, stream string, c compariso
 		buf = buf[:0]
 		return nil
 	}
-	err = e.readBack(ctx, stream, func(src json.RawMessage) error {
-		var err error
-		if buf, err = c.Row(buf, src); err != nil {
-			return err
+	err = e.readBackWhere(ctx, stream, nil, func(id string, src json.RawMessage) error {
+		if c.Row == nil {
+			buf = append(buf, `{"create":{"_id":`...)
+			buf = strconv.AppendQuote(buf, id)
+			buf = append(buf, "}}\n"...)
+			buf = append(buf, src...)
+			buf = append(buf, '\n')
+		} else {
+			var err error
+			if buf, err = c.Row(buf, src); err != nil {
+				return err
+			}
 		}
 		sent++
 		if len(buf) >= 5<<20 {
@@ -571,4 +574,23 @@ func (e *esHTTP) templateOf(ctx context.Context, stream string) ([]byte, error) 
 	}
 	t := out.IndexTemplates[0].IndexTemplate.Template
 	return json.Marshal(map[string]json.RawMessage{"settings": t.Settings, "mappings": t.Mappings})
+}
+
+// withSetting returns the index creation body create with settings.index.key
+// replaced by value.
+func withSetting(create []byte, key string, value any) ([]byte, error) {
+	var body struct {
+		Settings struct {
+			Index map[string]any `json:"index"`
+		} `json:"settings"`
+		Mappings json.RawMessage `json:"mappings"`
+	}
+	if err := json.Unmarshal(create, &body); err != nil {
+		return nil, fmt.Errorf("index creation body: %w", err)
+	}
+	if body.Settings.Index == nil {
+		return nil, errors.New("index creation body: no settings.index")
+	}
+	body.Settings.Index[key] = value
+	return json.Marshal(body)
 }
