@@ -468,11 +468,11 @@ func (w *Writer) bulk(ctx context.Context, docs []doc, pr *problems) []outcome {
 			notSent(len(docs)-lo, err)
 			break
 		}
-		hi := lo + 1
-		for size := bulkSize(&docs[lo]); hi < len(docs) && size+bulkSize(&docs[hi]) <= w.opts.FlushBytes; hi++ {
+		hi, size := lo+1, bulkSize(&docs[lo])
+		for ; hi < len(docs) && size+bulkSize(&docs[hi]) <= w.opts.FlushBytes; hi++ {
 			size += bulkSize(&docs[hi])
 		}
-		bi, added, err := w.fill(ctx, docs[lo:hi], lo, record)
+		bi, added, err := w.fill(ctx, docs[lo:hi], lo, size, record)
 		if err != nil {
 			notSent(len(docs)-lo, err)
 			break
@@ -490,21 +490,25 @@ func (w *Writer) bulk(ctx context.Context, docs []doc, pr *problems) []outcome {
 	return outcomes
 }
 
-// bulkSize is about what d takes in a bulk request: its action line and its
-// body.
-func bulkSize(d *doc) int { return len(d.body) + len(d.index) + len(d.id) + 40 }
+// bulkSize is what d takes in a bulk request, its action line
+// {"create":{"_index":...,"_id":...}} and its body, each with its newline,
+// unless the index or the id need escaping.
+func bulkSize(d *doc) int { return len(d.body) + len(d.index) + len(d.id) + 35 }
 
 // fill makes a one-request bulk indexer and adds docs to it; they are the
-// write's documents from index first on, for record. The
-// indexer's FlushBytes is beyond the request's size: only Close sends it. It
-// returns how many documents were added.
-func (w *Writer) fill(ctx context.Context, docs []doc, first int, record func(int, outcome, ProblemKind, int, string)) (esutil.BulkIndexer, int, error) {
+// write's documents from index first on, for record, and take size bytes
+// (bulkSize). The indexer's buffer is made that size, and its FlushBytes one
+// more, so that only Close sends the request (were an escaped name to make
+// it longer, the indexer would send two, which is as correct). It returns
+// how many documents were added.
+func (w *Writer) fill(ctx context.Context, docs []doc, first, size int, record func(int, outcome, ProblemKind, int, string)) (esutil.BulkIndexer, int, error) {
 	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
 		Client:        boundTransport{ctx: ctx, next: w.es},
 		NumWorkers:    1,
-		FlushBytes:    2*w.opts.FlushBytes + 1<<20,
+		FlushBytes:    size + 1,
 		FlushInterval: time.Hour, // Close flushes
 		FilterPath:    []string{"errors", "items.*.status", "items.*.error"},
+		Decoder:       bulkDecoder{},
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("bulk indexer: %w", err)

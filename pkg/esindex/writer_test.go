@@ -108,9 +108,15 @@ func TestWriteTwiceIsExactlyOnce(t *testing.T) {
 	names, es := installed(t)
 	w := newWriter(t, es, names, WriterOptions{SpoolDir: t.TempDir()})
 	s := tickSnapshot(0, 4, 25)
+	before := scanned.Load()
 	r1, err := w.Write(ctxT(t), s)
 	if err != nil || r1.Indexed != r1.Docs || r1.Docs != 4*26 {
 		t.Fatalf("first Write = %+v, %v", r1, err)
+	}
+	// The node's answer to a write where every document was created is the
+	// one bulkDecoder scans (other tests may add to the count meanwhile).
+	if scanned.Load() == before {
+		t.Error("the node's all-created answer did not take bulkDecoder's scan")
 	}
 	r2, err := w.Write(ctxT(t), s)
 	if err != nil || r2.Duplicates != r2.Docs || r2.Indexed != 0 || r2.Failed != 0 || r2.Spooled != 0 {
