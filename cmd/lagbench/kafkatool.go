@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -36,16 +35,10 @@ func runKafkaTool(ctx context.Context, tool, brokers, groupPrefix, label string,
 	rc := &rowCounter{prefix: []byte(groupPrefix)}
 	var stderr tailBuffer
 	cmd.Stdout, cmd.Stderr = rc, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	r.Wall = time.Since(start)
+	var err error
+	r.Wall, r.MaxRSS, err = runMeasured(cmd)
 	rc.flush()
 	r.Rows, r.Lines, r.Stderr = rc.rows, rc.lines, strings.TrimSpace(stderr.String())
-	if ps := cmd.ProcessState; ps != nil {
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			r.MaxRSS = ru.Maxrss * 1024
-		}
-	}
 	if err != nil {
 		r.Err = fmt.Errorf("%s: %w: %s", tool, err, strings.TrimSpace(stderr.String()))
 	}

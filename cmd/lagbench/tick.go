@@ -11,8 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/lagwatch/lagwatch/internal/peakrss"
 )
 
 // tickResult is one `collector --once` run.
@@ -92,13 +93,9 @@ func runTick(ctx context.Context, bin string, env tickEnv, run int, logPath stri
 	cmd.Env = env.environ()
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	start := time.Now()
-	runErr := cmd.Run()
-	r.Wall = time.Since(start)
+	var runErr error
+	r.Wall, r.MaxRSS, runErr = runMeasured(cmd)
 	if ps := cmd.ProcessState; ps != nil {
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			r.MaxRSS = ru.Maxrss * 1024 // KiB on Linux
-		}
 		r.CPU = ps.UserTime() + ps.SystemTime()
 	}
 	if logPath != "" {
@@ -184,4 +181,17 @@ func (l tickLine) fill(r *tickResult) error {
 		errs = append(errs, fmt.Errorf("the tick saw %d group and %d partition errors", l.GroupErrors, l.PartitionErrors))
 	}
 	return errors.Join(errs...)
+}
+
+// runMeasured runs cmd and returns its wall time and its peak resident set
+// (VmHWM, polled every 2 ms: see package peakrss for why not its rusage).
+func runMeasured(cmd *exec.Cmd) (wall time.Duration, peak int64, err error) {
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	w := peakrss.Start(cmd.Process.Pid, 2*time.Millisecond)
+	err = cmd.Wait()
+	wall = time.Since(start)
+	return wall, w.Stop(), err
 }
