@@ -497,15 +497,18 @@ func bulkSize(d *doc) int { return len(d.body) + len(d.index) + len(d.id) + 35 }
 
 // fill makes a one-request bulk indexer and adds docs to it; they are the
 // write's documents from index first on, for record, and take size bytes
-// (bulkSize). The indexer's buffer is made that size, and its FlushBytes one
-// more, so that only Close sends the request (were an escaped name to make
-// it longer, the indexer would send two, which is as correct). It returns
-// how many documents were added.
+// (bulkSize). The indexer's buffer is made that size and a little more
+// (its FlushBytes, which only Close reaches, so only Close sends the
+// request): the indexer copies each body with bytes.Buffer.ReadFrom, which
+// wants 512 bytes free before every read and would otherwise double the
+// buffer for the last documents. Were an escaped name to make the request
+// longer, the indexer would send two, which is as correct. It returns how
+// many documents were added.
 func (w *Writer) fill(ctx context.Context, docs []doc, first, size int, record func(int, outcome, ProblemKind, int, string)) (esutil.BulkIndexer, int, error) {
 	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
 		Client:        boundTransport{ctx: ctx, next: w.es},
 		NumWorkers:    1,
-		FlushBytes:    size + 1,
+		FlushBytes:    size + 2*bytes.MinRead,
 		FlushInterval: time.Hour, // Close flushes
 		FilterPath:    []string{"errors", "items.*.status", "items.*.error"},
 		Decoder:       bulkDecoder{},
