@@ -100,8 +100,19 @@ func (e *esHTTP) version(ctx context.Context) string {
 	if err := e.json(ctx, http.MethodGet, "/_nodes/_local/jvm?filter_path=nodes.*.version,nodes.*.jvm.mem.heap_max_in_bytes", nil, &out); err != nil {
 		return "unknown"
 	}
+	// The shards the node already holds: tests leave data streams behind
+	// (this Elasticsearch cannot delete them), and a node holding 2,033
+	// indices took about twice as long to index a tick as the same node
+	// after `scripts/testenv reset` (docs/BENCHMARKS.md).
+	var health struct {
+		Shards int `json:"active_primary_shards"`
+	}
+	shards := "?"
+	if err := e.json(ctx, http.MethodGet, "/_cluster/health", nil, &health); err == nil {
+		shards = thousands(int64(health.Shards))
+	}
 	for _, n := range out.Nodes {
-		return fmt.Sprintf("%s (heap %s)", n.Version, mib(n.JVM.Mem.HeapMax))
+		return fmt.Sprintf("%s (heap %s; %s primary shards at the start)", n.Version, mib(n.JVM.Mem.HeapMax), shards)
 	}
 	return "unknown"
 }
