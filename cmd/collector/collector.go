@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -229,7 +230,7 @@ func (c *collector) once(ctx context.Context) error {
 	// A signal during the tick lets it finish (or spool) within its timeout.
 	c.spooled = 0
 	if err := c.tick(context.WithoutCancel(ctx)); err != nil {
-		return err
+		return envconf.Logged{Err: err} // the tick's summary line carries it
 	}
 	if c.spooled > 0 {
 		return fmt.Errorf("%d documents went to the spool instead of Elasticsearch; the next run replays them", c.spooled)

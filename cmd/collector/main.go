@@ -63,8 +63,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	c, err := newCollector(ctx, cfg, log)
 	if err != nil {
-		log.Error("collector cannot start", "err", err)
-		return err
+		return fmt.Errorf("cannot start: %w", err)
 	}
 	defer c.close()
 	if *once {

@@ -14,7 +14,8 @@ import (
 
 // TestBacktestWritesHistoryOnce replays an incident from stored history:
 // --from/--to/--step writes one verdict per group and step, the verdicts
-// follow the incident (OK, then ERR once the consumer stops), and running
+// follow the incident (OK, then ERR once the window holds only ticks after
+// the consumer stopped), and running
 // the same backtest again writes nothing new.
 func TestBacktestWritesHistoryOnce(t *testing.T) {
 	es := testenv.ESClient(t)
@@ -68,9 +69,13 @@ func TestBacktestWritesHistoryOnce(t *testing.T) {
 		byTime[s.Timestamp] = s.Lagwatch.Status.Status
 	}
 	for ts, want := range map[string]string{
-		"2026-03-03T03:02:00.000Z": "OK",  // keeping up
-		"2026-03-03T03:04:30.000Z": "OK",  // tick 9: last one caught up
-		"2026-03-03T03:06:00.000Z": "ERR", // stopped at 100 for two ticks
+		"2026-03-03T03:02:00.000Z": "OK", // keeping up
+		"2026-03-03T03:04:30.000Z": "OK", // tick 9: last one caught up
+		// Tick 10 committed 100, the log end of tick 9: a commit lag of 0,
+		// in the window of ticks 8-12.
+		"2026-03-03T03:06:00.000Z": "OK",
+		"2026-03-03T03:07:00.000Z": "OK",  // ticks 10-14: still holds tick 10
+		"2026-03-03T03:07:30.000Z": "ERR", // ticks 11-15: lag throughout, nobody reads
 		"2026-03-03T03:09:30.000Z": "ERR",
 	} {
 		if byTime[ts] != want {

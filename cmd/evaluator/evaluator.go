@@ -124,15 +124,23 @@ func window(h esindex.GroupHistory) evaluate.GroupWindow {
 	for i, p := range h.Partitions {
 		w := evaluate.PartitionWindow{Topic: p.Topic, Partition: int32(p.Partition), Obs: make([]evaluate.Observation, len(p.Rows))}
 		for j, r := range p.Rows {
-			w.Obs[j] = evaluate.Observation{
-				Time: r.Time, Committed: r.Committed, HasCommitted: r.HasCommitted,
-				LogEnd: r.LogEnd, LogStart: r.LogStart, HasLogEnd: r.HasLogEnd, Lag: r.Lag, HasLag: r.HasLag,
-				GroupState: r.State, Owner: r.Owner, ClientID: r.ClientID, Host: r.ClientHost,
-			}
+			w.Obs[j] = observation(r)
+		}
+		if p.Before != nil {
+			b := observation(*p.Before)
+			w.Before = &b
 		}
 		g.Partitions[i] = w
 	}
 	return g
+}
+
+func observation(r esindex.OffsetsRow) evaluate.Observation {
+	return evaluate.Observation{
+		Time: r.Time, Committed: r.Committed, HasCommitted: r.HasCommitted,
+		LogEnd: r.LogEnd, LogStart: r.LogStart, HasLogEnd: r.HasLogEnd, Lag: r.Lag, HasLag: r.HasLag,
+		GroupState: r.State, Owner: r.Owner, ClientID: r.ClientID, Host: r.ClientHost,
+	}
 }
 
 // statusBatch is how many status documents are written per bulk call.

@@ -129,23 +129,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	e, err := newEvaluator(cfg, log)
 	if err != nil {
-		log.Error("evaluator cannot start", "err", err)
-		return err
+		return fmt.Errorf("cannot start: %w", err)
 	}
 	defer e.close()
 	switch {
 	case o.status:
 		return e.printStatus(ctx, o, stdout)
 	case !o.from.IsZero():
-		return e.backtest(ctx, o.from, o.to, o.step)
+		return logged(e.backtest(ctx, o.from, o.to, o.step))
 	case !o.at.IsZero():
-		return e.historical(ctx, o.at)
+		return logged(e.historical(ctx, o.at))
 	case o.once:
-		return e.live(context.WithoutCancel(ctx))
+		return logged(e.live(context.WithoutCancel(ctx)))
 	}
-	if err := e.serve(ctx); err != nil {
-		log.Error("evaluator stopped", "err", err)
-		return err
+	return e.serve(ctx)
+}
+
+// logged marks an evaluation's error as reported: the run's summary line
+// carries it.
+func logged(err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	return envconf.Logged{Err: err}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -68,8 +69,11 @@ func statusDoc(r evaluate.GroupResult, at time.Time, windowSize int) esindex.Sta
 
 // printStatus evaluates at --at (or now) and prints, without writing
 // anything: a table in the spirit of `kafka-consumer-groups --describe` with
-// the verdicts and time lag added, or with --json one Burrow lag response per
-// group and line.
+// the verdicts and time lag added, or with --json one body of Burrow's
+// /v3/kafka/(cluster)/consumer/(group)/lag per group and line (every
+// partition). A group asked for with --group that is NOTFOUND (deleted from
+// Kafka, or never seen) gets Burrow's NOTFOUND body or a NOTFOUND row, a
+// line on stderr saying why, and exit status 1, as Burrow answers 404.
 func (e *evaluator) printStatus(ctx context.Context, o options, w io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
@@ -77,18 +81,17 @@ func (e *evaluator) printStatus(ctx context.Context, o options, w io.Writer) err
 	if at.IsZero() {
 		at = time.Now().UTC()
 	}
-	found := 0
+	host, _ := os.Hostname()
 	var tw *tabwriter.Writer
 	if !o.json {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "CLUSTER\tGROUP\tSTATUS\tTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tTIME-LAG\tPARTITION-STATUS\tCOMPLETE\tCONSUMER-ID\tHOST\tCLIENT-ID")
 	}
 	enc := json.NewEncoder(w)
-	_, err := e.evaluateAt(ctx, at, o.cluster, o.group, func(r evaluate.GroupResult) error {
-		found++
+	print := func(r evaluate.GroupResult) error {
 		if o.json {
-			b := r.Burrow()
-			b.Request.URL = fmt.Sprintf("/v3/kafka/%s/consumer/%s/lag", r.Cluster, r.Group)
+			b := r.BurrowLag()
+			b.Request.Host = host
 			return enc.Encode(b)
 		}
 		if len(r.Partitions) == 0 {
@@ -102,19 +105,50 @@ func (e *evaluator) printStatus(ctx context.Context, o options, w io.Writer) err
 				formatTimeLag(p.TimeLag), p.Status, p.Complete, dash(p.Owner), dash(p.Host), dash(p.ClientID))
 		}
 		return nil
+	}
+	var results []evaluate.GroupResult // with --group: the asked group's, per cluster
+	_, err := e.evaluateAt(ctx, at, o.cluster, o.group, func(r evaluate.GroupResult) error {
+		if o.group != "" {
+			results = append(results, compact(r))
+		}
+		return print(r)
 	})
+	if err == nil && o.group != "" && len(results) == 0 {
+		// Never seen within the lookback: Burrow's NOTFOUND for the cluster
+		// asked for, or for every cluster the history knows.
+		clusters := []string{o.cluster}
+		if o.cluster == "" {
+			clusters, err = esindex.KnownClusters(ctx, e.es, e.names, at.Add(-e.cfg.NotFoundLookback), at)
+			if err == nil && len(clusters) == 0 {
+				clusters = []string{""}
+			}
+		}
+		for _, c := range clusters {
+			if err == nil {
+				err = print(evaluate.GroupResult{Cluster: c, Group: o.group, Status: evaluate.NotFound, Complete: 1})
+			}
+		}
+		if err == nil {
+			err = fmt.Errorf("group %q: NOTFOUND: no history of it in namespace %q within EVALUATOR_NOTFOUND_LOOKBACK (%s) before %s",
+				o.group, e.names.Namespace, e.cfg.NotFoundLookback, at.Format(time.RFC3339))
+		}
+	}
 	if tw != nil {
 		if ferr := tw.Flush(); err == nil {
 			err = ferr
 		}
 	}
-	if err != nil {
+	if err != nil || o.group == "" {
 		return err
 	}
-	if found == 0 && o.group != "" {
-		return fmt.Errorf("group %q: no history in namespace %q (is the collector writing there?)", o.group, e.names.Namespace)
+	for _, r := range results {
+		if r.Status != evaluate.NotFound {
+			return nil
+		}
 	}
-	return nil
+	c := results[0].Cluster
+	return fmt.Errorf("group %q: NOTFOUND in cluster %q: not in the cluster's last %d collector ticks before %s (deleted from Kafka, or no longer read)",
+		o.group, c, e.cfg.Rules.WindowSize, at.Format(time.RFC3339))
 }
 
 func optInt(v int64, ok bool) string {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // UsageError is an invalid command line or configuration: the program exits
@@ -13,17 +14,32 @@ type UsageError struct{ Err error }
 func (e UsageError) Error() string { return e.Err.Error() }
 func (e UsageError) Unwrap() error { return e.Err }
 
-// ExitCode is a program's exit status for the error run returned: 0 for
-// none, 2 for a UsageError (printed on stderr after the program's name), 1
-// otherwise (the failure was logged where it was handled).
+// Logged marks an error that the program already reported on stderr, in its
+// log (a tick's or an evaluation's summary line): the exit does not print it
+// a second time.
+type Logged struct{ Err error }
+
+func (e Logged) Error() string { return e.Err.Error() }
+func (e Logged) Unwrap() error { return e.Err }
+
+// ExitCode is a program's exit status for the error run returned, and says
+// why on stderr: 0 for none; 2 for a UsageError, each of its lines after the
+// program's name; 1 otherwise, in one line after the program's name unless
+// the error is Logged. No failure exits silently.
 func ExitCode(err error, stderr io.Writer, program string) int {
 	if err == nil {
 		return 0
 	}
 	var ue UsageError
 	if errors.As(err, &ue) {
-		fmt.Fprintln(stderr, program+":", ue.Err)
+		for _, line := range strings.Split(ue.Err.Error(), "\n") {
+			fmt.Fprintln(stderr, program+":", line)
+		}
 		return 2
+	}
+	var logged Logged
+	if !errors.As(err, &logged) {
+		fmt.Fprintln(stderr, program+":", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	return 1
 }

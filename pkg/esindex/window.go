@@ -35,6 +35,10 @@ type PartitionHistory struct {
 	Topic     string
 	Partition int
 	Rows      []OffsetsRow
+	// Before is the partition's row at its cluster's tick just before the
+	// window, nil when there is none: the evaluation takes the window's
+	// first commit lag from its log-end offset.
+	Before *OffsetsRow
 }
 
 // GroupHistory is one group's window: its partitions in (topic, partition)
@@ -77,6 +81,10 @@ type WindowStats struct {
 // on every tick, so this is the partition's last Size documents; a group that
 // was missing from recent ticks (deleted from Kafka, or a tick that failed for
 // it) has fewer, and a group absent from all of them has no window at all.
+// The ticks are always the cluster's, also when q.Group asks for one group:
+// a deleted group's own last ticks are old ones, and its window is empty as
+// soon as the cluster has Size ticks without it. The partition's document at
+// the tick before the window, if any, comes along as Before.
 //
 // The read costs one aggregation to find each cluster's tick times, a
 // composite aggregation over the (small) groups data stream to list the
@@ -96,7 +104,7 @@ func ReadWindows(ctx context.Context, es *elasticsearch.Client, names Names, q W
 		q.PageSize = 5000
 	}
 	q.PageSize = min(q.PageSize, 10000) // Elasticsearch's max_result_window
-	cutoffs, err := tickCutoffs(ctx, es, names.Offsets, q)
+	cutoffs, before, err := tickCutoffs(ctx, es, names.Offsets, q)
 	st.Requests++
 	if err != nil {
 		return st, err
@@ -120,9 +128,12 @@ func ReadWindows(ctx context.Context, es *elasticsearch.Client, names Names, q W
 		st.Requests++
 	}()
 
-	acc := groupAccumulator{size: q.Size}
+	acc := groupAccumulator{size: q.Size, start: cutoffs}
 	for _, ch := range chunks {
 		from := cutoffs[ch.cluster]
+		if b, ok := before[ch.cluster]; ok {
+			from = b
+		}
 		comp := map[string]any{"size": q.PageSize, "sources": windowSources}
 		body := map[string]any{
 			"size":             0,
@@ -272,15 +283,14 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 }
 
 // tickCutoffs finds, per cluster, the time of the Size-th newest tick within
-// (At-MaxAge, At]: the start of that cluster's window.
-func tickCutoffs(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery) (map[string]time.Time, error) {
+// (At-MaxAge, At], the start of that cluster's window, and of the tick
+// before it, when there is one. The ticks are the cluster's, whatever
+// q.Group says.
+func tickCutoffs(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery) (start, before map[string]time.Time, err error) {
 	filter := []any{map[string]any{"range": map[string]any{"@timestamp": map[string]any{
 		"gt": q.At.Add(-q.MaxAge).UTC().Format(time.RFC3339Nano), "lte": q.At.UTC().Format(time.RFC3339Nano)}}}}
 	if q.Cluster != "" {
 		filter = append(filter, map[string]any{"term": map[string]any{"kafka.cluster.name": q.Cluster}})
-	}
-	if q.Group != "" {
-		filter = append(filter, map[string]any{"term": map[string]any{"kafka.consumergroup.id": q.Group}})
 	}
 	body := map[string]any{
 		"size":  0,
@@ -288,7 +298,7 @@ func tickCutoffs(ctx context.Context, es *elasticsearch.Client, index string, q 
 		"aggs": map[string]any{"clusters": map[string]any{
 			"terms": map[string]any{"field": "kafka.cluster.name", "size": 10000},
 			"aggs": map[string]any{"ticks": map[string]any{
-				"terms": map[string]any{"field": "@timestamp", "size": q.Size, "order": map[string]string{"_key": "desc"}},
+				"terms": map[string]any{"field": "@timestamp", "size": q.Size + 1, "order": map[string]string{"_key": "desc"}},
 			}},
 		}},
 	}
@@ -296,7 +306,7 @@ func tickCutoffs(ctx context.Context, es *elasticsearch.Client, index string, q 
 	res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithIndex(index), es.Search.WithBody(bytes.NewReader(raw)),
 		es.Search.WithIgnoreUnavailable(true), es.Search.WithAllowNoIndices(true))
 	if err != nil {
-		return nil, fmt.Errorf("read windows: find tick times: %w", err)
+		return nil, nil, fmt.Errorf("read windows: find tick times: %w", err)
 	}
 	var out struct {
 		Aggregations struct {
@@ -314,19 +324,23 @@ func tickCutoffs(ctx context.Context, es *elasticsearch.Client, index string, q 
 	}
 	if err := decodeResponse(res, &out); err != nil {
 		if errors.Is(err, errIndexNotFound) {
-			return nil, nil
+			return nil, nil, nil
 		}
-		return nil, fmt.Errorf("read windows: find tick times: %w", err)
+		return nil, nil, fmt.Errorf("read windows: find tick times: %w", err)
 	}
-	cut := map[string]time.Time{}
+	start, before = map[string]time.Time{}, map[string]time.Time{}
 	for _, c := range out.Aggregations.Clusters.Buckets {
 		ticks := c.Ticks.Buckets
+		if len(ticks) > q.Size {
+			before[c.Key] = time.UnixMilli(ticks[q.Size].Key).UTC()
+			ticks = ticks[:q.Size]
+		}
 		if len(ticks) == 0 {
 			continue
 		}
-		cut[c.Key] = time.UnixMilli(ticks[len(ticks)-1].Key).UTC()
+		start[c.Key] = time.UnixMilli(ticks[len(ticks)-1].Key).UTC()
 	}
-	return cut, nil
+	return start, before, nil
 }
 
 // windowSources read an offsets document from doc values as the key of a
@@ -389,10 +403,12 @@ func opt[T any](p *T) (T, bool) {
 }
 
 // groupAccumulator gathers sorted rows into groups, keeping each partition's
-// last size rows.
+// last size rows at or after its cluster's window start, and the newest row
+// before it as Before.
 type groupAccumulator struct {
-	size int
-	cur  *GroupHistory
+	size  int
+	start map[string]time.Time // cluster -> window start
+	cur   *GroupHistory
 }
 
 func (a *groupAccumulator) add(cluster string, d *windowDoc) *GroupHistory {
@@ -419,6 +435,10 @@ func (a *groupAccumulator) add(cluster string, d *windowDoc) *GroupHistory {
 	row.Owner, _ = opt(d.Member)
 	row.ClientID, _ = opt(d.Client)
 	row.ClientHost, _ = opt(d.Host)
+	if row.Time.Before(a.start[cluster]) {
+		p.Before = &row
+		return done
+	}
 	if len(p.Rows) == a.size {
 		copy(p.Rows, p.Rows[1:])
 		p.Rows = p.Rows[:a.size-1]
@@ -427,9 +447,24 @@ func (a *groupAccumulator) add(cluster string, d *windowDoc) *GroupHistory {
 	return done
 }
 
+// flush hands over the current group, without the partitions that have a
+// row before the window but none in it; nil when no partition is left.
 func (a *groupAccumulator) flush() *GroupHistory {
 	g := a.cur
 	a.cur = nil
+	if g == nil {
+		return nil
+	}
+	kept := g.Partitions[:0]
+	for _, p := range g.Partitions {
+		if len(p.Rows) > 0 {
+			kept = append(kept, p)
+		}
+	}
+	g.Partitions = kept
+	if len(kept) == 0 {
+		return nil
+	}
 	return g
 }
 
@@ -495,6 +530,40 @@ func KnownGroups(ctx context.Context, es *elasticsearch.Client, names Names, fro
 		return out[i].Group < out[j].Group
 	})
 	return out, requests, nil
+}
+
+// KnownClusters lists the clusters that have a group document in [from,
+// to], in name order.
+func KnownClusters(ctx context.Context, es *elasticsearch.Client, names Names, from, to time.Time) ([]string, error) {
+	raw, _ := json.Marshal(map[string]any{"size": 0,
+		"query": map[string]any{"range": map[string]any{"@timestamp": map[string]any{
+			"gte": from.UTC().Format(time.RFC3339Nano), "lte": to.UTC().Format(time.RFC3339Nano)}}},
+		"aggs": map[string]any{"c": map[string]any{"terms": map[string]any{"field": "kafka.cluster.name", "size": 10000, "order": map[string]string{"_key": "asc"}}}}})
+	res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithIndex(names.Groups), es.Search.WithBody(bytes.NewReader(raw)),
+		es.Search.WithIgnoreUnavailable(true), es.Search.WithAllowNoIndices(true))
+	if err != nil {
+		return nil, fmt.Errorf("known clusters: %w", err)
+	}
+	var out struct {
+		Aggregations struct {
+			C struct {
+				Buckets []struct {
+					Key string `json:"key"`
+				} `json:"buckets"`
+			} `json:"c"`
+		} `json:"aggregations"`
+	}
+	if err := decodeResponse(res, &out); err != nil {
+		if errors.Is(err, errIndexNotFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("known clusters: %w", err)
+	}
+	var clusters []string
+	for _, b := range out.Aggregations.C.Buckets {
+		clusters = append(clusters, b.Key)
+	}
+	return clusters, nil
 }
 
 var errIndexNotFound = errors.New("index not found")

@@ -25,12 +25,13 @@ func TestReadWindows(t *testing.T) {
 		q                WindowQuery
 		groups, rowsEach int
 		firstTick        int
+		before           int // the tick of Before; -1 for none
 	}{
-		{"last 10 of 14 ticks, pages of 7 documents", WindowQuery{At: at, MaxAge: time.Hour, Size: 10, PageSize: 7}, 3, 10, 4},
-		{"max age keeps only 3 ticks (the 4th is exactly at the boundary)", WindowQuery{At: at, MaxAge: 90 * time.Second, Size: 10, PageSize: 1000}, 3, 3, 11},
-		{"an instant in the past sees only what existed then", WindowQuery{At: tick0.Add(2 * 30 * time.Second), MaxAge: time.Hour, Size: 10}, 3, 3, 0},
-		{"one group", WindowQuery{At: at, MaxAge: time.Hour, Size: 4, Group: "group-001"}, 1, 4, 10},
-		{"before any tick: nothing", WindowQuery{At: tick0.Add(-time.Second), MaxAge: time.Hour, Size: 10}, 0, 0, 0},
+		{"last 10 of 14 ticks, pages of 7 documents", WindowQuery{At: at, MaxAge: time.Hour, Size: 10, PageSize: 7}, 3, 10, 4, 3},
+		{"max age keeps only 3 ticks (the 4th is exactly at the boundary)", WindowQuery{At: at, MaxAge: 90 * time.Second, Size: 10, PageSize: 1000}, 3, 3, 11, -1},
+		{"an instant in the past sees only what existed then", WindowQuery{At: tick0.Add(2 * 30 * time.Second), MaxAge: time.Hour, Size: 10}, 3, 3, 0, -1},
+		{"one group", WindowQuery{At: at, MaxAge: time.Hour, Size: 4, Group: "group-001"}, 1, 4, 10, 9},
+		{"before any tick: nothing", WindowQuery{At: tick0.Add(-time.Second), MaxAge: time.Hour, Size: 10}, 0, 0, 0, -1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,6 +63,12 @@ func TestReadWindows(t *testing.T) {
 							t.Fatalf("%s %s/%d row %d at %s, want %s (oldest first)", g.Group, p.Topic, p.Partition, k, r.Time, want)
 						}
 					}
+					switch {
+					case tc.before < 0 && p.Before != nil:
+						t.Errorf("%s %s/%d: Before at %s, want none", g.Group, p.Topic, p.Partition, p.Before.Time)
+					case tc.before >= 0 && (p.Before == nil || !p.Before.Time.Equal(tick0.Add(time.Duration(tc.before)*30*time.Second))):
+						t.Errorf("%s %s/%d: Before %+v, want the row of tick %d", g.Group, p.Topic, p.Partition, p.Before, tc.before)
+					}
 				}
 			}
 			if tc.groups > 0 && st.Pages < 1 {
@@ -92,6 +99,79 @@ func TestReadWindows(t *testing.T) {
 			r.HasLag != hasLag || r.Lag != lag || r.Owner != owner || r.State != "Stable" {
 			t.Errorf("partition %s/%d: read %+v from %+v", p.Topic, p.Partition, r, sp)
 		}
+	}
+}
+
+// TestReadWindowsDeletedGroup reads the window of a group deleted from Kafka
+// after tick 5 of 14: asked for alone or with the others, its window is the
+// cluster's last ticks, so it has none once the cluster has Size ticks
+// without it, and the rows it still has while it is partly in the window.
+func TestReadWindowsDeletedGroup(t *testing.T) {
+	names, es := installed(t)
+	w := newWriter(t, es, names, fastRetries(t.TempDir()))
+	const ticks = 14
+	for i := 0; i < ticks; i++ {
+		s := tickSnapshot(i, 3, 2)
+		if i > 5 {
+			s.Groups = s.Groups[:2] // group-002 deleted
+		}
+		if _, err := w.Write(ctxT(t), s); err != nil {
+			t.Fatalf("write tick %d: %v", i, err)
+		}
+	}
+	refresh(t, es, names)
+	at := func(i int) time.Time { return tick0.Add(time.Duration(i) * 30 * time.Second) }
+	rows := func(q WindowQuery) map[string]int {
+		t.Helper()
+		got := map[string]int{}
+		if _, err := ReadWindows(ctxT(t), es, names, q, func(g GroupHistory) error {
+			for _, p := range g.Partitions {
+				got[g.Group] += len(p.Rows)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	cases := []struct {
+		name   string
+		reason string
+		q      WindowQuery
+		want   int // rows of group-002
+	}{
+		{"alone, now", "the cluster's last 4 ticks (10-13) hold none of it", WindowQuery{At: at(13), MaxAge: time.Hour, Size: 4, Group: "group-002"}, 0},
+		{"with the others, now", "the same window for every group", WindowQuery{At: at(13), MaxAge: time.Hour, Size: 4}, 0},
+		{"alone, at tick 7", "ticks 4-7: its rows of ticks 4 and 5, 2 partitions", WindowQuery{At: at(7), MaxAge: time.Hour, Size: 4, Group: "group-002"}, 4},
+		{"alone, at tick 9", "ticks 6-9 hold none of it; its own last ticks (2-5) are not its window", WindowQuery{At: at(9), MaxAge: time.Hour, Size: 4, Group: "group-002"}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := rows(tc.q)
+			if got["group-002"] != tc.want {
+				t.Errorf("group-002 has %d rows, want %d: %s", got["group-002"], tc.want, tc.reason)
+			}
+			if tc.q.Group == "" && got["group-000"] != 4*2 {
+				t.Errorf("group-000 has %d rows, want 8", got["group-000"])
+			}
+		})
+	}
+}
+
+func TestKnownClusters(t *testing.T) {
+	names, es := installed(t)
+	w := newWriter(t, es, names, fastRetries(t.TempDir()))
+	if _, err := w.Write(ctxT(t), tickSnapshot(0, 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	refresh(t, es, names)
+	got, err := KnownClusters(ctxT(t), es, names, tick0.Add(-time.Hour), tick0)
+	if err != nil || len(got) != 1 || got[0] != "test" {
+		t.Errorf("known clusters %v, %v; want [test]", got, err)
+	}
+	none, err := KnownClusters(ctxT(t), es, names, tick0.Add(time.Second), tick0.Add(time.Hour))
+	if err != nil || len(none) != 0 {
+		t.Errorf("after the only tick: %v, %v", none, err)
 	}
 }
 

@@ -4,15 +4,17 @@ import (
 	"net/url"
 )
 
-// BurrowLagResponse is the body of Burrow's
-// GET /v3/kafka/(cluster)/consumer/(group)/lag, so that tools written against
-// Burrow can read lagwatch's verdicts. Field names and shapes are Burrow's;
-// lagwatch adds only time_lag_seconds and time_lag_lower_bound.
+// BurrowLagResponse is the body of Burrow's consumer status endpoints,
+// GET /v3/kafka/(cluster)/consumer/(group)/lag and .../status, so that tools
+// written against Burrow can read lagwatch's verdicts. Field names and
+// shapes are Burrow's; lagwatch adds only time_lag_seconds and
+// time_lag_lower_bound. Burrow answers a NOTFOUND group with this same body
+// (error false, a status object with status NOTFOUND) and HTTP status 404;
+// see HTTPStatus.
 type BurrowLagResponse struct {
-	Error   bool   `json:"error"`
-	Message string `json:"message"`
-	// Status is absent on a NOTFOUND group, as in Burrow's 404 answer.
-	Status  *BurrowGroupStatus `json:"status,omitempty"`
+	Error   bool               `json:"error"`
+	Message string             `json:"message"`
+	Status  *BurrowGroupStatus `json:"status"`
 	Request BurrowRequest      `json:"request"`
 }
 
@@ -29,8 +31,8 @@ type BurrowGroupStatus struct {
 	Group    string  `json:"group"`
 	Status   Status  `json:"status"`
 	Complete float64 `json:"complete"`
-	// Partitions lists only the partitions worse than OK, as Burrow does
-	// unless asked for all; [] when there are none.
+	// Partitions lists every partition (/lag) or only those worse than OK
+	// (/status); [] when there are none.
 	Partitions     []BurrowPartitionStatus `json:"partitions"`
 	PartitionCount int                     `json:"partition_count"`
 	MaxLag         *BurrowPartitionStatus  `json:"maxlag"`
@@ -69,41 +71,63 @@ type BurrowOffset struct {
 	Timestamp int64 `json:"timestamp"`
 	// ObservedAt is the time of the observation.
 	ObservedAt int64 `json:"observedAt"`
-	// Lag is the observation's lag; null when it had none.
+	// Lag is the observation's commit lag (CommitLag), the figure Burrow's
+	// rules judge, as Burrow's is the lag stored with the commit; null when
+	// unknown. The partition's current_lag is the polled lag.
 	Lag *int64 `json:"lag"`
 }
 
-// Burrow returns g as Burrow's answer to
-// GET /v3/kafka/(cluster)/consumer/(group)/lag: the status object with the
-// non-OK partitions, or, for a NOTFOUND group, Burrow's 404 body.
-func (g GroupResult) Burrow() BurrowLagResponse {
-	resp := BurrowLagResponse{
-		Request: BurrowRequest{URL: "/v3/kafka/" + url.PathEscape(g.Cluster) + "/consumer/" + url.PathEscape(g.Group) + "/lag"},
-	}
+// BurrowLag returns g as Burrow's answer to
+// GET /v3/kafka/(cluster)/consumer/(group)/lag: every partition.
+func (g GroupResult) BurrowLag() BurrowLagResponse {
+	return g.burrow("/lag", g.Partitions)
+}
+
+// BurrowStatus returns g as Burrow's answer to
+// GET /v3/kafka/(cluster)/consumer/(group)/status: only the partitions worse
+// than OK.
+func (g GroupResult) BurrowStatus() BurrowLagResponse {
+	return g.burrow("/status", g.NonOK())
+}
+
+// HTTPStatus is the HTTP status Burrow answers g's status and lag requests
+// with: 404 for a NOTFOUND group, 200 otherwise.
+func (g GroupResult) HTTPStatus() int {
 	if g.Status == NotFound {
-		resp.Error, resp.Message = true, "cluster or consumer not found"
-		return resp
+		return 404
 	}
-	resp.Message = "consumer status returned"
+	return 200
+}
+
+func (g GroupResult) burrow(endpoint string, partitions []PartitionResult) BurrowLagResponse {
 	st := &BurrowGroupStatus{
 		Cluster:        g.Cluster,
 		Group:          g.Group,
 		Status:         g.Status,
 		Complete:       g.Complete,
-		Partitions:     []BurrowPartitionStatus{},
+		Partitions:     make([]BurrowPartitionStatus, 0, len(partitions)),
 		PartitionCount: g.PartitionCount,
 		TotalLag:       g.TotalLag,
 	}
+	if g.Status == NotFound {
+		// Burrow's evaluator answers an unknown group complete, with no
+		// partition and no maximum, whatever else the result holds.
+		st.Complete, st.PartitionCount, st.TotalLag = 1, 0, 0
+		partitions = nil
+	}
 	st.TimeLagSeconds, st.TimeLagLowerBound = burrowTimeLag(g.TimeLag)
-	for _, p := range g.NonOK() {
+	for _, p := range partitions {
 		st.Partitions = append(st.Partitions, p.burrow())
 	}
-	if g.MaxLag != nil {
+	if g.MaxLag != nil && g.Status != NotFound {
 		m := g.MaxLag.burrow()
 		st.MaxLag = &m
 	}
-	resp.Status = st
-	return resp
+	return BurrowLagResponse{
+		Message: "consumer status returned",
+		Status:  st,
+		Request: BurrowRequest{URL: "/v3/kafka/" + url.PathEscape(g.Cluster) + "/consumer/" + url.PathEscape(g.Group) + endpoint},
+	}
 }
 
 // burrow returns p in Burrow's shape.
@@ -123,19 +147,19 @@ func (p PartitionResult) burrow() BurrowPartitionStatus {
 	}
 	b.TimeLagSeconds, b.TimeLagLowerBound = burrowTimeLag(p.TimeLag)
 	if p.Start.HasCommitted {
-		b.Start = burrowOffset(p.Start, p.Start.Time.UnixMilli())
+		b.Start = burrowOffset(p.Start, p.Start.Time.UnixMilli(), p.StartCommitLag)
 	}
 	if p.End.HasCommitted {
-		b.End = burrowOffset(p.End, p.LastCommit.UnixMilli())
+		b.End = burrowOffset(p.End, p.LastCommit.UnixMilli(), p.EndCommitLag)
 	}
 	return b
 }
 
-func burrowOffset(o Observation, committedAtMillis int64) *BurrowOffset {
+func burrowOffset(o Observation, committedAtMillis int64, lag CommitLag) *BurrowOffset {
 	b := &BurrowOffset{Offset: o.Committed, Timestamp: committedAtMillis, ObservedAt: o.Time.UnixMilli()}
-	if o.HasLag {
-		lag := o.Lag
-		b.Lag = &lag
+	if lag.Known {
+		l := lag.Lag
+		b.Lag = &l
 	}
 	return b
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -38,19 +39,23 @@ func burrowGroup() GroupWindow {
 
 func TestBurrowGolden(t *testing.T) {
 	now := after(okWindow)
+	lag := func(g GroupResult) BurrowLagResponse { return g.BurrowLag() }
+	status := func(g GroupResult) BurrowLagResponse { return g.BurrowStatus() }
 	cases := []struct {
 		name   string
 		reason string
 		group  GroupWindow
+		view   func(GroupResult) BurrowLagResponse
 		file   string
 	}{
-		{"group with problems", "status object with the non-OK partitions only, maxlag, totallag, time lag", burrowGroup(), "burrow_lag.json"},
-		{"all OK", "partitions is [] (not null) when all are OK; maxlag still set", GroupWindow{Cluster: "prod-eu", Group: "quiet", Partitions: []PartitionWindow{part("t", 0, okWindow)}}, "burrow_lag_ok.json"},
-		{"not found", "Burrow's 404 body: error true, no status object", GroupWindow{Cluster: "prod-eu", Group: "gone"}, "burrow_lag_notfound.json"},
+		{"lag of a group with problems", "/lag: every partition, maxlag, totallag, time lag", burrowGroup(), lag, "burrow_lag.json"},
+		{"status of a group with problems", "/status: only the partitions worse than OK", burrowGroup(), status, "burrow_status.json"},
+		{"status all OK", "partitions is [] (not null) when all are OK; maxlag still set", GroupWindow{Cluster: "prod-eu", Group: "quiet", Partitions: []PartitionWindow{part("t", 0, okWindow)}}, status, "burrow_status_ok.json"},
+		{"lag not found", "Burrow's NOTFOUND body: error false, status NOTFOUND, complete 1, partitions [], maxlag null, totallag 0", GroupWindow{Cluster: "prod-eu", Group: "gone"}, lag, "burrow_lag_notfound.json"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := json.MarshalIndent(EvaluateGroup(tc.group, Rules{}, now).Burrow(), "", "  ")
+			got, err := json.MarshalIndent(tc.view(EvaluateGroup(tc.group, Rules{}, now)), "", "  ")
 			if err != nil {
 				t.Fatalf("marshal: %v", err)
 			}
@@ -76,7 +81,7 @@ func TestBurrowGolden(t *testing.T) {
 // read, independently of the golden file.
 func TestBurrowShape(t *testing.T) {
 	g := EvaluateGroup(burrowGroup(), Rules{}, after(okWindow))
-	b, err := json.Marshal(g.Burrow())
+	b, err := json.Marshal(g.BurrowStatus())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +113,7 @@ func TestBurrowShape(t *testing.T) {
 		{"partitions lists the non-OK ones", "WARN, STOP, STALL", len(v.Status.Partitions) == 3},
 		{"totallag", "170 + 140 + 300", v.Status.TotalLag != nil && *v.Status.TotalLag == 610},
 		{"maxlag", "invoices/2 has 300", string(v.Status.MaxLag["topic"]) == `"invoices"` && string(v.Status.MaxLag["partition"]) == "2"},
-		{"request url escapes the group", "space and slash", v.Request["url"] == "/v3/kafka/prod-eu/consumer/billing%20v2%2Feu/lag"},
+		{"request url escapes the group", "space and slash", v.Request["url"] == "/v3/kafka/prod-eu/consumer/billing%20v2%2Feu/status"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,5 +128,48 @@ func TestBurrowShape(t *testing.T) {
 				t.Errorf("partition %s lacks %q", p["topic"], k)
 			}
 		}
+	}
+}
+
+// TestBurrowNotFound checks Burrow's answer for an unknown group field by
+// field, as the real Burrow gave it: HTTP 404, error false.
+func TestBurrowNotFound(t *testing.T) {
+	g := EvaluateGroup(GroupWindow{Cluster: "prod-eu", Group: "nosuchgroup"}, Rules{}, t0)
+	for _, view := range []struct {
+		name string
+		resp BurrowLagResponse
+	}{{"lag", g.BurrowLag()}, {"status", g.BurrowStatus()}} {
+		t.Run(view.name, func(t *testing.T) {
+			b, err := json.Marshal(view.resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v map[string]any
+			if err := json.Unmarshal(b, &v); err != nil {
+				t.Fatal(err)
+			}
+			st, _ := v["status"].(map[string]any)
+			cases := []struct {
+				name, reason string
+				ok           bool
+			}{
+				{"http 404", "Burrow answers NOTFOUND with 404", g.HTTPStatus() == 404},
+				{"error false", "Burrow sets error false even on 404", v["error"] == false},
+				{"message", "Burrow's text", v["message"] == "consumer status returned"},
+				{"status object", "present, not omitted", st != nil},
+				{"status NOTFOUND", "Burrow's string", st["status"] == "NOTFOUND"},
+				{"complete 1", "Burrow's evaluator answers complete", st["complete"] == 1.0},
+				{"partitions []", "an empty list, not null", fmt.Sprint(st["partitions"]) == "[]" && st["partitions"] != nil},
+				{"partition_count 0", "no partition", st["partition_count"] == 0.0},
+				{"maxlag null", "no partition", st["maxlag"] == nil},
+				{"totallag 0", "no lag", st["totallag"] == 0.0},
+				{"cluster and group echoed", "as requested", st["cluster"] == "prod-eu" && st["group"] == "nosuchgroup"},
+			}
+			for _, tc := range cases {
+				if !tc.ok {
+					t.Errorf("%s: %s; got %s", tc.name, tc.reason, b)
+				}
+			}
+		})
 	}
 }

@@ -58,6 +58,11 @@ type PartitionWindow struct {
 	// the reader's maximum age. Should it be longer, only the newest
 	// Rules.WindowSize observations are evaluated.
 	Obs []Observation
+	// Before is the partition's observation at the tick just before the
+	// window, nil when there is none (a new group, or history shorter than
+	// the window). Only its log-end offset is used: it gives the window's
+	// first observation its commit lag (see CommitLag).
+	Before *Observation
 }
 
 // GroupWindow is the recent history of every partition of one group.
@@ -122,10 +127,15 @@ type PartitionResult struct {
 	// time of the first observation of the newest run of observations with
 	// End's committed offset. Zero when End has no commit.
 	LastCommit time.Time
-	// CurrentLag is End's lag, in messages. HasLag is false, and CurrentLag
-	// 0, when End has no lag (never committed, or log offsets unreadable).
+	// CurrentLag is End's lag, in messages: log-end minus committed offset at
+	// the newest tick, what Kafka's consumer-groups tool shows. HasLag is
+	// false, and CurrentLag 0, when End has no lag (never committed, or log
+	// offsets unreadable).
 	CurrentLag int64
 	HasLag     bool
+	// StartCommitLag and EndCommitLag are Start's and End's commit lags, the
+	// lags the rules judge (see CommitLag).
+	StartCommitLag, EndCommitLag CommitLag
 	// TimeLag is how far behind the head the consumer is, in time.
 	TimeLag TimeLag
 	// ConsumeRate and ProduceRate are in messages per second over the
@@ -142,29 +152,34 @@ type PartitionResult struct {
 	Owner, ClientID, Host string
 }
 
-// EvaluatePartition classifies one partition at time now. The rules, adapted
-// from Burrow to polled history, are tried in this order and the first that
-// applies decides:
+// EvaluatePartition classifies one partition at time now. The rules are
+// Burrow's (core/internal/evaluator/caching.go), in Burrow's order, over a
+// window of polls instead of a window of commits; the first that applies
+// decides:
 //
 //  1. incomplete: fewer observations than Rules.MinComplete of a window: OK.
 //  2. caughtUp: the current lag is at most Rules.AllowedLag, or there is no
 //     lag at all (never committed, or log offsets unreadable at the newest
-//     tick): OK, with CurrentLag 0 and HasLag false in the latter case.
-//  3. stopped: no commit for longer than the commits moved within the
-//     window, lag, and no live owner: STOP. It precedes the zero-lag rule so
-//     that a consumer that caught up once and then left is STOP.
-//  4. rewound: the committed offset went backwards and has not recovered:
-//     REWIND.
-//  5. lagWasZero: some observation had lag at most AllowedLag: OK.
-//  6. stalled: a live owner, the same committed offset throughout, lag
-//     throughout: STALL.
-//  7. falling behind: commits move but the lag never decreases: WARN.
+//     tick): OK. Burrow: current lag 0.
+//  3. lagWasZero: some observation's commit lag is at most AllowedLag: OK.
+//     Burrow: "if the lag is ever zero over the window, the period is OK".
+//  4. rewound: the committed offset went down from one observation to the
+//     next within the window: REWIND.
+//  5. stopped: no commit for longer than the commits moved within the
+//     window, and no live member owns the partition: STOP.
+//  6. stalled: a live member owns the partition and the committed offset is
+//     the same throughout: STALL.
+//  7. fallingBehind: commits move but the commit lag never decreases: WARN.
 //  8. OK.
 //
-// We see positions, not commits: a commit's time is the time of the first
-// observation showing the committed offset (LastCommit). "Alive" means that
-// the newest observation shows an owner and a group state other than Empty or
-// Dead. An empty window is OK with Complete 0, as in Burrow.
+// Two adaptations, both because we see positions, not commits. The lag the
+// rules judge is the commit lag (see CommitLag), Burrow's lag-at-commit; the
+// current lag of rule 2 and of every figure shown is the polled lag. And a
+// commit's time is the time of the first observation showing the committed
+// offset (LastCommit). "Alive" means that the newest observation shows an
+// owner and a group state other than Empty or Dead: Burrow tells a stall
+// from a stop by whether commits of the same offset keep arriving, which
+// polling cannot see. An empty window is OK with Complete 0, as in Burrow.
 func EvaluatePartition(w PartitionWindow, r Rules, now time.Time) PartitionResult {
 	n := r.windowSize()
 	obs := w.Obs
@@ -193,26 +208,84 @@ func EvaluatePartition(w PartitionWindow, r Rules, now time.Time) PartitionResul
 	res.ProduceRate, res.HasProduceRate = rate(obs, logEndOf)
 	res.TimeLag = timeLag(obs)
 	res.CatchUp = catchUp(res)
-	res.Status = classify(obs, res.Complete, r, now)
+	before := w.Before
+	if len(w.Obs) > n {
+		before = &w.Obs[len(w.Obs)-n-1]
+	}
+	lags := commitLags(obs, before)
+	res.StartCommitLag, res.EndCommitLag = lags[0], lags[len(lags)-1]
+	res.Status = classify(obs, lags, res.Complete, r, now)
 	return res
 }
 
-// classify combines the rules in their order; obs is not empty.
-func classify(obs []Observation, complete float64, r Rules, now time.Time) Status {
+// CommitLag is the polled equivalent of the lag Burrow stores with each
+// commit: the observation's committed offset against the log-end offset of
+// the tick before it, clamped at 0 (and never above the observation's own
+// lag).
+//
+// Burrow computes a commit's lag against the log-end offset it last
+// fetched, which is up to one refresh old; a consumer that keeps up commits
+// at or past it, so its commits have lag 0, and that zero is what tells
+// Burrow's rules a healthy consumer from a slow one. The lag polled at a
+// tick is never 0 on a busy topic: the producer always wrote something
+// since the consumer's last commit. The log end of the previous tick plays
+// the part of Burrow's stale log end: a consumer that consumed everything
+// that existed one tick ago has commit lag 0; one that falls behind has a
+// commit lag that grows.
+//
+// The window's first observation uses PartitionWindow.Before. Without it (a
+// new group, or history shorter than the window) that observation has no
+// commit lag: its own polled lag is larger by a tick of production, and
+// would read as a lag that decreased at the next observation. Known is false
+// when the observation has no committed offset or no earlier log-end offset
+// is known.
+type CommitLag struct {
+	Lag   int64
+	Known bool
+}
+
+// commitLags returns the commit lag of each observation of obs (not empty).
+// An observation whose previous log end is unknown (unreadable at that
+// tick) uses the nearest earlier one.
+func commitLags(obs []Observation, before *Observation) []CommitLag {
+	out := make([]CommitLag, len(obs))
+	var prevEnd int64
+	hasPrev := false
+	if before != nil && before.HasLogEnd {
+		prevEnd, hasPrev = before.LogEnd, true
+	}
+	for i, o := range obs {
+		switch {
+		case !o.HasCommitted:
+		case hasPrev && o.HasLag:
+			out[i] = CommitLag{Lag: min(max(prevEnd-o.Committed, 0), o.Lag), Known: true}
+		case hasPrev:
+			out[i] = CommitLag{Lag: max(prevEnd-o.Committed, 0), Known: true}
+		}
+		if o.HasLogEnd {
+			prevEnd, hasPrev = o.LogEnd, true
+		}
+	}
+	return out
+}
+
+// classify combines the rules in their order; obs is not empty and lags
+// holds its commit lags.
+func classify(obs []Observation, lags []CommitLag, complete float64, r Rules, now time.Time) Status {
 	switch {
 	case incomplete(complete, r):
 		return OK
 	case caughtUp(obs, r):
 		return OK
-	case stopped(obs, r, now):
-		return Stop
+	case lagWasZero(lags, r):
+		return OK
 	case rewound(obs):
 		return Rewind
-	case lagWasZero(obs, r):
-		return OK
-	case stalled(obs, r):
+	case stopped(obs, now):
+		return Stop
+	case stalled(obs):
 		return Stall
-	case fallingBehind(obs):
+	case fallingBehind(obs, lags):
 		return Warn
 	}
 	return OK
@@ -224,72 +297,76 @@ func incomplete(complete float64, r Rules) bool {
 	return complete < r.MinComplete
 }
 
-// Rule 2, caughtUp: the newest lag is within the allowed lag. A partition
-// with no lag at all (never committed, or log offsets unreadable at the
-// newest tick) has nothing to judge and counts as caught up too. This is
-// also what keeps an idle topic whose consumer caught up and left OK rather
-// than STOP.
+// Rule 2, caughtUp: the newest polled lag is within the allowed lag (Burrow
+// checks its current lag, the newest commit against the newest log end it
+// fetched). A partition with no lag at all (never committed, or log offsets
+// unreadable at the newest tick) has nothing to judge and counts as caught
+// up too. This also keeps an idle topic whose consumer caught up and left
+// OK.
 func caughtUp(obs []Observation, r Rules) bool {
 	last := obs[len(obs)-1]
 	return !last.HasLag || last.Lag <= r.AllowedLag
 }
 
-// Rule 3, stopped: the committed offset has not moved for longer than the
+// Rule 3, lagWasZero: some observation in the window has a commit lag
+// within the allowed lag, so the consumer kept up at some point of the
+// window (Burrow's isLagAlwaysNotZero, negated). Every later rule may
+// therefore assume lag throughout the window.
+func lagWasZero(lags []CommitLag, r Rules) bool {
+	for _, l := range lags {
+		if l.Known && l.Lag <= r.AllowedLag {
+			return true
+		}
+	}
+	return false
+}
+
+// Rule 4, rewound: the committed offset is lower than at the previous
+// observation with a commit, anywhere in the window (Burrow's
+// checkIfOffsetsRewind). The verdict lasts as long as the observation
+// before the rewind is in the window, even if the consumer has since
+// passed its earlier position.
+func rewound(obs []Observation) bool {
+	prev := int64(-1)
+	for _, o := range obs {
+		if !o.HasCommitted {
+			continue
+		}
+		if prev >= 0 && o.Committed < prev {
+			return true
+		}
+		prev = o.Committed
+	}
+	return false
+}
+
+// Rule 5, stopped: the committed offset has not moved for longer than the
 // span from the window's first observation to the time the current offset
 // first appeared (Burrow: now - last commit > last commit - first commit),
-// there is lag, and no live member owns the partition. A committed offset
-// that never moved within the window has a span of 0, so any time since is
-// enough. A single observation suffices, as in Burrow; MinComplete is the
-// way to wait for more.
-func stopped(obs []Observation, r Rules, now time.Time) bool {
+// and no live member owns the partition. A committed offset that never
+// moved within the window has a span of 0, so any time since is enough. A
+// single observation suffices, as in Burrow; MinComplete is the way to wait
+// for more.
+func stopped(obs []Observation, now time.Time) bool {
 	last := obs[len(obs)-1]
-	if !last.HasCommitted || !last.HasLag || last.Lag <= r.AllowedLag || alive(last) {
+	if !last.HasCommitted || alive(last) {
 		return false
 	}
 	lc := lastCommitTime(obs)
 	return now.Sub(lc) > lc.Sub(obs[0].Time)
 }
 
-// Rule 4, rewound: the committed offset went backwards within the window
-// and has not since come back to its earlier high, i.e. the newest committed
-// offset is below the highest one in the window. A rewind that recovered is
-// left to the later rules.
-func rewound(obs []Observation) bool {
-	last := obs[len(obs)-1]
-	if !last.HasCommitted {
-		return false
-	}
-	for _, o := range obs {
-		if o.HasCommitted && o.Committed > last.Committed {
-			return true
-		}
-	}
-	return false
-}
-
-// Rule 5, lagWasZero: some observation in the window had a lag within the
-// allowed lag, so the consumer kept up at some point of the window (Burrow's
-// first rule).
-func lagWasZero(obs []Observation, r Rules) bool {
-	for _, o := range obs {
-		if o.HasLag && o.Lag <= r.AllowedLag {
-			return true
-		}
-	}
-	return false
-}
-
 // Rule 6, stalled: at least two observations, all with the same committed
-// offset, every lag above the allowed lag, and a live member owns the
-// partition: the consumer is there but makes no progress. An observation
-// without a lag (log offsets unreadable at that tick) does not break a stall;
-// one without a commit does, since a first commit is progress.
-func stalled(obs []Observation, r Rules) bool {
+// offset, and a live member owns the partition: the consumer is there but
+// makes no progress (Burrow's checkIfOffsetsStalled, for a consumer that
+// keeps committing the same offset). An observation without a commit breaks
+// a stall, since a first commit is progress.
+func stalled(obs []Observation) bool {
 	if len(obs) < 2 || !alive(obs[len(obs)-1]) {
 		return false
 	}
 	for _, o := range obs {
-		if !o.HasCommitted || o.Committed != obs[0].Committed || (o.HasLag && o.Lag <= r.AllowedLag) {
+		if !o.HasCommitted || o.Committed != obs[0].Committed {
 			return false
 		}
 	}
@@ -297,26 +374,26 @@ func stalled(obs []Observation, r Rules) bool {
 }
 
 // Rule 7, fallingBehind: the committed offset moves within the window but
-// the lag never decreases from one observation with a lag to the next
-// (Burrow's rule: equal lags count as not decreasing). Needs at least two
-// observations with a lag.
-func fallingBehind(obs []Observation) bool {
-	moved, lags := false, 0
-	var prev Observation
-	for _, o := range obs {
-		if !o.HasLag {
+// the commit lag never decreases from one observation with a commit lag to
+// the next (Burrow's checkIfLagNotDecreasing: equal lags count as not
+// decreasing). Needs at least two observations with a commit lag.
+func fallingBehind(obs []Observation, lags []CommitLag) bool {
+	moved, n := false, 0
+	var prevLag, prevCommitted int64
+	for i, l := range lags {
+		if !l.Known {
 			continue
 		}
-		if lags > 0 {
-			if o.Lag < prev.Lag {
+		if n > 0 {
+			if l.Lag < prevLag {
 				return false
 			}
-			moved = moved || o.Committed != prev.Committed
+			moved = moved || obs[i].Committed != prevCommitted
 		}
-		prev = o
-		lags++
+		prevLag, prevCommitted = l.Lag, obs[i].Committed
+		n++
 	}
-	return moved && lags >= 2
+	return moved && n >= 2
 }
 
 // alive reports whether o shows a live member owning the partition: an

@@ -148,26 +148,32 @@ func TestEvaluatePartition(t *testing.T) {
 		},
 		{
 			name:   "pitfall: idle topic whose consumer caught up and left",
-			reason: "nothing produced, committed == log end, no member: OK, not STOP (rule 2 before rule 3)",
+			reason: "nothing produced, committed == log end, no member: OK, not STOP (rule 2 before rule 5)",
 			obs:    gone(repeat(500, 10), repeat(500, 10)),
 			want:   OK, wantComplete: 1,
 		},
 		{
-			name:   "rule 3: consumer left with lag",
+			name:   "rule 5: consumer left with lag",
 			reason: "committed frozen over the whole window, lag, no owner: STOP",
 			obs:    gone(repeat(100, 10), ramp(150, 10, 10)),
 			want:   Stop, wantComplete: 1, wantLag: 140,
 		},
 		{
-			name:   "pitfall: stopped consumer whose window once had zero lag",
-			reason: "caught up at the start, left at t=60s, producer went on: STOP although lag was 0 earlier (rule 3 before rule 5)",
+			name:   "caught up, then left while the producer went on",
+			reason: "the window still holds a commit lag of 0 (t=30s): OK, as in Burrow (rule 3 before rule 5)",
 			obs: gone(
 				ints(100, 110, 120, 120, 120, 120, 120, 120, 120, 120),
 				ints(100, 110, 120, 130, 140, 150, 160, 170, 180, 190)),
-			want: Stop, wantComplete: 1, wantLag: 70,
+			want: OK, wantComplete: 1, wantLag: 70,
 		},
 		{
-			name:   "rule 3: stopped for less time than it committed",
+			name:   "caught up, left, and the zero lag slid out of the window",
+			reason: "every commit lag in the window is above 0 and nobody owns the partition: STOP. Burrow, whose window moves only with commits, stays OK",
+			obs:    gone(repeat(120, 10), ramp(130, 10, 10)),
+			want:   Stop, wantComplete: 1, wantLag: 100,
+		},
+		{
+			name:   "rule 5: stopped for less time than it committed",
 			reason: "commits moved for 210s then stopped 90s ago: 90 < 210, not STOP yet; moving commits with lag never falling: WARN",
 			obs: gone(
 				ints(0, 10, 20, 30, 40, 50, 60, 70, 70, 70),
@@ -175,7 +181,7 @@ func TestEvaluatePartition(t *testing.T) {
 			want: Warn, wantComplete: 1, wantLag: 70,
 		},
 		{
-			name:   "rule 3: stop depends on now",
+			name:   "rule 5: stop depends on now",
 			reason: "the same window evaluated 241s after the last commit: 241 > 210, STOP",
 			obs: gone(
 				ints(0, 10, 20, 30, 40, 50, 60, 70, 70, 70),
@@ -184,7 +190,7 @@ func TestEvaluatePartition(t *testing.T) {
 			want: Stop, wantComplete: 1, wantLag: 70,
 		},
 		{
-			name:   "rule 3: owner in a Dead group is not alive",
+			name:   "rule 5: owner in a Dead group is not alive",
 			reason: "a stale owner does not make a dead group a live member",
 			obs: func() []Observation {
 				obs := live(repeat(100, 5), repeat(150, 5))
@@ -195,37 +201,43 @@ func TestEvaluatePartition(t *testing.T) {
 		},
 		{
 			name:   "rule 4: rewind not recovered",
-			reason: "committed went 120 -> 60 and is still below 120: REWIND",
+			reason: "committed went 120 -> 60 with lag throughout: REWIND",
 			obs:    live(ints(100, 110, 120, 60, 70, 80), repeat(300, 6)),
 			want:   Rewind, wantComplete: 0.6, wantLag: 220,
 		},
 		{
-			name:   "pitfall: rewind that recovered",
-			reason: "committed went back to 60 but passed its earlier high 120 since, lag fell on the way: OK",
+			name:   "rule 4: rewind that passed its earlier high",
+			reason: "the decrease 120 -> 60 is still in the window: REWIND, as in Burrow, however far the consumer has advanced since",
 			obs:    live(ints(100, 110, 120, 60, 90, 125, 130), repeat(300, 7)),
-			want:   OK, wantComplete: 0.7, wantLag: 170,
+			want:   Rewind, wantComplete: 0.7, wantLag: 170,
 		},
 		{
-			name:   "rule 4: rewind back to exactly the earlier high",
-			reason: "equal to the high is recovered",
-			obs:    live(ints(100, 120, 60, 120), repeat(300, 4)),
-			want:   OK, wantComplete: 0.4, wantLag: 180,
+			name:   "rule 4: the rewind left the window",
+			reason: "the observation before the rewind slid out; commits move and the commit lag falls: OK",
+			obs:    live(ints(60, 90, 125, 130, 160, 200, 240, 280, 300, 330), ramp(300, 10, 10)),
+			want:   OK, wantComplete: 1, wantLag: 60,
 		},
 		{
-			name:   "rule 4: rewind outranks an earlier zero lag",
-			reason: "caught up, then reset to an older offset: REWIND (rule 4 before rule 5)",
+			name:   "rule 4: a rewind of a consumer that was caught up",
+			reason: "reset to an older offset, but the window holds a commit lag of 0 from before: OK, as in Burrow (rule 3 before rule 4)",
 			obs:    live(ints(100, 100, 50), repeat(100, 3)),
-			want:   Rewind, wantComplete: 0.3, wantLag: 50,
+			want:   OK, wantComplete: 0.3, wantLag: 50,
 		},
 		{
-			name:   "rule 5: lag was zero in the window",
+			name:   "rule 3: the log end a tick before gives a zero commit lag",
+			reason: "the newest observation lags the head by 12, but its commit is at the previous tick's log end: OK (a window of 13 whose oldest is the observation before)",
+			obs:    live(ints(100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 150), ints(100, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 162)),
+			want:   OK, wantComplete: 1, wantLag: 12,
+		},
+		{
+			name:   "rule 3: lag was zero in the window",
 			reason: "a live consumer frozen since the producer resumed, but it was caught up within the window: OK (Burrow's first rule)",
 			obs:    live(repeat(100, 5), ints(100, 100, 110, 120, 130)),
 			want:   OK, wantComplete: 0.5, wantLag: 30,
 		},
 		{
-			name:   "rule 5: lag within AllowedLag earlier in the window",
-			reason: "AllowedLag counts as zero for rule 5 too",
+			name:   "rule 3: lag within AllowedLag earlier in the window",
+			reason: "AllowedLag counts as zero for rule 3 too",
 			obs:    live(repeat(100, 4), ints(105, 150, 160, 170)), rules: Rules{AllowedLag: 5},
 			want: OK, wantComplete: 0.4, wantLag: 70,
 		},
@@ -287,8 +299,8 @@ func TestEvaluatePartition(t *testing.T) {
 		},
 		{
 			name:   "window longer than N keeps the newest N",
-			reason: "the two oldest observations (lag 0) fall outside a window of 10: STALL, complete capped at 1",
-			obs:    live(repeat(100, 12), ints(100, 100, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150)),
+			reason: "the oldest observations fall outside a window of 10, the one before it gives the first commit lag (150-100): STALL, complete capped at 1",
+			obs:    live(repeat(100, 13), ints(100, 100, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150)),
 			want:   Stall, wantComplete: 1, wantLag: 50,
 		},
 		{
