@@ -178,17 +178,13 @@ func DeleteGroupOnCleanup(t testing.TB, group string) {
 func DeleteRecords(ctx context.Context, t testing.TB, topic string, partition int, before int64) {
 	t.Helper()
 	brokers := Kafka(t)
-	root := RepoRoot(t)
-	cp, err := exec.CommandContext(ctx, filepath.Join(root, "scripts", "testenv"), "classpath").Output()
-	if err != nil {
-		t.Fatalf("kafka classpath: %v", err)
-	}
+	cp := KafkaClasspath(t)
 	file := filepath.Join(t.TempDir(), "delete.json")
 	spec := fmt.Sprintf(`{"version":1,"partitions":[{"topic":%q,"partition":%d,"offset":%d}]}`, topic, partition, before)
 	if err := os.WriteFile(file, []byte(spec), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, "java", "-Xmx256m", "-cp", strings.TrimSpace(string(cp)),
+	cmd := exec.CommandContext(ctx, javaBin(), "-Xmx256m", "-cp", cp,
 		"org.apache.kafka.tools.DeleteRecordsCommand", "--bootstrap-server", strings.Join(brokers, ","), "--offset-json-file", file)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("delete records of %s/%d before %d: %v\n%s", topic, partition, before, err, out)

@@ -32,3 +32,29 @@ g               t               2          -               3               -    
 		t.Error("a non-numeric partition was accepted")
 	}
 }
+
+func TestParseTable(t *testing.T) {
+	// Output of `--describe --state` and `--describe --members` for a
+	// consumer-protocol group, as Kafka 4.1 prints them.
+	out := `
+GROUP              COORDINATOR (ID)          ASSIGNMENT-STRATEGY  STATE                #MEMBERS
+scratch-g-08a87e41 127.0.0.1:9092  (1)       uniform              Stable               1
+
+GROUP              CONSUMER-ID            HOST            CLIENT-ID       #PARTITIONS     CURRENT-EPOCH   CURRENT-ASSIGNMENT   TARGET-EPOCH    TARGET-ASSIGNMENT   
+scratch-g-08a87e41 DWJZcCQtR2i33RtTVpAi1A /127.0.0.1      cid-x           2               1               scratch-6688ddc5:0,1 1               scratch-6688ddc5:0,1
+`
+	rows := ParseTable(out)
+	if len(rows) != 2 {
+		t.Fatalf("got %d rows, want 2: %v", len(rows), rows)
+	}
+	for i, want := range []map[string]string{
+		{"GROUP": "scratch-g-08a87e41", "COORDINATOR (ID)": "127.0.0.1:9092  (1)", "ASSIGNMENT-STRATEGY": "uniform", "STATE": "Stable", "#MEMBERS": "1"},
+		{"CONSUMER-ID": "DWJZcCQtR2i33RtTVpAi1A", "HOST": "/127.0.0.1", "CLIENT-ID": "cid-x", "CURRENT-ASSIGNMENT": "scratch-6688ddc5:0,1", "TARGET-ASSIGNMENT": "scratch-6688ddc5:0,1"},
+	} {
+		for k, v := range want {
+			if rows[i][k] != v {
+				t.Errorf("row %d column %s = %q, want %q", i, k, rows[i][k], v)
+			}
+		}
+	}
+}

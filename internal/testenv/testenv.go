@@ -212,3 +212,55 @@ func ParseDescribe(out string) ([]DescribeRow, error) {
 	}
 	return rows, nil
 }
+
+// ParseTable reads the rows of a table Kafka's consumer-groups tool prints
+// (`--describe --state`, `--describe --members`, ...) as maps from column
+// name to value, cut like ParseDescribe at the positions where the header's
+// names start. Names are separated by two spaces or more: the tool pads
+// every column and adds one space, and one header name holds a single space
+// ("COORDINATOR (ID)"). Every line that starts with "GROUP " begins a new
+// table.
+func ParseTable(out string) []map[string]string {
+	var rows []map[string]string
+	var starts []int
+	var names []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		if strings.HasPrefix(line, "GROUP ") {
+			starts, names = nil, nil
+			for i := 0; i < len(line); {
+				if line[i] == ' ' {
+					i++
+					continue
+				}
+				end := strings.Index(line[i:], "  ")
+				if end < 0 {
+					end = len(line) - i
+				}
+				starts = append(starts, i)
+				names = append(names, strings.TrimSpace(line[i:i+end]))
+				i += end
+			}
+			continue
+		}
+		if starts == nil {
+			continue
+		}
+		row := map[string]string{}
+		for i, st := range starts {
+			end := len(line)
+			if i+1 < len(starts) {
+				end = min(starts[i+1], len(line))
+			}
+			if st >= len(line) {
+				row[names[i]] = ""
+				continue
+			}
+			row[names[i]] = strings.TrimSpace(line[st:end])
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
