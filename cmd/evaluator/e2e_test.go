@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,6 +176,7 @@ func TestEndToEndThroughTheCollector(t *testing.T) {
 
 	const ticks = 10
 	slowCommitted := int64(0)
+	var lastTick time.Time
 	for i := 0; i < ticks; i++ {
 		next := time.Now().Truncate(time.Second).Add(time.Second)
 		testenv.Produce(t, topic["healthy"], 0, 5)
@@ -193,6 +196,7 @@ func TestEndToEndThroughTheCollector(t *testing.T) {
 		// behind, not 3 s plus the wait for the next second.
 		commit("timelag", clock.headAt(time.Now().Add(-3*time.Second)))
 		tick(i)
+		lastTick = time.Now()
 		if i == 1 {
 			// The group disappears (deleted); its documents age out.
 			testenv.DeleteGroup(t, group["gone"])
@@ -273,6 +277,98 @@ func TestEndToEndThroughTheCollector(t *testing.T) {
 		if !strings.Contains(out.String(), col) {
 			t.Errorf("status table lacks %q:\n%s", col, out.String())
 		}
+	}
+
+	// A deleted group is NOTFOUND by every route, also with a maximum age
+	// that still holds its last documents: its window is the cluster's last
+	// ticks, not its own. A group that never existed gets Burrow's NOTFOUND
+	// body too. Each asked-for NOTFOUND exits 1 and says why on stderr.
+	t.Setenv("EVALUATOR_MAX_AGE", "1h")
+	at := lastTick.UTC().Format(time.RFC3339Nano)
+	for _, tc := range []struct {
+		name, group string
+		args        []string
+	}{
+		{"deleted, now", group["gone"], []string{"status", "--json", "--group", group["gone"]}},
+		{"deleted, at the last tick", group["gone"], []string{"status", "--json", "--group", group["gone"], "--at", at}},
+		{"deleted, in its cluster", group["gone"], []string{"status", "--json", "--group", group["gone"], "--cluster", "default"}},
+		{"never existed", prefix + "-nosuchgroup", []string{"status", "--json", "--group", prefix + "-nosuchgroup"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := run(ctx, tc.args, &out, &errOut)
+			if err == nil {
+				t.Fatalf("exit 0, want 1 for a NOTFOUND group; printed %s", out.String())
+			}
+			var line bytes.Buffer
+			if code := exitCode(err, &line); code != 1 || !strings.Contains(line.String(), tc.group) || !strings.Contains(line.String(), "NOTFOUND") {
+				t.Errorf("exit %d with %q on stderr; want 1 and a line naming the group and NOTFOUND", code, line.String())
+			}
+			var body map[string]any
+			if err := json.Unmarshal(out.Bytes(), &body); err != nil {
+				t.Fatalf("stdout is not one Burrow body: %v\n%s", err, out.String())
+			}
+			st, _ := body["status"].(map[string]any)
+			if body["error"] != false || body["message"] != "consumer status returned" || st == nil ||
+				st["status"] != "NOTFOUND" || st["group"] != tc.group || st["cluster"] != "default" || st["complete"] != 1.0 ||
+				fmt.Sprint(st["partitions"]) != "[]" || st["partition_count"] != 0.0 || st["maxlag"] != nil || st["totallag"] != 0.0 {
+				t.Errorf("not Burrow's NOTFOUND body: %s", out.String())
+			}
+		})
+	}
+	out.Reset()
+	if err := run(ctx, []string{"status", "--json"}, &out, &stderr); err != nil {
+		t.Fatalf("evaluator status --json: %v", err)
+	}
+	gone := false
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var b struct {
+			Status struct{ Group, Status string }
+		}
+		if err := json.Unmarshal([]byte(line), &b); err != nil {
+			t.Fatalf("status --json line %q: %v", line, err)
+		}
+		if b.Status.Group == group["gone"] {
+			gone = b.Status.Status == "NOTFOUND"
+		}
+	}
+	if !gone {
+		t.Errorf("all groups: the deleted group is not NOTFOUND:\n%s", out.String())
+	}
+	var table, errOut bytes.Buffer
+	err := run(ctx, []string{"status", "--group", prefix + "-nosuchgroup"}, &table, &errOut)
+	var line bytes.Buffer
+	if code := exitCode(err, &line); code != 1 || !strings.Contains(table.String(), "NOTFOUND") || !strings.Contains(line.String(), "nosuchgroup") {
+		t.Errorf("table for a group that never existed: exit %d, stdout %q, stderr %q", code, table.String(), line.String())
+	}
+}
+
+// TestStatusNeverSilent: with Elasticsearch unreachable, every way of asking
+// fails with exit 1 and one line on stderr naming what failed.
+func TestStatusNeverSilent(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	t.Setenv("ELASTICSEARCH_URL", "http://"+addr)
+	t.Setenv("EVALUATOR_METRICS_ADDR", "")
+	t.Setenv("EVALUATOR_TIMEOUT", "5s")
+	for _, args := range [][]string{{"status"}, {"status", "--json"}, {"status", "--group", "g"}, {"--once"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var out, logs bytes.Buffer
+			err := run(context.Background(), args, &out, &logs)
+			var line bytes.Buffer
+			code := exitCode(err, &line)
+			said := line.String() + logs.String()
+			if code != 1 || !strings.Contains(said, addr) {
+				t.Errorf("exit %d, stderr %q; want 1 and a line naming %s", code, said, addr)
+			}
+			if n := strings.Count(strings.TrimSpace(line.String()), "\n"); n > 0 {
+				t.Errorf("the exit printed %d lines, want one: %q", n+1, line.String())
+			}
+		})
 	}
 }
 
