@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,5 +151,157 @@ func TestNotLeaderIsAskedAgain(t *testing.T) {
 	p := s.Groups[0].Partitions[0]
 	if lag, ok, _ := p.Lag(); p.Err != nil || !ok || lag != 1 || failures != 2 {
 		t.Errorf("partition %+v (lag %d, ok %v) after %d NOT_LEADER answers; want lag 1 and no error", p, lag, ok, failures)
+	}
+}
+
+// TestConsumerGroupDescribeFault: kfake answers ListGroups and
+// DescribeGroups as Kafka 4.1.2 does for two consumer-protocol groups and a
+// classic one (see describe), and ConsumerGroupDescribe, asked once for both
+// consumer-protocol groups, fails one of them with NOT_COORDINATOR. That
+// group carries the error and its type; the other two are read completely.
+func TestConsumerGroupDescribeFault(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "orders"))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	addr := kafka.TCP(c.ListenAddrs()...)
+	client := &kafka.Client{Addr: addr, Timeout: 10 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for p := 0; p < 2; p++ {
+		res, err := client.Produce(ctx, &kafka.ProduceRequest{Topic: "orders", Partition: p, RequiredAcks: kafka.RequireAll,
+			Records: kafka.NewRecordReader(kafka.Record{Value: kafka.NewBytes([]byte("a"))}, kafka.Record{Value: kafka.NewBytes([]byte("b"))}, kafka.Record{Value: kafka.NewBytes([]byte("c"))})})
+		if err == nil {
+			err = res.Error
+		}
+		if err != nil {
+			t.Fatalf("produce to partition %d: %v", p, err)
+		}
+	}
+	for g, offsets := range map[string][]kafka.OffsetCommit{
+		"classic": {{Partition: 0, Offset: 1}, {Partition: 1, Offset: 3}},
+		"new-ok":  {{Partition: 0, Offset: 2}, {Partition: 1, Offset: 2}},
+	} {
+		res, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: g, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{"orders": offsets}})
+		if err != nil {
+			t.Fatalf("commit for %s: %v", g, err)
+		}
+		for _, p := range res.Topics["orders"] {
+			if p.Error != nil {
+				t.Fatalf("commit for %s partition %d: %v", g, p.Partition, p.Error)
+			}
+		}
+	}
+
+	c.ControlKey(kmsg.ListGroups.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		res := req.ResponseKind().(*kmsg.ListGroupsResponse)
+		res.Version = req.GetVersion()
+		for g, pt := range map[string]string{"classic": "", "new-ok": "consumer", "new-broken": "consumer"} {
+			lg := kmsg.NewListGroupsResponseGroup()
+			lg.Group, lg.ProtocolType = g, pt
+			res.Groups = append(res.Groups, lg)
+		}
+		return res, nil, true
+	})
+	c.ControlKey(kmsg.DescribeGroups.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		dg := req.(*kmsg.DescribeGroupsRequest)
+		res := dg.ResponseKind().(*kmsg.DescribeGroupsResponse)
+		res.Version = dg.Version
+		for _, g := range dg.Groups {
+			rg := kmsg.NewDescribeGroupsResponseGroup()
+			rg.Group, rg.State = g, "Dead" // a consumer-protocol group, at v5
+			if g == "classic" {
+				rg.State = "Empty"
+			}
+			res.Groups = append(res.Groups, rg)
+		}
+		return res, nil, true
+	})
+	var mu sync.Mutex
+	var asked [][]string
+	c.ControlKey(kmsg.ConsumerGroupDescribe.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		cg := req.(*kmsg.ConsumerGroupDescribeRequest)
+		mu.Lock()
+		asked = append(asked, append([]string(nil), cg.Groups...))
+		mu.Unlock()
+		res := cg.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+		res.Version = cg.Version
+		for _, g := range cg.Groups {
+			rg := kmsg.NewConsumerGroupDescribeResponseGroup()
+			rg.Group = g
+			switch g {
+			case "new-broken":
+				rg.ErrorCode = int16(kafka.NotCoordinatorForGroup)
+				msg := "This is not the correct coordinator."
+				rg.ErrorMessage = &msg
+			case "new-ok":
+				rg.State, rg.Epoch = "Stable", 5
+				m := kmsg.NewConsumerGroupDescribeResponseGroupMember()
+				m.MemberID, m.ClientID, m.ClientHost = "m-1", "c-1", "/10.0.0.9"
+				tp := kmsg.NewAssignmentTopicPartition()
+				tp.Topic, tp.Partitions = "orders", []int32{0, 1}
+				m.Assignment.TopicPartitions = append(m.Assignment.TopicPartitions, tp)
+				rg.Members = append(rg.Members, m)
+			}
+			res.Groups = append(res.Groups, rg)
+		}
+		return res, nil, true
+	})
+
+	rc := &RequestCounter{}
+	tr := &kafka.Transport{Dial: rc.Dial(nil), ClientID: "lagwatch-test"}
+	t.Cleanup(tr.CloseIdleConnections)
+	r := &Reader{Cluster: "fault", Addr: addr, Transport: tr, Counter: rc}
+	// The first tick also opens the connections and asks each broker its
+	// API versions, and so may a later one when kafka-go opens another
+	// connection for concurrent requests: the fewest of three more ticks
+	// are counted.
+	r.Take(ctx, time.Now())
+	var s Snapshot
+	fewest := int64(-1)
+	for range 3 {
+		s = r.Take(ctx, time.Now())
+		if fewest < 0 || s.Stats.Requests < fewest {
+			fewest = s.Stats.Requests
+		}
+	}
+	if s.Err != nil || len(s.Groups) != 3 {
+		t.Fatalf("snapshot: %v, %d groups %+v", s.Err, len(s.Groups), s.Groups)
+	}
+	classic, broken, ok := s.Groups[0], s.Groups[1], s.Groups[2]
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 4 || len(asked[3]) != 2 {
+		t.Errorf("ConsumerGroupDescribe asked %v in four ticks; want one request per tick for both consumer-protocol groups", asked)
+	}
+	if !errors.Is(broken.Err, kafka.NotCoordinatorForGroup) || broken.Type != TypeConsumer || broken.State != "" {
+		t.Errorf("failed group: err %v, type %q, state %q; want NOT_COORDINATOR, consumer, no state", broken.Err, broken.Type, broken.State)
+	}
+	if classic.Err != nil || classic.Type != TypeClassic || classic.State != "Empty" {
+		t.Errorf("classic group: err %v, type %q, state %q", classic.Err, classic.Type, classic.State)
+	}
+	if ok.Err != nil || ok.Type != TypeConsumer || ok.State != "Stable" || ok.Epoch != 5 || len(ok.Members) != 1 || len(ok.Partitions) != 2 {
+		t.Fatalf("consumer-protocol group: %+v", ok)
+	}
+	for _, g := range []Group{classic, ok} {
+		for _, p := range g.Partitions {
+			lag, has, _ := p.Lag()
+			want := map[string]map[int]int64{"classic": {0: 2, 1: 0}, "new-ok": {0: 1, 1: 1}}[g.ID][p.Partition]
+			if !has || lag != want {
+				t.Errorf("%s partition %d: lag %d (%v), want %d", g.ID, p.Partition, lag, has, want)
+			}
+			if owned := p.Owner != nil && p.Owner.MemberID == "m-1" && p.Owner.ClientID == "c-1" && p.Owner.Host == "/10.0.0.9"; owned != (g.ID == "new-ok") {
+				t.Errorf("%s partition %d: owner %+v", g.ID, p.Partition, p.Owner)
+			}
+		}
+	}
+	// One broker: ListGroups, DescribeGroups, ConsumerGroupDescribe, an
+	// offset fetch per group, log-start and log-end offsets.
+	if s.Stats.GroupErrors != 1 || fewest != 8 {
+		t.Errorf("GroupErrors %d, requests %d; want 1 and 8", s.Stats.GroupErrors, fewest)
 	}
 }

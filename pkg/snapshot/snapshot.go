@@ -45,12 +45,41 @@ type Stats struct {
 	GroupErrors int
 }
 
+// Group types, as Kafka 4 names them (ListGroups v5's group type).
+const (
+	// TypeClassic is a group run by the JoinGroup/SyncGroup protocol: every
+	// group before Kafka 4, Kafka Connect's workers, and groups that only
+	// hold offsets committed for them.
+	TypeClassic = "classic"
+	// TypeConsumer is a group of KIP-848's consumer protocol (Kafka 4's Java
+	// consumer with group.protocol=consumer).
+	TypeConsumer = "consumer"
+	// TypeShare is a share group (KIP-932, queues).
+	TypeShare = "share"
+	// TypeStreams is a group of Kafka Streams' rebalance protocol (KIP-1071).
+	TypeStreams = "streams"
+)
+
 // Group is one consumer group's state, members and committed positions.
 type Group struct {
 	ID string
-	// State as the coordinator reports it: Stable, Empty, PreparingRebalance,
-	// CompletingRebalance, Dead, or "" when describing the group failed.
-	State        string
+	// Type is TypeClassic, TypeConsumer, TypeShare, TypeStreams, or for a
+	// type newer than these the protocol type Kafka lists the group with. ""
+	// when it could not be told: describing the group failed, or the group
+	// was gone by the time it was described.
+	Type string
+	// State as the coordinator reports it. Classic groups: Stable, Empty,
+	// PreparingRebalance, CompletingRebalance, Dead. Consumer-protocol
+	// groups: Stable, Empty, Assigning, Reconciling, Dead. "" when describing
+	// the group failed, and for share, streams and newer types, which are
+	// listed but not described. Dead is a group gone since it was listed.
+	State string
+	// Epoch is a consumer-protocol group's group epoch, raised by every
+	// change of its members or their subscriptions; 0 for other types.
+	Epoch int32
+	// ProtocolType is the protocol type the group is listed with: "consumer"
+	// for consumers of either protocol, "" for a group that only holds
+	// committed offsets, "connect" for Kafka Connect, "share", "streams".
 	ProtocolType string
 	Members      []Member
 	// Partitions in (topic, partition) order: every partition the group has
@@ -65,7 +94,11 @@ type Group struct {
 // Member is one member of a group.
 type Member struct {
 	MemberID, ClientID, Host string
-	// Assigned maps topic to the partitions assigned to this member.
+	// Assigned maps topic to the partitions assigned to this member: for a
+	// consumer-protocol member, those it owns now (not its target
+	// assignment, which it may still be moving towards). nil for members of
+	// classic groups whose protocol type is not "consumer" (their assignment
+	// is in a format of their own).
 	Assigned map[string][]int
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go/protocol/describegroups"
 	"github.com/segmentio/kafka-go/protocol/listoffsets"
 	"github.com/segmentio/kafka-go/protocol/offsetfetch"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Reader takes snapshots of one Kafka cluster.
@@ -36,19 +37,17 @@ type Reader struct {
 	Counter *RequestCounter
 }
 
-// consumerProtocols are the group protocol types whose members speak the
-// consumer protocol ("" is a group that only ever had offsets committed for
-// it, by an admin tool or a consumer using manual assignment). Other types
-// (Kafka Connect's "connect", for one) have no consumer offsets to report and
-// member data we cannot decode.
-var consumerProtocols = map[string]bool{"consumer": true, "": true}
-
-// Take reads every consumer group's state, members and committed offsets and
-// the log offsets of every partition they involve, at time now (truncated to
-// the second, see Snapshot.Time). It never
+// Take reads every group Kafka lists, of every type, with its state, members
+// and committed offsets and the log offsets of every partition they
+// involve, at time now (truncated to the second, see Snapshot.Time). It never
 // returns a partial result silently: a group that failed carries Err, a
 // partition whose log offsets failed carries Err, and a cluster that could not
 // even list its groups has Snapshot.Err.
+//
+// Classic groups are described by DescribeGroups, consumer-protocol groups
+// (KIP-848) by ConsumerGroupDescribe; share and streams groups, and types
+// newer than those, are recorded with their type but not described. See
+// describe for how the types are told apart.
 func (r *Reader) Take(ctx context.Context, now time.Time) Snapshot {
 	s := Snapshot{Cluster: r.Cluster, Time: now.UTC().Truncate(time.Second)}
 	var before int64
@@ -90,7 +89,7 @@ func (r *Reader) take(ctx context.Context, s *Snapshot) error {
 	}
 	byCoordinator := map[int32][]string{}
 	for _, g := range lg.Groups {
-		if !consumerProtocols[g.ProtocolType] || (r.Filter != nil && !r.Filter(g.GroupID)) {
+		if r.Filter != nil && !r.Filter(g.GroupID) {
 			continue
 		}
 		s.Groups = append(s.Groups, Group{ID: g.GroupID, ProtocolType: g.ProtocolType})
@@ -108,17 +107,34 @@ func (r *Reader) take(ctx context.Context, s *Snapshot) error {
 		}
 	}
 
-	r.describe(ctx, byCoordinator, index)
+	consumerGroups := r.describe(ctx, byCoordinator, index)
+	r.describeConsumerGroups(ctx, consumerGroups, index)
 	r.fetchCommitted(ctx, s.Groups, coordinator)
 	r.listLogOffsets(ctx, md, s.Groups)
 	return nil
 }
 
-// describe fills state and members, one DescribeGroups request per
-// coordinator, run concurrently.
-func (r *Reader) describe(ctx context.Context, byCoordinator map[int32][]string, index map[string]*Group) {
+// describe fills the type, state and members of classic groups, one
+// DescribeGroups request per coordinator, run concurrently, and returns per
+// coordinator the groups that ConsumerGroupDescribe is to describe.
+//
+// ListGroups, in the versions kafka-go speaks (v0 to v2; the group type
+// came with v5), gives a group's protocol type, not its type: a
+// consumer-protocol group is listed as "consumer" like a classic group of
+// consumers. DescribeGroups tells them apart: Kafka 4.1 answers it for a
+// group that is not classic exactly as for a group that does not exist,
+// Dead with no members and no protocol type (at v6, which kafka-go does not
+// speak, with GROUP_ID_NOT_FOUND "Group g is not a classic group."). So a
+// group DescribeGroups describes is classic, whatever its protocol type
+// (Kafka Connect's "connect", say). One it answers as not classic is
+// described by ConsumerGroupDescribe when listed as "consumer"; is of the
+// type its protocol type names when listed as "share", "streams" or
+// another; and is a classic group gone since the listing when listed with
+// no protocol type.
+func (r *Reader) describe(ctx context.Context, byCoordinator map[int32][]string, index map[string]*Group) map[int32][]string {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	consumerGroups := map[int32][]string{}
 	for c, ids := range byCoordinator {
 		wg.Add(1)
 		go func() {
@@ -137,28 +153,194 @@ func (r *Reader) describe(ctx context.Context, byCoordinator map[int32][]string,
 				if !ok {
 					continue
 				}
-				if rg.ErrorCode != 0 {
-					g.Err = errors.Join(g.Err, fmt.Errorf("describe group %q: %w", rg.GroupID, kafka.Error(rg.ErrorCode)))
-					continue
+				if applyDescribeGroup(g, &rg) {
+					consumerGroups[c] = append(consumerGroups[c], g.ID)
 				}
-				g.State = rg.GroupState
-				if rg.ProtocolType != "" {
-					g.ProtocolType = rg.ProtocolType
-				}
-				for _, m := range rg.Members {
-					member := Member{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
-					assigned, err := decodeAssignment(m.MemberAssignment)
-					if err != nil {
-						g.Err = errors.Join(g.Err, fmt.Errorf("group %q member %q: %w", rg.GroupID, m.MemberID, err))
-					}
-					member.Assigned = assigned
-					g.Members = append(g.Members, member)
-				}
-				sort.Slice(g.Members, func(i, j int) bool { return g.Members[i].MemberID < g.Members[j].MemberID })
 			}
 		}()
 	}
 	wg.Wait()
+	return consumerGroups
+}
+
+// applyDescribeGroup sets g from its DescribeGroups answer and reports
+// whether ConsumerGroupDescribe is to describe it.
+func applyDescribeGroup(g *Group, rg *describegroups.ResponseGroup) (describeAsConsumer bool) {
+	switch {
+	case notClassic(rg):
+		return classifyNotClassic(g)
+	case rg.ErrorCode != 0:
+		g.Err = errors.Join(g.Err, fmt.Errorf("describe group %q: %w", rg.GroupID, kafka.Error(rg.ErrorCode)))
+		if g.ProtocolType == "" {
+			g.Type = TypeClassic
+		}
+		return false
+	}
+	g.Type = TypeClassic
+	g.State = rg.GroupState
+	if rg.ProtocolType != "" {
+		g.ProtocolType = rg.ProtocolType
+	}
+	for _, m := range rg.Members {
+		member := Member{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+		// Other protocols' assignments (Kafka Connect's, say) are in
+		// formats of their own.
+		if g.ProtocolType == "consumer" {
+			assigned, err := decodeAssignment(m.MemberAssignment)
+			if err != nil {
+				g.Err = errors.Join(g.Err, fmt.Errorf("group %q member %q: %w", rg.GroupID, m.MemberID, err))
+			}
+			member.Assigned = assigned
+		}
+		g.Members = append(g.Members, member)
+	}
+	sort.Slice(g.Members, func(i, j int) bool { return g.Members[i].MemberID < g.Members[j].MemberID })
+	return false
+}
+
+// notClassic reports whether DescribeGroups answered as Kafka does for a
+// group that is not classic, or does not exist.
+func notClassic(rg *describegroups.ResponseGroup) bool {
+	if rg.ErrorCode == int16(kafka.GroupIdNotFound) {
+		return true
+	}
+	return rg.ErrorCode == 0 && rg.GroupState == "Dead" && len(rg.Members) == 0
+}
+
+// classifyNotClassic sets what DescribeGroups' answer for a group that is
+// not classic says about g, given the protocol type it was listed with, and
+// reports whether ConsumerGroupDescribe is to say the rest.
+func classifyNotClassic(g *Group) (describeAsConsumer bool) {
+	switch g.ProtocolType {
+	case "consumer":
+		// A consumer-protocol group until ConsumerGroupDescribe says
+		// otherwise; its state is not Dead.
+		g.Type = TypeConsumer
+		return true
+	case "":
+		// Only a classic group can lack a protocol type: one whose
+		// offsets were removed since the listing.
+		g.Type, g.State = TypeClassic, "Dead"
+	default:
+		// "share", "streams", or a type newer than this code.
+		g.Type = g.ProtocolType
+	}
+	return false
+}
+
+// describeConsumerGroups fills the state, epoch and members of
+// consumer-protocol groups: one ConsumerGroupDescribe request per
+// coordinator, run concurrently. A coordinator that does
+// not announce the request (Kafka before 3.7, or with the consumer protocol
+// off) has no consumer-protocol groups: what it listed as "consumer" and
+// answered as Dead is a classic group gone since the listing, and no
+// request is sent.
+func (r *Reader) describeConsumerGroups(ctx context.Context, byCoordinator map[int32][]string, index map[string]*Group) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for c, ids := range byCoordinator {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := r.Transport.RoundTrip(ctx, r.Addr, consumerGroupDescribe(c, ids, r.clientID()))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				for _, id := range ids {
+					g := index[id]
+					g.Err = errors.Join(g.Err, fmt.Errorf("describe consumer group %q on coordinator %d: %w", id, c, err))
+				}
+				return
+			}
+			raw := res.(*rawResponse)
+			if raw.Unsupported {
+				for _, id := range ids {
+					g := index[id]
+					g.Type, g.State = TypeClassic, "Dead"
+				}
+				return
+			}
+			answered := map[string]bool{}
+			for _, rg := range raw.Res.(*kmsg.ConsumerGroupDescribeResponse).Groups {
+				g, ok := index[rg.Group]
+				if !ok || answered[rg.Group] {
+					continue
+				}
+				answered[rg.Group] = true
+				applyConsumerGroup(g, &rg)
+			}
+			for _, id := range ids {
+				if !answered[id] {
+					g := index[id]
+					g.Err = errors.Join(g.Err, fmt.Errorf("describe consumer group %q: coordinator %d did not answer for it", id, c))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// applyConsumerGroup sets g from its ConsumerGroupDescribe answer.
+func applyConsumerGroup(g *Group, rg *kmsg.ConsumerGroupDescribeResponseGroup) {
+	switch code := kafka.Error(rg.ErrorCode); {
+	case code == kafka.GroupIdNotFound:
+		// Gone since the listing, or (rarer still) turned back into a
+		// classic group between the two describes: Kafka answers both
+		// "Group g not found." and "Group g is not a consumer group."
+		// with this code.
+		g.Type, g.State = "", "Dead"
+		return
+	case rg.ErrorCode != 0:
+		err := fmt.Errorf("describe consumer group %q: %w", rg.Group, code)
+		if rg.ErrorMessage != nil && *rg.ErrorMessage != "" {
+			err = fmt.Errorf("%w (%s)", err, *rg.ErrorMessage)
+		}
+		g.Err = errors.Join(g.Err, err)
+		return
+	}
+	g.Type, g.State, g.Epoch = TypeConsumer, rg.State, rg.Epoch
+	for _, m := range rg.Members {
+		member := Member{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+		for _, tp := range m.Assignment.TopicPartitions {
+			// Kafka names every topic it assigns; a topic it no longer
+			// knows is left out of the answer.
+			if tp.Topic == "" {
+				g.Err = errors.Join(g.Err, fmt.Errorf("group %q member %q: assigned topic id %x has no name", rg.Group, m.MemberID, tp.TopicID))
+				continue
+			}
+			if member.Assigned == nil {
+				member.Assigned = map[string][]int{}
+			}
+			for _, p := range tp.Partitions {
+				member.Assigned[tp.Topic] = append(member.Assigned[tp.Topic], int(p))
+			}
+		}
+		g.Members = append(g.Members, member)
+	}
+	sort.Slice(g.Members, func(i, j int) bool { return g.Members[i].MemberID < g.Members[j].MemberID })
+}
+
+// clientID is the client id the transport sends, for the requests this
+// package frames itself.
+func (r *Reader) clientID() string {
+	if t, ok := r.Transport.(*kafka.Transport); ok {
+		return t.ClientID
+	}
+	return ""
+}
+
+// keepsOffsets reports whether g may hold committed consumer offsets, worth
+// one OffsetFetch: groups of consumers of either protocol, groups that only
+// hold committed offsets, streams groups (Kafka Streams commits its
+// positions as a consumer does), and types newer than this code. Classic
+// groups of other protocols (Kafka Connect's workers) commit none, and share
+// groups keep their positions in the share coordinator's state instead.
+func keepsOffsets(g *Group) bool {
+	switch g.ProtocolType {
+	case "consumer", "", TypeStreams:
+		return true
+	}
+	return g.Type != TypeClassic && g.Type != TypeShare && g.Type != ""
 }
 
 // fetchCommitted reads every committed offset of every group, one request
@@ -173,6 +355,9 @@ func (r *Reader) fetchCommitted(ctx context.Context, groups []Group, coordinator
 	var wg sync.WaitGroup
 	for i := range groups {
 		g := &groups[i]
+		if !keepsOffsets(g) {
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {

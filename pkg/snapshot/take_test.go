@@ -205,43 +205,118 @@ func TestRequestsDoNotGrowWithPartitions(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	count := func(group string, partitions int) int64 {
-		rc := &RequestCounter{}
-		// Metadata is refreshed in the background at this interval; an hour
-		// keeps refreshes out of the count.
-		tr := &kafka.Transport{Dial: rc.Dial(nil), MetadataTTL: time.Hour}
-		t.Cleanup(tr.CloseIdleConnections)
-		r := &Reader{Cluster: "test", Addr: kafka.TCP(testenv.Kafka(t)...), Transport: tr, Counter: rc,
-			Filter: func(g string) bool { return g == group }}
-		// The first ticks also open connections and negotiate versions, and
-		// a broker may answer NOT_LEADER for a moment after the topic was
-		// made: tick until a complete one.
-		for attempt := 0; ; attempt++ {
-			s := r.Take(ctx, time.Now())
-			if s.Err == nil && len(s.Groups) == 1 && len(s.Groups[0].Partitions) == partitions && allOffsets(s) {
-				break
-			}
-			if attempt == 30 {
-				t.Fatalf("no complete tick of %s: %v", group, s.Err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		// The fewest of three ticks: a retry after a transient NOT_LEADER
-		// adds requests to one tick, not to every one.
-		fewest := int64(-1)
-		for i := 0; i < 3; i++ {
-			s := r.Take(ctx, time.Now())
-			if s.Err != nil || len(s.Groups) != 1 || len(s.Groups[0].Partitions) != partitions || !allOffsets(s) {
-				t.Fatalf("tick of %s: %v %+v", group, s.Err, s.Groups)
-			}
-			if fewest < 0 || s.Stats.Requests < fewest {
-				fewest = s.Stats.Requests
-			}
-		}
-		return fewest
+	complete := func(partitions int) func(Snapshot) bool {
+		return func(s Snapshot) bool { return len(s.Groups[0].Partitions) == partitions && allOffsets(s) }
 	}
-	one, sixty := count(gSmall, 1), count(gLarge, 60)
+	one := fewestRequests(ctx, t, []string{gSmall}, complete(1))
+	sixty := fewestRequests(ctx, t, []string{gLarge}, complete(60))
+	t.Logf("requests per tick of a classic group: %d on 1 partition, %d on 60", one, sixty)
 	if one != 5 || sixty != 5 {
 		t.Errorf("requests per tick: %d for 1 partition, %d for 60; want 5 for both", one, sixty)
 	}
+}
+
+// TestRequestsWithConsumerProtocolGroups counts the requests of ticks with
+// consumer-protocol groups (Kafka's Java consumer, group.protocol=consumer)
+// on one partition and on sixty: one ConsumerGroupDescribe more than a
+// classic group's five, whatever the partitions. A tick with both of them and
+// a classic group sends one DescribeGroups and one ConsumerGroupDescribe for
+// the three (one coordinator), and an offset fetch per group: eight.
+func TestRequestsWithConsumerProtocolGroups(t *testing.T) {
+	small := testenv.CreateTopic(t, "req-cg-small", 1)
+	large := testenv.CreateTopic(t, "req-cg-large", 60)
+	gSmall, gLarge, gClassic := testenv.Name(t, "req-cg-small"), testenv.Name(t, "req-cg-large"), testenv.Name(t, "req-classic")
+	testenv.Commit(t, gClassic, small, map[int]int64{0: 0})
+	for g, topic := range map[string]string{gSmall: small, gLarge: large} {
+		testenv.DeleteGroupOnCleanup(t, g)
+		testenv.StartJavaConsumer(t, testenv.JavaConsumerOptions{Topic: topic, Group: g, Protocol: "consumer"})
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// Complete: every consumer-protocol group described, its one member
+	// owning every partition, every log offset read.
+	complete := func(s Snapshot) bool {
+		for _, g := range s.Groups {
+			if g.ID == gClassic {
+				continue
+			}
+			if g.Type != TypeConsumer || g.State != "Stable" || len(g.Members) != 1 {
+				return false
+			}
+			want := map[string]int{gSmall: 1, gLarge: 60}[g.ID]
+			if len(g.Partitions) != want {
+				return false
+			}
+			for _, p := range g.Partitions {
+				if p.Owner == nil {
+					return false
+				}
+			}
+		}
+		return allOffsets(s)
+	}
+	one := fewestRequests(ctx, t, []string{gSmall}, complete)
+	sixty := fewestRequests(ctx, t, []string{gLarge}, complete)
+	three := fewestRequests(ctx, t, []string{gSmall, gLarge, gClassic}, complete)
+	t.Logf("requests per tick: %d for a consumer-protocol group on 1 partition, %d on 60, %d for both and a classic group", one, sixty, three)
+	if one != 6 || sixty != 6 || three != 8 {
+		t.Errorf("requests per tick: %d for a consumer-protocol group on 1 partition, %d on 60, %d for both and a classic group; want 6, 6 and 8",
+			one, sixty, three)
+	}
+}
+
+// fewestRequests ticks a reader that keeps only groups until a tick reads
+// them all without error and complete accepts it, then returns the fewest
+// requests of three more such ticks.
+func fewestRequests(ctx context.Context, t *testing.T, groups []string, complete func(Snapshot) bool) int64 {
+	t.Helper()
+	keep := map[string]bool{}
+	for _, g := range groups {
+		keep[g] = true
+	}
+	ok := func(s Snapshot) bool {
+		if s.Err != nil || len(s.Groups) != len(groups) {
+			return false
+		}
+		for _, g := range s.Groups {
+			if g.Err != nil {
+				return false
+			}
+		}
+		return complete(s)
+	}
+	rc := &RequestCounter{}
+	// Metadata is refreshed in the background at this interval; an hour
+	// keeps refreshes out of the count.
+	tr := &kafka.Transport{Dial: rc.Dial(nil), MetadataTTL: time.Hour}
+	t.Cleanup(tr.CloseIdleConnections)
+	r := &Reader{Cluster: "test", Addr: kafka.TCP(testenv.Kafka(t)...), Transport: tr, Counter: rc,
+		Filter: func(g string) bool { return keep[g] }}
+	// The first ticks also open connections and negotiate versions, a
+	// broker may answer NOT_LEADER for a moment after a topic was made, and
+	// a consumer takes a moment to join: tick until a complete one.
+	for attempt := 0; ; attempt++ {
+		s := r.Take(ctx, time.Now())
+		if ok(s) {
+			break
+		}
+		if attempt == 120 {
+			t.Fatalf("no complete tick of %v: %v %+v", groups, s.Err, s.Groups)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	// The fewest of three ticks: a retry after a transient NOT_LEADER adds
+	// requests to one tick, not to every one.
+	fewest := int64(-1)
+	for i := 0; i < 3; i++ {
+		s := r.Take(ctx, time.Now())
+		if !ok(s) {
+			t.Fatalf("tick of %v: %v %+v", groups, s.Err, s.Groups)
+		}
+		if fewest < 0 || s.Stats.Requests < fewest {
+			fewest = s.Stats.Requests
+		}
+	}
+	return fewest
 }

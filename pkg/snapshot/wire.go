@@ -3,6 +3,9 @@ package snapshot
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync/atomic"
@@ -11,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go/protocol/describegroups"
 	"github.com/segmentio/kafka-go/protocol/listoffsets"
 	"github.com/segmentio/kafka-go/protocol/offsetfetch"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // kafka-go's Client splits a ListOffsets request into one request per
@@ -22,7 +26,8 @@ import (
 // never split, through the protocol package's override registry, so that one
 // tick sends one ListOffsets request per partition leader and offset kind, one
 // DescribeGroups per coordinator, and one OffsetFetch per group straight to its
-// coordinator.
+// coordinator. ConsumerGroupDescribe, which kafka-go does not know, travels
+// as a rawRequest, one per coordinator that has consumer-protocol groups.
 
 const overrideKey protocol.OverrideTypeKey = 17
 
@@ -79,6 +84,147 @@ func (r *brokerOffsetFetch) TypeKey() protocol.OverrideTypeKey { return override
 func (r *brokerOffsetFetch) Broker(c protocol.Cluster) (protocol.Broker, error) {
 	return brokerOf(c, r.broker)
 }
+
+// kafka-go's protocol registry is a fixed array of the API keys it knows
+// (0 to 51), so newer requests such as ConsumerGroupDescribe (key 69,
+// KIP-848) cannot be registered with it. kafka-go hands a message that is a
+// protocol.RawExchanger the connection itself, already through TLS and SASL
+// and with the broker's API versions known, and routes a
+// protocol.BrokerMessage to the broker it names. rawRequest is both: it
+// writes one kmsg request with its own header and reads the answer, on the
+// transport's connection to one broker, so it is counted, timed out and
+// authenticated like every other request.
+
+// rawRequest sends Req, at the version Req carries, to one broker. kafka-go
+// tells a message only which API keys the broker announced, not the versions
+// of keys it does not know itself (it records 0 for them), so the caller
+// picks a version every broker that announces the key accepts.
+type rawRequest struct {
+	Req      kmsg.Request
+	ClientID string
+	broker   int32
+	// supported is set by Required, on the connection's goroutine, just
+	// before RawExchange.
+	supported bool
+}
+
+// consumerGroupDescribe is ConsumerGroupDescribe v0 for groups, to their
+// coordinator. v0 is what every broker that announces the request accepts
+// (Kafka 4.1 takes v0 and v1; v1 only adds each member's type, classic or
+// consumer, in a group being migrated between the protocols).
+func consumerGroupDescribe(coordinator int32, groups []string, clientID string) *rawRequest {
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Version = 0
+	req.Groups = groups
+	return &rawRequest{Req: req, ClientID: clientID, broker: coordinator}
+}
+
+// rawResponse is the answer to a rawRequest: Res decoded, or Unsupported
+// when the broker does not announce the request's API key (nothing was
+// sent).
+type rawResponse struct {
+	Res         kmsg.Response
+	Unsupported bool
+	key         protocol.ApiKey
+}
+
+// maxRawResponse bounds the size a broker may announce for one answer, so
+// that a stream out of step cannot make us allocate gigabytes. A describe of
+// ten thousand groups of ten members each is about 20 MiB.
+const maxRawResponse = 128 << 20
+
+// correlation numbers raw requests. Every connection carries one request at
+// a time, so the number only has to match the answer read right after.
+var correlation atomic.Int32
+
+func (r *rawRequest) ApiKey() protocol.ApiKey { return protocol.ApiKey(r.Req.Key()) }
+
+func (r *rawRequest) Broker(c protocol.Cluster) (protocol.Broker, error) {
+	return brokerOf(c, r.broker)
+}
+
+// Required records whether the broker announced the request's API key and
+// always takes the exchange over: kafka-go could not encode the message.
+func (r *rawRequest) Required(versions map[protocol.ApiKey]int16) bool {
+	_, r.supported = versions[r.ApiKey()]
+	return true
+}
+
+// RawExchange writes the request (header v2 for flexible versions: API key,
+// version, correlation id, nullable client id, no tagged fields; kmsg
+// frames it) and reads the answer: size, correlation id, tagged fields for
+// flexible versions (response header v1), then the body, decoded by kmsg. An
+// error here leaves the stream in an unknown state; kafka-go then closes the
+// connection.
+func (r *rawRequest) RawExchange(rw io.ReadWriter) (protocol.Message, error) {
+	key := r.ApiKey()
+	if !r.supported {
+		return &rawResponse{Unsupported: true, key: key}, nil
+	}
+	id := correlation.Add(1)
+	out := kmsg.NewRequestFormatter(kmsg.FormatterClientID(r.ClientID)).AppendRequest(nil, r.Req, id)
+	if _, err := rw.Write(out); err != nil {
+		return nil, fmt.Errorf("write %s request: %w", key, err)
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(rw, size[:]); err != nil {
+		return nil, fmt.Errorf("read %s response size: %w", key, err)
+	}
+	n := binary.BigEndian.Uint32(size[:])
+	if n < 4 || n > maxRawResponse {
+		return nil, fmt.Errorf("read %s response: size %d out of range", key, n)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(rw, body); err != nil {
+		return nil, fmt.Errorf("read %s response: %w", key, err)
+	}
+	if got := int32(binary.BigEndian.Uint32(body)); got != id {
+		return nil, fmt.Errorf("read %s response: correlation id %d, want %d", key, got, id)
+	}
+	body = body[4:]
+	res := r.Req.ResponseKind()
+	if res.IsFlexible() {
+		var err error
+		if body, err = skipTags(body); err != nil {
+			return nil, fmt.Errorf("read %s response header: %w", key, err)
+		}
+	}
+	if err := res.ReadFrom(body); err != nil {
+		return nil, fmt.Errorf("decode %s response: %w", key, err)
+	}
+	return &rawResponse{Res: res, key: key}, nil
+}
+
+func (r *rawResponse) ApiKey() protocol.ApiKey { return r.key }
+
+// skipTags skips a tagged-fields section: an unsigned varint count, then per
+// field an unsigned varint tag, an unsigned varint size and that many bytes.
+func skipTags(b []byte) ([]byte, error) {
+	count, n := binary.Uvarint(b)
+	if n <= 0 {
+		return nil, errTruncatedTags
+	}
+	b = b[n:]
+	for ; count > 0; count-- {
+		if _, n = binary.Uvarint(b); n <= 0 {
+			return nil, errTruncatedTags
+		}
+		b = b[n:]
+		size, n := binary.Uvarint(b)
+		if n <= 0 || size > uint64(len(b)-n) {
+			return nil, errTruncatedTags
+		}
+		b = b[n+int(size):]
+	}
+	return b, nil
+}
+
+var errTruncatedTags = errors.New("tagged fields cut short")
+
+var (
+	_ protocol.BrokerMessage = (*rawRequest)(nil)
+	_ protocol.RawExchanger  = (*rawRequest)(nil)
+)
 
 func brokerOf(c protocol.Cluster, id int32) (protocol.Broker, error) {
 	b, ok := c.Brokers[id]
