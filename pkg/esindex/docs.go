@@ -70,6 +70,8 @@ func encodeSnapshot(names Names, s snapshot.Snapshot) []doc {
 
 // appendOffsetsDoc appends the offsets document of partition p of group g.
 //
+//	kafka.consumergroup.type              absent when the type could not be told
+//	kafka.consumergroup.state             absent when unknown
 //	kafka.consumergroup.offset            absent when the group never committed
 //	kafka.partition.offset.newest/oldest  absent when the log offsets are unknown
 //	kafka.consumergroup.consumer_lag      absent when Lag() has none
@@ -84,6 +86,7 @@ func appendOffsetsDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Grou
 	b = appendCluster(b, s)
 	b = append(b, `,"consumergroup":{"id":`...)
 	b = appendString(b, g.ID)
+	b = appendOptString(b, "type", g.Type)
 	b = appendOptString(b, "state", g.State)
 	if p.HasCommitted {
 		b = append(b, `,"offset":`...)
@@ -142,7 +145,9 @@ func appendOffsetsDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Grou
 
 // appendGroupDoc appends the group document of g. The max_lag fields are
 // absent when no partition has a lag; total_lag is the sum over those that
-// have one (0 when none has).
+// have one (0 when none has). Every group Kafka lists has one, whatever its
+// type: a share group, which has no offsets documents, has its type and
+// protocol type here and nothing else (lagwatch does not describe it).
 func appendGroupDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Group) []byte {
 	sum := g.Summarise()
 	below := 0
@@ -157,6 +162,7 @@ func appendGroupDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Group)
 	b = appendCluster(b, s)
 	b = append(b, `,"consumergroup":{"id":`...)
 	b = appendString(b, g.ID)
+	b = appendOptString(b, "type", g.Type)
 	b = appendOptString(b, "state", g.State)
 	b = appendOptString(b, "protocol_type", g.ProtocolType)
 	b = append(b, `}},"lagwatch":{"group":{"members":`...)

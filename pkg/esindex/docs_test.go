@@ -72,7 +72,7 @@ func TestOffsetsDocument(t *testing.T) {
 		"@timestamp":             "2026-01-02T02:04:05.678Z",
 		"kafka.cluster.name":     "prod",
 		"kafka.cluster.id":       "kid",
-		"kafka.consumergroup.id": "billing", "kafka.consumergroup.state": "Stable",
+		"kafka.consumergroup.id": "billing", "kafka.consumergroup.state": "Stable", "kafka.consumergroup.type": "consumer",
 		"kafka.topic.name": "orders", "kafka.partition.id": "3",
 	}
 	tests := []struct {
@@ -121,7 +121,7 @@ func TestOffsetsDocument(t *testing.T) {
 			p := base
 			tc.edit(&p)
 			s := snapshot.Snapshot{Cluster: "prod", ClusterID: "kid", Time: docTime}
-			g := snapshot.Group{ID: "billing", State: "Stable", Partitions: []snapshot.Partition{p}}
+			g := snapshot.Group{ID: "billing", Type: snapshot.TypeConsumer, State: "Stable", Partitions: []snapshot.Partition{p}}
 			m := decodeDoc(t, appendOffsetsDoc(nil, s, s.Time.UTC().Format(timestampLayout), &g, &p))
 			checkFields(t, m, common, nil)
 			checkFields(t, m, tc.want, tc.absent)
@@ -134,10 +134,10 @@ func TestOffsetsDocumentOptionalKeywords(t *testing.T) {
 	s := snapshot.Snapshot{Cluster: "prod", Time: docTime}
 	g := snapshot.Group{ID: "g"}
 	m := decodeDoc(t, appendOffsetsDoc(nil, s, "x", &g, &p))
-	// Cluster id unknown (metadata failed) and group state unknown
+	// Cluster id unknown (metadata failed), group type and state unknown
 	// (describe failed) are absent rather than empty keywords.
 	checkFields(t, m, map[string]any{"kafka.cluster.name": "prod", "kafka.consumergroup.id": "g"},
-		[]string{"kafka.cluster.id", "kafka.consumergroup.state", "kafka.consumergroup.offset", "kafka.partition.offset", "lagwatch"})
+		[]string{"kafka.cluster.id", "kafka.consumergroup.type", "kafka.consumergroup.state", "kafka.consumergroup.offset", "kafka.partition.offset", "lagwatch"})
 }
 
 func TestGroupDocument(t *testing.T) {
@@ -149,12 +149,12 @@ func TestGroupDocument(t *testing.T) {
 		absent []string
 	}{
 		{"lags on two topics: sums, the max and its place, topics once each",
-			snapshot.Group{ID: "g", State: "Stable", ProtocolType: "consumer", Members: members, Partitions: []snapshot.Partition{
+			snapshot.Group{ID: "g", Type: snapshot.TypeConsumer, State: "Stable", ProtocolType: "consumer", Members: members, Partitions: []snapshot.Partition{
 				{Topic: "a", Partition: 0, Committed: 5, HasCommitted: true, LogEnd: 10, HasOffsets: true},
 				{Topic: "a", Partition: 1, Committed: 1, HasCommitted: true, LogEnd: 30, LogStart: 2, HasOffsets: true},
 				{Topic: "b", Partition: 0, LogEnd: 10, HasOffsets: true},
 			}},
-			map[string]any{"kafka.consumergroup.id": "g", "kafka.consumergroup.state": "Stable", "kafka.consumergroup.protocol_type": "consumer",
+			map[string]any{"kafka.consumergroup.id": "g", "kafka.consumergroup.type": "consumer", "kafka.consumergroup.state": "Stable", "kafka.consumergroup.protocol_type": "consumer",
 				"lagwatch.group.members": "2", "lagwatch.group.partitions": "3", "lagwatch.group.topics": []any{"a", "b"},
 				"lagwatch.group.total_lag": "34", "lagwatch.group.max_lag": "29", "lagwatch.group.max_lag_topic": "a",
 				"lagwatch.group.max_lag_partition": "1", "lagwatch.group.below_log_start": "1"},
@@ -163,10 +163,20 @@ func TestGroupDocument(t *testing.T) {
 			snapshot.Group{ID: "g", State: "Empty", Partitions: []snapshot.Partition{{Topic: "a", LogEnd: 10, HasOffsets: true}}},
 			map[string]any{"lagwatch.group.total_lag": "0", "lagwatch.group.topics": []any{"a"}, "lagwatch.group.members": "0", "lagwatch.group.below_log_start": "0"},
 			[]string{"lagwatch.group.max_lag", "lagwatch.group.max_lag_topic", "lagwatch.group.max_lag_partition", "kafka.consumergroup.protocol_type"}},
-		{"a failed group: its error, no topics, no state",
+		{"a failed group: its error, no topics, no state, no type",
 			snapshot.Group{ID: "g", Err: errors.New("describe groups: COORDINATOR_NOT_AVAILABLE")},
 			map[string]any{"lagwatch.error": "describe groups: COORDINATOR_NOT_AVAILABLE", "lagwatch.group.partitions": "0"},
-			[]string{"kafka.consumergroup.state", "lagwatch.group.max_lag", "lagwatch.group.topics"}},
+			[]string{"kafka.consumergroup.state", "kafka.consumergroup.type", "lagwatch.group.max_lag", "lagwatch.group.topics"}},
+		{"a share group: listed, not described: its type and protocol type, no state, no offsets",
+			snapshot.Group{ID: "g", Type: snapshot.TypeShare, ProtocolType: "share"},
+			map[string]any{"kafka.consumergroup.type": "share", "kafka.consumergroup.protocol_type": "share",
+				"lagwatch.group.members": "0", "lagwatch.group.partitions": "0", "lagwatch.group.total_lag": "0"},
+			[]string{"kafka.consumergroup.state", "lagwatch.group.topics", "lagwatch.group.max_lag", "lagwatch.error"}},
+		{"a classic group of Kafka Connect: type, state and members, no offsets",
+			snapshot.Group{ID: "g", Type: snapshot.TypeClassic, State: "Stable", ProtocolType: "connect", Members: members},
+			map[string]any{"kafka.consumergroup.type": "classic", "kafka.consumergroup.state": "Stable", "kafka.consumergroup.protocol_type": "connect",
+				"lagwatch.group.members": "2", "lagwatch.group.partitions": "0"},
+			[]string{"lagwatch.group.topics", "lagwatch.error"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

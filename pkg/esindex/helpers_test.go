@@ -82,7 +82,7 @@ func tickSnapshot(i, groups, partitions int) snapshot.Snapshot {
 	s := snapshot.Snapshot{Cluster: "test", ClusterID: "cluster-id-1", Time: tick0.Add(time.Duration(i) * 30 * time.Second)}
 	for g := range groups {
 		m := snapshot.Member{MemberID: fmt.Sprintf("m-%d", g), ClientID: "client", Host: "/10.0.0.1"}
-		grp := snapshot.Group{ID: fmt.Sprintf("group-%03d", g), State: "Stable", ProtocolType: "consumer", Members: []snapshot.Member{m}}
+		grp := snapshot.Group{ID: fmt.Sprintf("group-%03d", g), Type: snapshot.TypeClassic, State: "Stable", ProtocolType: "consumer", Members: []snapshot.Member{m}}
 		for p := range partitions {
 			part := snapshot.Partition{
 				Topic: "topic-0", Partition: p,

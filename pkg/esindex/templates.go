@@ -17,8 +17,9 @@ import (
 
 // TemplateVersion is the version of the index templates and mappings this
 // package installs, stored in each template's "version" and _meta.version.
-// Raise it with any change to templates/*.json.
-const TemplateVersion = 2
+// Raise it with any change to templates/*.json. 3: kafka.consumergroup.type
+// on offsets and group documents.
+const TemplateVersion = 3
 
 // templatePriority puts lagwatch's templates above Elasticsearch's built-in
 // metrics-*-* template (priority 100), so the exact-name pattern wins.
