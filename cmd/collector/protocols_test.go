@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/lagwatch/lagwatch/internal/testenv"
+)
+
+// typedOffsets is the part of an offsets document this test reads.
+type typedOffsets struct {
+	Kafka struct {
+		Consumergroup struct {
+			ID     string `json:"id"`
+			Type   string `json:"type"`
+			State  string `json:"state"`
+			Lag    *int64 `json:"consumer_lag"`
+			Client *struct {
+				MemberID string `json:"member_id"`
+				ID       string `json:"id"`
+				Host     string `json:"host"`
+			} `json:"client"`
+		} `json:"consumergroup"`
+		Topic struct {
+			Name string `json:"name"`
+		} `json:"topic"`
+		Partition struct {
+			ID int `json:"id"`
+		} `json:"partition"`
+	} `json:"kafka"`
+}
+
+// typedGroup is the part of a group document this test reads.
+type typedGroup struct {
+	Kafka struct {
+		Consumergroup struct {
+			ID           string `json:"id"`
+			Type         string `json:"type"`
+			State        string `json:"state"`
+			ProtocolType string `json:"protocol_type"`
+		} `json:"consumergroup"`
+	} `json:"kafka"`
+	Lagwatch struct {
+		Group struct {
+			Members    int `json:"members"`
+			Partitions int `json:"partitions"`
+		} `json:"group"`
+	} `json:"lagwatch"`
+}
+
+// TestOnceStoresGroupTypes runs `collector --once` with a group of Kafka's
+// Java consumer on the consumer protocol (KIP-848) and a classic group that
+// only holds commits, and checks what lands in Elasticsearch: each group's
+// type and state, the consumer-protocol member owning its partitions, lags
+// as Kafka's consumer-groups tool reports them.
+func TestOnceStoresGroupTypes(t *testing.T) {
+	topic := testenv.CreateTopic(t, "coll-types", 2)
+	testenv.Produce(t, topic, 0, 15)
+	testenv.Produce(t, topic, 1, 25)
+	classic := testenv.Name(t, "coll-classic")
+	testenv.Commit(t, classic, topic, map[int]int64{0: 5, 1: 25})
+	consumer := testenv.Name(t, "coll-consumer")
+	testenv.DeleteGroupOnCleanup(t, consumer)
+	clientID := testenv.Name(t, "client")
+	jc := testenv.StartJavaConsumer(t, testenv.JavaConsumerOptions{
+		Topic: topic, Group: consumer, Protocol: "consumer", ClientID: clientID, FromBeginning: true,
+		Properties: map[string]string{"auto.commit.interval.ms": "200"},
+	})
+
+	// Wait until Kafka's tool shows the consumer caught up: every message
+	// read and committed, so that the tool and the collector read the same.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var rows []testenv.DescribeRow
+	for {
+		var err error
+		rows, err = testenv.ParseDescribe(testenv.ConsumerGroups(ctx, t, "--describe", "--group", consumer, "--group", classic))
+		if err != nil {
+			t.Fatal(err)
+		}
+		caught := 0
+		for _, r := range rows {
+			if r.Group == consumer && r.Lag == 0 && r.ConsumerID != "-" {
+				caught++
+			}
+		}
+		if caught == 2 && len(rows) == 4 {
+			break
+		}
+		if err := jc.Exited(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the consumer did not catch up: %+v", rows)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+
+	ns := setCollectorEnv(t, classic, consumer)
+	var stderr bytes.Buffer
+	if err := run(ctx, []string{"--once"}, &stderr); err != nil {
+		t.Fatalf("collector --once: %v\n%s", err, stderr.String())
+	}
+
+	groups := map[string]typedGroup{}
+	for _, g := range testenv.SearchAll[typedGroup](t, "metrics-lagwatch.groups-"+ns) {
+		groups[g.Kafka.Consumergroup.ID] = g
+	}
+	for id, want := range map[string]struct {
+		typ, state string
+		members    int
+	}{classic: {"classic", "Empty", 0}, consumer: {"consumer", "Stable", 1}} {
+		g, ok := groups[id]
+		cg := g.Kafka.Consumergroup
+		if !ok || cg.Type != want.typ || cg.State != want.state || g.Lagwatch.Group.Members != want.members || g.Lagwatch.Group.Partitions != 2 {
+			t.Errorf("group document of %s: %+v; want type %s, state %s, %d members, 2 partitions", id, g, want.typ, want.state, want.members)
+		}
+	}
+
+	stored := map[string]typedOffsets{}
+	for _, d := range testenv.SearchAll[typedOffsets](t, "metrics-lagwatch.offsets-"+ns) {
+		cg := d.Kafka.Consumergroup
+		stored[fmt.Sprintf("%s/%s/%d", cg.ID, d.Kafka.Topic.Name, d.Kafka.Partition.ID)] = d
+	}
+	if len(stored) != len(rows) {
+		t.Errorf("%d offsets documents, the tool lists %d partitions", len(stored), len(rows))
+	}
+	for _, row := range rows {
+		key := fmt.Sprintf("%s/%s/%d", row.Group, row.Topic, row.Partition)
+		d, ok := stored[key]
+		if !ok {
+			t.Errorf("%s: listed by the tool, not stored", key)
+			continue
+		}
+		cg := d.Kafka.Consumergroup
+		lag, member := int64(-1), "-"
+		if cg.Lag != nil {
+			lag = *cg.Lag
+		}
+		if cg.Client != nil {
+			member = cg.Client.MemberID
+			if cg.Client.ID != clientID || cg.Client.Host != "/127.0.0.1" {
+				t.Errorf("%s: owner %+v; want client id %s on /127.0.0.1", key, *cg.Client, clientID)
+			}
+		}
+		wantType := map[string]string{classic: "classic", consumer: "consumer"}[row.Group]
+		if lag != row.Lag || member != row.ConsumerID || cg.Type != wantType {
+			t.Errorf("%s: stored lag %d, owner %s, type %q; tool %d, %s; want type %s", key, lag, member, cg.Type, row.Lag, row.ConsumerID, wantType)
+		}
+	}
+}
