@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -55,7 +56,8 @@ type typedGroup struct {
 // Java consumer on the consumer protocol (KIP-848) and a classic group that
 // only holds commits, and checks what lands in Elasticsearch: each group's
 // type and state, the consumer-protocol member owning its partitions, lags
-// as Kafka's consumer-groups tool reports them.
+// as Kafka's consumer-groups tool reports them; through each of the test
+// broker's listeners.
 func TestOnceStoresGroupTypes(t *testing.T) {
 	topic := testenv.CreateTopic(t, "coll-types", 2)
 	testenv.Produce(t, topic, 0, 15)
@@ -100,56 +102,79 @@ func TestOnceStoresGroupTypes(t *testing.T) {
 		}
 	}
 
-	ns := setCollectorEnv(t, classic, consumer)
-	var stderr bytes.Buffer
-	if err := run(ctx, []string{"--once"}, &stderr); err != nil {
-		t.Fatalf("collector --once: %v\n%s", err, stderr.String())
+	// ConsumerGroupDescribe rides on the transport's own connections: once
+	// in plain text, once through mutual TLS, once after SASL.
+	tlsAddr, tlsDir := testenv.KafkaTLS(t)
+	listeners := []struct {
+		name string
+		env  map[string]string
+	}{
+		{"plaintext", nil},
+		{"mutual TLS", map[string]string{"KAFKA_BROKERS": tlsAddr, "KAFKA_TLS_ENABLED": "true",
+			"KAFKA_TLS_CA_FILE": filepath.Join(tlsDir, "ca.pem"), "KAFKA_TLS_CERT_FILE": filepath.Join(tlsDir, "client.pem"),
+			"KAFKA_TLS_KEY_FILE": filepath.Join(tlsDir, "client.key")}},
+		{"SASL PLAIN", map[string]string{"KAFKA_BROKERS": testenv.KafkaSASL(t), "KAFKA_SASL_MECHANISM": "PLAIN",
+			"KAFKA_SASL_USERNAME": testenv.SASLPlainUser, "KAFKA_SASL_PASSWORD": testenv.SASLPlainPassword}},
 	}
-
-	groups := map[string]typedGroup{}
-	for _, g := range testenv.SearchAll[typedGroup](t, "metrics-lagwatch.groups-"+ns) {
-		groups[g.Kafka.Consumergroup.ID] = g
-	}
-	for id, want := range map[string]struct {
-		typ, state string
-		members    int
-	}{classic: {"classic", "Empty", 0}, consumer: {"consumer", "Stable", 1}} {
-		g, ok := groups[id]
-		cg := g.Kafka.Consumergroup
-		if !ok || cg.Type != want.typ || cg.State != want.state || g.Lagwatch.Group.Members != want.members || g.Lagwatch.Group.Partitions != 2 {
-			t.Errorf("group document of %s: %+v; want type %s, state %s, %d members, 2 partitions", id, g, want.typ, want.state, want.members)
-		}
-	}
-
-	stored := map[string]typedOffsets{}
-	for _, d := range testenv.SearchAll[typedOffsets](t, "metrics-lagwatch.offsets-"+ns) {
-		cg := d.Kafka.Consumergroup
-		stored[fmt.Sprintf("%s/%s/%d", cg.ID, d.Kafka.Topic.Name, d.Kafka.Partition.ID)] = d
-	}
-	if len(stored) != len(rows) {
-		t.Errorf("%d offsets documents, the tool lists %d partitions", len(stored), len(rows))
-	}
-	for _, row := range rows {
-		key := fmt.Sprintf("%s/%s/%d", row.Group, row.Topic, row.Partition)
-		d, ok := stored[key]
-		if !ok {
-			t.Errorf("%s: listed by the tool, not stored", key)
-			continue
-		}
-		cg := d.Kafka.Consumergroup
-		lag, member := int64(-1), "-"
-		if cg.Lag != nil {
-			lag = *cg.Lag
-		}
-		if cg.Client != nil {
-			member = cg.Client.MemberID
-			if cg.Client.ID != clientID || cg.Client.Host != "/127.0.0.1" {
-				t.Errorf("%s: owner %+v; want client id %s on /127.0.0.1", key, *cg.Client, clientID)
+	for _, l := range listeners {
+		t.Run(l.name, func(t *testing.T) {
+			ns := setCollectorEnv(t, classic, consumer)
+			for k, v := range l.env {
+				t.Setenv(k, v)
 			}
-		}
-		wantType := map[string]string{classic: "classic", consumer: "consumer"}[row.Group]
-		if lag != row.Lag || member != row.ConsumerID || cg.Type != wantType {
-			t.Errorf("%s: stored lag %d, owner %s, type %q; tool %d, %s; want type %s", key, lag, member, cg.Type, row.Lag, row.ConsumerID, wantType)
-		}
+			t.Setenv("COLLECTOR_TICK_TIMEOUT", "15s")
+			t.Setenv("COLLECTOR_KAFKA_TIMEOUT", "5s")
+			var stderr bytes.Buffer
+			if err := run(ctx, []string{"--once"}, &stderr); err != nil {
+				t.Fatalf("collector --once: %v\n%s", err, stderr.String())
+			}
+
+			groups := map[string]typedGroup{}
+			for _, g := range testenv.SearchAll[typedGroup](t, "metrics-lagwatch.groups-"+ns) {
+				groups[g.Kafka.Consumergroup.ID] = g
+			}
+			for id, want := range map[string]struct {
+				typ, state string
+				members    int
+			}{classic: {"classic", "Empty", 0}, consumer: {"consumer", "Stable", 1}} {
+				g, ok := groups[id]
+				cg := g.Kafka.Consumergroup
+				if !ok || cg.Type != want.typ || cg.State != want.state || g.Lagwatch.Group.Members != want.members || g.Lagwatch.Group.Partitions != 2 {
+					t.Errorf("group document of %s: %+v; want type %s, state %s, %d members, 2 partitions", id, g, want.typ, want.state, want.members)
+				}
+			}
+
+			stored := map[string]typedOffsets{}
+			for _, d := range testenv.SearchAll[typedOffsets](t, "metrics-lagwatch.offsets-"+ns) {
+				cg := d.Kafka.Consumergroup
+				stored[fmt.Sprintf("%s/%s/%d", cg.ID, d.Kafka.Topic.Name, d.Kafka.Partition.ID)] = d
+			}
+			if len(stored) != len(rows) {
+				t.Errorf("%d offsets documents, the tool lists %d partitions", len(stored), len(rows))
+			}
+			for _, row := range rows {
+				key := fmt.Sprintf("%s/%s/%d", row.Group, row.Topic, row.Partition)
+				d, ok := stored[key]
+				if !ok {
+					t.Errorf("%s: listed by the tool, not stored", key)
+					continue
+				}
+				cg := d.Kafka.Consumergroup
+				lag, member := int64(-1), "-"
+				if cg.Lag != nil {
+					lag = *cg.Lag
+				}
+				if cg.Client != nil {
+					member = cg.Client.MemberID
+					if cg.Client.ID != clientID || cg.Client.Host != "/127.0.0.1" {
+						t.Errorf("%s: owner %+v; want client id %s on /127.0.0.1", key, *cg.Client, clientID)
+					}
+				}
+				wantType := map[string]string{classic: "classic", consumer: "consumer"}[row.Group]
+				if lag != row.Lag || member != row.ConsumerID || cg.Type != wantType {
+					t.Errorf("%s: stored lag %d, owner %s, type %q; tool %d, %s; want type %s", key, lag, member, cg.Type, row.Lag, row.ConsumerID, wantType)
+				}
+			}
+		})
 	}
 }
