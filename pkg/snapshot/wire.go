@@ -111,7 +111,7 @@ type rawRequest struct {
 // consumerGroupDescribe is ConsumerGroupDescribe v0 for groups, to their
 // coordinator. v0 is what every broker that announces the request accepts
 // (Kafka 4.1 takes v0 and v1; v1 only adds each member's type, classic or
-// consumer, in a group being migrated between the protocols).
+// consumer, in a group being migrated between the protocols: KIP-1099).
 func consumerGroupDescribe(coordinator int32, groups []string, clientID string) *rawRequest {
 	req := kmsg.NewPtrConsumerGroupDescribeRequest()
 	req.Version = 0
