@@ -5,8 +5,8 @@
 // Elasticsearch requests.
 //
 //	scripts/testenv up
-//	go run ./cmd/evalbench                      # 2,000 groups x 25 partitions x 20 ticks
-//	go run ./cmd/evalbench -namespace evalbench1 -seed=false   # re-measure on kept data
+//	go run ./bench/evalbench                      # 2,000 groups x 25 partitions x 20 ticks
+//	go run ./bench/evalbench -namespace evalbench1 -seed=false   # re-measure on kept data
 package main
 
 import (

@@ -10,7 +10,7 @@
 //
 // Run it from the repository's top folder:
 //
-//	scripts/testenv up && go run ./cmd/lagbench -runs 3
+//	scripts/testenv up && go run ./bench/lagbench -runs 3
 //
 // Topics and groups it creates are deleted at the end unless -keep is given;
 // with -keep and the same -prefix a later run reuses them (seeding is
