@@ -88,7 +88,7 @@ func (e *evaluator) printStatus(ctx context.Context, o options, w io.Writer) err
 		fmt.Fprintln(tw, "CLUSTER\tGROUP\tSTATUS\tTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tTIME-LAG\tPARTITION-STATUS\tCOMPLETE\tCONSUMER-ID\tHOST\tCLIENT-ID")
 	}
 	enc := json.NewEncoder(w)
-	print := func(r evaluate.GroupResult) error {
+	show := func(r evaluate.GroupResult) error {
 		if o.json {
 			b := r.BurrowLag()
 			b.Request.Host = host
@@ -111,7 +111,7 @@ func (e *evaluator) printStatus(ctx context.Context, o options, w io.Writer) err
 		if o.group != "" {
 			results = append(results, compact(r))
 		}
-		return print(r)
+		return show(r)
 	})
 	if err == nil && o.group != "" && len(results) == 0 {
 		// Never seen within the lookback: Burrow's NOTFOUND for the cluster
@@ -125,7 +125,7 @@ func (e *evaluator) printStatus(ctx context.Context, o options, w io.Writer) err
 		}
 		for _, c := range clusters {
 			if err == nil {
-				err = print(evaluate.GroupResult{Cluster: c, Group: o.group, Status: evaluate.NotFound, Complete: 1})
+				err = show(evaluate.GroupResult{Cluster: c, Group: o.group, Status: evaluate.NotFound, Complete: 1})
 			}
 		}
 		if err == nil {
