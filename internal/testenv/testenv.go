@@ -170,18 +170,7 @@ func ParseDescribe(out string) ([]DescribeRow, error) {
 		if starts == nil {
 			continue
 		}
-		field := map[string]string{}
-		for i, st := range starts {
-			end := len(line)
-			if i+1 < len(starts) {
-				end = min(starts[i+1], len(line))
-			}
-			if st >= len(line) {
-				field[names[i]] = "-"
-				continue
-			}
-			field[names[i]] = strings.TrimSpace(line[st:end])
-		}
+		field := cutRow(line, starts, names, "-")
 		num := func(h string) (int64, error) {
 			s, ok := field[h]
 			if !ok || s == "-" {
@@ -248,19 +237,26 @@ func ParseTable(out string) []map[string]string {
 		if starts == nil {
 			continue
 		}
-		row := map[string]string{}
-		for i, st := range starts {
-			end := len(line)
-			if i+1 < len(starts) {
-				end = min(starts[i+1], len(line))
-			}
-			if st >= len(line) {
-				row[names[i]] = ""
-				continue
-			}
-			row[names[i]] = strings.TrimSpace(line[st:end])
-		}
-		rows = append(rows, row)
+		rows = append(rows, cutRow(line, starts, names, ""))
 	}
 	return rows
+}
+
+// cutRow cuts a padded table line into its columns at starts, the positions
+// where the header's names begin; a column the line is too short to reach
+// gets missing.
+func cutRow(line string, starts []int, names []string, missing string) map[string]string {
+	row := make(map[string]string, len(starts))
+	for i, st := range starts {
+		end := len(line)
+		if i+1 < len(starts) {
+			end = min(starts[i+1], len(line))
+		}
+		if st >= len(line) {
+			row[names[i]] = missing
+			continue
+		}
+		row[names[i]] = strings.TrimSpace(line[st:end])
+	}
+	return row
 }
