@@ -7,15 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/envconf"
+	"github.com/lagwatch/lagwatch/internal/service"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/robfig/cron/v3"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -29,7 +27,7 @@ type collector struct {
 	closers []func()
 	writer  *esindex.Writer
 	metrics *metrics
-	server  *http.Server
+	server  *service.Server // nil without COLLECTOR_METRICS_ADDR
 
 	// installTemplates puts the index templates in; templatesOK records
 	// that it succeeded once. Until it has, snapshots go to the spool: a
@@ -43,9 +41,7 @@ type collector struct {
 	// spooled counts the documents spooled by the ticks since once reset it.
 	spooled int
 
-	mu       sync.Mutex
-	lastTick time.Time
-	lastErr  error
+	last service.LastRun // the latest tick, for /healthz
 }
 
 // startInstall starts installing the templates in the background unless
@@ -109,7 +105,7 @@ func dialTLS(ctx context.Context, dial func(context.Context, string, string) (ne
 }
 
 func newCollector(ctx context.Context, cfg Config, log *slog.Logger) (*collector, error) {
-	c := &collector{cfg: cfg, log: log, metrics: newMetrics()}
+	c := &collector{cfg: cfg, log: log, metrics: newMetrics(), last: service.LastRun{Noun: "tick", OKNamesRun: true}}
 	for _, cl := range cfg.Clusters {
 		tr, err := cl.Transport(cfg.KafkaTimeout)
 		if err != nil {
@@ -156,20 +152,11 @@ func newCollector(ctx context.Context, cfg Config, log *slog.Logger) (*collector
 	c.startInstall()
 
 	if cfg.MetricsAddr != "" {
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		c.server, err = service.Listen(cfg.MetricsAddr, "COLLECTOR_METRICS_ADDR", c.metrics.reg, &c.last, log)
 		if err != nil {
-			return nil, fmt.Errorf("COLLECTOR_METRICS_ADDR: listen on %s: %w", cfg.MetricsAddr, err)
+			return nil, err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(c.metrics.reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", c.healthz)
-		c.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := c.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("metrics listener stopped", "err", err)
-			}
-		}()
-		log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+		log.Info("serving /metrics and /healthz", "addr", c.server.Addr().String())
 	}
 	return c, nil
 }
@@ -194,30 +181,10 @@ func countRequests(tr *kafka.Transport, counter *snapshot.RequestCounter) {
 }
 
 func (c *collector) close() {
-	if c.server != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = c.server.Shutdown(ctx)
-	}
+	c.server.Close()
 	for _, f := range c.closers {
 		f()
 	}
-}
-
-func (c *collector) healthz(w http.ResponseWriter, _ *http.Request) {
-	c.mu.Lock()
-	last, err := c.lastTick, c.lastErr
-	c.mu.Unlock()
-	if err != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "last tick at %s failed: %v\n", last.Format(time.RFC3339), err)
-		return
-	}
-	if last.IsZero() {
-		fmt.Fprintln(w, "ok: no tick yet")
-		return
-	}
-	fmt.Fprintf(w, "ok: last tick at %s\n", last.Format(time.RFC3339))
 }
 
 // once runs a single tick.
@@ -241,27 +208,17 @@ func (c *collector) once(ctx context.Context) error {
 // serve runs ticks on the schedule until ctx ends, then waits for the tick
 // in flight.
 func (c *collector) serve(ctx context.Context) error {
-	sched, err := scheduleParser.Parse(c.cfg.Schedule)
+	sched, err := service.NewSchedule(c.cfg.Schedule, c.log)
 	if err != nil {
 		return usageError{Err: fmt.Errorf("COLLECTOR_SCHEDULE: %w", err)}
 	}
-	logger := cron.VerbosePrintfLogger(slogPrintf{c.log})
-	cr := cron.New(cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))
-	tickCtx := context.WithoutCancel(ctx)
-	cr.Schedule(sched, cron.FuncJob(func() { _ = c.tick(tickCtx) }))
-	cr.Start()
+	sched.Start(ctx, func(ctx context.Context) { _ = c.tick(ctx) })
 	c.log.Info("collector running", "schedule", c.cfg.Schedule, "clusters", len(c.readers))
 	<-ctx.Done()
 	c.log.Info("stopping: waiting for the tick in flight")
-	<-cr.Stop().Done()
+	sched.Stop()
 	c.log.Info("collector stopped")
 	return nil
-}
-
-type slogPrintf struct{ log *slog.Logger }
-
-func (s slogPrintf) Printf(format string, args ...any) {
-	s.log.Debug(fmt.Sprintf(format, args...))
 }
 
 // tick reads every cluster and writes every snapshot. It fails when a
@@ -301,9 +258,7 @@ func (c *collector) tick(ctx context.Context) error {
 		}
 	}
 	err := errors.Join(errs...)
-	c.mu.Lock()
-	c.lastTick, c.lastErr = start, err
-	c.mu.Unlock()
+	c.last.Record(start, err)
 	segments, bytes := c.writer.SpoolDepth()
 	c.metrics.spoolSegments.Set(float64(segments))
 	c.metrics.spoolBytes.Set(float64(bytes))

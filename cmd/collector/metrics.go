@@ -1,12 +1,13 @@
 package main
 
 import (
+	"github.com/lagwatch/lagwatch/internal/service"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics are the collector's Prometheus series. Every per-cluster series
-// carries the `cluster` label.
+// carries the `cluster` label. The registry also holds the Go runtime and
+// process series.
 type metrics struct {
 	reg *prometheus.Registry
 
@@ -24,7 +25,7 @@ type metrics struct {
 }
 
 func newMetrics() *metrics {
-	m := &metrics{reg: prometheus.NewRegistry()}
+	m := &metrics{}
 	ns, sub := "lagwatch", "collector"
 	m.tickDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "tick_duration_seconds",
 		Help:    "Wall time of one cluster's tick: reading Kafka and writing (or spooling) the snapshot.",
@@ -50,8 +51,7 @@ func newMetrics() *metrics {
 		Help: "Snapshots waiting in the on-disk spool."})
 	m.spoolBytes = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "spool_bytes",
 		Help: "Bytes waiting in the on-disk spool."})
-	m.reg.MustRegister(m.tickDuration, m.ticks, m.lastSuccess, m.groups, m.partitions, m.kafkaRequests,
-		m.kafkaErrors, m.negativeLags, m.docs, m.spoolSegments, m.spoolBytes,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg = service.NewRegistry(m.tickDuration, m.ticks, m.lastSuccess, m.groups, m.partitions, m.kafkaRequests,
+		m.kafkaErrors, m.negativeLags, m.docs, m.spoolSegments, m.spoolBytes)
 	return m
 }

@@ -80,12 +80,13 @@ func TestScheduleMetricsAndSIGTERM(t *testing.T) {
 		`lagwatch_collector_tick_duration_seconds_count{cluster="default"}`,
 		`lagwatch_collector_spool_bytes 0`,
 		`lagwatch_collector_kafka_requests_total{cluster="default"}`,
+		"\ngo_goroutines ", "\nprocess_start_time_seconds ", // the runtime and process series
 	} {
 		if !strings.Contains(body, series) {
 			t.Errorf("/metrics lacks %s", series)
 		}
 	}
-	if code, body := get(t, "http://"+addr+"/healthz"); code != 200 || !strings.HasPrefix(body, "ok") {
+	if code, body := get(t, "http://"+addr+"/healthz"); code != 200 || !strings.HasPrefix(body, "ok: last tick at ") {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
 

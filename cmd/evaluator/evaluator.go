@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"sync"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/internal/service"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/robfig/cron/v3"
 )
 
 type evaluator struct {
@@ -26,13 +22,11 @@ type evaluator struct {
 	status  *esindex.StatusWriter
 	sinks   []*notify.Webhook
 	metrics *metrics
-	server  *http.Server
+	server  *service.Server // nil until serve, and without EVALUATOR_METRICS_ADDR
 
 	templatesOK bool
 
-	mu      sync.Mutex
-	lastRun time.Time
-	lastErr error
+	last service.LastRun // the latest evaluation, for /healthz
 }
 
 func newEvaluator(cfg Config, log *slog.Logger) (*evaluator, error) {
@@ -48,16 +42,11 @@ func newEvaluator(cfg Config, log *slog.Logger) (*evaluator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &evaluator{cfg: cfg, log: log, es: es, names: names, status: sw, sinks: cfg.Sinks(), metrics: newMetrics()}, nil
+	return &evaluator{cfg: cfg, log: log, es: es, names: names, status: sw, sinks: cfg.Sinks(), metrics: newMetrics(),
+		last: service.LastRun{Noun: "evaluation"}}, nil
 }
 
-func (e *evaluator) close() {
-	if e.server != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = e.server.Shutdown(ctx)
-	}
-}
+func (e *evaluator) close() { e.server.Close() }
 
 // ensureTemplates installs the status and incident templates once per
 // process.
@@ -250,9 +239,7 @@ func (e *evaluator) finish(start, at time.Time, st runStats, wr esindex.WriteRes
 		"written", wr.Indexed, "duplicates", wr.Duplicates, "failed", wr.Failed,
 		"alerts_sent", al.sent, "alerts_failed", al.failed, "duration", took}
 	e.metrics.observe(st, wr, al, took, err)
-	e.mu.Lock()
-	e.lastRun, e.lastErr = start, err
-	e.mu.Unlock()
+	e.last.Record(start, err)
 	if err != nil {
 		e.log.Error("evaluation failed", append(attrs, "err", err)...)
 		return
@@ -263,49 +250,20 @@ func (e *evaluator) finish(start, at time.Time, st runStats, wr esindex.WriteRes
 // serve evaluates on the schedule until ctx ends, then waits for the run in
 // flight.
 func (e *evaluator) serve(ctx context.Context) error {
-	sched, err := scheduleParser.Parse(e.cfg.Schedule)
+	sched, err := service.NewSchedule(e.cfg.Schedule, e.log)
 	if err != nil {
 		return usageError{Err: fmt.Errorf("EVALUATOR_SCHEDULE: %w", err)}
 	}
 	if e.cfg.MetricsAddr != "" {
-		ln, err := net.Listen("tcp", e.cfg.MetricsAddr)
+		e.server, err = service.Listen(e.cfg.MetricsAddr, "EVALUATOR_METRICS_ADDR", e.metrics.reg, &e.last, e.log)
 		if err != nil {
-			return fmt.Errorf("EVALUATOR_METRICS_ADDR: listen on %s: %w", e.cfg.MetricsAddr, err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(e.metrics.reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", e.healthz)
-		e.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := e.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				e.log.Error("metrics listener stopped", "err", err)
-			}
-		}()
 	}
-	logger := cron.VerbosePrintfLogger(slogPrintf{e.log})
-	cr := cron.New(cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))
-	runCtx := context.WithoutCancel(ctx)
-	cr.Schedule(sched, cron.FuncJob(func() { _ = e.live(runCtx) }))
-	cr.Start()
+	sched.Start(ctx, func(ctx context.Context) { _ = e.live(ctx) })
 	e.log.Info("evaluator running", "schedule", e.cfg.Schedule, "namespace", e.names.Namespace)
 	<-ctx.Done()
-	<-cr.Stop().Done()
+	sched.Stop()
 	e.log.Info("evaluator stopped")
 	return nil
 }
-
-func (e *evaluator) healthz(w http.ResponseWriter, _ *http.Request) {
-	e.mu.Lock()
-	last, err := e.lastRun, e.lastErr
-	e.mu.Unlock()
-	if err != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "last evaluation at %s failed: %v\n", last.Format(time.RFC3339), err)
-		return
-	}
-	fmt.Fprintln(w, "ok")
-}
-
-type slogPrintf struct{ log *slog.Logger }
-
-func (s slogPrintf) Printf(format string, args ...any) { s.log.Debug(fmt.Sprintf(format, args...)) }

@@ -3,13 +3,14 @@ package main
 import (
 	"time"
 
+	"github.com/lagwatch/lagwatch/internal/service"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// metrics are the evaluator's Prometheus series (served in schedule mode).
+// metrics are the evaluator's Prometheus series (served in schedule mode),
+// with the Go runtime and process series.
 type metrics struct {
 	reg          *prometheus.Registry
 	runs         *prometheus.CounterVec
@@ -24,7 +25,7 @@ type metrics struct {
 
 func newMetrics() *metrics {
 	ns, sub := "lagwatch", "evaluator"
-	m := &metrics{reg: prometheus.NewRegistry()}
+	m := &metrics{}
 	m.runs = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "runs_total",
 		Help: "Evaluation runs by result (ok or error)."}, []string{"result"})
 	m.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "run_duration_seconds",
@@ -41,8 +42,7 @@ func newMetrics() *metrics {
 		Help: "Alerts delivered, by sink and kind."}, []string{"sink", "kind"})
 	m.sinkFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "alert_failures_total",
 		Help: "Alerts a sink did not take, after retries."}, []string{"sink"})
-	m.reg.MustRegister(m.runs, m.duration, m.groups, m.esRequests, m.docsRead, m.statusDocs, m.sinkSends, m.sinkFailures,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg = service.NewRegistry(m.runs, m.duration, m.groups, m.esRequests, m.docsRead, m.statusDocs, m.sinkSends, m.sinkFailures)
 	return m
 }
 

@@ -58,9 +58,10 @@ func TestScheduleMetricsAndSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ = io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Errorf("/healthz: %s", res.Status)
+	if res.StatusCode != 200 || string(body) != "ok\n" {
+		t.Errorf("/healthz: %s %q, want 200 \"ok\\n\"", res.Status, body)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

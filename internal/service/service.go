@@ -1,0 +1,174 @@
+// Package service is the shell the programs share in schedule mode: a cron
+// runner for one job, the HTTP listener for /metrics and /healthz, and the
+// outcome of the last run that /healthz reports.
+//
+// It owns no Kafka or Elasticsearch client and must not import one, nor any
+// package that does: the programs hand it a job, a registry and a noun.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/lagwatch/lagwatch/internal/envconf"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robfig/cron/v3"
+)
+
+// Schedule runs one job on a cron schedule, never two runs at once: a run
+// due while the previous one is still going is skipped.
+//
+// A run that panics does not crash the program: cron's Recover logs it
+// (through the logger at debug level, like every cron message). Recover
+// wraps SkipIfStillRunning, which does not get its token back from a
+// panicking run, so every later run is skipped.
+type Schedule struct {
+	sched cron.Schedule
+	log   *slog.Logger
+	cron  *cron.Cron
+}
+
+// NewSchedule parses spec with envconf.ScheduleParser (five fields, an
+// optional leading seconds field, or a descriptor such as @every 30s). The
+// error is the parser's; the caller names the variable that held spec.
+func NewSchedule(spec string, log *slog.Logger) (*Schedule, error) {
+	sched, err := envconf.ScheduleParser.Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &Schedule{sched: sched, log: log}, nil
+}
+
+// Start schedules job and returns at once. Each run gets a context that
+// carries ctx's values but is not cancelled with it: a signal ends the
+// schedule, not the run in flight, which finishes within its own timeout.
+// Start is called once.
+func (s *Schedule) Start(ctx context.Context, job func(context.Context)) {
+	logger := cron.VerbosePrintfLogger(slogPrintf{s.log})
+	s.cron = cron.New(cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))
+	runCtx := context.WithoutCancel(ctx)
+	s.cron.Schedule(s.sched, cron.FuncJob(func() { job(runCtx) }))
+	s.cron.Start()
+}
+
+// Stop starts no further run and waits for the run in flight, if any.
+func (s *Schedule) Stop() {
+	if s.cron == nil {
+		return
+	}
+	<-s.cron.Stop().Done()
+}
+
+// slogPrintf sends cron's own messages (each scheduled and skipped run) to
+// the logger at debug level.
+type slogPrintf struct{ log *slog.Logger }
+
+func (s slogPrintf) Printf(format string, args ...any) { s.log.Debug(fmt.Sprintf(format, args...)) }
+
+// NewRegistry returns a Prometheus registry holding cs and the Go runtime
+// and process collectors. It panics when cs collide, like MustRegister: that
+// is a programming error, found by the first test that builds the metrics.
+func NewRegistry(cs ...prometheus.Collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(cs...)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// LastRun is the outcome of the latest run; it answers /healthz. Set Noun
+// (and OKNamesRun) before use; the zero time means no run yet. Safe for
+// concurrent use.
+type LastRun struct {
+	// Noun names one run in the answers: "last <Noun> at <time> failed: <err>".
+	Noun string
+	// OKNamesRun makes a healthy answer name the last run: "ok: last <Noun>
+	// at <time>", or "ok: no <Noun> yet" before the first. Without it a
+	// healthy answer is "ok".
+	OKNamesRun bool
+
+	mu  sync.Mutex
+	at  time.Time
+	err error
+}
+
+// Record stores the outcome of the run that started at at.
+func (l *LastRun) Record(at time.Time, err error) {
+	l.mu.Lock()
+	l.at, l.err = at, err
+	l.mu.Unlock()
+}
+
+// Last returns what Record stored last: the zero time and nil before any.
+func (l *LastRun) Last() (time.Time, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.at, l.err
+}
+
+// ServeHTTP answers 503 when the last run failed, 200 otherwise (before the
+// first run too). Times are RFC 3339 in the run's own location.
+func (l *LastRun) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	at, err := l.Last()
+	switch {
+	case err != nil:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "last %s at %s failed: %v\n", l.Noun, at.Format(time.RFC3339), err)
+	case !l.OKNamesRun:
+		fmt.Fprintln(w, "ok")
+	case at.IsZero():
+		fmt.Fprintf(w, "ok: no %s yet\n", l.Noun)
+	default:
+		fmt.Fprintf(w, "ok: last %s at %s\n", l.Noun, at.Format(time.RFC3339))
+	}
+}
+
+// Server serves /metrics and /healthz.
+type Server struct {
+	srv  *http.Server
+	addr net.Addr
+}
+
+// shutdownTimeout bounds Close: requests still open after it are cut.
+const shutdownTimeout = 5 * time.Second
+
+// Listen listens on addr and serves, in the background, /metrics from reg
+// and /healthz from health. The listen error names envVar, the variable that
+// gave addr. A listener that stops on its own is logged; Close stops it.
+func Listen(addr, envVar string, reg *prometheus.Registry, health http.Handler, log *slog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen on %s: %w", envVar, addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/healthz", health)
+	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, addr: ln.Addr()}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the address listened on (the port chosen when addr's was 0).
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// Close shuts the server down, waiting up to five seconds for the requests
+// in flight. A nil Server (no listener configured) is a no-op.
+func (s *Server) Close() {
+	if s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx)
+}

@@ -1,0 +1,260 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestLastRunHealthz pins the /healthz answers of both programs: the
+// collector names its ticks, the evaluator answers a bare "ok".
+func TestLastRunHealthz(t *testing.T) {
+	at := time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
+	collector := func() *LastRun { return &LastRun{Noun: "tick", OKNamesRun: true} }
+	evaluator := func() *LastRun { return &LastRun{Noun: "evaluation"} }
+	for _, tc := range []struct {
+		name     string
+		last     *LastRun
+		at       time.Time
+		err      error
+		record   bool
+		wantCode int
+		wantBody string
+	}{
+		{"collector before the first tick", collector(), time.Time{}, nil, false, 200, "ok: no tick yet\n"},
+		{"collector after a good tick", collector(), at, nil, true, 200, "ok: last tick at 2026-03-01T03:00:00Z\n"},
+		{"collector after a failed tick", collector(), at, errors.New("cluster \"a\": boom"), true, 503,
+			"last tick at 2026-03-01T03:00:00Z failed: cluster \"a\": boom\n"},
+		{"evaluator before the first run", evaluator(), time.Time{}, nil, false, 200, "ok\n"},
+		{"evaluator after a good run: no time in the answer", evaluator(), at, nil, true, 200, "ok\n"},
+		{"evaluator after a failed run", evaluator(), at, errors.New("boom"), true, 503,
+			"last evaluation at 2026-03-01T03:00:00Z failed: boom\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.record {
+				tc.last.Record(tc.at, tc.err)
+			}
+			rec := httptest.NewRecorder()
+			tc.last.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+			if rec.Code != tc.wantCode || rec.Body.String() != tc.wantBody {
+				t.Errorf("got %d %q, want %d %q", rec.Code, rec.Body.String(), tc.wantCode, tc.wantBody)
+			}
+		})
+	}
+}
+
+// TestLastRunRecovers: a good run after a failed one makes /healthz healthy
+// again (only the latest run counts).
+func TestLastRunRecovers(t *testing.T) {
+	l := &LastRun{Noun: "tick"}
+	l.Record(time.Unix(1, 0), errors.New("boom"))
+	l.Record(time.Unix(2, 0), nil)
+	if at, err := l.Last(); err != nil || !at.Equal(time.Unix(2, 0)) {
+		t.Errorf("Last() = %v, %v; want the second run, no error", at, err)
+	}
+}
+
+func TestNewRegistryHasRuntimeSeries(t *testing.T) {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "lagwatch_test_total", Help: "A test counter."})
+	reg := NewRegistry(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, mf := range mfs {
+		seen[mf.GetName()] = true
+	}
+	want := []string{"lagwatch_test_total", "go_goroutines"}
+	if runtime.GOOS == "linux" { // the process collector reads /proc
+		want = append(want, "process_start_time_seconds")
+	}
+	for _, name := range want {
+		if !seen[name] {
+			t.Errorf("registry lacks %s", name)
+		}
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", url, err)
+	}
+	return res.StatusCode, string(b)
+}
+
+// TestListenServesMetricsAndHealthz: one listener answers both paths, and
+// Close stops it.
+func TestListenServesMetricsAndHealthz(t *testing.T) {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "lagwatch_test_total", Help: "A test counter."})
+	c.Add(3)
+	last := &LastRun{Noun: "tick", OKNamesRun: true}
+	s, err := Listen("127.0.0.1:0", "TEST_METRICS_ADDR", NewRegistry(c), last, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + s.Addr().String()
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "lagwatch_test_total 3\n") {
+		t.Errorf("/metrics: %d, want 200 with lagwatch_test_total 3:\n%s", code, body)
+	}
+	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok: no tick yet\n" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	last.Record(time.Now(), errors.New("boom"))
+	if code, _ := get(t, base+"/healthz"); code != 503 {
+		t.Errorf("/healthz after a failed run: %d, want 503", code)
+	}
+	s.Close()
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("listener still answers after Close")
+	}
+}
+
+// TestListenErrorNamesVariable: an address in use fails with the variable's
+// name, so that the operator knows what to change.
+func TestListenErrorNamesVariable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	s, err := Listen(addr, "COLLECTOR_METRICS_ADDR", NewRegistry(), &LastRun{}, discard())
+	if err == nil {
+		s.Close()
+		t.Fatal("Listen on a busy address succeeded")
+	}
+	if want := "COLLECTOR_METRICS_ADDR: listen on " + addr + ": "; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("err = %q, want prefix %q", err, want)
+	}
+}
+
+func TestCloseNilServer(t *testing.T) {
+	var s *Server
+	s.Close() // no listener configured: nothing to do, no panic
+}
+
+func TestNewScheduleRejectsBadSpec(t *testing.T) {
+	if _, err := NewSchedule("every minute", discard()); err == nil {
+		t.Error("NewSchedule accepted a spec that is not cron")
+	}
+}
+
+// TestScheduleRunsAndStopWaits: the job runs on the schedule with a context
+// the caller's cancellation does not reach; while it runs, the next due run
+// is skipped; Stop waits for it to finish.
+func TestScheduleRunsAndStopWaits(t *testing.T) {
+	s, err := NewSchedule("* * * * * *", discard()) // every second
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct{}
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	defer cancel()
+	started := make(chan struct{})
+	release := make(chan struct{})
+	var runs, running, overlaps atomic.Int32
+	var jobCtxErr atomic.Value
+	s.Start(ctx, func(ctx context.Context) {
+		if running.Add(1) > 1 {
+			overlaps.Add(1)
+		}
+		defer running.Add(-1)
+		if runs.Add(1) == 1 {
+			if ctx.Value(key{}) != "v" {
+				t.Error("the job's context lost the caller's values")
+			}
+			close(started)
+			<-release
+			jobCtxErr.Store(ctxErrString(ctx))
+		}
+	})
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job did not run within 10 s on a one-second schedule")
+	}
+	// Hold the first run over at least one more due time: it must be
+	// skipped, not run alongside.
+	time.Sleep(1500 * time.Millisecond)
+	cancel()
+	stopped := make(chan struct{})
+	go func() { s.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while the run was in flight")
+	default:
+	}
+	close(release)
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop did not return after the run finished")
+	}
+	if n := overlaps.Load(); n != 0 {
+		t.Errorf("%d runs overlapped", n)
+	}
+	if got := jobCtxErr.Load(); got != "<nil>" {
+		t.Errorf("the job's context ended with the caller's: %v", got)
+	}
+	n := runs.Load()
+	time.Sleep(1500 * time.Millisecond)
+	if runs.Load() != n {
+		t.Error("the job ran after Stop")
+	}
+}
+
+func ctxErrString(ctx context.Context) string {
+	if err := ctx.Err(); err != nil {
+		return err.Error()
+	}
+	return "<nil>"
+}
+
+// TestSchedulePanicDoesNotCrash: a run that panics is recovered; the
+// program goes on and Stop returns.
+func TestSchedulePanicDoesNotCrash(t *testing.T) {
+	s, err := NewSchedule("@every 1s", discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recovered := make(chan struct{})
+	s.Start(context.Background(), func(context.Context) {
+		defer close(recovered) // runs before the panic reaches Recover
+		panic("boom")
+	})
+	select {
+	case <-recovered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job did not run within 10 s on a one-second schedule")
+	}
+	s.Stop()
+}
+
+func TestStopBeforeStart(t *testing.T) {
+	s, err := NewSchedule("@every 1s", discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Stop() // nothing scheduled: returns at once
+}
