@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -26,10 +27,12 @@ import (
 // Schedule runs one job on a cron schedule, never two runs at once: a run
 // due while the previous one is still going is skipped.
 //
-// A run that panics does not crash the program: cron's Recover logs it
-// (through the logger at debug level, like every cron message). Recover
-// wraps SkipIfStillRunning, which does not get its token back from a
-// panicking run, so every later run is skipped.
+// A run that panics does not crash the program and does not stop the
+// schedule: the panic is logged at error level with its stack, and the next
+// run happens on time. (cron's own Recover would sit outside
+// SkipIfStillRunning, which then never gets its token back from the
+// panicking run and skips every later one; it also logs only through the
+// debug-level logger.)
 type Schedule struct {
 	sched cron.Schedule
 	log   *slog.Logger
@@ -53,9 +56,16 @@ func NewSchedule(spec string, log *slog.Logger) (*Schedule, error) {
 // Start is called once.
 func (s *Schedule) Start(ctx context.Context, job func(context.Context)) {
 	logger := cron.VerbosePrintfLogger(slogPrintf{s.log})
-	s.cron = cron.New(cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))
+	s.cron = cron.New(cron.WithChain(cron.SkipIfStillRunning(logger)))
 	runCtx := context.WithoutCancel(ctx)
-	s.cron.Schedule(s.sched, cron.FuncJob(func() { job(runCtx) }))
+	s.cron.Schedule(s.sched, cron.FuncJob(func() {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("scheduled run panicked; the next one runs on schedule", "err", fmt.Sprint(r), "stack", string(debug.Stack()))
+			}
+		}()
+		job(runCtx)
+	}))
 	s.cron.Start()
 }
 

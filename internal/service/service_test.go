@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -231,24 +233,56 @@ func ctxErrString(ctx context.Context) string {
 	return "<nil>"
 }
 
-// TestSchedulePanicDoesNotCrash: a run that panics is recovered; the
-// program goes on and Stop returns.
-func TestSchedulePanicDoesNotCrash(t *testing.T) {
-	s, err := NewSchedule("@every 1s", discard())
+// TestSchedulePanicDoesNotStopTheSchedule: a run that panics is recovered
+// and logged at error level, and the next run still happens (a recover
+// outside SkipIfStillRunning would skip every later run).
+func TestSchedulePanicDoesNotStopTheSchedule(t *testing.T) {
+	var logs syncBuffer
+	s, err := NewSchedule("@every 1s", slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	recovered := make(chan struct{})
+	runs := make(chan int, 10)
+	n := 0
 	s.Start(context.Background(), func(context.Context) {
-		defer close(recovered) // runs before the panic reaches Recover
-		panic("boom")
+		n++
+		runs <- n
+		if n == 1 {
+			panic("boom")
+		}
 	})
-	select {
-	case <-recovered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the job did not run within 10 s on a one-second schedule")
+	defer s.Stop()
+	for want := 1; want <= 2; want++ {
+		select {
+		case got := <-runs:
+			if got != want {
+				t.Fatalf("run %d reported as %d", want, got)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("run %d did not happen within 10 s on a one-second schedule (after a panicking run)", want)
+		}
 	}
-	s.Stop()
+	if !strings.Contains(logs.String(), `"level":"ERROR","msg":"scheduled run panicked`) || !strings.Contains(logs.String(), `"err":"boom"`) {
+		t.Errorf("panic not logged at error level with its value:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestStopBeforeStart(t *testing.T) {
