@@ -28,11 +28,9 @@ import (
 // due while the previous one is still going is skipped.
 //
 // A run that panics does not crash the program and does not stop the
-// schedule: the panic is logged at error level with its stack, and the next
-// run happens on time. (cron's own Recover would sit outside
-// SkipIfStillRunning, which then never gets its token back from the
-// panicking run and skips every later one; it also logs only through the
-// debug-level logger.)
+// schedule: the panic is logged at error level with its stack (cron's own
+// Recover would log it only through the debug-level logger), and the next
+// run happens on time.
 type Schedule struct {
 	sched cron.Schedule
 	log   *slog.Logger

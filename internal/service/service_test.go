@@ -234,8 +234,7 @@ func ctxErrString(ctx context.Context) string {
 }
 
 // TestSchedulePanicDoesNotStopTheSchedule: a run that panics is recovered
-// and logged at error level, and the next run still happens (a recover
-// outside SkipIfStillRunning would skip every later run).
+// and logged at error level, and the next run still happens.
 func TestSchedulePanicDoesNotStopTheSchedule(t *testing.T) {
 	var logs syncBuffer
 	s, err := NewSchedule("@every 1s", slog.New(slog.NewJSONHandler(&logs, nil)))
