@@ -3,20 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"time"
 
+	"github.com/lagwatch/lagwatch/internal/kafkasource"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
-	"github.com/lagwatch/lagwatch/pkg/snapshot"
-	"github.com/segmentio/kafka-go"
 )
 
 // profiledTick is one tick taken inside lagbench, the way the collector
-// takes it (snapshot.Reader, then esindex.Writer), under a CPU profile, with
+// takes it (kafkasource.Source, then esindex.Writer), under a CPU profile, with
 // a heap profile at the end. It writes to its own namespace so that the
 // storage figures cover the subprocess ticks only.
 type profiledTick struct {
@@ -33,12 +31,12 @@ func runProfiledTick(ctx context.Context, brokers []string, esURL, namespace, gr
 	if err != nil {
 		return pt, err
 	}
-	counter := &snapshot.RequestCounter{}
-	tr := &kafka.Transport{DialTimeout: 10 * time.Second, ClientID: "lagbench"}
-	tr.Dial = counter.Dial((&net.Dialer{Timeout: 10 * time.Second}).DialContext)
-	defer tr.CloseIdleConnections()
-	reader := &snapshot.Reader{Cluster: "lagbench", Addr: kafka.TCP(brokers...), Transport: tr,
-		Filter: allow.MatchString, Concurrency: 16, Counter: counter}
+	reader, err := kafkasource.New(kafkasource.Cluster{Name: "lagbench", Brokers: brokers, ClientID: "lagbench",
+		DialTimeout: 10 * time.Second, Filter: allow.MatchString, Concurrency: 16})
+	if err != nil {
+		return pt, err
+	}
+	defer reader.Close()
 
 	es, err := esindex.NewClient(esindex.ConnConfig{URLs: []string{esURL}})
 	if err != nil {

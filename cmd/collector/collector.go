@@ -2,19 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/envconf"
+	"github.com/lagwatch/lagwatch/internal/kafkasource"
 	"github.com/lagwatch/lagwatch/internal/service"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
-	"github.com/segmentio/kafka-go"
 )
 
 // collector runs ticks: every cluster is read concurrently, then the
@@ -23,7 +21,7 @@ import (
 type collector struct {
 	cfg     Config
 	log     *slog.Logger
-	readers []*snapshot.Reader
+	readers []*kafkasource.Source
 	closers []func()
 	writer  *esindex.Writer
 	metrics *metrics
@@ -82,42 +80,15 @@ func (c *collector) awaitInstall(ctx context.Context) error {
 	}
 }
 
-// dialTLS dials the plain connection and does the TLS handshake on it.
-func dialTLS(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), cfg *tls.Config, network, addr string) (net.Conn, error) {
-	raw, err := dial(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	tc := cfg.Clone()
-	if tc.ServerName == "" {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			host = addr
-		}
-		tc.ServerName = host
-	}
-	conn := tls.Client(raw, tc)
-	if err := conn.HandshakeContext(ctx); err != nil {
-		_ = raw.Close()
-		return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
-	}
-	return conn, nil
-}
-
 func newCollector(ctx context.Context, cfg Config, log *slog.Logger) (*collector, error) {
 	c := &collector{cfg: cfg, log: log, metrics: newMetrics(), last: service.LastRun{Noun: "tick", OKNamesRun: true}}
 	for _, cl := range cfg.Clusters {
-		tr, err := cl.Transport(cfg.KafkaTimeout)
+		src, err := kafkasource.New(cl.source(cfg.KafkaTimeout, cfg.FetchConcurrency))
 		if err != nil {
 			return nil, err
 		}
-		counter := &snapshot.RequestCounter{}
-		countRequests(tr, counter)
-		c.closers = append(c.closers, tr.CloseIdleConnections)
-		c.readers = append(c.readers, &snapshot.Reader{
-			Cluster: cl.Name, Addr: kafka.TCP(cl.Brokers...), Transport: tr,
-			Filter: cl.GroupFilter(), Concurrency: cfg.FetchConcurrency, Counter: counter,
-		})
+		c.closers = append(c.closers, src.Close)
+		c.readers = append(c.readers, src)
 	}
 
 	es, err := esindex.NewClient(cfg.Elasticsearch.ConnConfig())
@@ -159,25 +130,6 @@ func newCollector(ctx context.Context, cfg Config, log *slog.Logger) (*collector
 		log.Info("serving /metrics and /healthz", "addr", c.server.Addr().String())
 	}
 	return c, nil
-}
-
-// countRequests makes the transport's connections count the requests they
-// carry. TLS moves into the dial function so that the counter reads the
-// plain protocol bytes.
-func countRequests(tr *kafka.Transport, counter *snapshot.RequestCounter) {
-	dial := tr.Dial
-	if dial == nil {
-		d := &net.Dialer{Timeout: tr.DialTimeout}
-		dial = d.DialContext
-	}
-	if tlsCfg := tr.TLS; tlsCfg != nil {
-		tr.TLS = nil
-		plain := dial
-		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return dialTLS(ctx, plain, tlsCfg, network, addr)
-		}
-	}
-	tr.Dial = counter.Dial(dial)
 }
 
 func (c *collector) close() {

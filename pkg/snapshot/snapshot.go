@@ -1,9 +1,11 @@
 // Package snapshot owns the model of one collection tick, a Snapshot of every
-// consumer group's position in one Kafka cluster, the pure lag arithmetic
-// over it, and taking one from Kafka (take.go).
+// consumer group's position in one Kafka cluster, and the pure lag
+// arithmetic over it. Taking a snapshot from Kafka is internal/kafkasource's
+// job.
 //
-// It must not import anything about Elasticsearch, evaluation or alerting:
-// data flows Kafka -> snapshot -> esindex.
+// It imports no Kafka client, nor anything about Elasticsearch, evaluation
+// or alerting, so that every package downstream can take its types without
+// linking a client: data flows Kafka -> kafkasource -> snapshot -> esindex.
 package snapshot
 
 import (

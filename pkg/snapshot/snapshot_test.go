@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"encoding/binary"
 	"reflect"
 	"testing"
 )
@@ -57,96 +56,6 @@ func TestSummarise(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.g.Summarise(); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
-			}
-		})
-	}
-}
-
-func assignment(topics map[string][]int32, order []string) []byte {
-	b := binary.BigEndian.AppendUint16(nil, 1)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(order)))
-	for _, tp := range order {
-		b = binary.BigEndian.AppendUint16(b, uint16(len(tp)))
-		b = append(b, tp...)
-		b = binary.BigEndian.AppendUint32(b, uint32(len(topics[tp])))
-		for _, p := range topics[tp] {
-			b = binary.BigEndian.AppendUint32(b, uint32(p))
-		}
-	}
-	return binary.BigEndian.AppendUint32(b, 0xffffffff) // null user data
-}
-
-func TestDecodeAssignment(t *testing.T) {
-	good := assignment(map[string][]int32{"orders": {0, 2}, "pay": {1}}, []string{"orders", "pay"})
-	cases := []struct {
-		name    string
-		in      []byte
-		want    map[string][]int
-		wantErr bool
-	}{
-		{"member between rebalances has no assignment", nil, nil, false},
-		{"two topics", good, map[string][]int{"orders": {0, 2}, "pay": {1}}, false},
-		{"truncated in a partition list", good[:len(good)-10], nil, true},
-		{"absurd topic count", []byte{0, 1, 0x7f, 0xff, 0xff, 0xff}, nil, true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := decodeAssignment(tc.in)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
-			}
-			if !tc.wantErr && !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestPartitionsOf(t *testing.T) {
-	m := Member{MemberID: "m1", Assigned: map[string][]int{"a": {1, 2}}}
-	g := &Group{Members: []Member{m}}
-	got := partitionsOf(g, map[topicPartition]int64{{"a", 1}: 7, {"b", 0}: 3})
-	if len(got) != 3 {
-		t.Fatalf("got %d partitions, want committed a/1, b/0 and assigned a/2: %+v", len(got), got)
-	}
-	want := []struct {
-		topic     string
-		partition int
-		committed bool
-		owner     string
-	}{{"a", 1, true, "m1"}, {"a", 2, false, "m1"}, {"b", 0, true, ""}}
-	for i, w := range want {
-		p := got[i]
-		owner := ""
-		if p.Owner != nil {
-			owner = p.Owner.MemberID
-		}
-		if p.Topic != w.topic || p.Partition != w.partition || p.HasCommitted != w.committed || owner != w.owner {
-			t.Errorf("partition %d: got %s/%d committed=%v owner=%q, want %+v", i, p.Topic, p.Partition, p.HasCommitted, owner, w)
-		}
-	}
-}
-
-func TestCountingConnFraming(t *testing.T) {
-	frame := func(n int) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(n)), make([]byte, n)...) }
-	stream := append(append(frame(10), frame(0)...), frame(300)...)
-	cases := []struct {
-		name  string
-		chunk int
-	}{
-		{"whole stream in one write", len(stream)},
-		{"byte by byte: size prefixes split across writes", 1},
-		{"odd chunks", 7},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			rc := &RequestCounter{}
-			c := &countingConn{rc: rc}
-			for i := 0; i < len(stream); i += tc.chunk {
-				c.scan(stream[i:min(i+tc.chunk, len(stream))])
-			}
-			if got := rc.Count(); got != 3 {
-				t.Errorf("counted %d requests, want 3", got)
 			}
 		})
 	}

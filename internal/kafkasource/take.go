@@ -1,4 +1,4 @@
-package snapshot
+package kafkasource
 
 import (
 	"bytes"
@@ -6,11 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/lagwatch/lagwatch/pkg/snapshot"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/protocol/describegroups"
@@ -19,44 +19,26 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Reader takes snapshots of one Kafka cluster.
-type Reader struct {
-	// Cluster is the configured label written on every document.
-	Cluster string
-	// Addr is the bootstrap address list, e.g. kafka.TCP("b1:9092", "b2:9092").
-	Addr net.Addr
-	// Transport carries TLS, SASL and timeouts. Required.
-	Transport kafka.RoundTripper
-	// Filter keeps a group when it returns true; nil keeps all.
-	Filter func(group string) bool
-	// Concurrency bounds the offset fetches in flight (one per group); <= 0
-	// means 16.
-	Concurrency int
-	// Counter, when set, is read before and after the tick to report the
-	// requests it sent in Stats.Requests.
-	Counter *RequestCounter
-}
-
 // Take reads every group Kafka lists, of every type, with its state, members
 // and committed offsets and the log offsets of every partition they
-// involve, at time now (truncated to the second, see Snapshot.Time). It never
-// returns a partial result silently: a group that failed carries Err, a
-// partition whose log offsets failed carries Err, and a cluster that could not
-// even list its groups has Snapshot.Err.
+// involve, at time now (truncated to the second, see snapshot.Snapshot's
+// Time). It never returns a partial result silently: a group that failed
+// carries Err, a partition whose log offsets failed carries Err, and a
+// cluster that could not even list its groups has the Snapshot's Err.
 //
 // Classic groups are described by DescribeGroups, consumer-protocol groups
 // (KIP-848) by ConsumerGroupDescribe; share and streams groups, and types
 // newer than those, are recorded with their type but not described. See
 // describe for how the types are told apart.
-func (r *Reader) Take(ctx context.Context, now time.Time) Snapshot {
-	s := Snapshot{Cluster: r.Cluster, Time: now.UTC().Truncate(time.Second)}
+func (r *Source) Take(ctx context.Context, now time.Time) snapshot.Snapshot {
+	s := snapshot.Snapshot{Cluster: r.cluster, Time: now.UTC().Truncate(time.Second)}
 	var before int64
-	if r.Counter != nil {
-		before = r.Counter.Count()
+	if r.counter != nil {
+		before = r.counter.Count()
 	}
 	s.Err = r.take(ctx, &s)
-	if r.Counter != nil {
-		s.Stats.Requests = r.Counter.Count() - before
+	if r.counter != nil {
+		s.Stats.Requests = r.counter.Count() - before
 	}
 	for _, g := range s.Groups {
 		if g.Err != nil {
@@ -71,12 +53,12 @@ func (r *Reader) Take(ctx context.Context, now time.Time) Snapshot {
 	return s
 }
 
-func (r *Reader) take(ctx context.Context, s *Snapshot) error {
-	client := &kafka.Client{Addr: r.Addr, Transport: r.Transport}
+func (r *Source) take(ctx context.Context, s *snapshot.Snapshot) error {
+	client := &kafka.Client{Addr: r.addr, Transport: r.transport}
 
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{})
 	if err != nil {
-		return fmt.Errorf("read metadata of cluster %q: %w", r.Cluster, err)
+		return fmt.Errorf("read metadata of cluster %q: %w", r.cluster, err)
 	}
 	s.ClusterID = md.ClusterID
 
@@ -85,18 +67,18 @@ func (r *Reader) take(ctx context.Context, s *Snapshot) error {
 		err = lg.Error
 	}
 	if err != nil {
-		return fmt.Errorf("list groups of cluster %q: %w", r.Cluster, err)
+		return fmt.Errorf("list groups of cluster %q: %w", r.cluster, err)
 	}
 	byCoordinator := map[int32][]string{}
 	for _, g := range lg.Groups {
-		if r.Filter != nil && !r.Filter(g.GroupID) {
+		if r.filter != nil && !r.filter(g.GroupID) {
 			continue
 		}
-		s.Groups = append(s.Groups, Group{ID: g.GroupID, ProtocolType: g.ProtocolType})
+		s.Groups = append(s.Groups, snapshot.Group{ID: g.GroupID, ProtocolType: g.ProtocolType})
 		byCoordinator[int32(g.Coordinator)] = append(byCoordinator[int32(g.Coordinator)], g.GroupID)
 	}
 	sort.Slice(s.Groups, func(i, j int) bool { return s.Groups[i].ID < s.Groups[j].ID })
-	index := make(map[string]*Group, len(s.Groups))
+	index := make(map[string]*snapshot.Group, len(s.Groups))
 	coordinator := make(map[string]int32, len(s.Groups))
 	for i := range s.Groups {
 		index[s.Groups[i].ID] = &s.Groups[i]
@@ -131,7 +113,7 @@ func (r *Reader) take(ctx context.Context, s *Snapshot) error {
 // type its protocol type names when listed as "share", "streams" or
 // another; and is a classic group gone since the listing when listed with
 // no protocol type.
-func (r *Reader) describe(ctx context.Context, byCoordinator map[int32][]string, index map[string]*Group) map[int32][]string {
+func (r *Source) describe(ctx context.Context, byCoordinator map[int32][]string, index map[string]*snapshot.Group) map[int32][]string {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	consumerGroups := map[int32][]string{}
@@ -139,7 +121,7 @@ func (r *Reader) describe(ctx context.Context, byCoordinator map[int32][]string,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := r.Transport.RoundTrip(ctx, r.Addr, &brokerDescribeGroups{Groups: ids, broker: c})
+			res, err := r.transport.RoundTrip(ctx, r.addr, &brokerDescribeGroups{Groups: ids, broker: c})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -165,24 +147,24 @@ func (r *Reader) describe(ctx context.Context, byCoordinator map[int32][]string,
 
 // applyDescribeGroup sets g from its DescribeGroups answer and reports
 // whether ConsumerGroupDescribe is to describe it.
-func applyDescribeGroup(g *Group, rg *describegroups.ResponseGroup) (describeAsConsumer bool) {
+func applyDescribeGroup(g *snapshot.Group, rg *describegroups.ResponseGroup) (describeAsConsumer bool) {
 	switch {
 	case notClassic(rg):
 		return classifyNotClassic(g)
 	case rg.ErrorCode != 0:
 		g.Err = errors.Join(g.Err, fmt.Errorf("describe group %q: %w", rg.GroupID, kafka.Error(rg.ErrorCode)))
 		if g.ProtocolType == "" {
-			g.Type = TypeClassic
+			g.Type = snapshot.TypeClassic
 		}
 		return false
 	}
-	g.Type = TypeClassic
+	g.Type = snapshot.TypeClassic
 	g.State = rg.GroupState
 	if rg.ProtocolType != "" {
 		g.ProtocolType = rg.ProtocolType
 	}
 	for _, m := range rg.Members {
-		member := Member{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+		member := snapshot.Member{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
 		// Other protocols' assignments (Kafka Connect's, say) are in
 		// formats of their own.
 		if g.ProtocolType == "consumer" {
@@ -210,17 +192,17 @@ func notClassic(rg *describegroups.ResponseGroup) bool {
 // classifyNotClassic sets what DescribeGroups' answer for a group that is
 // not classic says about g, given the protocol type it was listed with, and
 // reports whether ConsumerGroupDescribe is to say the rest.
-func classifyNotClassic(g *Group) (describeAsConsumer bool) {
+func classifyNotClassic(g *snapshot.Group) (describeAsConsumer bool) {
 	switch g.ProtocolType {
 	case "consumer":
 		// A consumer-protocol group until ConsumerGroupDescribe says
 		// otherwise; its state is not Dead.
-		g.Type = TypeConsumer
+		g.Type = snapshot.TypeConsumer
 		return true
 	case "":
 		// Only a classic group can lack a protocol type: one whose
 		// offsets were removed since the listing.
-		g.Type, g.State = TypeClassic, "Dead"
+		g.Type, g.State = snapshot.TypeClassic, "Dead"
 	default:
 		// "share", "streams", or a type newer than this code.
 		g.Type = g.ProtocolType
@@ -235,14 +217,14 @@ func classifyNotClassic(g *Group) (describeAsConsumer bool) {
 // off) has no consumer-protocol groups: what it listed as "consumer" and
 // answered as Dead is a classic group gone since the listing, and no
 // request is sent.
-func (r *Reader) describeConsumerGroups(ctx context.Context, byCoordinator map[int32][]string, index map[string]*Group) {
+func (r *Source) describeConsumerGroups(ctx context.Context, byCoordinator map[int32][]string, index map[string]*snapshot.Group) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for c, ids := range byCoordinator {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := r.Transport.RoundTrip(ctx, r.Addr, consumerGroupDescribe(c, ids, r.clientID()))
+			res, err := r.transport.RoundTrip(ctx, r.addr, consumerGroupDescribe(c, ids, r.clientID()))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -256,7 +238,7 @@ func (r *Reader) describeConsumerGroups(ctx context.Context, byCoordinator map[i
 			if raw.Unsupported {
 				for _, id := range ids {
 					g := index[id]
-					g.Type, g.State = TypeClassic, "Dead"
+					g.Type, g.State = snapshot.TypeClassic, "Dead"
 				}
 				return
 			}
@@ -281,7 +263,7 @@ func (r *Reader) describeConsumerGroups(ctx context.Context, byCoordinator map[i
 }
 
 // applyConsumerGroup sets g from its ConsumerGroupDescribe answer.
-func applyConsumerGroup(g *Group, rg *kmsg.ConsumerGroupDescribeResponseGroup) {
+func applyConsumerGroup(g *snapshot.Group, rg *kmsg.ConsumerGroupDescribeResponseGroup) {
 	switch code := kafka.Error(rg.ErrorCode); {
 	case code == kafka.GroupIdNotFound:
 		// Gone since the listing, or (rarer still) turned back into a
@@ -298,9 +280,9 @@ func applyConsumerGroup(g *Group, rg *kmsg.ConsumerGroupDescribeResponseGroup) {
 		g.Err = errors.Join(g.Err, err)
 		return
 	}
-	g.Type, g.State, g.Epoch = TypeConsumer, rg.State, rg.Epoch
+	g.Type, g.State, g.Epoch = snapshot.TypeConsumer, rg.State, rg.Epoch
 	for _, m := range rg.Members {
-		member := Member{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+		member := snapshot.Member{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
 		for _, tp := range m.Assignment.TopicPartitions {
 			// Kafka names every topic it assigns; a topic it no longer
 			// knows is left out of the answer.
@@ -322,8 +304,8 @@ func applyConsumerGroup(g *Group, rg *kmsg.ConsumerGroupDescribeResponseGroup) {
 
 // clientID is the client id the transport sends, for the requests this
 // package frames itself.
-func (r *Reader) clientID() string {
-	if t, ok := r.Transport.(*kafka.Transport); ok {
+func (r *Source) clientID() string {
+	if t, ok := r.transport.(*kafka.Transport); ok {
 		return t.ClientID
 	}
 	return ""
@@ -335,19 +317,20 @@ func (r *Reader) clientID() string {
 // positions as a consumer does), and types newer than this code. Classic
 // groups of other protocols (Kafka Connect's workers) commit none, and share
 // groups keep their positions in the share coordinator's state instead.
-func keepsOffsets(g *Group) bool {
+func keepsOffsets(g *snapshot.Group) bool {
 	switch g.ProtocolType {
-	case "consumer", "", TypeStreams:
+	case "consumer", "", snapshot.TypeStreams:
 		return true
 	}
-	return g.Type != TypeClassic && g.Type != TypeShare && g.Type != ""
+	return g.Type != snapshot.TypeClassic && g.Type != snapshot.TypeShare && g.Type != ""
 }
 
 // fetchCommitted reads every committed offset of every group, one request
-// per group to its coordinator, at most Concurrency at a time, and builds the
-// group's partition list: committed partitions plus assigned ones.
-func (r *Reader) fetchCommitted(ctx context.Context, groups []Group, coordinator map[string]int32) {
-	limit := r.Concurrency
+// per group to its coordinator, at most Cluster.Concurrency at a time, and
+// builds the group's partition list: committed partitions plus assigned
+// ones.
+func (r *Source) fetchCommitted(ctx context.Context, groups []snapshot.Group, coordinator map[string]int32) {
+	limit := r.concurrency
 	if limit <= 0 {
 		limit = 16
 	}
@@ -377,8 +360,8 @@ type topicPartition struct {
 	partition int32
 }
 
-func (r *Reader) offsetFetch(ctx context.Context, group string, coordinator int32) (map[topicPartition]int64, error) {
-	res, err := r.Transport.RoundTrip(ctx, r.Addr, &brokerOffsetFetch{GroupID: group, broker: coordinator})
+func (r *Source) offsetFetch(ctx context.Context, group string, coordinator int32) (map[topicPartition]int64, error) {
+	res, err := r.transport.RoundTrip(ctx, r.addr, &brokerOffsetFetch{GroupID: group, broker: coordinator})
 	if err != nil {
 		return nil, fmt.Errorf("fetch offsets for group %q: %w", group, err)
 	}
@@ -404,8 +387,8 @@ func (r *Reader) offsetFetch(ctx context.Context, group string, coordinator int3
 	return out, errors.Join(errs...)
 }
 
-func partitionsOf(g *Group, committed map[topicPartition]int64) []Partition {
-	owner := map[topicPartition]*Member{}
+func partitionsOf(g *snapshot.Group, committed map[topicPartition]int64) []snapshot.Partition {
+	owner := map[topicPartition]*snapshot.Member{}
 	for i := range g.Members {
 		m := &g.Members[i]
 		for topic, ps := range m.Assigned {
@@ -415,13 +398,13 @@ func partitionsOf(g *Group, committed map[topicPartition]int64) []Partition {
 		}
 	}
 	seen := map[topicPartition]bool{}
-	var out []Partition
+	var out []snapshot.Partition
 	add := func(tp topicPartition) {
 		if seen[tp] {
 			return
 		}
 		seen[tp] = true
-		p := Partition{Topic: tp.topic, Partition: int(tp.partition), Owner: owner[tp]}
+		p := snapshot.Partition{Topic: tp.topic, Partition: int(tp.partition), Owner: owner[tp]}
 		if off, ok := committed[tp]; ok {
 			p.Committed, p.HasCommitted = off, true
 		}
@@ -445,7 +428,7 @@ func partitionsOf(g *Group, committed map[topicPartition]int64) []Partition {
 // listLogOffsets reads the log-start and log-end offsets of every partition
 // any group involves: per partition leader, one request for each kind, all
 // leaders concurrently.
-func (r *Reader) listLogOffsets(ctx context.Context, md *kafka.MetadataResponse, groups []Group) {
+func (r *Source) listLogOffsets(ctx context.Context, md *kafka.MetadataResponse, groups []snapshot.Group) {
 	leader := map[topicPartition]int32{}
 	known := map[string]bool{}
 	for _, t := range md.Topics {
@@ -543,7 +526,7 @@ type offsets struct {
 
 // listRound sends, per leader, one ListOffsets request for the log-start
 // offsets and one for the log-end offsets of its partitions, concurrently.
-func (r *Reader) listRound(ctx context.Context, byLeader map[int32]map[string][]int32, result func(topicPartition) *offsets) {
+func (r *Source) listRound(ctx context.Context, byLeader map[int32]map[string][]int32, result func(topicPartition) *offsets) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for l, topics := range byLeader {
@@ -559,7 +542,7 @@ func (r *Reader) listRound(ctx context.Context, byLeader map[int32]map[string][]
 					}
 					req.Topics = append(req.Topics, rt)
 				}
-				res, err := r.Transport.RoundTrip(ctx, r.Addr, req)
+				res, err := r.transport.RoundTrip(ctx, r.addr, req)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {

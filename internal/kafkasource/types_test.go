@@ -1,4 +1,4 @@
-package snapshot
+package kafkasource
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lagwatch/lagwatch/pkg/snapshot"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/protocol/describegroups"
@@ -35,30 +36,30 @@ func TestApplyDescribeGroup(t *testing.T) {
 	}{
 		{"a classic group of consumers, Stable: described, assignment decoded", "consumer",
 			describegroups.ResponseGroup{GroupState: "Stable", ProtocolType: "consumer", Members: []describegroups.ResponseGroupMember{member}},
-			TypeClassic, "Stable", false, 1, true, nil},
+			snapshot.TypeClassic, "Stable", false, 1, true, nil},
 		{"a classic group of consumers, Empty", "consumer",
-			describegroups.ResponseGroup{GroupState: "Empty", ProtocolType: "consumer"}, TypeClassic, "Empty", false, 0, false, nil},
+			describegroups.ResponseGroup{GroupState: "Empty", ProtocolType: "consumer"}, snapshot.TypeClassic, "Empty", false, 0, false, nil},
 		{"offsets committed without joining: classic, Empty, no protocol type", "",
-			describegroups.ResponseGroup{GroupState: "Empty"}, TypeClassic, "Empty", false, 0, false, nil},
+			describegroups.ResponseGroup{GroupState: "Empty"}, snapshot.TypeClassic, "Empty", false, 0, false, nil},
 		{"Kafka Connect's workers: classic, members kept, assignment not decoded", "connect",
 			describegroups.ResponseGroup{GroupState: "Stable", ProtocolType: "connect", Members: []describegroups.ResponseGroupMember{member}},
-			TypeClassic, "Stable", false, 1, false, nil},
+			snapshot.TypeClassic, "Stable", false, 1, false, nil},
 		{"listed as consumer, Dead without members: asked of ConsumerGroupDescribe, state unknown so far", "consumer",
-			dead, TypeConsumer, "", true, 0, false, nil},
+			dead, snapshot.TypeConsumer, "", true, 0, false, nil},
 		{"the same answer at DescribeGroups v6 (GROUP_ID_NOT_FOUND)", "consumer",
-			describegroups.ResponseGroup{ErrorCode: int16(kafka.GroupIdNotFound), GroupState: "Dead"}, TypeConsumer, "", true, 0, false, nil},
-		{"a share group: its type, no state (Dead would be false)", "share", dead, TypeShare, "", false, 0, false, nil},
-		{"a streams group: likewise", "streams", dead, TypeStreams, "", false, 0, false, nil},
+			describegroups.ResponseGroup{ErrorCode: int16(kafka.GroupIdNotFound), GroupState: "Dead"}, snapshot.TypeConsumer, "", true, 0, false, nil},
+		{"a share group: its type, no state (Dead would be false)", "share", dead, snapshot.TypeShare, "", false, 0, false, nil},
+		{"a streams group: likewise", "streams", dead, snapshot.TypeStreams, "", false, 0, false, nil},
 		{"a type newer than this code: the protocol type it is listed with", "future", dead, "future", "", false, 0, false, nil},
-		{"no protocol type and Dead: a classic group gone since the listing", "", dead, TypeClassic, "Dead", false, 0, false, nil},
+		{"no protocol type and Dead: a classic group gone since the listing", "", dead, snapshot.TypeClassic, "Dead", false, 0, false, nil},
 		{"an error: carried, type unknown when the listing cannot tell", "consumer",
 			describegroups.ResponseGroup{ErrorCode: int16(kafka.GroupLoadInProgress)}, "", "", false, 0, false, kafka.GroupLoadInProgress},
 		{"an error on a group without protocol type: classic all the same", "",
-			describegroups.ResponseGroup{ErrorCode: int16(kafka.NotCoordinatorForGroup)}, TypeClassic, "", false, 0, false, kafka.NotCoordinatorForGroup},
+			describegroups.ResponseGroup{ErrorCode: int16(kafka.NotCoordinatorForGroup)}, snapshot.TypeClassic, "", false, 0, false, kafka.NotCoordinatorForGroup},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			g := &Group{ID: "g", ProtocolType: tc.listed}
+			g := &snapshot.Group{ID: "g", ProtocolType: tc.listed}
 			rg := tc.rg
 			rg.GroupID = "g"
 			consumer := applyDescribeGroup(g, &rg)
@@ -96,7 +97,7 @@ func TestApplyConsumerGroup(t *testing.T) {
 	cases := []struct {
 		name      string
 		rg        kmsg.ConsumerGroupDescribeResponseGroup
-		want      Group
+		want      snapshot.Group
 		wantErr   error
 		errSubstr string
 	}{
@@ -104,30 +105,30 @@ func TestApplyConsumerGroup(t *testing.T) {
 			kmsg.ConsumerGroupDescribeResponseGroup{State: "Stable", Epoch: 7, Members: []kmsg.ConsumerGroupDescribeResponseGroupMember{
 				mem("zz", "c2", tp("pay", 1)), mem("aa", "c1", tp("orders", 0, 2), tp("pay", 0)),
 			}},
-			Group{Type: TypeConsumer, State: "Stable", Epoch: 7, Members: []Member{
+			snapshot.Group{Type: snapshot.TypeConsumer, State: "Stable", Epoch: 7, Members: []snapshot.Member{
 				{MemberID: "aa", ClientID: "c1", Host: "/10.0.0.1", Assigned: map[string][]int{"orders": {0, 2}, "pay": {0}}},
 				{MemberID: "zz", ClientID: "c2", Host: "/10.0.0.1", Assigned: map[string][]int{"pay": {1}}},
 			}}, nil, ""},
 		{"a member between assignments owns nothing",
 			kmsg.ConsumerGroupDescribeResponseGroup{State: "Reconciling", Epoch: 3, Members: []kmsg.ConsumerGroupDescribeResponseGroupMember{mem("aa", "c1")}},
-			Group{Type: TypeConsumer, State: "Reconciling", Epoch: 3, Members: []Member{{MemberID: "aa", ClientID: "c1", Host: "/10.0.0.1"}}}, nil, ""},
+			snapshot.Group{Type: snapshot.TypeConsumer, State: "Reconciling", Epoch: 3, Members: []snapshot.Member{{MemberID: "aa", ClientID: "c1", Host: "/10.0.0.1"}}}, nil, ""},
 		{"Empty: no members",
-			kmsg.ConsumerGroupDescribeResponseGroup{State: "Empty", Epoch: 2}, Group{Type: TypeConsumer, State: "Empty", Epoch: 2}, nil, ""},
+			kmsg.ConsumerGroupDescribeResponseGroup{State: "Empty", Epoch: 2}, snapshot.Group{Type: snapshot.TypeConsumer, State: "Empty", Epoch: 2}, nil, ""},
 		{"GROUP_ID_NOT_FOUND: gone since the listing, Dead as DescribeGroups said, type unknown",
 			kmsg.ConsumerGroupDescribeResponseGroup{ErrorCode: int16(kafka.GroupIdNotFound), ErrorMessage: &msg},
-			Group{State: "Dead"}, nil, ""},
+			snapshot.Group{State: "Dead"}, nil, ""},
 		{"another error: carried with Kafka's message, the state unknown",
 			kmsg.ConsumerGroupDescribeResponseGroup{ErrorCode: int16(kafka.GroupAuthorizationFailed), ErrorMessage: &msg},
-			Group{Type: TypeConsumer}, kafka.GroupAuthorizationFailed, msg},
+			snapshot.Group{Type: snapshot.TypeConsumer}, kafka.GroupAuthorizationFailed, msg},
 		{"a topic without a name: an error, the rest kept",
 			kmsg.ConsumerGroupDescribeResponseGroup{State: "Stable", Epoch: 1, Members: []kmsg.ConsumerGroupDescribeResponseGroupMember{mem("aa", "c1", tp("", 0), tp("orders", 1))}},
-			Group{Type: TypeConsumer, State: "Stable", Epoch: 1, Members: []Member{{MemberID: "aa", ClientID: "c1", Host: "/10.0.0.1", Assigned: map[string][]int{"orders": {1}}}}},
+			snapshot.Group{Type: snapshot.TypeConsumer, State: "Stable", Epoch: 1, Members: []snapshot.Member{{MemberID: "aa", ClientID: "c1", Host: "/10.0.0.1", Assigned: map[string][]int{"orders": {1}}}}},
 			nil, "has no name"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			// As describe leaves a group it sends to ConsumerGroupDescribe.
-			g := Group{ID: "g", Type: TypeConsumer, ProtocolType: "consumer"}
+			g := snapshot.Group{ID: "g", Type: snapshot.TypeConsumer, ProtocolType: "consumer"}
 			rg := tc.rg
 			rg.Group = "g"
 			applyConsumerGroup(&g, &rg)
@@ -153,18 +154,18 @@ func TestApplyConsumerGroup(t *testing.T) {
 func TestKeepsOffsets(t *testing.T) {
 	cases := []struct {
 		name string
-		g    Group
+		g    snapshot.Group
 		want bool
 	}{
-		{"classic consumers", Group{Type: TypeClassic, ProtocolType: "consumer"}, true},
-		{"offsets committed without joining", Group{Type: TypeClassic}, true},
-		{"consumer protocol", Group{Type: TypeConsumer, ProtocolType: "consumer"}, true},
-		{"Kafka Streams commits as a consumer does", Group{Type: TypeStreams, ProtocolType: "streams"}, true},
-		{"Kafka Connect's workers commit nothing", Group{Type: TypeClassic, ProtocolType: "connect"}, false},
-		{"share groups keep their positions elsewhere", Group{Type: TypeShare, ProtocolType: "share"}, false},
-		{"a newer type may commit: one request finds out", Group{Type: "future", ProtocolType: "future"}, true},
-		{"describe failed, listed as consumer: may have commits", Group{ProtocolType: "consumer"}, true},
-		{"describe failed, listed as connect: none", Group{ProtocolType: "connect"}, false},
+		{"classic consumers", snapshot.Group{Type: snapshot.TypeClassic, ProtocolType: "consumer"}, true},
+		{"offsets committed without joining", snapshot.Group{Type: snapshot.TypeClassic}, true},
+		{"consumer protocol", snapshot.Group{Type: snapshot.TypeConsumer, ProtocolType: "consumer"}, true},
+		{"Kafka Streams commits as a consumer does", snapshot.Group{Type: snapshot.TypeStreams, ProtocolType: "streams"}, true},
+		{"Kafka Connect's workers commit nothing", snapshot.Group{Type: snapshot.TypeClassic, ProtocolType: "connect"}, false},
+		{"share groups keep their positions elsewhere", snapshot.Group{Type: snapshot.TypeShare, ProtocolType: "share"}, false},
+		{"a newer type may commit: one request finds out", snapshot.Group{Type: "future", ProtocolType: "future"}, true},
+		{"describe failed, listed as consumer: may have commits", snapshot.Group{ProtocolType: "consumer"}, true},
+		{"describe failed, listed as connect: none", snapshot.Group{ProtocolType: "connect"}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -304,3 +305,68 @@ func TestSkipTags(t *testing.T) {
 }
 
 var _ io.ReadWriter = (*broker)(nil)
+
+func assignment(topics map[string][]int32, order []string) []byte {
+	b := binary.BigEndian.AppendUint16(nil, 1)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(order)))
+	for _, tp := range order {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(tp)))
+		b = append(b, tp...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(topics[tp])))
+		for _, p := range topics[tp] {
+			b = binary.BigEndian.AppendUint32(b, uint32(p))
+		}
+	}
+	return binary.BigEndian.AppendUint32(b, 0xffffffff) // null user data
+}
+
+func TestDecodeAssignment(t *testing.T) {
+	good := assignment(map[string][]int32{"orders": {0, 2}, "pay": {1}}, []string{"orders", "pay"})
+	cases := []struct {
+		name    string
+		in      []byte
+		want    map[string][]int
+		wantErr bool
+	}{
+		{"member between rebalances has no assignment", nil, nil, false},
+		{"two topics", good, map[string][]int{"orders": {0, 2}, "pay": {1}}, false},
+		{"truncated in a partition list", good[:len(good)-10], nil, true},
+		{"absurd topic count", []byte{0, 1, 0x7f, 0xff, 0xff, 0xff}, nil, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := decodeAssignment(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if !tc.wantErr && !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPartitionsOf(t *testing.T) {
+	m := snapshot.Member{MemberID: "m1", Assigned: map[string][]int{"a": {1, 2}}}
+	g := &snapshot.Group{Members: []snapshot.Member{m}}
+	got := partitionsOf(g, map[topicPartition]int64{{"a", 1}: 7, {"b", 0}: 3})
+	if len(got) != 3 {
+		t.Fatalf("got %d partitions, want committed a/1, b/0 and assigned a/2: %+v", len(got), got)
+	}
+	want := []struct {
+		topic     string
+		partition int
+		committed bool
+		owner     string
+	}{{"a", 1, true, "m1"}, {"a", 2, false, "m1"}, {"b", 0, true, ""}}
+	for i, w := range want {
+		p := got[i]
+		owner := ""
+		if p.Owner != nil {
+			owner = p.Owner.MemberID
+		}
+		if p.Topic != w.topic || p.Partition != w.partition || p.HasCommitted != w.committed || owner != w.owner {
+			t.Errorf("partition %d: got %s/%d committed=%v owner=%q, want %+v", i, p.Topic, p.Partition, p.HasCommitted, owner, w)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package snapshot
+package kafkasource
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/testenv"
+	"github.com/lagwatch/lagwatch/pkg/snapshot"
 )
 
 // TestGroupProtocolsMatchKafkaTool runs Kafka's own Java consumer with each
@@ -22,8 +23,8 @@ func TestGroupProtocolsMatchKafkaTool(t *testing.T) {
 	for _, tc := range []struct {
 		protocol, wantType string
 	}{
-		{"classic", TypeClassic},
-		{"consumer", TypeConsumer},
+		{"classic", snapshot.TypeClassic},
+		{"consumer", snapshot.TypeConsumer},
 	} {
 		t.Run(tc.protocol, func(t *testing.T) {
 			t.Parallel()
@@ -46,7 +47,7 @@ func TestGroupProtocolsMatchKafkaTool(t *testing.T) {
 
 			// Running: every message read and committed, every partition
 			// owned.
-			g := waitGroup(ctx, t, r, jc, group, func(g Group) bool {
+			g := waitGroup(ctx, t, r, jc, group, func(g snapshot.Group) bool {
 				if g.State != "Stable" || len(g.Members) != 1 || len(g.Partitions) != len(sizes) {
 					return false
 				}
@@ -64,7 +65,7 @@ func TestGroupProtocolsMatchKafkaTool(t *testing.T) {
 			if m.MemberID == "" || m.ClientID != clientID || m.Host != "/127.0.0.1" {
 				t.Errorf("member %+v; want an id, client id %s, host /127.0.0.1", m, clientID)
 			}
-			if wantEpoch := tc.wantType == TypeConsumer; (g.Epoch > 0) != wantEpoch {
+			if wantEpoch := tc.wantType == snapshot.TypeConsumer; (g.Epoch > 0) != wantEpoch {
 				t.Errorf("epoch %d; want one above 0: %v", g.Epoch, wantEpoch)
 			}
 			for _, p := range g.Partitions {
@@ -80,7 +81,7 @@ func TestGroupProtocolsMatchKafkaTool(t *testing.T) {
 
 			// Stopped: the consumer left, its commits stay.
 			jc.Stop(t)
-			g = waitGroup(ctx, t, r, nil, group, func(g Group) bool { return g.State == "Empty" })
+			g = waitGroup(ctx, t, r, nil, group, func(g snapshot.Group) bool { return g.State == "Empty" })
 			if g.Type != tc.wantType || len(g.Members) != 0 || len(g.Partitions) != len(sizes) {
 				t.Errorf("stopped: type %q, %d members, %d partitions; want %q, none and %d", g.Type, len(g.Members), len(g.Partitions), tc.wantType, len(sizes))
 			}
@@ -97,9 +98,9 @@ func TestGroupProtocolsMatchKafkaTool(t *testing.T) {
 // waitGroup takes snapshots until group is read without error and done
 // accepts it, and returns it. It fails the test when jc (if any) exits, or
 // after ctx ends.
-func waitGroup(ctx context.Context, t *testing.T, r *Reader, jc *testenv.JavaConsumer, group string, done func(Group) bool) Group {
+func waitGroup(ctx context.Context, t *testing.T, r *Source, jc *testenv.JavaConsumer, group string, done func(snapshot.Group) bool) snapshot.Group {
 	t.Helper()
-	var last Snapshot
+	var last snapshot.Snapshot
 	for {
 		s := r.Take(ctx, time.Now())
 		if s.Err == nil && len(s.Groups) == 1 && s.Groups[0].ID == group && s.Groups[0].Err == nil && done(s.Groups[0]) {
@@ -123,7 +124,7 @@ func waitGroup(ctx context.Context, t *testing.T, r *Reader, jc *testenv.JavaCon
 // lag and owner against `kafka-consumer-groups --describe`, which reads
 // classic groups with DescribeGroups and consumer-protocol groups with
 // ConsumerGroupDescribe.
-func compareWithTool(ctx context.Context, t *testing.T, g Group) {
+func compareWithTool(ctx context.Context, t *testing.T, g snapshot.Group) {
 	t.Helper()
 	states := testenv.ParseTable(testenv.ConsumerGroups(ctx, t, "--describe", "--group", g.ID, "--state"))
 	if len(states) != 1 || states[0]["STATE"] != g.State || states[0]["#MEMBERS"] != strconv.Itoa(len(g.Members)) {
@@ -134,7 +135,7 @@ func compareWithTool(ctx context.Context, t *testing.T, g Group) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours := map[string]Partition{}
+	ours := map[string]snapshot.Partition{}
 	for _, p := range g.Partitions {
 		ours[fmt.Sprintf("%s/%d", p.Topic, p.Partition)] = p
 	}

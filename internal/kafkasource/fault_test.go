@@ -1,4 +1,4 @@
-package snapshot
+package kafkasource
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lagwatch/lagwatch/pkg/snapshot"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -60,10 +61,10 @@ func TestOneFailingGroupKeepsTheOthers(t *testing.T) {
 		return res, nil, true
 	})
 
-	rc := &RequestCounter{}
+	rc := &requestCounter{}
 	tr := &kafka.Transport{Dial: rc.Dial(nil)}
 	t.Cleanup(tr.CloseIdleConnections)
-	r := &Reader{Cluster: "fault", Addr: addr, Transport: tr, Counter: rc}
+	r := &Source{cluster: "fault", addr: addr, transport: tr, counter: rc}
 	s := r.Take(ctx, time.Now())
 	if s.Err != nil {
 		t.Fatalf("cluster-level error: %v", s.Err)
@@ -141,10 +142,10 @@ func TestNotLeaderIsAskedAgain(t *testing.T) {
 		return res, nil, true
 	})
 
-	rc := &RequestCounter{}
+	rc := &requestCounter{}
 	tr := &kafka.Transport{Dial: rc.Dial(nil)}
 	t.Cleanup(tr.CloseIdleConnections)
-	s := (&Reader{Cluster: "fault", Addr: addr, Transport: tr, Counter: rc}).Take(ctx, time.Now())
+	s := (&Source{cluster: "fault", addr: addr, transport: tr, counter: rc}).Take(ctx, time.Now())
 	if s.Err != nil || len(s.Groups) != 1 || len(s.Groups[0].Partitions) != 1 {
 		t.Fatalf("snapshot: %v %+v", s.Err, s.Groups)
 	}
@@ -252,16 +253,16 @@ func TestConsumerGroupDescribeFault(t *testing.T) {
 		return res, nil, true
 	})
 
-	rc := &RequestCounter{}
+	rc := &requestCounter{}
 	tr := &kafka.Transport{Dial: rc.Dial(nil), ClientID: "lagwatch-test"}
 	t.Cleanup(tr.CloseIdleConnections)
-	r := &Reader{Cluster: "fault", Addr: addr, Transport: tr, Counter: rc}
+	r := &Source{cluster: "fault", addr: addr, transport: tr, counter: rc}
 	// The first tick also opens the connections and asks each broker its
 	// API versions, and so may a later one when kafka-go opens another
 	// connection for concurrent requests: the fewest of three more ticks
 	// are counted.
 	r.Take(ctx, time.Now())
-	var s Snapshot
+	var s snapshot.Snapshot
 	fewest := int64(-1)
 	for range 3 {
 		s = r.Take(ctx, time.Now())
@@ -278,16 +279,16 @@ func TestConsumerGroupDescribeFault(t *testing.T) {
 	if len(asked) != 4 || len(asked[3]) != 2 {
 		t.Errorf("ConsumerGroupDescribe asked %v in four ticks; want one request per tick for both consumer-protocol groups", asked)
 	}
-	if !errors.Is(broken.Err, kafka.NotCoordinatorForGroup) || broken.Type != TypeConsumer || broken.State != "" {
+	if !errors.Is(broken.Err, kafka.NotCoordinatorForGroup) || broken.Type != snapshot.TypeConsumer || broken.State != "" {
 		t.Errorf("failed group: err %v, type %q, state %q; want NOT_COORDINATOR, consumer, no state", broken.Err, broken.Type, broken.State)
 	}
-	if classic.Err != nil || classic.Type != TypeClassic || classic.State != "Empty" {
+	if classic.Err != nil || classic.Type != snapshot.TypeClassic || classic.State != "Empty" {
 		t.Errorf("classic group: err %v, type %q, state %q", classic.Err, classic.Type, classic.State)
 	}
-	if ok.Err != nil || ok.Type != TypeConsumer || ok.State != "Stable" || ok.Epoch != 5 || len(ok.Members) != 1 || len(ok.Partitions) != 2 {
+	if ok.Err != nil || ok.Type != snapshot.TypeConsumer || ok.State != "Stable" || ok.Epoch != 5 || len(ok.Members) != 1 || len(ok.Partitions) != 2 {
 		t.Fatalf("consumer-protocol group: %+v", ok)
 	}
-	for _, g := range []Group{classic, ok} {
+	for _, g := range []snapshot.Group{classic, ok} {
 		for _, p := range g.Partitions {
 			lag, has, _ := p.Lag()
 			want := map[string]map[int]int64{"classic": {0: 2, 1: 0}, "new-ok": {0: 1, 1: 1}}[g.ID][p.Partition]

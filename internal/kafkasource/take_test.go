@@ -1,4 +1,4 @@
-package snapshot
+package kafkasource
 
 import (
 	"context"
@@ -7,16 +7,17 @@ import (
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/testenv"
+	"github.com/lagwatch/lagwatch/pkg/snapshot"
 	"github.com/segmentio/kafka-go"
 )
 
-func newReader(t *testing.T, filter func(string) bool) *Reader {
+func newReader(t *testing.T, filter func(string) bool) *Source {
 	t.Helper()
 	brokers := testenv.Kafka(t)
-	rc := &RequestCounter{}
+	rc := &requestCounter{}
 	tr := &kafka.Transport{Dial: rc.Dial(nil), MetadataTTL: time.Second, DialTimeout: 5 * time.Second}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &Reader{Cluster: "test", Addr: kafka.TCP(brokers...), Transport: tr, Filter: filter, Counter: rc}
+	return &Source{cluster: "test", addr: kafka.TCP(brokers...), transport: tr, filter: filter, counter: rc}
 }
 
 // TestTakeMatchesKafkaTool builds groups with active members, an Empty group
@@ -56,7 +57,7 @@ func TestTakeMatchesKafkaTool(t *testing.T) {
 
 	groups := map[string]bool{empty: true, active: true}
 	r := newReader(t, func(g string) bool { return groups[g] })
-	var s Snapshot
+	var s snapshot.Snapshot
 	// Metadata is cached by the transport; a topic made a moment ago may
 	// need one refresh before it has leaders.
 	for attempt := 0; ; attempt++ {
@@ -81,7 +82,7 @@ func TestTakeMatchesKafkaTool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours := map[string]Partition{}
+	ours := map[string]snapshot.Partition{}
 	state := map[string]string{}
 	for _, g := range s.Groups {
 		state[g.ID] = g.State
@@ -129,7 +130,7 @@ func TestTakeMatchesKafkaTool(t *testing.T) {
 	}
 }
 
-func allOffsets(s Snapshot) bool {
+func allOffsets(s snapshot.Snapshot) bool {
 	for _, g := range s.Groups {
 		for _, p := range g.Partitions {
 			if !p.HasOffsets {
@@ -140,7 +141,7 @@ func allOffsets(s Snapshot) bool {
 	return true
 }
 
-func stable(s Snapshot, group string) bool {
+func stable(s snapshot.Snapshot, group string) bool {
 	for _, g := range s.Groups {
 		if g.ID == group {
 			return g.State == "Stable" && len(g.Partitions) == 3
@@ -162,7 +163,7 @@ func TestCommittedBelowLogStart(t *testing.T) {
 	testenv.DeleteRecords(ctx, t, topic, 0, 10)
 
 	r := newReader(t, func(g string) bool { return g == group })
-	var p Partition
+	var p snapshot.Partition
 	for attempt := 0; ; attempt++ {
 		s := r.Take(ctx, time.Now())
 		if s.Err == nil && len(s.Groups) == 1 && len(s.Groups[0].Partitions) == 1 && s.Groups[0].Partitions[0].HasOffsets {
@@ -205,8 +206,8 @@ func TestRequestsDoNotGrowWithPartitions(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	complete := func(partitions int) func(Snapshot) bool {
-		return func(s Snapshot) bool { return len(s.Groups[0].Partitions) == partitions && allOffsets(s) }
+	complete := func(partitions int) func(snapshot.Snapshot) bool {
+		return func(s snapshot.Snapshot) bool { return len(s.Groups[0].Partitions) == partitions && allOffsets(s) }
 	}
 	one := fewestRequests(ctx, t, []string{gSmall}, complete(1))
 	sixty := fewestRequests(ctx, t, []string{gLarge}, complete(60))
@@ -236,12 +237,12 @@ func TestRequestsWithConsumerProtocolGroups(t *testing.T) {
 	defer cancel()
 	// Complete: every consumer-protocol group described, its one member
 	// owning every partition, every log offset read.
-	complete := func(s Snapshot) bool {
+	complete := func(s snapshot.Snapshot) bool {
 		for _, g := range s.Groups {
 			if g.ID == gClassic {
 				continue
 			}
-			if g.Type != TypeConsumer || g.State != "Stable" || len(g.Members) != 1 {
+			if g.Type != snapshot.TypeConsumer || g.State != "Stable" || len(g.Members) != 1 {
 				return false
 			}
 			want := map[string]int{gSmall: 1, gLarge: 60}[g.ID]
@@ -269,13 +270,13 @@ func TestRequestsWithConsumerProtocolGroups(t *testing.T) {
 // fewestRequests ticks a reader that keeps only groups until a tick reads
 // them all without error and complete accepts it, then returns the fewest
 // requests of three more such ticks.
-func fewestRequests(ctx context.Context, t *testing.T, groups []string, complete func(Snapshot) bool) int64 {
+func fewestRequests(ctx context.Context, t *testing.T, groups []string, complete func(snapshot.Snapshot) bool) int64 {
 	t.Helper()
 	keep := map[string]bool{}
 	for _, g := range groups {
 		keep[g] = true
 	}
-	ok := func(s Snapshot) bool {
+	ok := func(s snapshot.Snapshot) bool {
 		if s.Err != nil || len(s.Groups) != len(groups) {
 			return false
 		}
@@ -286,13 +287,13 @@ func fewestRequests(ctx context.Context, t *testing.T, groups []string, complete
 		}
 		return complete(s)
 	}
-	rc := &RequestCounter{}
+	rc := &requestCounter{}
 	// Metadata is refreshed in the background at this interval; an hour
 	// keeps refreshes out of the count.
 	tr := &kafka.Transport{Dial: rc.Dial(nil), MetadataTTL: time.Hour}
 	t.Cleanup(tr.CloseIdleConnections)
-	r := &Reader{Cluster: "test", Addr: kafka.TCP(testenv.Kafka(t)...), Transport: tr, Counter: rc,
-		Filter: func(g string) bool { return keep[g] }}
+	r := &Source{cluster: "test", addr: kafka.TCP(testenv.Kafka(t)...), transport: tr, counter: rc,
+		filter: func(g string) bool { return keep[g] }}
 	// The first ticks also open connections and negotiate versions, a
 	// broker may answer NOT_LEADER for a moment after a topic was made, and
 	// a consumer takes a moment to join: tick until a complete one.
