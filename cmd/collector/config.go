@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"os"
 	"regexp"
@@ -14,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	"github.com/lagwatch/lagwatch/internal/envconf"
 )
 
@@ -68,7 +65,7 @@ type TLSConfig struct {
 }
 
 // SASLConfig is SASL authentication to Kafka. Mechanism is upper case: one of
-// saslMechanisms.
+// saslMechanisms. Its String, GoString and LogValue never show the password.
 type SASLConfig struct {
 	Mechanism, Username, Password string
 }
@@ -76,8 +73,9 @@ type SASLConfig struct {
 // The raw environment, every value a string so that each one is parsed, and
 // each problem reported, by this file under the variable's own name. Field
 // names give the variable names through split_words (no `envconfig` tags:
-// those fall back to the unprefixed name). A set-but-empty variable takes the
-// default, except where keep_empty says that empty means something.
+// those fall back to the unprefixed name); messages take them from vars and
+// clusterVars. A set-but-empty variable takes the default, except where
+// keep_empty says that empty means something.
 
 // collectorEnv is every variable without a cluster prefix.
 type collectorEnv struct {
@@ -120,21 +118,17 @@ type clusterEnv struct {
 	} `split_words:"true"`
 }
 
-// Variable names used in messages; the Elasticsearch and logging ones are
-// envconf's. Cluster variables are built from ClusterConfig.Prefix.
-const (
-	envClusters         = "KAFKA_CLUSTERS"
-	envClusterName      = "KAFKA_CLUSTER_NAME"
-	envSchedule         = "COLLECTOR_SCHEDULE"
-	envTickTimeout      = "COLLECTOR_TICK_TIMEOUT"
-	envKafkaTimeout     = "COLLECTOR_KAFKA_TIMEOUT"
-	envFetchConcurrency = "COLLECTOR_FETCH_CONCURRENCY"
-	envSpoolDir         = "COLLECTOR_SPOOL_DIR"
-	envSpoolMaxBytes    = "COLLECTOR_SPOOL_MAX_BYTES"
-	envMetricsAddr      = "COLLECTOR_METRICS_ADDR"
+// vars names the variables without a cluster prefix:
+// vars.Collector.TickTimeout is "COLLECTOR_TICK_TIMEOUT".
+var vars = envconf.Names[collectorEnv]("")
 
-	singleClusterPrefix = "KAFKA_"
-)
+// clusterVars names a cluster's variables: clusterVars("KAFKA_PROD_").Brokers
+// is "KAFKA_PROD_BROKERS".
+func clusterVars(prefix string) clusterEnv {
+	return envconf.Names[clusterEnv](strings.TrimSuffix(prefix, "_"))
+}
+
+const singleClusterPrefix = "KAFKA_"
 
 // scheduleParser parses COLLECTOR_SCHEDULE (see envconf.ScheduleParser).
 var scheduleParser = envconf.ScheduleParser
@@ -143,61 +137,46 @@ var scheduleParser = envconf.ScheduleParser
 var saslMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 
 // clusterNameRE is what a cluster name (a label, and part of a variable name)
-// may contain.
+// may contain; badClusterName says so.
 var clusterNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+const badClusterName = "cluster name %q may only contain letters, digits, '_' and '-'"
 
 // loadConfig reads the collector's configuration from the process
 // environment and validates it. The error lists every problem found, parse
-// errors and Validate's alike, one line each ("VARIABLE: what is wrong");
+// errors first, then Validate's, one line each ("VARIABLE: what is wrong");
 // it never contains a secret value. The Config is returned even with an
 // error, but must not be used then.
 func loadConfig() (Config, error) {
 	var env collectorEnv
-	if err := envconfig.Process("", &env); err != nil {
-		// Only string fields: this is a programming error, not bad input.
-		return Config{}, fmt.Errorf("read environment: %w", err)
+	if err := envconf.Read("", &env); err != nil {
+		return Config{}, err
 	}
-	envconf.EmptyToDefault(&env)
-
 	var ps envconf.Problems
-	cfg := Config{
-		Schedule:    env.Collector.Schedule,
-		SpoolDir:    env.Collector.SpoolDir,
-		MetricsAddr: env.Collector.MetricsAddr,
-	}
-
 	clusters, err := loadClusters(env.Kafka.Clusters, env.Kafka.ClusterName, &ps)
 	if err != nil {
 		return Config{}, err
 	}
-	cfg.Clusters = clusters
-
-	cfg.Elasticsearch = env.Elasticsearch.Parse(&ps)
-
-	col := env.Collector
-	cfg.TickTimeout = envconf.ParseDuration(envTickTimeout, col.TickTimeout, &ps)
-	cfg.KafkaTimeout = envconf.ParseDuration(envKafkaTimeout, col.KafkaTimeout, &ps)
-	if n, err := strconv.Atoi(strings.TrimSpace(col.FetchConcurrency)); err != nil {
-		ps.Add(envFetchConcurrency, "%q is not a whole number", col.FetchConcurrency)
-	} else {
-		cfg.FetchConcurrency = n
-	}
-	if n, err := parseBytes(col.SpoolMaxBytes); err != nil {
-		ps.Add(envSpoolMaxBytes, "%q %v", col.SpoolMaxBytes, err)
-	} else {
-		cfg.SpoolMaxBytes = n
+	col, n := env.Collector, vars.Collector
+	cfg := Config{
+		Clusters:         clusters,
+		Elasticsearch:    env.Elasticsearch.Parse(&ps),
+		Schedule:         col.Schedule,
+		TickTimeout:      envconf.Parse(&ps, n.TickTimeout, col.TickTimeout, envconf.Duration),
+		KafkaTimeout:     envconf.Parse(&ps, n.KafkaTimeout, col.KafkaTimeout, envconf.Duration),
+		FetchConcurrency: envconf.Parse(&ps, n.FetchConcurrency, col.FetchConcurrency, envconf.Int),
+		SpoolDir:         col.SpoolDir,
+		SpoolMaxBytes:    envconf.Parse(&ps, n.SpoolMaxBytes, col.SpoolMaxBytes, envconf.Bytes),
+		MetricsAddr:      col.MetricsAddr,
 	}
 	cfg.LogLevel, cfg.LogFormat = env.Log.Parse(&ps)
 
-	// Validate's findings, except for variables that already failed to parse
-	// (their zero value would only repeat the news), and except KAFKA_BROKERS
-	// when KAFKA_CLUSTERS already explained why there is no cluster.
-	noClusters := len(cfg.Clusters) == 0 && ps.Has(envClusters)
-	for _, p := range cfg.validate() {
-		if !ps.Has(p.Var) && !(noClusters && p.Var == singleClusterPrefix+"BROKERS") {
-			ps = append(ps, p)
-		}
+	found := cfg.validate()
+	if len(cfg.Clusters) == 0 && ps.Has(vars.Kafka.Clusters) {
+		// KAFKA_CLUSTERS already explained why there is no cluster.
+		found = slices.DeleteFunc(found, func(p *envconf.FieldError) bool { return p.Var == clusterVars(singleClusterPrefix).Brokers })
 	}
+	ps.Merge(found)
 	return cfg, ps.Err()
 }
 
@@ -206,64 +185,50 @@ func loadConfig() (Config, error) {
 // read the environment at all; bad values go to ps.
 func loadClusters(list, singleName string, ps *envconf.Problems) ([]ClusterConfig, error) {
 	if strings.TrimSpace(list) == "" {
-		var env clusterEnv
-		if err := envconfig.Process(strings.TrimSuffix(singleClusterPrefix, "_"), &env); err != nil {
-			return nil, fmt.Errorf("read environment: %w", err)
-		}
-		envconf.EmptyToDefault(&env)
-		if env.Brokers == "" {
-			ps.Add(singleClusterPrefix+"BROKERS", "required (or list cluster names in %s)", envClusters)
-		}
-		return []ClusterConfig{parseCluster(singleName, singleClusterPrefix, env, ps)}, nil
+		c, err := loadCluster(singleName, singleClusterPrefix, ps)
+		return []ClusterConfig{c}, err
 	}
 
 	// Several clusters: the single-cluster variables would be ambiguous.
-	plain, err := envKeys(strings.TrimSuffix(singleClusterPrefix, "_"), &clusterEnv{})
+	plain, err := envconf.Variables(strings.TrimSuffix(singleClusterPrefix, "_"), &clusterEnv{})
 	if err != nil {
 		return nil, err
 	}
-	for _, key := range plain {
-		if os.Getenv(key) != "" {
-			ps.Add(key, "is ambiguous when %s is set; set %s<NAME>_%s for each cluster instead",
-				envClusters, singleClusterPrefix, strings.TrimPrefix(key, singleClusterPrefix))
+	for _, v := range plain {
+		if os.Getenv(v.Name) != "" {
+			ps.Add(v.Name, "is ambiguous when %s is set; set %s<NAME>_%s for each cluster instead",
+				vars.Kafka.Clusters, singleClusterPrefix, strings.TrimPrefix(v.Name, singleClusterPrefix))
 		}
 	}
-	if os.Getenv(envClusterName) != "" {
-		ps.Add(envClusterName, "is ambiguous when %s is set; the names listed there are the labels", envClusters)
+	if os.Getenv(vars.Kafka.ClusterName) != "" {
+		ps.Add(vars.Kafka.ClusterName, "is ambiguous when %s is set; the names listed there are the labels", vars.Kafka.Clusters)
 	}
 
 	var clusters []ClusterConfig
 	seenName := map[string]bool{}
 	seenPrefix := map[string]string{} // prefix -> the name that took it
 	for _, name := range envconf.SplitList(list) {
-		if !clusterNameRE.MatchString(name) {
-			ps.Add(envClusters, "cluster name %q may only contain letters, digits, '_' and '-'", name)
-			continue
-		}
-		if seenName[name] {
-			ps.Add(envClusters, "cluster %q is listed twice", name)
-			continue
-		}
-		seenName[name] = true
 		prefix := clusterPrefix(name)
-		if other, ok := seenPrefix[prefix]; ok {
-			ps.Add(envClusters, "clusters %q and %q would both read %s* variables", other, name, prefix)
-			continue
+		other, taken := seenPrefix[prefix]
+		switch {
+		case !clusterNameRE.MatchString(name):
+			ps.Add(vars.Kafka.Clusters, badClusterName, name)
+		case seenName[name]:
+			ps.Add(vars.Kafka.Clusters, "cluster %q is listed twice", name)
+		case taken:
+			seenName[name] = true
+			ps.Add(vars.Kafka.Clusters, "clusters %q and %q would both read %s* variables", other, name, prefix)
+		default:
+			seenName[name], seenPrefix[prefix] = true, name
+			c, err := loadCluster(name, prefix, ps)
+			if err != nil {
+				return nil, err
+			}
+			clusters = append(clusters, c)
 		}
-		seenPrefix[prefix] = name
-
-		var env clusterEnv
-		if err := envconfig.Process(strings.TrimSuffix(prefix, "_"), &env); err != nil {
-			return nil, fmt.Errorf("read environment: %w", err)
-		}
-		envconf.EmptyToDefault(&env)
-		if env.Brokers == "" {
-			ps.Add(prefix+"BROKERS", "required for cluster %q listed in %s", name, envClusters)
-		}
-		clusters = append(clusters, parseCluster(name, prefix, env, ps))
 	}
-	if len(clusters) == 0 && !ps.Has(envClusters) {
-		ps.Add(envClusters, "lists no cluster names")
+	if len(clusters) == 0 && !ps.Has(vars.Kafka.Clusters) {
+		ps.Add(vars.Kafka.Clusters, "lists no cluster names")
 	}
 	return clusters, nil
 }
@@ -274,51 +239,50 @@ func clusterPrefix(name string) string {
 	return singleClusterPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_"
 }
 
-// parseCluster turns one cluster's raw variables into a ClusterConfig; what
-// only Validate can check (files, mechanisms, addresses) is left to it.
-func parseCluster(name, prefix string, env clusterEnv, ps *envconf.Problems) ClusterConfig {
+// loadCluster reads one cluster's variables under prefix; what only Validate
+// can check (brokers, files, mechanisms) is left to it.
+func loadCluster(name, prefix string, ps *envconf.Problems) (ClusterConfig, error) {
+	var env clusterEnv
+	if err := envconf.Read(strings.TrimSuffix(prefix, "_"), &env); err != nil {
+		return ClusterConfig{}, err
+	}
+	n := clusterVars(prefix)
 	c := ClusterConfig{Name: name, Brokers: envconf.SplitList(env.Brokers), Prefix: prefix}
 
-	tlsOn := parseBool(prefix+"TLS_ENABLED", env.TLS.Enabled, ps)
-	insecure := parseBool(prefix+"TLS_INSECURE_SKIP_VERIFY", env.TLS.InsecureSkipVerify, ps)
+	tlsOn := envconf.Parse(ps, n.TLS.Enabled, env.TLS.Enabled, envconf.Bool)
+	insecure := envconf.Parse(ps, n.TLS.InsecureSkipVerify, env.TLS.InsecureSkipVerify, envconf.Bool)
 	if tlsOn {
-		c.TLS = &TLSConfig{
-			CAFile:             env.TLS.CAFile,
-			CertFile:           env.TLS.CertFile,
-			KeyFile:            env.TLS.KeyFile,
-			InsecureSkipVerify: insecure,
-		}
+		c.TLS = &TLSConfig{CAFile: env.TLS.CAFile, CertFile: env.TLS.CertFile, KeyFile: env.TLS.KeyFile, InsecureSkipVerify: insecure}
 	} else {
-		// Settings that would silently do nothing are more likely a
-		// forgotten TLS_ENABLED than intended.
-		for _, kv := range [][2]string{
-			{"TLS_CA_FILE", env.TLS.CAFile},
-			{"TLS_CERT_FILE", env.TLS.CertFile},
-			{"TLS_KEY_FILE", env.TLS.KeyFile},
-		} {
-			if kv[1] != "" {
-				ps.Add(prefix+kv[0], "is set but %sTLS_ENABLED is not true", prefix)
-			}
-		}
+		off := n.TLS.Enabled + " is not true"
+		envconf.Ignored(ps, off, n.TLS.CAFile, env.TLS.CAFile, n.TLS.CertFile, env.TLS.CertFile, n.TLS.KeyFile, env.TLS.KeyFile)
 		if insecure {
-			ps.Add(prefix+"TLS_INSECURE_SKIP_VERIFY", "is set but %sTLS_ENABLED is not true", prefix)
+			ps.Add(n.TLS.InsecureSkipVerify, "is set but %s", off)
 		}
 	}
 
 	if mech := strings.ToUpper(strings.TrimSpace(env.SASL.Mechanism)); mech != "" {
 		c.SASL = &SASLConfig{Mechanism: mech, Username: env.SASL.Username, Password: env.SASL.Password}
 	} else {
-		if env.SASL.Username != "" {
-			ps.Add(prefix+"SASL_USERNAME", "is set but %sSASL_MECHANISM is empty", prefix)
-		}
-		if env.SASL.Password != "" {
-			ps.Add(prefix+"SASL_PASSWORD", "is set but %sSASL_MECHANISM is empty", prefix)
-		}
+		envconf.Ignored(ps, n.SASL.Mechanism+" is empty", n.SASL.Username, env.SASL.Username, n.SASL.Password, env.SASL.Password)
 	}
 
-	c.GroupAllow = parseRegexp(prefix+"GROUP_ALLOW", env.Group.Allow, ps)
-	c.GroupDeny = parseRegexp(prefix+"GROUP_DENY", env.Group.Deny, ps)
-	return c
+	c.GroupAllow = parseRegexp(ps, n.Group.Allow, env.Group.Allow)
+	c.GroupDeny = parseRegexp(ps, n.Group.Deny, env.Group.Deny)
+	return c, nil
+}
+
+// parseRegexp compiles a group filter; empty is nil. Go's error quotes the
+// expression, so the message does not.
+func parseRegexp(ps *envconf.Problems, variable, s string) *regexp.Regexp {
+	if s == "" {
+		return nil
+	}
+	re, err := regexp.Compile(s)
+	if err != nil {
+		ps.Add(variable, "is not a Go regular expression: %v", err)
+	}
+	return re
 }
 
 // Validate checks a Config, read or built by hand. The error has one line
@@ -329,19 +293,18 @@ func (c Config) Validate() error { return c.validate().Err() }
 
 func (c Config) validate() envconf.Problems {
 	var ps envconf.Problems
-
 	if len(c.Clusters) == 0 {
-		ps.Add(singleClusterPrefix+"BROKERS", "required (or list cluster names in %s)", envClusters)
+		ClusterConfig{}.validate(&ps)
 	}
 	names := map[string]bool{}
 	for _, cl := range c.Clusters {
-		nameVar := envClusters
+		nameVar := vars.Kafka.Clusters
 		if cl.prefix() == singleClusterPrefix {
-			nameVar = envClusterName
+			nameVar = vars.Kafka.ClusterName
 		}
 		switch {
 		case !clusterNameRE.MatchString(cl.Name):
-			ps.Add(nameVar, "cluster name %q may only contain letters, digits, '_' and '-'", cl.Name)
+			ps.Add(nameVar, badClusterName, cl.Name)
 		case names[cl.Name]:
 			ps.Add(nameVar, "cluster %q is configured twice", cl.Name)
 		}
@@ -351,32 +314,20 @@ func (c Config) validate() envconf.Problems {
 
 	ps = append(ps, c.Elasticsearch.Problems()...)
 
-	if err := envconf.CheckSchedule(c.Schedule); err != nil {
-		ps.Add(envSchedule, "%q is not a cron spec: %v", c.Schedule, err)
+	n := vars.Collector
+	envconf.Schedule(&ps, n.Schedule, c.Schedule)
+	envconf.Positive(&ps, n.TickTimeout, c.TickTimeout)
+	if c.KafkaTimeout <= 0 {
+		envconf.Positive(&ps, n.KafkaTimeout, c.KafkaTimeout)
+	} else if c.TickTimeout > 0 && c.KafkaTimeout > c.TickTimeout {
+		ps.Add(n.KafkaTimeout, "%v is longer than %s (%v)", c.KafkaTimeout, n.TickTimeout, c.TickTimeout)
 	}
-	if c.TickTimeout <= 0 {
-		ps.Add(envTickTimeout, "must be greater than 0, got %v", c.TickTimeout)
-	}
-	switch {
-	case c.KafkaTimeout <= 0:
-		ps.Add(envKafkaTimeout, "must be greater than 0, got %v", c.KafkaTimeout)
-	case c.TickTimeout > 0 && c.KafkaTimeout > c.TickTimeout:
-		ps.Add(envKafkaTimeout, "%v is longer than %s (%v)", c.KafkaTimeout, envTickTimeout, c.TickTimeout)
-	}
-	if c.FetchConcurrency < 1 || c.FetchConcurrency > 1024 {
-		ps.Add(envFetchConcurrency, "must be between 1 and 1024, got %d", c.FetchConcurrency)
-	}
+	envconf.Between(&ps, n.FetchConcurrency, c.FetchConcurrency, 1, 1024)
 	if strings.TrimSpace(c.SpoolDir) == "" {
-		ps.Add(envSpoolDir, "must not be empty")
+		ps.Add(n.SpoolDir, "must not be empty")
 	}
-	if c.SpoolMaxBytes <= 0 {
-		ps.Add(envSpoolMaxBytes, "must be greater than 0, got %d", c.SpoolMaxBytes)
-	}
-	if c.MetricsAddr != "" {
-		if err := envconf.CheckListenAddr(c.MetricsAddr); err != nil {
-			ps.Add(envMetricsAddr, "%q %v (leave it empty to disable the listener)", c.MetricsAddr, err)
-		}
-	}
+	envconf.Positive(&ps, n.SpoolMaxBytes, c.SpoolMaxBytes)
+	envconf.ListenAddr(&ps, n.MetricsAddr, c.MetricsAddr)
 	envconf.CheckLogFormat(c.LogFormat, &ps)
 	return ps
 }
@@ -389,14 +340,20 @@ func (c ClusterConfig) prefix() string {
 	return c.Prefix
 }
 
+// validate checks one cluster; the zero ClusterConfig stands for none.
 func (c ClusterConfig) validate(ps *envconf.Problems) {
 	p := c.prefix()
-	if len(c.Brokers) == 0 {
-		ps.Add(p+"BROKERS", "required for cluster %q", c.Name)
+	n := clusterVars(p)
+	switch {
+	case len(c.Brokers) > 0:
+	case p == singleClusterPrefix:
+		ps.Add(n.Brokers, "required (or list cluster names in %s)", vars.Kafka.Clusters)
+	default:
+		ps.Add(n.Brokers, "required for cluster %q listed in %s", c.Name, vars.Kafka.Clusters)
 	}
 	for _, b := range c.Brokers {
 		if err := checkHostPort(b); err != nil {
-			ps.Add(p+"BROKERS", "%q is not host:port: %v", b, err)
+			ps.Add(n.Brokers, "%q is not host:port: %v", b, err)
 			break
 		}
 	}
@@ -406,23 +363,23 @@ func (c ClusterConfig) validate(ps *envconf.Problems) {
 			if errors.As(err, &fe) {
 				ps.Add(fe.Var, "%s", fe.Msg)
 			} else {
-				ps.Add(p+"TLS_ENABLED", "%v", err)
+				ps.Add(n.TLS.Enabled, "%v", err)
 			}
 		}
 	}
 	if s := c.SASL; s != nil {
 		if !slices.Contains(saslMechanisms, s.Mechanism) {
-			ps.Add(p+"SASL_MECHANISM", "%q is not one of %s", s.Mechanism, strings.Join(saslMechanisms, ", "))
+			ps.Add(n.SASL.Mechanism, "%q is not one of %s", s.Mechanism, strings.Join(saslMechanisms, ", "))
 		}
 		if s.Username == "" {
-			ps.Add(p+"SASL_USERNAME", "required when %sSASL_MECHANISM is set", p)
+			ps.Add(n.SASL.Username, "required when %s is set", n.SASL.Mechanism)
 		}
 		if s.Password == "" {
-			ps.Add(p+"SASL_PASSWORD", "required when %sSASL_MECHANISM is set", p)
+			ps.Add(n.SASL.Password, "required when %s is set", n.SASL.Mechanism)
 		}
 		if s.Username != "" && s.Password != "" {
 			var fe *envconf.FieldError
-			if _, err := s.mechanism(p); errors.As(err, &fe) && fe.Var != p+"SASL_MECHANISM" {
+			if _, err := s.mechanism(p); errors.As(err, &fe) && fe.Var != n.SASL.Mechanism {
 				*ps = append(*ps, fe)
 			}
 		}
@@ -442,66 +399,6 @@ func checkHostPort(s string) error {
 		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
 	}
 	return nil
-}
-
-func parseBool(variable, s string, ps *envconf.Problems) bool {
-	b, err := strconv.ParseBool(strings.TrimSpace(s))
-	if err != nil {
-		ps.Add(variable, "%q is not a boolean (true or false)", s)
-	}
-	return b
-}
-
-func parseRegexp(variable, s string, ps *envconf.Problems) *regexp.Regexp {
-	if s == "" {
-		return nil
-	}
-	re, err := regexp.Compile(s)
-	if err != nil {
-		ps.Add(variable, "is not a Go regular expression: %v", err)
-	}
-	return re
-}
-
-// parseBytes accepts a whole number of bytes, optionally followed by KiB,
-// MiB or GiB (any case, spaces allowed before the suffix).
-func parseBytes(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
-	num, suffix := s, ""
-	if i >= 0 {
-		num, suffix = s[:i], strings.TrimSpace(s[i:])
-	}
-	var mult int64
-	switch strings.ToLower(suffix) {
-	case "":
-		mult = 1
-	case "kib":
-		mult = 1 << 10
-	case "mib":
-		mult = 1 << 20
-	case "gib":
-		mult = 1 << 30
-	default:
-		return 0, errors.New("is not a size: use a number of bytes, or a number followed by KiB, MiB or GiB")
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil {
-		return 0, errors.New("is not a size: use a number of bytes, or a number followed by KiB, MiB or GiB")
-	}
-	if n > math.MaxInt64/mult {
-		return 0, errors.New("is too large")
-	}
-	return n * mult, nil
-}
-
-// envKeys lists the variable names envconfig reads for spec under prefix.
-func envKeys(prefix string, spec any) ([]string, error) {
-	var buf bytes.Buffer
-	if err := envconfig.Usagef(prefix, spec, &buf, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
-		return nil, fmt.Errorf("list environment variables: %w", err)
-	}
-	return strings.Fields(buf.String()), nil
 }
 
 // LogValue implements slog.LogValuer: every setting, secrets replaced by
@@ -557,7 +454,7 @@ func (s SASLConfig) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("mechanism", s.Mechanism),
 		slog.String("username", s.Username),
-		slog.String("password", envconf.Redact(s.Password)))
+		slog.Any("password", envconf.Secret(s.Password)))
 }
 
 // The String and GoString methods make fmt's %v, %+v and %#v show the

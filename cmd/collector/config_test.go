@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"log/slog"
@@ -12,36 +11,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	"github.com/lagwatch/lagwatch/internal/envconf"
+	"github.com/lagwatch/lagwatch/internal/envconf/envconftest"
 )
 
 // unset in an env map removes the variable instead of setting it.
-const unset = "\x00unset"
+const unset = envconftest.Unset
+
+// prefixes cover every variable the collector could read.
+var prefixes = []string{"KAFKA_", "ELASTICSEARCH_", "COLLECTOR_", "LOG_"}
 
 // setEnv makes env the only collector variables in the process environment
-// for the rest of the test: every variable the collector could read is
-// removed first (CI exports KAFKA_BROKERS and ELASTICSEARCH_URL), and all
-// are restored when the test ends.
-func setEnv(t *testing.T, env map[string]string) {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		for _, p := range []string{"KAFKA_", "ELASTICSEARCH_", "COLLECTOR_", "LOG_"} {
-			if strings.HasPrefix(k, p) {
-				t.Setenv(k, "") // registers the restore of the old value
-				if err := os.Unsetenv(k); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-	for k, v := range env {
-		if v != unset {
-			t.Setenv(k, v)
-		}
-	}
-}
+// for the rest of the test.
+func setEnv(t *testing.T, env map[string]string) { envconftest.SetEnv(t, prefixes, env) }
 
 // minimal is the smallest valid environment.
 func minimal() map[string]string {
@@ -52,12 +34,23 @@ func minimal() map[string]string {
 }
 
 // with returns minimal() changed by kv pairs (unset removes).
-func with(kv ...string) map[string]string {
-	env := minimal()
-	for i := 0; i+1 < len(kv); i += 2 {
-		env[kv[i]] = kv[i+1]
+func with(kv ...string) map[string]string { return envconftest.With(minimal(), kv...) }
+
+// TestVarNames: variable names in messages come from the structs.
+func TestVarNames(t *testing.T) {
+	for _, pair := range [][2]string{
+		{vars.Kafka.Clusters, "KAFKA_CLUSTERS"},
+		{vars.Kafka.ClusterName, "KAFKA_CLUSTER_NAME"},
+		{vars.Collector.SpoolMaxBytes, "COLLECTOR_SPOOL_MAX_BYTES"},
+		{vars.Elasticsearch.URL, "ELASTICSEARCH_URL"},
+		{clusterVars(singleClusterPrefix).Brokers, "KAFKA_BROKERS"},
+		{clusterVars(clusterPrefix("eu-west")).TLS.InsecureSkipVerify, "KAFKA_EU_WEST_TLS_INSECURE_SKIP_VERIFY"},
+		{clusterVars("KAFKA_PROD_").SASL.Password, "KAFKA_PROD_SASL_PASSWORD"},
+	} {
+		if pair[0] != pair[1] {
+			t.Errorf("name %q, want %q", pair[0], pair[1])
+		}
 	}
-	return env
 }
 
 func TestLoadConfigDefaults(t *testing.T) {
@@ -282,7 +275,7 @@ func TestLoadConfigAccepts(t *testing.T) {
 		{
 			name: "es api key", env: with("ELASTICSEARCH_API_KEY", "k"),
 			reason: "an API key alone is enough",
-			check:  wantField(func(c Config) any { return c.Elasticsearch.APIKey }, "k"),
+			check:  wantField(func(c Config) any { return c.Elasticsearch.APIKey }, envconf.Secret("k")),
 		},
 		{
 			name: "es basic auth", env: with("ELASTICSEARCH_USERNAME", "u", "ELASTICSEARCH_PASSWORD", "p"),
@@ -350,13 +343,8 @@ func TestLoadConfigRejects(t *testing.T) {
 			"KAFKA_PROD_BROKERS", "p:9092", "KAFKA_STAGING_BROKERS", "s:9092"}, kv...)...)
 	}
 
-	cases := []struct {
-		name    string
-		env     map[string]string
-		wantVar string
-		wantMsg string
-		reason  string
-	}{
+	load := func() error { _, err := loadConfig(); return err }
+	envconftest.Rejects(t, prefixes, load, []envconftest.Reject{
 		// Schedule.
 		{"cron words", with("COLLECTOR_SCHEDULE", "every 30s"), "COLLECTOR_SCHEDULE", `"every 30s" is not a cron spec`, "not a spec at all"},
 		{"cron seven fields", with("COLLECTOR_SCHEDULE", "0 0 0 * * * *"), "COLLECTOR_SCHEDULE", "not a cron spec", "more fields than seconds..weekday"},
@@ -449,23 +437,7 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"cluster sasl", twoClusters("KAFKA_PROD_SASL_MECHANISM", "OAUTHBEARER", "KAFKA_PROD_SASL_USERNAME", "u", "KAFKA_PROD_SASL_PASSWORD", "p"), "KAFKA_PROD_SASL_MECHANISM", "is not one of", "per-cluster mechanism"},
 		{"cluster tls", twoClusters("KAFKA_PROD_TLS_ENABLED", "true", "KAFKA_PROD_TLS_CA_FILE", notPEM), "KAFKA_PROD_TLS_CA_FILE", "no PEM certificates", "per-cluster files"},
 		{"cluster regexp", twoClusters("KAFKA_STAGING_GROUP_DENY", "*"), "KAFKA_STAGING_GROUP_DENY", "not a Go regular expression", "per-cluster filter"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			setEnv(t, tc.env)
-			_, err := loadConfig()
-			if err == nil {
-				t.Fatalf("%s: loadConfig accepted it", tc.reason)
-			}
-			lines := strings.Split(err.Error(), "\n")
-			if len(lines) != 1 {
-				t.Errorf("%s: want one line, got %d:\n%v", tc.reason, len(lines), err)
-			}
-			if !strings.HasPrefix(lines[0], tc.wantVar+": ") || !strings.Contains(lines[0], tc.wantMsg) {
-				t.Errorf("%s:\n got: %v\nwant: %s: ...%s...", tc.reason, err, tc.wantVar, tc.wantMsg)
-			}
-		})
-	}
+	})
 }
 
 // TestLoadConfigReportsAll: every problem at once, one line each, so that
@@ -515,10 +487,7 @@ func TestValidateHandBuilt(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.edit(&cfg)
-			err = cfg.Validate()
-			if err == nil || !strings.HasPrefix(err.Error(), tc.wantVar+": ") || strings.Contains(err.Error(), "\n") {
-				t.Errorf("%s: Validate() = %v, want one line for %s", tc.reason, err, tc.wantVar)
-			}
+			envconftest.WantOneLine(t, cfg.Validate(), tc.wantVar, "", tc.reason)
 		})
 	}
 }
@@ -559,8 +528,8 @@ func TestSecretsNeverShown(t *testing.T) {
 				if err == nil {
 					t.Fatalf("%s: loadConfig accepted it", tc.reason)
 				}
-				assertNoSecret(t, tc.reason+": error", err.Error(), all)
-				assertNoSecret(t, tc.reason+": config", renderAll(cfg), all)
+				envconftest.NoSecret(t, tc.reason+": error", err.Error(), all)
+				envconftest.NoSecret(t, tc.reason+": config", renderAll(cfg), all)
 			})
 		}
 	})
@@ -580,7 +549,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := renderAll(cfg)
-		assertNoSecret(t, "rendered config", out, all)
+		envconftest.NoSecret(t, "rendered config", out, all)
 		for _, want := range []string{"[REDACTED]", "lagwatch", "p:9092", "http://es:9200"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("rendered config lacks %q; it shows:\n%s", want, out)
@@ -606,18 +575,6 @@ func renderAll(cfg Config) string {
 	return buf.String()
 }
 
-func assertNoSecret(t *testing.T, what, text string, secrets []string) {
-	t.Helper()
-	for _, s := range secrets {
-		// Also look for fragments: a quoting or escaping function could split it.
-		for _, frag := range []string{s, s[:8], s[len(s)-8:]} {
-			if strings.Contains(text, frag) {
-				t.Errorf("%s shows secret fragment %q:\n%s", what, frag, text)
-			}
-		}
-	}
-}
-
 // TestDocsListEveryVariable: docs/configuration.md has a table row for every
 // variable the collector reads, with the default the code uses.
 func TestDocsListEveryVariable(t *testing.T) {
@@ -627,46 +584,7 @@ func TestDocsListEveryVariable(t *testing.T) {
 }
 
 func docsListEveryVariable(t *testing.T, file string) {
-	doc, err := os.ReadFile(filepath.Join("..", "..", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Table rows: | `NAME` | default | meaning |
-	rows := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(doc))
-	for sc.Scan() {
-		cells := strings.Split(sc.Text(), "|")
-		if len(cells) < 4 {
-			continue
-		}
-		name := strings.Trim(strings.TrimSpace(cells[1]), "`")
-		rows[name] = strings.TrimSpace(cells[2])
-	}
-
-	type spec struct {
-		prefix string
-		v      any
-	}
-	for _, s := range []spec{{"", &collectorEnv{}}, {"KAFKA", &clusterEnv{}}} {
-		var buf bytes.Buffer
-		if err := envconfigUsage(s.prefix, s.v, &buf); err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-			key, def, _ := strings.Cut(line, "\t")
-			got, ok := rows[key]
-			if !ok {
-				t.Errorf("%s has no table row for %s", file, key)
-				continue
-			}
-			if def != "" && got != "`"+def+"`" {
-				t.Errorf("%s: %s default is %s, code says `%s`", file, key, got, def)
-			}
-		}
-	}
-}
-
-// envconfigUsage writes "KEY\tDEFAULT" lines for every variable of spec.
-func envconfigUsage(prefix string, spec any, w *bytes.Buffer) error {
-	return envconfig.Usagef(prefix, spec, w, "{{range .}}{{usage_key .}}\t{{usage_default .}}\n{{end}}")
+	docs := envconftest.ReadDocs(t, filepath.Join("..", "..", file))
+	docs.ListEvery(t, file, envconftest.Variables(t, "", &collectorEnv{}))
+	docs.ListEvery(t, file, envconftest.Variables(t, "KAFKA", &clusterEnv{}))
 }

@@ -57,8 +57,8 @@ var settings = []setting{
 	{"DEMO_RATE", "rate", "20", "messages per second the producer writes"},
 	{"DEMO_SLOW_RATE", "slow-rate", "5", "messages per second the slow consumer reads; below the producer's rate"},
 	{"DEMO_READ_FIRST", "read-first", "30", "messages the stall and stop consumers read before they stall or leave"},
-	{envconf.EnvLogLevel, "log-level", "info", "debug, info, warn or error"},
-	{envconf.EnvLogFormat, "log-format", "json", "json or text"},
+	{envconf.LogVars.Level, "log-level", "info", "debug, info, warn or error"},
+	{envconf.LogVars.Format, "log-format", "json", "json or text"},
 }
 
 // topicRE is what Kafka accepts as a topic name; consumer group ids are
@@ -123,7 +123,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.Rate > 0 && c.SlowRate >= c.Rate {
 		ps.Add("DEMO_SLOW_RATE", "%v must be below DEMO_RATE (%v), or the slow group keeps up", c.SlowRate, c.Rate)
 	}
-	c.LogLevel, c.LogFormat = envconf.LogEnv{Level: get(envconf.EnvLogLevel), Format: get(envconf.EnvLogFormat)}.Parse(&ps)
+	c.LogLevel, c.LogFormat = envconf.LogEnv{Level: get(envconf.LogVars.Level), Format: get(envconf.LogVars.Format)}.Parse(&ps)
 	envconf.CheckLogFormat(c.LogFormat, &ps)
 	return c, ps.Err()
 }

@@ -14,7 +14,6 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/lagwatch/lagwatch/internal/notify"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
@@ -67,10 +66,10 @@ type WebhookConfig struct {
 	// Name is webhookGeneric or webhookSlack; it labels the sink in logs and
 	// metrics and says which variables it was read from.
 	Name string
-	// URL is a secret: it may hold a token (Slack's always do).
-	URL string
+	// URL may hold a token (Slack's always do).
+	URL envconf.Secret
 	// Headers are added to every request; canonical names, secret values.
-	Headers map[string]string
+	Headers map[string]envconf.Secret
 	// Template renders the request body; parsed by notify.ParseTemplate.
 	Template *template.Template
 	// Timeout bounds one attempt; Retries is how many attempts follow a
@@ -94,10 +93,17 @@ const webhookBackoff = time.Second
 func (c Config) Sinks() []*notify.Webhook {
 	var sinks []*notify.Webhook
 	for _, w := range c.Webhooks {
+		var headers map[string]string
+		if w.Headers != nil {
+			headers = make(map[string]string, len(w.Headers))
+		}
+		for name, v := range w.Headers {
+			headers[name] = string(v)
+		}
 		sinks = append(sinks, &notify.Webhook{
 			Name:    w.Name,
-			URL:     w.URL,
-			Headers: maps.Clone(w.Headers),
+			URL:     string(w.URL),
+			Headers: headers,
 			Body:    w.Template,
 			Timeout: w.Timeout,
 			Retries: w.Retries,
@@ -138,27 +144,8 @@ type evaluatorEnv struct {
 	Log envconf.LogEnv `split_words:"true"`
 }
 
-// Variable names used in messages; the Elasticsearch and logging ones are
-// envconf's.
-const (
-	envSchedule            = "EVALUATOR_SCHEDULE"
-	envWindowSize          = "EVALUATOR_WINDOW_SIZE"
-	envMaxAge              = "EVALUATOR_MAX_AGE"
-	envMinComplete         = "EVALUATOR_MIN_COMPLETE"
-	envAllowedLag          = "EVALUATOR_ALLOWED_LAG"
-	envNotFoundLookback    = "EVALUATOR_NOTFOUND_LOOKBACK"
-	envPageSize            = "EVALUATOR_PAGE_SIZE"
-	envTimeout             = "EVALUATOR_TIMEOUT"
-	envAlertThreshold      = "EVALUATOR_ALERT_THRESHOLD"
-	envAlertResend         = "EVALUATOR_ALERT_RESEND"
-	envWebhookURL          = "EVALUATOR_WEBHOOK_URL"
-	envWebhookTemplateFile = "EVALUATOR_WEBHOOK_TEMPLATE_FILE"
-	envWebhookHeaders      = "EVALUATOR_WEBHOOK_HEADERS"
-	envSlackWebhookURL     = "EVALUATOR_SLACK_WEBHOOK_URL"
-	envWebhookTimeout      = "EVALUATOR_WEBHOOK_TIMEOUT"
-	envWebhookRetries      = "EVALUATOR_WEBHOOK_RETRIES"
-	envMetricsAddr         = "EVALUATOR_METRICS_ADDR"
-)
+// vars names the variables: vars.Evaluator.MaxAge is "EVALUATOR_MAX_AGE".
+var vars = envconf.Names[evaluatorEnv]("")
 
 // Limits of the numeric settings.
 const (
@@ -174,87 +161,81 @@ var scheduleParser = envconf.ScheduleParser
 
 // loadConfig reads the evaluator's configuration from the process
 // environment and validates it. The error lists every problem found, parse
-// errors and Validate's alike, one line each ("VARIABLE: what is wrong");
+// errors first, then Validate's, one line each ("VARIABLE: what is wrong");
 // it never contains a secret value. The Config is returned even with an
 // error, but must not be used then.
 func loadConfig() (Config, error) {
 	var env evaluatorEnv
-	if err := envconfig.Process("", &env); err != nil {
-		// Only string fields: this is a programming error, not bad input.
-		return Config{}, fmt.Errorf("read environment: %w", err)
+	if err := envconf.Read("", &env); err != nil {
+		return Config{}, err
 	}
-	envconf.EmptyToDefault(&env)
-
 	var ps envconf.Problems
-	ev := env.Evaluator
+	e, n := env.Evaluator, vars.Evaluator
 	cfg := Config{
 		Elasticsearch: env.Elasticsearch.Parse(&ps),
-		Schedule:      ev.Schedule,
-		MetricsAddr:   ev.MetricsAddr,
+		Schedule:      e.Schedule,
+		MetricsAddr:   e.MetricsAddr,
 	}
-	cfg.Rules.WindowSize = parseInt(envWindowSize, ev.WindowSize, &ps)
-	cfg.MaxAge = envconf.ParseDuration(envMaxAge, ev.MaxAge, &ps)
-	if f, err := strconv.ParseFloat(strings.TrimSpace(ev.MinComplete), 64); err != nil {
-		ps.Add(envMinComplete, "%q is not a number from 0 to 1", ev.MinComplete)
-	} else {
-		cfg.Rules.MinComplete = f
-	}
-	if n, err := strconv.ParseInt(strings.TrimSpace(ev.AllowedLag), 10, 64); err != nil {
-		ps.Add(envAllowedLag, "%q is not a whole number of messages", ev.AllowedLag)
-	} else {
-		cfg.Rules.AllowedLag = n
-	}
-	cfg.NotFoundLookback = envconf.ParseDuration(envNotFoundLookback, ev.NotfoundLookback, &ps)
-	cfg.PageSize = parseInt(envPageSize, ev.PageSize, &ps)
-	cfg.Timeout = envconf.ParseDuration(envTimeout, ev.Timeout, &ps)
-	if s, err := evaluate.ParseStatus(strings.ToUpper(strings.TrimSpace(ev.AlertThreshold))); err != nil {
-		ps.Add(envAlertThreshold, "%q is not WARN or ERR", ev.AlertThreshold)
-	} else {
-		cfg.Alert.Threshold = s
-	}
-	cfg.Alert.Resend = envconf.ParseDuration(envAlertResend, ev.AlertResend, &ps)
+	cfg.Rules.WindowSize = envconf.Parse(&ps, n.WindowSize, e.WindowSize, envconf.Int)
+	cfg.MaxAge = envconf.Parse(&ps, n.MaxAge, e.MaxAge, envconf.Duration)
+	cfg.Rules.MinComplete = envconf.Parse(&ps, n.MinComplete, e.MinComplete, parseShare)
+	cfg.Rules.AllowedLag = envconf.Parse(&ps, n.AllowedLag, e.AllowedLag, parseMessages)
+	cfg.NotFoundLookback = envconf.Parse(&ps, n.NotfoundLookback, e.NotfoundLookback, envconf.Duration)
+	cfg.PageSize = envconf.Parse(&ps, n.PageSize, e.PageSize, envconf.Int)
+	cfg.Timeout = envconf.Parse(&ps, n.Timeout, e.Timeout, envconf.Duration)
+	cfg.Alert.Threshold = envconf.Parse(&ps, n.AlertThreshold, e.AlertThreshold, parseThreshold)
+	cfg.Alert.Resend = envconf.Parse(&ps, n.AlertResend, e.AlertResend, envconf.Duration)
 
-	// The shared webhook settings are checked even when no webhook is set,
+	// The shared delivery settings are checked even when no webhook is set,
 	// so that a bad value does not wait for the day one is.
-	timeout := envconf.ParseDuration(envWebhookTimeout, ev.WebhookTimeout, &ps)
-	if timeout <= 0 && !ps.Has(envWebhookTimeout) {
-		ps.Add(envWebhookTimeout, "must be greater than 0, got %v", timeout)
-	}
-	retries := parseInt(envWebhookRetries, ev.WebhookRetries, &ps)
-	if (retries < 0 || retries > maxWebhookRetries) && !ps.Has(envWebhookRetries) {
-		ps.Add(envWebhookRetries, "must be between 0 and %d, got %d", maxWebhookRetries, retries)
-	}
-	if u := strings.TrimSpace(ev.WebhookURL); u != "" {
-		w := WebhookConfig{Name: webhookGeneric, URL: u, Timeout: timeout, Retries: retries}
-		w.Headers = parseHeaders(ev.WebhookHeaders, &ps)
-		w.Template = loadTemplate(ev.WebhookTemplateFile, &ps)
-		cfg.Webhooks = append(cfg.Webhooks, w)
-	} else {
-		// Settings that would silently do nothing are more likely a
-		// forgotten URL than intended.
-		if ev.WebhookTemplateFile != "" {
-			ps.Add(envWebhookTemplateFile, "is set but %s is empty", envWebhookURL)
-		}
-		if strings.TrimSpace(ev.WebhookHeaders) != "" {
-			ps.Add(envWebhookHeaders, "is set but %s is empty", envWebhookURL)
-		}
-	}
-	if u := strings.TrimSpace(ev.SlackWebhookURL); u != "" {
+	timeout := envconf.Parse(&ps, n.WebhookTimeout, e.WebhookTimeout, envconf.Duration)
+	retries := envconf.Parse(&ps, n.WebhookRetries, e.WebhookRetries, envconf.Int)
+	checkDelivery(&ps, timeout, retries)
+	if u := strings.TrimSpace(e.WebhookURL); u != "" {
 		cfg.Webhooks = append(cfg.Webhooks, WebhookConfig{
-			Name: webhookSlack, URL: u, Template: mustParse(webhookSlack, notify.SlackTemplate),
+			Name: webhookGeneric, URL: envconf.Secret(u), Headers: parseHeaders(e.WebhookHeaders, &ps),
+			Template: loadTemplate(e.WebhookTemplateFile, &ps), Timeout: timeout, Retries: retries,
+		})
+	} else {
+		envconf.Ignored(&ps, n.WebhookURL+" is empty", n.WebhookTemplateFile, e.WebhookTemplateFile,
+			n.WebhookHeaders, strings.TrimSpace(e.WebhookHeaders))
+	}
+	if u := strings.TrimSpace(e.SlackWebhookURL); u != "" {
+		cfg.Webhooks = append(cfg.Webhooks, WebhookConfig{
+			Name: webhookSlack, URL: envconf.Secret(u), Template: mustParse(webhookSlack, notify.SlackTemplate),
 			Timeout: timeout, Retries: retries,
 		})
 	}
 	cfg.LogLevel, cfg.LogFormat = env.Log.Parse(&ps)
-
-	// Validate's findings, except for variables that already failed to parse
-	// (their zero value would only repeat the news).
-	for _, p := range cfg.validate() {
-		if !ps.Has(p.Var) {
-			ps = append(ps, p)
-		}
-	}
+	ps.Merge(cfg.validate())
 	return cfg, ps.Err()
+}
+
+// parseShare, parseMessages and parseThreshold are the syntax of
+// EVALUATOR_MIN_COMPLETE, EVALUATOR_ALLOWED_LAG and
+// EVALUATOR_ALERT_THRESHOLD, for envconf.Parse; validate checks the ranges.
+func parseShare(s string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return 0, errors.New("is not a number from 0 to 1")
+	}
+	return f, nil
+}
+
+func parseMessages(s string) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return 0, errors.New("is not a whole number of messages")
+	}
+	return n, nil
+}
+
+func parseThreshold(s string) (evaluate.Status, error) {
+	st, err := evaluate.ParseStatus(strings.ToUpper(strings.TrimSpace(s)))
+	if err != nil {
+		return 0, errors.New("is not WARN or ERR")
+	}
+	return st, nil
 }
 
 // Validate checks a Config, read or built by hand. The error has one line
@@ -266,39 +247,32 @@ func (c Config) Validate() error { return c.validate().Err() }
 
 func (c Config) validate() envconf.Problems {
 	ps := c.Elasticsearch.Problems()
-
-	if err := envconf.CheckSchedule(c.Schedule); err != nil {
-		ps.Add(envSchedule, "%q is not a cron spec: %v", c.Schedule, err)
+	n := vars.Evaluator
+	envconf.Schedule(&ps, n.Schedule, c.Schedule)
+	// Stricter than evaluate's own rules, which take 0 for the default.
+	envconf.Between(&ps, n.WindowSize, c.Rules.WindowSize, minWindowSize, maxWindowSize)
+	if err := c.Rules.Validate(); err != nil {
+		ruleVars := map[string]string{"WindowSize": n.WindowSize, "MinComplete": n.MinComplete, "AllowedLag": n.AllowedLag}
+		for _, err := range err.(interface{ Unwrap() []error }).Unwrap() {
+			var re *evaluate.RuleError
+			if errors.As(err, &re) && !ps.Has(ruleVars[re.Field]) {
+				ps.Add(ruleVars[re.Field], "%s", re.Msg)
+			}
+		}
 	}
-	if n := c.Rules.WindowSize; n < minWindowSize || n > maxWindowSize {
-		ps.Add(envWindowSize, "must be between %d and %d, got %d", minWindowSize, maxWindowSize, n)
+	envconf.Positive(&ps, n.MaxAge, c.MaxAge)
+	if c.NotFoundLookback <= 0 {
+		envconf.Positive(&ps, n.NotfoundLookback, c.NotFoundLookback)
+	} else if c.MaxAge > 0 && c.NotFoundLookback < c.MaxAge {
+		ps.Add(n.NotfoundLookback, "%v is shorter than %s (%v)", c.NotFoundLookback, n.MaxAge, c.MaxAge)
 	}
-	if f := c.Rules.MinComplete; !(f >= 0 && f <= 1) { // also rejects NaN
-		ps.Add(envMinComplete, "must be between 0 and 1, got %v", f)
-	}
-	if c.Rules.AllowedLag < 0 {
-		ps.Add(envAllowedLag, "must not be negative, got %d", c.Rules.AllowedLag)
-	}
-	if c.MaxAge <= 0 {
-		ps.Add(envMaxAge, "must be greater than 0, got %v", c.MaxAge)
-	}
-	switch {
-	case c.NotFoundLookback <= 0:
-		ps.Add(envNotFoundLookback, "must be greater than 0, got %v", c.NotFoundLookback)
-	case c.MaxAge > 0 && c.NotFoundLookback < c.MaxAge:
-		ps.Add(envNotFoundLookback, "%v is shorter than %s (%v)", c.NotFoundLookback, envMaxAge, c.MaxAge)
-	}
-	if c.PageSize < minPageSize || c.PageSize > maxPageSize {
-		ps.Add(envPageSize, "must be between %d and %d, got %d", minPageSize, maxPageSize, c.PageSize)
-	}
-	if c.Timeout <= 0 {
-		ps.Add(envTimeout, "must be greater than 0, got %v", c.Timeout)
-	}
+	envconf.Between(&ps, n.PageSize, c.PageSize, minPageSize, maxPageSize)
+	envconf.Positive(&ps, n.Timeout, c.Timeout)
 	if t := c.Alert.Threshold; t != evaluate.Warn && t != evaluate.Err {
-		ps.Add(envAlertThreshold, "%q is not WARN or ERR", t.String())
+		ps.Add(n.AlertThreshold, "%q is not WARN or ERR", t.String())
 	}
 	if c.Alert.Resend < 0 {
-		ps.Add(envAlertResend, "must not be negative, got %v (0 never re-sends)", c.Alert.Resend)
+		ps.Add(n.AlertResend, "must not be negative, got %v (0 never re-sends)", c.Alert.Resend)
 	}
 	seen := map[string]bool{}
 	for _, w := range c.Webhooks {
@@ -308,50 +282,51 @@ func (c Config) validate() envconf.Problems {
 		seen[w.Name] = true
 		w.validate(&ps)
 	}
-	if c.MetricsAddr != "" {
-		if err := envconf.CheckListenAddr(c.MetricsAddr); err != nil {
-			ps.Add(envMetricsAddr, "%q %v (leave it empty to disable the listener)", c.MetricsAddr, err)
-		}
-	}
+	envconf.ListenAddr(&ps, n.MetricsAddr, c.MetricsAddr)
 	envconf.CheckLogFormat(c.LogFormat, &ps)
 	return ps
+}
+
+// checkDelivery checks the timeout and retries that every sink shares,
+// once: not for a variable that already has a problem.
+func checkDelivery(ps *envconf.Problems, timeout time.Duration, retries int) {
+	n := vars.Evaluator
+	if !ps.Has(n.WebhookTimeout) {
+		envconf.Positive(ps, n.WebhookTimeout, timeout)
+	}
+	if !ps.Has(n.WebhookRetries) {
+		envconf.Between(ps, n.WebhookRetries, retries, 0, maxWebhookRetries)
+	}
 }
 
 // urlVar is the variable w's URL is read from.
 func (w WebhookConfig) urlVar() string {
 	if w.Name == webhookSlack {
-		return envSlackWebhookURL
+		return vars.Evaluator.SlackWebhookURL
 	}
-	return envWebhookURL
+	return vars.Evaluator.WebhookURL
 }
 
 // validate checks one sink. The timeout and retries are shared by every
 // sink: each problem with them is reported once.
 func (w WebhookConfig) validate(ps *envconf.Problems) {
-	if err := checkWebhookURL(w.URL); err != nil {
+	n := vars.Evaluator
+	if err := checkWebhookURL(string(w.URL)); err != nil {
 		ps.Add(w.urlVar(), "%v", err)
 	}
 	if err := checkHeaders(w.Headers); err != nil {
-		ps.Add(envWebhookHeaders, "%v", err)
+		ps.Add(n.WebhookHeaders, "%v", err)
 	}
-	templateVar := envWebhookTemplateFile
+	templateVar := n.WebhookTemplateFile
 	if w.Name == webhookSlack {
-		templateVar = envSlackWebhookURL // its template is built in
+		templateVar = n.SlackWebhookURL // its template is built in
 	}
-	switch {
-	case w.Template == nil:
+	if w.Template == nil {
 		ps.Add(templateVar, "webhook %q has no body template", w.Name)
-	default:
-		if err := checkRenders(w.Template); err != nil {
-			ps.Add(templateVar, "does not render an alert: %v", err)
-		}
+	} else if err := checkRenders(w.Template); err != nil {
+		ps.Add(templateVar, "does not render an alert: %v", err)
 	}
-	if w.Timeout <= 0 && !ps.Has(envWebhookTimeout) {
-		ps.Add(envWebhookTimeout, "must be greater than 0, got %v", w.Timeout)
-	}
-	if (w.Retries < 0 || w.Retries > maxWebhookRetries) && !ps.Has(envWebhookRetries) {
-		ps.Add(envWebhookRetries, "must be between 0 and %d, got %d", maxWebhookRetries, w.Retries)
-	}
+	checkDelivery(ps, w.Timeout, w.Retries)
 }
 
 // checkWebhookURL accepts an absolute http or https URL. The URL may hold a
@@ -381,12 +356,12 @@ var clientHeaders = []string{"Content-Length", "Host", "Trailer", "Transfer-Enco
 // lines, a ';' belongs to the header value. Empty entries are ignored. The
 // values are secrets (an Authorization header, say): messages name the
 // entry by its position and quote nothing of it.
-func parseHeaders(s string, ps *envconf.Problems) map[string]string {
+func parseHeaders(s string, ps *envconf.Problems) map[string]envconf.Secret {
 	sep := ";"
 	if strings.Contains(strings.TrimSpace(s), "\n") {
 		sep = "\n"
 	}
-	headers := map[string]string{}
+	headers := map[string]envconf.Secret{}
 	entry := map[string]int{} // canonical name -> its entry number
 	n := 0
 	for _, e := range strings.Split(s, sep) {
@@ -397,20 +372,20 @@ func parseHeaders(s string, ps *envconf.Problems) map[string]string {
 		name, value, ok := strings.Cut(e, ":")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 		if !ok {
-			ps.Add(envWebhookHeaders, "entry %d is not \"Name: value\" (values are not shown)", n)
+			ps.Add(vars.Evaluator.WebhookHeaders, "entry %d is not \"Name: value\" (values are not shown)", n)
 			return nil
 		}
 		if err := checkHeader(name, value); err != nil {
-			ps.Add(envWebhookHeaders, "entry %d: %v", n, err)
+			ps.Add(vars.Evaluator.WebhookHeaders, "entry %d: %v", n, err)
 			return nil
 		}
 		name = http.CanonicalHeaderKey(name)
 		if first, dup := entry[name]; dup {
-			ps.Add(envWebhookHeaders, "entries %d and %d set the same header", first, n)
+			ps.Add(vars.Evaluator.WebhookHeaders, "entries %d and %d set the same header", first, n)
 			return nil
 		}
 		entry[name] = n
-		headers[name] = value
+		headers[name] = envconf.Secret(value)
 	}
 	if len(headers) == 0 {
 		return nil
@@ -419,9 +394,9 @@ func parseHeaders(s string, ps *envconf.Problems) map[string]string {
 }
 
 // checkHeaders checks a header map, loaded or built by hand, in name order.
-func checkHeaders(h map[string]string) error {
+func checkHeaders(h map[string]envconf.Secret) error {
 	for _, name := range slices.Sorted(maps.Keys(h)) {
-		if err := checkHeader(name, h[name]); err != nil {
+		if err := checkHeader(name, string(h[name])); err != nil {
 			return err
 		}
 	}
@@ -460,12 +435,12 @@ func loadTemplate(path string, ps *envconf.Problems) *template.Template {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		ps.Add(envWebhookTemplateFile, "%v", err)
+		ps.Add(vars.Evaluator.WebhookTemplateFile, "%v", err)
 		return nil
 	}
 	t, err := notify.ParseTemplate(path, string(b))
 	if err != nil {
-		ps.Add(envWebhookTemplateFile, "does not parse: %v", err)
+		ps.Add(vars.Evaluator.WebhookTemplateFile, "does not parse: %v", err)
 		return nil
 	}
 	return t
@@ -495,16 +470,6 @@ func checkRenders(t *template.Template) error {
 		}
 	}
 	return nil
-}
-
-// parseInt parses a whole number, recording a problem with variable when s
-// is not one.
-func parseInt(variable, s string, ps *envconf.Problems) int {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
-		ps.Add(variable, "%q is not a whole number", s)
-	}
-	return n
 }
 
 // LogValue implements slog.LogValuer: every setting, secrets replaced by
@@ -543,7 +508,7 @@ func (w WebhookConfig) LogValue() slog.Value {
 		tmpl = w.Template.Name()
 	}
 	return slog.GroupValue(
-		slog.String("url", redactWebhookURL(w.URL)),
+		slog.String("url", redactWebhookURL(string(w.URL))),
 		slog.Int("headers", len(w.Headers)),
 		slog.String("template", tmpl),
 		slog.Duration("timeout", w.Timeout),
@@ -555,7 +520,7 @@ func (w WebhookConfig) LogValue() slog.Value {
 func redactWebhookURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return envconf.Redact(raw)
+		return envconf.Secret(raw).String()
 	}
 	s := u.Scheme + "://" + u.Host
 	if u.User != nil {

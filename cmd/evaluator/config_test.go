@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,9 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,60 +19,30 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 	"github.com/lagwatch/lagwatch/internal/envconf"
+	"github.com/lagwatch/lagwatch/internal/envconf/envconftest"
 	"github.com/lagwatch/lagwatch/internal/notify"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
 
 // unsetVar in an env map removes the variable instead of setting it.
-const unsetVar = "\x00unset"
+const unsetVar = envconftest.Unset
+
+// prefixes cover every variable the evaluator could read.
+var prefixes = []string{"ELASTICSEARCH_", "EVALUATOR_", "LOG_"}
 
 // setConfigEnv makes env the only evaluator variables in the process
-// environment for the rest of the test: every variable the evaluator could
-// read is removed first (CI exports ELASTICSEARCH_URL), and all are restored
-// when the test ends.
-func setConfigEnv(t *testing.T, env map[string]string) {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		for _, p := range []string{"ELASTICSEARCH_", "EVALUATOR_", "LOG_"} {
-			if strings.HasPrefix(k, p) {
-				t.Setenv(k, "") // registers the restore of the old value
-				if err := os.Unsetenv(k); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-	for k, v := range env {
-		if v != unsetVar {
-			t.Setenv(k, v)
-		}
-	}
-}
+// environment for the rest of the test.
+func setConfigEnv(t *testing.T, env map[string]string) { envconftest.SetEnv(t, prefixes, env) }
 
 // envWith is the smallest valid environment changed by kv pairs (unsetVar
 // removes).
 func envWith(kv ...string) map[string]string {
-	env := map[string]string{"ELASTICSEARCH_URL": "http://127.0.0.1:9200"}
-	for i := 0; i+1 < len(kv); i += 2 {
-		env[kv[i]] = kv[i+1]
-	}
-	return env
+	return envconftest.With(map[string]string{"ELASTICSEARCH_URL": "http://127.0.0.1:9200"}, kv...)
 }
 
 // hookWith is envWith plus a generic webhook.
 func hookWith(kv ...string) map[string]string {
 	return envWith(append([]string{"EVALUATOR_WEBHOOK_URL", "http://127.0.0.1:9/hook"}, kv...)...)
-}
-
-// writeFile writes text to a new file in a test directory.
-func writeFile(t *testing.T, name, text string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func TestLoadConfigDefaults(t *testing.T) {
@@ -120,13 +89,20 @@ func TestEnvNames(t *testing.T) {
 	want := []string{
 		"ELASTICSEARCH_URL", "ELASTICSEARCH_API_KEY", "ELASTICSEARCH_USERNAME", "ELASTICSEARCH_PASSWORD",
 		"ELASTICSEARCH_CA_FILE", "ELASTICSEARCH_NAMESPACE", "ELASTICSEARCH_RETENTION",
-		envSchedule, envWindowSize, envMaxAge, envMinComplete, envAllowedLag, envNotFoundLookback,
-		envPageSize, envTimeout, envAlertThreshold, envAlertResend, envWebhookURL, envWebhookTemplateFile,
-		envWebhookHeaders, envSlackWebhookURL, envWebhookTimeout, envWebhookRetries, envMetricsAddr,
-		"LOG_LEVEL", "LOG_FORMAT",
+		"EVALUATOR_SCHEDULE", "EVALUATOR_WINDOW_SIZE", "EVALUATOR_MAX_AGE", "EVALUATOR_MIN_COMPLETE",
+		"EVALUATOR_ALLOWED_LAG", "EVALUATOR_NOTFOUND_LOOKBACK", "EVALUATOR_PAGE_SIZE", "EVALUATOR_TIMEOUT",
+		"EVALUATOR_ALERT_THRESHOLD", "EVALUATOR_ALERT_RESEND", "EVALUATOR_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TEMPLATE_FILE",
+		"EVALUATOR_WEBHOOK_HEADERS", "EVALUATOR_SLACK_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TIMEOUT", "EVALUATOR_WEBHOOK_RETRIES",
+		"EVALUATOR_METRICS_ADDR", "LOG_LEVEL", "LOG_FORMAT",
 	}
 	if got := strings.Fields(buf.String()); !reflect.DeepEqual(got, want) {
 		t.Errorf("variables read\n got: %q\nwant: %q", got, want)
+	}
+	// Messages name the same variables.
+	n := vars.Evaluator
+	got := []string{vars.Elasticsearch.URL, n.NotfoundLookback, n.SlackWebhookURL, n.WebhookTemplateFile, vars.Log.Format}
+	if w := []string{"ELASTICSEARCH_URL", "EVALUATOR_NOTFOUND_LOOKBACK", "EVALUATOR_SLACK_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TEMPLATE_FILE", "LOG_FORMAT"}; !reflect.DeepEqual(got, w) {
+		t.Errorf("names in messages\n got: %q\nwant: %q", got, w)
 	}
 }
 
@@ -161,7 +137,7 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 // TestLoadConfigAccepts: values at the edges of what is valid.
 func TestLoadConfigAccepts(t *testing.T) {
 	// The example of docs/configuration.md.
-	good := writeFile(t, "body.tmpl", `{"message": {{json (printf "%s: group %s on %s is %s (lag %d)" (title .Kind) .Group .Cluster .Status .TotalLag)}}}`+"\n")
+	good := envconftest.WriteFile(t, "body.tmpl", `{"message": {{json (printf "%s: group %s on %s is %s (lag %d)" (title .Kind) .Group .Cluster .Status .TotalLag)}}}`+"\n")
 	cases := []struct {
 		name   string
 		env    map[string]string
@@ -242,7 +218,7 @@ func TestLoadConfigAccepts(t *testing.T) {
 					return fmt.Errorf("%d webhooks, want 1", len(c.Webhooks))
 				}
 				w := c.Webhooks[0]
-				if w.Name != "webhook" || w.URL != "http://127.0.0.1:9/hook" || w.Template == nil || w.Template.Name() != "webhook" ||
+				if w.Name != "webhook" || string(w.URL) != "http://127.0.0.1:9/hook" || w.Template == nil || w.Template.Name() != "webhook" ||
 					w.Timeout != 2*time.Second || w.Retries != 10 || w.Headers != nil {
 					return fmt.Errorf("got %s", w)
 				}
@@ -254,20 +230,20 @@ func TestLoadConfigAccepts(t *testing.T) {
 			env:    hookWith("EVALUATOR_WEBHOOK_HEADERS", "authorization: Bearer abc ; X-Env:prod;"),
 			reason: "';' separates pairs; names are canonicalised, spaces and empty entries dropped",
 			check: field(func(c Config) any { return c.Webhooks[0].Headers },
-				map[string]string{"Authorization": "Bearer abc", "X-Env": "prod"}),
+				map[string]envconf.Secret{"Authorization": "Bearer abc", "X-Env": "prod"}),
 		},
 		{
 			name:   "headers on lines",
 			env:    hookWith("EVALUATOR_WEBHOOK_HEADERS", "Cookie: a=1; b=2\r\n\nX-Token: t:1\n"),
 			reason: "lines separate pairs, so ';' and ':' belong to values",
 			check: field(func(c Config) any { return c.Webhooks[0].Headers },
-				map[string]string{"Cookie": "a=1; b=2", "X-Token": "t:1"}),
+				map[string]envconf.Secret{"Cookie": "a=1; b=2", "X-Token": "t:1"}),
 		},
 		{
 			name:   "content type override",
 			env:    hookWith("EVALUATOR_WEBHOOK_HEADERS", "Content-Type: text/plain"),
 			reason: "the sink's own Content-Type may be replaced",
-			check:  field(func(c Config) any { return c.Webhooks[0].Headers["Content-Type"] }, "text/plain"),
+			check:  field(func(c Config) any { return c.Webhooks[0].Headers["Content-Type"] }, envconf.Secret("text/plain")),
 		},
 		{
 			name:   "template file",
@@ -334,19 +310,14 @@ func field(get func(Config) any, want any) func(Config) error {
 // TestLoadConfigRejects: each bad value alone gives exactly one line, which
 // names the variable at fault.
 func TestLoadConfigRejects(t *testing.T) {
-	notPEM := writeFile(t, "not.pem", "hello\n")
-	badSyntax := writeFile(t, "syntax.tmpl", `{"group":{{json .Group}`)
-	badFunc := writeFile(t, "func.tmpl", `{{upper .Group}}`)
-	badField := writeFile(t, "field.tmpl", `{{.Consumer}}`)
+	notPEM := envconftest.WriteFile(t, "not.pem", "hello\n")
+	badSyntax := envconftest.WriteFile(t, "syntax.tmpl", `{"group":{{json .Group}`)
+	badFunc := envconftest.WriteFile(t, "func.tmpl", `{{upper .Group}}`)
+	badField := envconftest.WriteFile(t, "field.tmpl", `{{.Consumer}}`)
 	missing := filepath.Join(t.TempDir(), "missing.tmpl")
 
-	cases := []struct {
-		name    string
-		env     map[string]string
-		wantVar string
-		wantMsg string
-		reason  string
-	}{
+	load := func() error { _, err := loadConfig(); return err }
+	envconftest.Rejects(t, prefixes, load, []envconftest.Reject{
 		// Shared with the collector.
 		{"es url missing", envWith("ELASTICSEARCH_URL", unsetVar), "ELASTICSEARCH_URL", "required", "required variable"},
 		{"es url scheme", envWith("ELASTICSEARCH_URL", "es:9200"), "ELASTICSEARCH_URL", "not an http or https URL", "host:port is not a URL"},
@@ -409,23 +380,7 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"webhook retries high", hookWith("EVALUATOR_WEBHOOK_RETRIES", "11"), "EVALUATOR_WEBHOOK_RETRIES", "between 0 and 10, got 11", "upper bound"},
 		{"webhook retries negative", envWith("EVALUATOR_WEBHOOK_RETRIES", "-1"), "EVALUATOR_WEBHOOK_RETRIES", "between 0 and 10", "checked even without a webhook"},
 		{"two sinks one timeout", hookWith("EVALUATOR_SLACK_WEBHOOK_URL", "https://s/x", "EVALUATOR_WEBHOOK_TIMEOUT", "-1s"), "EVALUATOR_WEBHOOK_TIMEOUT", "greater than 0", "shared by both sinks, reported once"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			setConfigEnv(t, tc.env)
-			_, err := loadConfig()
-			if err == nil {
-				t.Fatalf("%s: loadConfig accepted it", tc.reason)
-			}
-			lines := strings.Split(err.Error(), "\n")
-			if len(lines) != 1 {
-				t.Errorf("%s: want one line, got %d:\n%v", tc.reason, len(lines), err)
-			}
-			if !strings.HasPrefix(lines[0], tc.wantVar+": ") || !strings.Contains(lines[0], tc.wantMsg) {
-				t.Errorf("%s:\n got: %v\nwant: %s: ...%s...", tc.reason, err, tc.wantVar, tc.wantMsg)
-			}
-		})
-	}
+	})
 }
 
 // TestLoadConfigReportsAll: every problem at once, one line each, parse
@@ -467,7 +422,7 @@ func TestValidateHandBuilt(t *testing.T) {
 		{"es", func(c *Config) { c.Elasticsearch.Namespace = "" }, "ELASTICSEARCH_NAMESPACE", "shared validation applies"},
 		{"no template", func(c *Config) { c.Webhooks[0].Template = nil }, "EVALUATOR_WEBHOOK_TEMPLATE_FILE", "a sink needs a body"},
 		{"slack no template", func(c *Config) { c.Webhooks[1].Template = nil }, "EVALUATOR_SLACK_WEBHOOK_URL", "Slack's template is built in"},
-		{"bad header", func(c *Config) { c.Webhooks[0].Headers = map[string]string{"Bad Name": "v"} }, "EVALUATOR_WEBHOOK_HEADERS", "names are checked in maps too"},
+		{"bad header", func(c *Config) { c.Webhooks[0].Headers = map[string]envconf.Secret{"Bad Name": "v"} }, "EVALUATOR_WEBHOOK_HEADERS", "names are checked in maps too"},
 		{"retries", func(c *Config) { c.Webhooks[0].Retries, c.Webhooks[1].Retries = 11, 11 }, "EVALUATOR_WEBHOOK_RETRIES", "reported once for both sinks"},
 		{"twice", func(c *Config) { c.Webhooks[1] = c.Webhooks[0] }, "EVALUATOR_WEBHOOK_URL", "one sink per name"},
 		{"empty url", func(c *Config) { c.Webhooks[1].URL = "" }, "EVALUATOR_SLACK_WEBHOOK_URL", "a sink needs a URL"},
@@ -480,10 +435,7 @@ func TestValidateHandBuilt(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.edit(&cfg)
-			err = cfg.Validate()
-			if err == nil || !strings.HasPrefix(err.Error(), tc.wantVar+": ") || strings.Contains(err.Error(), "\n") {
-				t.Errorf("%s: Validate() = %v, want one line for %s", tc.reason, err, tc.wantVar)
-			}
+			envconftest.WantOneLine(t, cfg.Validate(), tc.wantVar, "", tc.reason)
 		})
 	}
 }
@@ -532,8 +484,8 @@ func TestSecretsNeverShown(t *testing.T) {
 				if err == nil {
 					t.Fatalf("%s: loadConfig accepted it", tc.reason)
 				}
-				assertNoSecretIn(t, tc.reason+": error", err.Error(), all)
-				assertNoSecretIn(t, tc.reason+": config", renderConfig(cfg), all)
+				envconftest.NoSecret(t, tc.reason+": error", err.Error(), all)
+				envconftest.NoSecret(t, tc.reason+": config", renderConfig(cfg), all)
 			})
 		}
 	})
@@ -551,7 +503,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := renderConfig(cfg)
-		assertNoSecretIn(t, "rendered config", out, all)
+		envconftest.NoSecret(t, "rendered config", out, all)
 		for _, want := range []string{"[REDACTED]", "https://alerts.example/[REDACTED]", "https://hooks.slack.test/[REDACTED]", "headers=2", "http://es:9200"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("rendered config lacks %q; it shows:\n%s", want, out)
@@ -573,18 +525,6 @@ func renderConfig(cfg Config) string {
 	}
 	fmt.Fprintf(&buf, "%v\n%+v\n", cfg.Webhooks, cfg.Webhooks)
 	return buf.String()
-}
-
-func assertNoSecretIn(t *testing.T, what, text string, secrets []string) {
-	t.Helper()
-	for _, s := range secrets {
-		// Also look for fragments: a quoting or escaping function could split it.
-		for _, frag := range []string{s, s[:8], s[len(s)-8:]} {
-			if strings.Contains(text, frag) {
-				t.Errorf("%s shows secret fragment %q:\n%s", what, frag, text)
-			}
-		}
-	}
 }
 
 // TestSinks: the sinks post to their URLs with the configured headers and
@@ -660,47 +600,14 @@ func TestDocsListEveryVariable(t *testing.T) {
 }
 
 func docsListEveryVariable(t *testing.T, file string) {
-	doc, err := os.ReadFile(filepath.Join("..", "..", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Table rows: | `NAME` | default | meaning |
-	rows := map[string]string{}
-	inPart := map[string]bool{}
-	part := false
-	sc := bufio.NewScanner(bytes.NewReader(doc))
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "# ") {
-			part = sc.Text() == "# Configuring the evaluator"
-		}
-		cells := strings.Split(sc.Text(), "|")
-		if len(cells) < 4 {
-			continue
-		}
-		name := strings.Trim(strings.TrimSpace(cells[1]), "`")
-		rows[name] = strings.TrimSpace(cells[2])
-		inPart[name] = inPart[name] || part
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-
-	var buf bytes.Buffer
-	if err := envconfig.Usagef("", &evaluatorEnv{}, &buf, "{{range .}}{{usage_key .}}\t{{usage_default .}}\n{{end}}"); err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		key, def, _ := strings.Cut(line, "\t")
-		got, ok := rows[key]
-		if !ok {
-			t.Errorf("%s has no table row for %s", file, key)
-			continue
-		}
-		if def != "" && got != "`"+def+"`" {
-			t.Errorf("%s: %s default is %s, code says `%s`", file, key, got, def)
-		}
-		if file != "README.md" && strings.HasPrefix(key, "EVALUATOR_") && !inPart[key] {
-			t.Errorf("docs/configuration.md: %s is not under # Configuring the evaluator", key)
+	const part = "# Configuring the evaluator"
+	docs := envconftest.ReadDocs(t, filepath.Join("..", "..", file))
+	vars := envconftest.Variables(t, "", &evaluatorEnv{})
+	docs.ListEvery(t, file, vars)
+	for _, v := range vars {
+		_, listed := docs.Default[v.Name] // ListEvery reports those that are not
+		if listed && file != "README.md" && strings.HasPrefix(v.Name, "EVALUATOR_") && !slices.Contains(docs.Under[v.Name], part) {
+			t.Errorf("docs/configuration.md: %s is not under %s", v.Name, part)
 		}
 	}
 }

@@ -131,7 +131,7 @@ func TestComposeSetsEveryVariable(t *testing.T) {
 		}
 		effective[prog] = eff
 	}
-	for _, name := range []string{envconf.EnvESURL, envconf.EnvESNamespace} {
+	for _, name := range []string{envconf.ESVars.URL, envconf.ESVars.Namespace} {
 		if c, e := effective["collector"][name], effective["evaluator"][name]; c != e {
 			t.Errorf("%s: collector %q, evaluator %q; the evaluator reads what the collector writes", name, c, e)
 		}
@@ -160,7 +160,7 @@ func TestComposeValues(t *testing.T) {
 				if d, err := time.ParseDuration(val); err != nil || d <= 0 {
 					t.Errorf("service %s: %s %q is not a positive duration", prog, name, val)
 				}
-			case name == envconf.EnvESURL:
+			case name == envconf.ESVars.URL:
 				for _, u := range envconf.SplitList(val) {
 					checkURL(t, p, prog, name, u)
 				}

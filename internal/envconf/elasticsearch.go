@@ -13,17 +13,6 @@ import (
 	"github.com/lagwatch/lagwatch/pkg/esindex"
 )
 
-// The Elasticsearch variables, as named in messages.
-const (
-	EnvESURL       = "ELASTICSEARCH_URL"
-	EnvESAPIKey    = "ELASTICSEARCH_API_KEY"
-	EnvESUsername  = "ELASTICSEARCH_USERNAME"
-	EnvESPassword  = "ELASTICSEARCH_PASSWORD"
-	EnvESCAFile    = "ELASTICSEARCH_CA_FILE"
-	EnvESNamespace = "ELASTICSEARCH_NAMESPACE"
-	EnvESRetention = "ELASTICSEARCH_RETENTION"
-)
-
 // ESEnv is the raw Elasticsearch environment. Embed it in a command's
 // envconfig struct as a field named Elasticsearch tagged
 // `split_words:"true"`, so that it reads ELASTICSEARCH_*. Every value is a
@@ -38,23 +27,22 @@ type ESEnv struct {
 	Retention string `split_words:"true" default:"30d"`
 }
 
+// ESVars names the Elasticsearch variables: ESVars.URL is
+// "ELASTICSEARCH_URL".
+var ESVars = Names[ESEnv]("ELASTICSEARCH")
+
 // Parse turns the raw variables into an ES. It records only parse failures
 // (ELASTICSEARCH_RETENTION) in ps; what ES.Problems checks is left to it.
 func (e ESEnv) Parse(ps *Problems) ES {
-	es := ES{
+	return ES{
 		URLs:      SplitList(e.URL),
-		APIKey:    e.APIKey,
+		APIKey:    Secret(e.APIKey),
 		Username:  e.Username,
-		Password:  e.Password,
+		Password:  Secret(e.Password),
 		CAFile:    e.CAFile,
 		Namespace: e.Namespace,
+		Retention: Parse(ps, ESVars.Retention, e.Retention, parseRetention),
 	}
-	if d, err := parseRetention(e.Retention); err != nil {
-		ps.Add(EnvESRetention, "%q %v", e.Retention, err)
-	} else {
-		es.Retention = d
-	}
-	return es
 }
 
 // ES is the Elasticsearch connection and where history is kept. Its String,
@@ -62,7 +50,9 @@ func (e ESEnv) Parse(ps *Problems) ES {
 type ES struct {
 	URLs []string
 	// APIKey, or Username and Password; both empty: no authentication.
-	APIKey, Username, Password string
+	APIKey   Secret
+	Username string
+	Password Secret
 	// CAFile is a PEM file of CA certificates for https; empty: system roots.
 	CAFile string
 	// Namespace is the data stream namespace.
@@ -75,9 +65,9 @@ type ES struct {
 func (e ES) ConnConfig() esindex.ConnConfig {
 	return esindex.ConnConfig{
 		URLs:     e.URLs,
-		APIKey:   e.APIKey,
+		APIKey:   string(e.APIKey),
 		Username: e.Username,
-		Password: e.Password,
+		Password: string(e.Password),
 		CAFile:   e.CAFile,
 	}
 }
@@ -90,33 +80,34 @@ func (e ES) Validate() error { return e.Problems().Err() }
 // list.
 func (e ES) Problems() Problems {
 	var ps Problems
+	v := ESVars
 	if len(e.URLs) == 0 {
-		ps.Add(EnvESURL, "required: one or more http or https URLs, comma-separated")
+		ps.Add(v.URL, "required: one or more http or https URLs, comma-separated")
 	}
 	for i, raw := range e.URLs {
 		if err := checkESURL(raw); err != nil {
-			ps.Add(EnvESURL, "entry %d: %v", i+1, err)
+			ps.Add(v.URL, "entry %d: %v", i+1, err)
 			break
 		}
 	}
 	switch {
 	case e.APIKey != "" && (e.Username != "" || e.Password != ""):
-		ps.Add(EnvESAPIKey, "is set together with %s/%s; use one or the other", EnvESUsername, EnvESPassword)
+		ps.Add(v.APIKey, "is set together with %s/%s; use one or the other", v.Username, v.Password)
 	case e.Username != "" && e.Password == "":
-		ps.Add(EnvESPassword, "required when %s is set", EnvESUsername)
+		ps.Add(v.Password, "required when %s is set", v.Username)
 	case e.Password != "" && e.Username == "":
-		ps.Add(EnvESUsername, "required when %s is set", EnvESPassword)
+		ps.Add(v.Username, "required when %s is set", v.Password)
 	}
 	if e.CAFile != "" {
 		if _, err := LoadCAPool(e.CAFile); err != nil {
-			ps.Add(EnvESCAFile, "%v", err)
+			ps.Add(v.CAFile, "%v", err)
 		}
 	}
 	if reasons := namespaceProblems(e.Namespace); len(reasons) > 0 {
-		ps.Add(EnvESNamespace, "%q %s", e.Namespace, strings.Join(reasons, "; "))
+		ps.Add(v.Namespace, "%q %s", e.Namespace, strings.Join(reasons, "; "))
 	}
 	if e.Retention < 0 {
-		ps.Add(EnvESRetention, "must not be negative, got %v", e.Retention)
+		ps.Add(v.Retention, "must not be negative, got %v", e.Retention)
 	}
 	return ps
 }
@@ -126,7 +117,7 @@ func (e ES) Problems() Problems {
 func checkESURL(raw string) error {
 	if strings.Contains(raw, "@") {
 		return fmt.Errorf("credentials in the URL are not allowed (value not shown); use %s or %s and %s",
-			EnvESAPIKey, EnvESUsername, EnvESPassword)
+			ESVars.APIKey, ESVars.Username, ESVars.Password)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -201,9 +192,9 @@ func (e ES) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("urls", strings.Join(urls, ",")),
-		slog.String("api_key", Redact(e.APIKey)),
+		slog.String("api_key", e.APIKey.String()),
 		slog.String("username", e.Username),
-		slog.String("password", Redact(e.Password)),
+		slog.String("password", e.Password.String()),
 		slog.String("ca_file", e.CAFile),
 		slog.String("namespace", e.Namespace),
 		slog.Duration("retention", e.Retention))

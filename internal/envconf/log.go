@@ -3,17 +3,11 @@ package envconf
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
 	"time"
-)
-
-// The logging variables, as named in messages.
-const (
-	EnvLogLevel  = "LOG_LEVEL"
-	EnvLogFormat = "LOG_FORMAT"
 )
 
 // LogEnv is the raw logging environment. Embed it in a command's envconfig
@@ -24,18 +18,17 @@ type LogEnv struct {
 	Format string `split_words:"true" default:"json"`
 }
 
+// LogVars names the logging variables: LogVars.Level is "LOG_LEVEL".
+var LogVars = Names[LogEnv]("LOG")
+
 // Parse returns the level and the lower-cased format. It records only a
 // level that does not parse; CheckLogFormat checks the format.
 func (e LogEnv) Parse(ps *Problems) (slog.Level, string) {
-	l, err := ParseLevel(e.Level)
-	if err != nil {
-		ps.Add(EnvLogLevel, "%v", err)
-	}
-	return l, strings.ToLower(e.Format)
+	return Parse(ps, LogVars.Level, e.Level, Level), strings.ToLower(e.Format)
 }
 
-// ParseLevel accepts debug, info, warn or error, in any case.
-func ParseLevel(s string) (slog.Level, error) {
+// Level parses debug, info, warn or error, in any case (a parser for Parse).
+func Level(s string) (slog.Level, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "debug":
 		return slog.LevelDebug, nil
@@ -46,26 +39,15 @@ func ParseLevel(s string) (slog.Level, error) {
 	case "error":
 		return slog.LevelError, nil
 	}
-	return 0, fmt.Errorf("%q is not one of debug, info, warn, error", s)
+	return 0, errors.New("is not one of debug, info, warn, error")
 }
 
 // CheckLogFormat records a problem unless format is "json" or "text" (lower
 // case, as LogEnv.Parse returns it).
 func CheckLogFormat(format string, ps *Problems) {
 	if format != "json" && format != "text" {
-		ps.Add(EnvLogFormat, "%q is not json or text", format)
+		ps.Add(LogVars.Format, "%q is not json or text", format)
 	}
-}
-
-// Redacted stands for a secret that is set.
-const Redacted = "[REDACTED]"
-
-// Redact is Redacted for a set secret, "" for an unset one.
-func Redact(s string) string {
-	if s == "" {
-		return ""
-	}
-	return Redacted
 }
 
 // RedactURL hides the user information of a URL, even of one that does not

@@ -15,6 +15,7 @@ package evaluate
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -92,17 +93,30 @@ func DefaultRules() Rules {
 	return Rules{WindowSize: DefaultWindowSize}
 }
 
-// Validate reports the first setting that evaluation cannot use.
+// RuleError is a setting of Rules that evaluation cannot use: Field is the
+// name of the Rules field, so that a caller can say where the value came
+// from.
+type RuleError struct{ Field, Msg string }
+
+func (e *RuleError) Error() string { return e.Field + ": " + e.Msg }
+
+// Validate reports every setting that evaluation cannot use, each a
+// *RuleError, joined by errors.Join; nil when Rules can be used.
 func (r Rules) Validate() error {
-	switch {
-	case r.WindowSize < 0:
-		return fmt.Errorf("window size %d: must be 0 (the default, %d) or more", r.WindowSize, DefaultWindowSize)
-	case !(r.MinComplete >= 0 && r.MinComplete <= 1): // also rejects NaN
-		return fmt.Errorf("minimum complete %v: must be between 0 and 1", r.MinComplete)
-	case r.AllowedLag < 0:
-		return fmt.Errorf("allowed lag %d: must be 0 or more", r.AllowedLag)
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, &RuleError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	return nil
+	if r.WindowSize < 0 {
+		add("WindowSize", "must be 0 (the default, %d) or more, got %d", DefaultWindowSize, r.WindowSize)
+	}
+	if !(r.MinComplete >= 0 && r.MinComplete <= 1) { // also rejects NaN
+		add("MinComplete", "must be between 0 and 1, got %v", r.MinComplete)
+	}
+	if r.AllowedLag < 0 {
+		add("AllowedLag", "must not be negative, got %d", r.AllowedLag)
+	}
+	return errors.Join(errs...)
 }
 
 func (r Rules) windowSize() int {

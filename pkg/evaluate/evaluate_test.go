@@ -1,6 +1,8 @@
 package evaluate
 
 import (
+	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -394,6 +396,7 @@ func TestRulesValidate(t *testing.T) {
 		{"min complete negative", "a share", Rules{MinComplete: -0.1}, true},
 		{"min complete 1", "only full windows are judged", Rules{MinComplete: 1}, false},
 		{"negative allowed lag", "a lag is never negative", Rules{AllowedLag: -1}, true},
+		{"all at once", "every bad setting is reported", Rules{WindowSize: -1, MinComplete: 2, AllowedLag: -1}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -401,5 +404,31 @@ func TestRulesValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want error %v (%s)", err, tc.wantErr, tc.reason)
 			}
 		})
+	}
+}
+
+// TestRulesValidateFields: each bad setting is its own *RuleError naming
+// the field, so that a configuration can name its variable.
+func TestRulesValidateFields(t *testing.T) {
+	err := Rules{WindowSize: -1, MinComplete: 2, AllowedLag: -1}.Validate()
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("Validate() = %v, want joined errors", err)
+	}
+	var got []string
+	for _, e := range joined.Unwrap() {
+		var re *RuleError
+		if !errors.As(e, &re) {
+			t.Fatalf("%v is not a *RuleError", e)
+		}
+		got = append(got, re.Field+": "+re.Msg)
+	}
+	want := []string{
+		"WindowSize: must be 0 (the default, 10) or more, got -1",
+		"MinComplete: must be between 0 and 1, got 2",
+		"AllowedLag: must not be negative, got -1",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Validate() problems\n got: %q\nwant: %q", got, want)
 	}
 }

@@ -1,0 +1,213 @@
+// Package envconftest holds what the configuration tests of the commands
+// and of envconf share: a clean process environment per case, the table of
+// rejected settings, the check that no secret shows, throwaway files, and
+// the check that the documentation lists every variable. Only tests import
+// it.
+package envconftest
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lagwatch/lagwatch/internal/envconf"
+)
+
+// Unset in an env map removes the variable instead of setting it.
+const Unset = "\x00unset"
+
+// SetEnv makes env the only variables starting with one of prefixes in the
+// process environment for the rest of the test: every such variable is
+// removed first (CI exports KAFKA_BROKERS and ELASTICSEARCH_URL), and all
+// are restored when the test ends.
+func SetEnv(t *testing.T, prefixes []string, env map[string]string) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		for _, p := range prefixes {
+			if strings.HasPrefix(k, p) {
+				t.Setenv(k, "") // registers the restore of the old value
+				if err := os.Unsetenv(k); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	for k, v := range env {
+		if v != Unset {
+			t.Setenv(k, v)
+		}
+	}
+}
+
+// With returns a copy of base changed by the pairs kv (Unset removes).
+func With(base map[string]string, kv ...string) map[string]string {
+	env := make(map[string]string, len(base)+len(kv)/2)
+	for k, v := range base {
+		env[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		env[kv[i]] = kv[i+1]
+	}
+	return env
+}
+
+// Reject is an environment that the configuration must refuse with exactly
+// one line, which names Var and contains Msg; Reason says why. It is an
+// alias of a struct literal type so that tables may list their rows without
+// field names.
+type Reject = struct {
+	Name             string
+	Env              map[string]string
+	Var, Msg, Reason string
+}
+
+// Rejects runs each case as a subtest: SetEnv(prefixes, Env), then load,
+// whose error WantOneLine checks.
+func Rejects(t *testing.T, prefixes []string, load func() error, cases []Reject) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			SetEnv(t, prefixes, tc.Env)
+			WantOneLine(t, load(), tc.Var, tc.Msg, tc.Reason)
+		})
+	}
+}
+
+// WantOneLine fails the test unless err is one line that starts with
+// "wantVar: " and contains wantMsg.
+func WantOneLine(t *testing.T, err error, wantVar, wantMsg, reason string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: accepted, want %s: ...%s...", reason, wantVar, wantMsg)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 1 {
+		t.Errorf("%s: want one line, got %d:\n%v", reason, len(lines), err)
+	}
+	if !strings.HasPrefix(lines[0], wantVar+": ") || !strings.Contains(lines[0], wantMsg) {
+		t.Errorf("%s:\n got: %v\nwant: %s: ...%s...", reason, err, wantVar, wantMsg)
+	}
+}
+
+// NoSecret fails the test if text shows any of secrets, or the first or
+// last 8 bytes of one: a quoting or escaping function could split it.
+func NoSecret(t *testing.T, what, text string, secrets []string) {
+	t.Helper()
+	for _, s := range secrets {
+		for _, frag := range []string{s, s[:8], s[len(s)-8:]} {
+			if strings.Contains(text, frag) {
+				t.Errorf("%s shows secret fragment %q:\n%s", what, frag, text)
+			}
+		}
+	}
+}
+
+// WriteFile writes text to a new file in a test directory and returns its
+// path.
+func WriteFile(t *testing.T, name, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// WriteCA writes a self-signed CA certificate as PEM into dir and returns
+// its path.
+func WriteCA(t *testing.T, dir string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Variables is envconf.Variables, failing the test on an error.
+func Variables(t *testing.T, prefix string, spec any) []envconf.Variable {
+	t.Helper()
+	vars, err := envconf.Variables(prefix, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vars
+}
+
+// Docs are the variable tables of a markdown file, rows of the form
+// "| `NAME` | default | meaning |".
+type Docs struct {
+	// Default is each variable's default cell.
+	Default map[string]string
+	// Under lists, for each variable, the "# " heading above each of its
+	// rows ("" before the first heading).
+	Under map[string][]string
+}
+
+// ReadDocs reads the tables of the markdown file at path.
+func ReadDocs(t *testing.T, path string) Docs {
+	t.Helper()
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Docs{Default: map[string]string{}, Under: map[string][]string{}}
+	heading := ""
+	sc := bufio.NewScanner(bytes.NewReader(doc))
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "# ") {
+			heading = sc.Text()
+		}
+		cells := strings.Split(sc.Text(), "|")
+		if len(cells) < 4 {
+			continue
+		}
+		name := strings.Trim(strings.TrimSpace(cells[1]), "`")
+		d.Default[name] = strings.TrimSpace(cells[2])
+		d.Under[name] = append(d.Under[name], heading)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// ListEvery fails the test for each of vars that file (named in messages)
+// has no row for, or whose row gives another default than the code.
+func (d Docs) ListEvery(t *testing.T, file string, vars []envconf.Variable) {
+	t.Helper()
+	for _, v := range vars {
+		got, ok := d.Default[v.Name]
+		switch {
+		case !ok:
+			t.Errorf("%s has no table row for %s", file, v.Name)
+		case v.Default != "" && got != "`"+v.Default+"`":
+			t.Errorf("%s: %s default is %s, code says `%s`", file, v.Name, got, v.Default)
+		}
+	}
+}
