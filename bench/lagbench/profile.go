@@ -40,15 +40,8 @@ func runProfiledTick(ctx context.Context, brokers []string, esURL, namespace, gr
 	reader := &snapshot.Reader{Cluster: "lagbench", Addr: kafka.TCP(brokers...), Transport: tr,
 		Filter: allow.MatchString, Concurrency: 16, Counter: counter}
 
-	es, err := esindex.NewClient(esindex.ConnConfig{URLs: []string{esURL}})
+	es, err := esindex.New(esindex.ConnConfig{URLs: []string{esURL}}, namespace)
 	if err != nil {
-		return pt, err
-	}
-	names, err := esindex.NewNames(namespace)
-	if err != nil {
-		return pt, err
-	}
-	if _, err := esindex.Install(ctx, es, names, 0); err != nil {
 		return pt, err
 	}
 	spool, err := os.MkdirTemp("", "lagbench-profile-spool-")
@@ -56,8 +49,11 @@ func runProfiledTick(ctx context.Context, brokers []string, esURL, namespace, gr
 		return pt, err
 	}
 	defer os.RemoveAll(spool)
-	w, err := esindex.NewWriter(es, names, esindex.WriterOptions{SpoolDir: spool})
+	w, err := es.NewWriter(esindex.WriterOptions{SpoolDir: spool})
 	if err != nil {
+		return pt, err
+	}
+	if _, err := w.Install(ctx); err != nil {
 		return pt, err
 	}
 
