@@ -20,8 +20,9 @@
 //
 // Where things are: client.go (connection, Client), names.go, templates.go
 // and templates/ (index templates, Install), docs.go (all document encoding
-// and ids, spool records included), writer.go (the bulk send path, Writer,
-// spool replay, template installation state), status.go (StatusDoc,
+// and ids, spool records included), bulk.go (the one bulk send path:
+// rounds, retries, per-document outcomes), writer.go (Writer: spooling,
+// replay, template installation state), status.go (StatusDoc,
 // StatusWriter), tick.go (TickDoc), window.go (ReadWindows, KnownGroups,
 // KnownClusters), incidents.go. The on-disk spool itself, which stores
 // opaque records and knows nothing of Elasticsearch, is internal/spool.
