@@ -162,20 +162,21 @@ func seedHistory(ctx context.Context, t *testing.T, es *elasticsearch.Client) hi
 			res.Body.Close()
 		}
 	})
-	if _, err := esindex.Install(ctx, es, names, 24*time.Hour); err != nil {
+	c, err := esindex.NewFromClient(es, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.NewWriter(esindex.WriterOptions{Retention: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Install(ctx); err != nil {
 		t.Fatalf("Install: %v", err)
 	}
-	if err := esindex.InstallEvaluator(ctx, es, names, 24*time.Hour); err != nil {
+	if err := c.InstallEvaluator(ctx, 24*time.Hour); err != nil {
 		t.Fatalf("InstallEvaluator: %v", err)
 	}
-	w, err := esindex.NewWriter(es, names, esindex.WriterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sw, err := esindex.NewStatusWriter(es, names)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sw := c.NewStatusWriter()
 	h := history{names: names}
 	last := time.Now().UTC().Truncate(time.Second)
 	for i := range seedTicks {
@@ -202,7 +203,7 @@ func seedHistory(ctx context.Context, t *testing.T, es *elasticsearch.Client) hi
 			ClosedAt: h.ticks[2], LastSentAt: h.ticks[2], Sends: 2, UpdatedAt: h.ticks[2]},
 	}
 	for _, inc := range incidents {
-		if _, err := esindex.SaveIncident(ctx, es, names, inc); err != nil {
+		if _, err := c.SaveIncident(ctx, inc); err != nil {
 			t.Fatalf("SaveIncident: %v", err)
 		}
 	}

@@ -92,26 +92,22 @@ func tickSnapshot(i, groups, partitions int) snapshot.Snapshot {
 
 func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed bool) error {
 	ctx := context.Background()
-	es, err := esindex.NewClient(esindex.ConnConfig{URLs: []string{esURL}})
-	if err != nil {
-		return err
-	}
-	names, err := esindex.NewNames(ns)
+	es, err := esindex.New(esindex.ConnConfig{URLs: []string{esURL}}, ns)
 	if err != nil {
 		return err
 	}
 	docs := groups * partitions * ticks
 	if seed {
-		if _, err := esindex.Install(ctx, es, names, 0); err != nil {
-			return err
-		}
 		spool, err := os.MkdirTemp("", "evalbench-spool")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(spool)
-		w, err := esindex.NewWriter(es, names, esindex.WriterOptions{SpoolDir: spool})
+		w, err := es.NewWriter(esindex.WriterOptions{SpoolDir: spool})
 		if err != nil {
+			return err
+		}
+		if _, err := w.Install(ctx); err != nil {
 			return err
 		}
 		start := time.Now()
@@ -124,11 +120,9 @@ func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed boo
 				return fmt.Errorf("seed tick %d: %d documents spooled: Elasticsearch refused them", i, res.Spooled)
 			}
 		}
-		res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups))
-		if err != nil {
+		if err := es.Refresh(ctx); err != nil {
 			return err
 		}
-		res.Body.Close()
 		fmt.Printf("seeded %d offsets documents (+%d group documents) in %s into namespace %s\n",
 			docs, groups*ticks, time.Since(start).Round(time.Millisecond), ns)
 	}

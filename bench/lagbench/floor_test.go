@@ -27,12 +27,16 @@ func TestFloorResendsTheLastTick(t *testing.T) {
 	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, names.Offsets, names.Groups, names.Ticks, names.Status)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := esindex.Install(ctx, es, names, 24*time.Hour); err != nil {
-		t.Fatalf("Install: %v", err)
-	}
-	w, err := esindex.NewWriter(es, names, esindex.WriterOptions{SpoolDir: t.TempDir()})
+	c, err := esindex.NewFromClient(es, names)
 	if err != nil {
 		t.Fatal(err)
+	}
+	w, err := c.NewWriter(esindex.WriterOptions{SpoolDir: t.TempDir(), Retention: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Install(ctx); err != nil {
+		t.Fatalf("Install: %v", err)
 	}
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	const groups, partitions = 3, 7

@@ -38,15 +38,8 @@ func runProfiledTick(ctx context.Context, brokers []string, esURL, namespace, gr
 	}
 	defer reader.Close()
 
-	es, err := esindex.NewClient(esindex.ConnConfig{URLs: []string{esURL}})
+	es, err := esindex.New(esindex.ConnConfig{URLs: []string{esURL}}, namespace)
 	if err != nil {
-		return pt, err
-	}
-	names, err := esindex.NewNames(namespace)
-	if err != nil {
-		return pt, err
-	}
-	if _, err := esindex.Install(ctx, es, names, 0); err != nil {
 		return pt, err
 	}
 	spool, err := os.MkdirTemp("", "lagbench-profile-spool-")
@@ -54,8 +47,11 @@ func runProfiledTick(ctx context.Context, brokers []string, esURL, namespace, gr
 		return pt, err
 	}
 	defer os.RemoveAll(spool)
-	w, err := esindex.NewWriter(es, names, esindex.WriterOptions{SpoolDir: spool})
+	w, err := es.NewWriter(esindex.WriterOptions{SpoolDir: spool})
 	if err != nil {
+		return pt, err
+	}
+	if _, err := w.Install(ctx); err != nil {
 		return pt, err
 	}
 

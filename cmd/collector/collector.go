@@ -27,57 +27,10 @@ type collector struct {
 	metrics *metrics
 	server  *service.Server // nil without COLLECTOR_METRICS_ADDR
 
-	// installTemplates puts the index templates in; templatesOK records
-	// that it succeeded once. Until it has, snapshots go to the spool: a
-	// write without our templates would create data streams with the wrong
-	// mappings.
-	installTemplates func(context.Context) error
-	templatesOK      bool
-	// installing carries the outcome of the installation in flight, if any:
-	// it runs in the background, so that it overlaps the Kafka read.
-	installing chan error
 	// spooled counts the documents spooled by the ticks since once reset it.
 	spooled int
 
 	last service.LastRun // the latest tick, for /healthz
-}
-
-// startInstall starts installing the templates in the background unless
-// they are in or an installation is in flight. Each attempt is bounded by a
-// fifth of the tick timeout, so that a hanging Elasticsearch leaves the tick
-// the time to write or spool what it read.
-func (c *collector) startInstall() {
-	if c.templatesOK || c.installing != nil {
-		return
-	}
-	done := make(chan error, 1)
-	c.installing = done
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.TickTimeout/5)
-		defer cancel()
-		done <- c.installTemplates(ctx)
-	}()
-}
-
-// awaitInstall waits for the installation in flight (starting one if there
-// is none) and records its outcome. When ctx ends first, the attempt stays
-// in flight and the next tick collects it.
-func (c *collector) awaitInstall(ctx context.Context) error {
-	if c.templatesOK {
-		return nil
-	}
-	c.startInstall()
-	select {
-	case err := <-c.installing:
-		c.installing = nil
-		if err != nil {
-			return err
-		}
-		c.templatesOK = true
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func newCollector(ctx context.Context, cfg Config, log *slog.Logger) (*collector, error) {
@@ -91,36 +44,33 @@ func newCollector(ctx context.Context, cfg Config, log *slog.Logger) (*collector
 		c.readers = append(c.readers, src)
 	}
 
-	es, err := esindex.NewClient(cfg.Elasticsearch.ConnConfig())
+	es, err := esindex.New(cfg.Elasticsearch.ConnConfig(), cfg.Elasticsearch.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	names, err := esindex.NewNames(cfg.Elasticsearch.Namespace)
-	if err != nil {
-		return nil, err
-	}
+	names := es.Names()
 	// Templates go in before the first write; when Elasticsearch is down at
 	// start-up, ticks spool and the templates are installed on the first
-	// tick that reaches it.
-	c.writer, err = esindex.NewWriter(es, names, esindex.WriterOptions{SpoolDir: cfg.SpoolDir, SpoolMaxBytes: cfg.SpoolMaxBytes})
+	// tick that reaches it. Each attempt is bounded by a fifth of the tick
+	// timeout, so that a hanging Elasticsearch leaves the tick the time to
+	// write or spool what it read.
+	c.writer, err = es.NewWriter(esindex.WriterOptions{
+		SpoolDir: cfg.SpoolDir, SpoolMaxBytes: cfg.SpoolMaxBytes,
+		Retention: cfg.Elasticsearch.Retention, InstallTimeout: cfg.TickTimeout / 5,
+		OnInstall: func(f esindex.Features) {
+			for _, w := range f.Warnings {
+				log.Warn(w)
+			}
+			log.Info("index templates installed", "offsets", names.Offsets, "groups", names.Groups,
+				"retention", f.Retention, "lifecycle", f.Lifecycle, "ilm", f.ILM)
+		},
+	})
 	if err != nil {
 		return nil, err
-	}
-	c.installTemplates = func(ctx context.Context) error {
-		f, err := esindex.Install(ctx, es, names, cfg.Elasticsearch.Retention)
-		if err != nil {
-			return err
-		}
-		for _, w := range f.Warnings {
-			log.Warn(w)
-		}
-		log.Info("index templates installed", "offsets", names.Offsets, "groups", names.Groups,
-			"retention", f.Retention, "lifecycle", f.Lifecycle, "ilm", f.ILM)
-		return nil
 	}
 	// In the background: the first tick's Kafka read need not wait for it,
 	// and an Elasticsearch that hangs does not hold up the start.
-	c.startInstall()
+	c.writer.StartInstall()
 
 	if cfg.MetricsAddr != "" {
 		c.server, err = service.Listen(cfg.MetricsAddr, "COLLECTOR_METRICS_ADDR", c.metrics.reg, &c.last, log)
@@ -185,7 +135,7 @@ func (c *collector) tick(ctx context.Context) error {
 	// Kafka first, with the templates (while they are not in) installing
 	// alongside: an Elasticsearch that hangs must not eat the time the reads
 	// need (what was read can always be spooled).
-	c.startInstall()
+	c.writer.StartInstall()
 	snaps := make([]snapshot.Snapshot, len(c.readers))
 	readDone := make([]time.Duration, len(c.readers))
 	var wg sync.WaitGroup
@@ -199,7 +149,7 @@ func (c *collector) tick(ctx context.Context) error {
 	}
 	wg.Wait()
 
-	if err := c.awaitInstall(ctx); err != nil {
+	if err := c.writer.AwaitInstall(ctx); err != nil {
 		c.log.Warn("index templates not installed yet; snapshots spool until Elasticsearch answers", "err", err)
 	}
 
@@ -238,11 +188,6 @@ func (c *collector) write(ctx context.Context, s snapshot.Snapshot, readTook tim
 		"kafka_requests", s.Stats.Requests, "group_errors", s.Stats.GroupErrors, "partition_errors", partErrs,
 		"negative_lags", s.Stats.NegativeLags, "read_duration", readTook}
 
-	write, writeTick := c.writer.Write, c.writer.WriteTick
-	if !c.templatesOK {
-		write = func(_ context.Context, s snapshot.Snapshot) (esindex.WriteResult, error) { return c.writer.Spool(s) }
-		writeTick = func(_ context.Context, t esindex.TickDoc) (esindex.WriteResult, error) { return c.writer.SpoolTick(t) }
-	}
 	// How the tick went, for the collector health dashboard.
 	td := esindex.TickDoc{Time: s.Time, Cluster: cl, Result: "ok", ReadDuration: readTook,
 		Groups: len(s.Groups), Partitions: partitions, KafkaRequests: s.Stats.Requests, GroupErrors: s.Stats.GroupErrors,
@@ -250,7 +195,7 @@ func (c *collector) write(ctx context.Context, s snapshot.Snapshot, readTook tim
 	defer func() {
 		td.TickDuration = time.Since(start)
 		td.SpoolSegments, td.SpoolBytes = c.writer.SpoolDepth()
-		if _, err := writeTick(ctx, td); err != nil {
+		if _, err := c.writer.WriteTick(ctx, td); err != nil {
 			c.log.Warn("tick document not stored", "cluster", cl, "err", err)
 		}
 	}()
@@ -266,7 +211,7 @@ func (c *collector) write(ctx context.Context, s snapshot.Snapshot, readTook tim
 	m.groups.WithLabelValues(cl).Set(float64(len(s.Groups)))
 	m.partitions.WithLabelValues(cl).Set(float64(partitions))
 
-	res, err := write(ctx, s)
+	res, err := c.writer.Write(ctx, s)
 	td.Written, td.Duplicates, td.Failed = res.Indexed, res.Duplicates, res.Failed
 	td.Spooled, td.Replayed, td.Dropped = res.Spooled, res.Replayed, res.Dropped
 	switch {

@@ -25,7 +25,7 @@ const alertConcurrency = 8
 // another one skips the alert rather than sending it twice.
 func (e *evaluator) alert(ctx context.Context, at time.Time, results []evaluate.GroupResult) (alertStats, error) {
 	var st alertStats
-	incidents, err := esindex.LoadIncidents(ctx, e.es, e.names)
+	incidents, err := e.es.LoadIncidents(ctx)
 	if err != nil {
 		return st, err
 	}
@@ -49,7 +49,7 @@ func (e *evaluator) alert(ctx context.Context, at time.Time, results []evaluate.
 			defer func() { <-sem; wg.Done() }()
 			ok := e.send(ctx, a)
 			saved := notify.Delivered(next, kind, ok, at)
-			_, err := esindex.SaveIncident(ctx, e.es, e.names, saved)
+			_, err := e.es.SaveIncident(ctx, saved)
 			mu.Lock()
 			defer mu.Unlock()
 			if ok {

@@ -82,11 +82,15 @@ func TestWebhookOpenResendClose(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := esindex.Install(ctx, es, names, 0); err != nil {
+	c, err := esindex.NewFromClient(es, names)
+	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := esindex.NewWriter(es, names, esindex.WriterOptions{SpoolDir: t.TempDir()})
+	w, err := c.NewWriter(esindex.WriterOptions{SpoolDir: t.TempDir()})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Install(ctx); err != nil {
 		t.Fatal(err)
 	}
 	write := func(s snapshot.Snapshot) {
@@ -145,7 +149,7 @@ func TestWebhookOpenResendClose(t *testing.T) {
 		t.Fatalf("after the close: %v, want nothing more", got)
 	}
 
-	incidents, err := esindex.LoadIncidents(ctx, es, names)
+	incidents, err := c.LoadIncidents(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,11 +27,15 @@ func TestBacktestWritesHistoryOnce(t *testing.T) {
 	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, names.Offsets, names.Groups, names.Status, names.Ticks)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := esindex.Install(ctx, es, names, 0); err != nil {
+	c, err := esindex.NewFromClient(es, names)
+	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := esindex.NewWriter(es, names, esindex.WriterOptions{SpoolDir: t.TempDir()})
+	w, err := c.NewWriter(esindex.WriterOptions{SpoolDir: t.TempDir()})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Install(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// Twenty 30-second ticks: the consumer keeps up for ten, then stops at

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/lagwatch/lagwatch/internal/notify"
 	"github.com/lagwatch/lagwatch/internal/service"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
@@ -17,7 +16,7 @@ import (
 type evaluator struct {
 	cfg     Config
 	log     *slog.Logger
-	es      *elasticsearch.Client
+	es      *esindex.Client
 	names   esindex.Names
 	status  *esindex.StatusWriter
 	sinks   []*notify.Webhook
@@ -30,19 +29,11 @@ type evaluator struct {
 }
 
 func newEvaluator(cfg Config, log *slog.Logger) (*evaluator, error) {
-	es, err := esindex.NewClient(cfg.Elasticsearch.ConnConfig())
+	es, err := esindex.New(cfg.Elasticsearch.ConnConfig(), cfg.Elasticsearch.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	names, err := esindex.NewNames(cfg.Elasticsearch.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	sw, err := esindex.NewStatusWriter(es, names)
-	if err != nil {
-		return nil, err
-	}
-	return &evaluator{cfg: cfg, log: log, es: es, names: names, status: sw, sinks: cfg.Sinks(), metrics: newMetrics(),
+	return &evaluator{cfg: cfg, log: log, es: es, names: es.Names(), status: es.NewStatusWriter(), sinks: cfg.Sinks(), metrics: newMetrics(),
 		last: service.LastRun{Noun: "evaluation"}}, nil
 }
 
@@ -54,7 +45,7 @@ func (e *evaluator) ensureTemplates(ctx context.Context) error {
 	if e.templatesOK {
 		return nil
 	}
-	if err := esindex.InstallEvaluator(ctx, e.es, e.names, e.cfg.Elasticsearch.Retention); err != nil {
+	if err := e.es.InstallEvaluator(ctx, e.cfg.Elasticsearch.Retention); err != nil {
 		return err
 	}
 	e.templatesOK = true
@@ -82,16 +73,16 @@ func (e *evaluator) evaluateAt(ctx context.Context, at time.Time, cluster, group
 		return fn(r)
 	}
 	q := esindex.WindowQuery{At: at, MaxAge: e.cfg.MaxAge, Size: e.cfg.Rules.WindowSize, PageSize: e.cfg.PageSize, Cluster: cluster, Group: group}
-	ws, err := esindex.ReadWindows(ctx, e.es, e.names, q, func(h esindex.GroupHistory) error {
-		seen[esindex.GroupKey{Cluster: h.Cluster, Group: h.Group}] = true
-		return emit(evaluate.EvaluateGroup(window(h), e.cfg.Rules, at))
+	ws, err := e.es.ReadWindows(ctx, q, func(w evaluate.GroupWindow) error {
+		seen[esindex.GroupKey{Cluster: w.Cluster, Group: w.Group}] = true
+		return emit(evaluate.EvaluateGroup(w, e.cfg.Rules, at))
 	})
 	st.window = ws
 	st.requests += ws.Requests
 	if err != nil {
 		return st, err
 	}
-	known, reqs, err := esindex.KnownGroups(ctx, e.es, e.names, at.Add(-e.cfg.NotFoundLookback), at, cluster)
+	known, reqs, err := e.es.KnownGroups(ctx, at.Add(-e.cfg.NotFoundLookback), at, cluster)
 	st.requests += reqs
 	if err != nil {
 		return st, err
@@ -105,31 +96,6 @@ func (e *evaluator) evaluateAt(ctx context.Context, at time.Time, cluster, group
 		}
 	}
 	return st, nil
-}
-
-// window turns the stored history into the evaluation's input.
-func window(h esindex.GroupHistory) evaluate.GroupWindow {
-	g := evaluate.GroupWindow{Cluster: h.Cluster, Group: h.Group, Partitions: make([]evaluate.PartitionWindow, len(h.Partitions))}
-	for i, p := range h.Partitions {
-		w := evaluate.PartitionWindow{Topic: p.Topic, Partition: int32(p.Partition), Obs: make([]evaluate.Observation, len(p.Rows))}
-		for j, r := range p.Rows {
-			w.Obs[j] = observation(r)
-		}
-		if p.Before != nil {
-			b := observation(*p.Before)
-			w.Before = &b
-		}
-		g.Partitions[i] = w
-	}
-	return g
-}
-
-func observation(r esindex.OffsetsRow) evaluate.Observation {
-	return evaluate.Observation{
-		Time: r.Time, Committed: r.Committed, HasCommitted: r.HasCommitted,
-		LogEnd: r.LogEnd, LogStart: r.LogStart, HasLogEnd: r.HasLogEnd, Lag: r.Lag, HasLag: r.HasLag,
-		GroupState: r.State, Owner: r.Owner, ClientID: r.ClientID, Host: r.ClientHost,
-	}
 }
 
 // statusBatch is how many status documents are written per bulk call.
@@ -148,13 +114,7 @@ func (e *evaluator) record(ctx context.Context, at time.Time, keep func(evaluate
 			return nil
 		}
 		res, err := e.status.Write(ctx, batch)
-		total.Docs += res.Docs
-		total.Indexed += res.Indexed
-		total.Duplicates += res.Duplicates
-		total.Failed += res.Failed
-		total.Retried += res.Retried
-		total.Dropped += res.Dropped
-		total.Problems = append(total.Problems, res.Problems...)
+		total.Add(res)
 		batch = batch[:0]
 		return err
 	}
@@ -182,10 +142,8 @@ func (e *evaluator) live(ctx context.Context) error {
 	start := time.Now()
 	at := start.UTC().Truncate(time.Millisecond)
 	// Make the collector's latest tick searchable before reading it.
-	if res, err := e.es.Indices.Refresh(e.es.Indices.Refresh.WithContext(ctx),
-		e.es.Indices.Refresh.WithIndex(e.names.Offsets, e.names.Groups), e.es.Indices.Refresh.WithIgnoreUnavailable(true)); err == nil {
-		res.Body.Close()
-	}
+	// A failure shows in the read that follows.
+	_ = e.es.Refresh(ctx)
 	var results []evaluate.GroupResult
 	st, wr, err := e.record(ctx, at, func(r evaluate.GroupResult) {
 		results = append(results, compact(r))

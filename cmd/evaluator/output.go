@@ -118,7 +118,7 @@ func (e *evaluator) printStatus(ctx context.Context, o options, w io.Writer) err
 		// asked for, or for every cluster the history knows.
 		clusters := []string{o.cluster}
 		if o.cluster == "" {
-			clusters, err = esindex.KnownClusters(ctx, e.es, e.names, at.Add(-e.cfg.NotFoundLookback), at)
+			clusters, err = e.es.KnownClusters(ctx, at.Add(-e.cfg.NotFoundLookback), at)
 			if err == nil && len(clusters) == 0 {
 				clusters = []string{""}
 			}

@@ -1,6 +1,7 @@
 package esindex
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -13,6 +14,63 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 )
 
+// Client is lagwatch's access to Elasticsearch: one connection and the data
+// stream names of one namespace. Its methods are what the two programs do
+// there: the collector installs templates and writes through a Writer; the
+// evaluator reads windows and known groups, writes statuses through a
+// StatusWriter, and keeps incidents. A Client is safe for concurrent use.
+type Client struct {
+	es    *elasticsearch.Client
+	names Names
+}
+
+// New connects to Elasticsearch as conn says (see NewClient) and uses the
+// data streams of namespace (see NewNames). Errors are NewClient's and
+// NewNames's, unwrapped.
+func New(conn ConnConfig, namespace string) (*Client, error) {
+	es, err := NewClient(conn)
+	if err != nil {
+		return nil, err
+	}
+	names, err := NewNames(namespace)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{es: es, names: names}, nil
+}
+
+// NewFromClient uses an existing connection (a test's, or one made by
+// NewClient) with names, which must come from NewNames.
+func NewFromClient(es *elasticsearch.Client, names Names) (*Client, error) {
+	if es == nil {
+		return nil, errors.New("esindex: no Elasticsearch client")
+	}
+	if names.Offsets == "" || names.Groups == "" || names.Ticks == "" || names.Status == "" || names.Incidents == "" {
+		return nil, errors.New("esindex: names not made by NewNames")
+	}
+	return &Client{es: es, names: names}, nil
+}
+
+// Names are the data streams and index the Client uses.
+func (c *Client) Names() Names { return c.names }
+
+// Refresh makes what was written to the offsets and groups data streams
+// searchable (the evaluator does it before reading the collector's latest
+// tick). Missing data streams are no error.
+func (c *Client) Refresh(ctx context.Context) error {
+	ix := c.es.Indices
+	res, err := ix.Refresh(ix.Refresh.WithContext(ctx), ix.Refresh.WithIndex(c.names.Offsets, c.names.Groups), ix.Refresh.WithIgnoreUnavailable(true))
+	if err != nil {
+		return fmt.Errorf("refresh: %w", err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		body := readExcerpt(res.Body)
+		return fmt.Errorf("refresh: %w", &requestError{Status: res.StatusCode, Reason: errorReason(res.StatusCode, body)})
+	}
+	return nil
+}
+
 // ConnConfig says how to reach Elasticsearch. Both programs use it.
 type ConnConfig struct {
 	URLs               []string // at least one
@@ -21,8 +79,9 @@ type ConnConfig struct {
 	CAFile             string // PEM file; empty means system roots
 }
 
-// NewClient validates c and returns a client for it. Errors name the field at
-// fault and never include a secret.
+// NewClient validates c and returns a connection for it: the low-level
+// client that New wraps. Errors name the field at fault and never include a
+// secret.
 //
 // The client retries a request that failed on the network or answered 502,
 // 503 or 504 twice, after 100 and 200 ms; longer outages, 429 and

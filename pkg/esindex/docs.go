@@ -1,9 +1,13 @@
 package esindex
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
 	"unicode/utf8"
 
@@ -29,6 +33,62 @@ type doc struct {
 	index string
 	id    string
 	body  []byte
+}
+
+// A spooled document is one spool record, a line of JSON:
+// {"index":...,"id":...,"body":{...}}. The bodies never hold a newline.
+type spoolRecord struct {
+	Index string          `json:"index"`
+	ID    string          `json:"id"`
+	Body  json.RawMessage `json:"body"`
+}
+
+// encodeSpoolRecords renders docs as spool records, sharing one backing
+// array.
+func encodeSpoolRecords(docs []doc) ([][]byte, error) {
+	size := 0
+	for _, d := range docs {
+		size += len(d.index) + len(d.id) + len(d.body) + 32
+	}
+	buf := make([]byte, 0, size)
+	recs := make([][]byte, len(docs))
+	for i, d := range docs {
+		if bytes.IndexByte(d.body, '\n') >= 0 {
+			// Our encoders never write a newline; a body with one would
+			// split its line.
+			return nil, fmt.Errorf("document %s: body contains a newline", d.id)
+		}
+		start := len(buf)
+		buf = append(buf, `{"index":`...)
+		buf = appendString(buf, d.index)
+		buf = append(buf, `,"id":`...)
+		buf = appendString(buf, d.id)
+		buf = append(buf, `,"body":`...)
+		buf = append(buf, d.body...)
+		buf = append(buf, '}')
+		recs[i] = buf[start:len(buf):len(buf)]
+	}
+	return recs, nil
+}
+
+// decodeSpoolRecords reads spool records back into documents. Records that
+// cannot be decoded are counted in bad, with the first error in badErr.
+func decodeSpoolRecords(recs [][]byte) (docs []doc, bad int, badErr error) {
+	docs = make([]doc, 0, len(recs))
+	for _, rec := range recs {
+		var r spoolRecord
+		switch err := json.Unmarshal(rec, &r); {
+		case err != nil:
+			bad++
+			badErr = cmpOr(badErr, err)
+		case r.Index == "" || r.ID == "" || len(r.Body) == 0:
+			bad++
+			badErr = cmpOr(badErr, errors.New("a line lacks index, id or body"))
+		default:
+			docs = append(docs, doc{index: r.Index, id: r.ID, body: []byte(r.Body)})
+		}
+	}
+	return docs, bad, badErr
 }
 
 // encodeSnapshot turns a snapshot into its group and offsets documents: for
@@ -208,6 +268,158 @@ func appendCluster(b []byte, s snapshot.Snapshot) []byte {
 	b = appendString(b, s.Cluster)
 	b = appendOptString(b, "id", s.ClusterID)
 	return append(b, '}')
+}
+
+// tickDoc is the document of t in names.Ticks.
+func tickDoc(names Names, t TickDoc) (doc, error) {
+	body, err := encodeTick(t)
+	if err != nil {
+		return doc{}, fmt.Errorf("encode tick document: %w", err)
+	}
+	return doc{index: names.Ticks, id: tickID(t.Cluster, t.Time.UnixMilli()), body: body}, nil
+}
+
+func encodeTick(t TickDoc) ([]byte, error) {
+	type collector struct {
+		Result             string  `json:"result"`
+		TickDuration       float64 `json:"tick_duration_seconds"`
+		ReadDuration       float64 `json:"read_duration_seconds"`
+		Groups             int     `json:"groups"`
+		Partitions         int     `json:"partitions"`
+		KafkaRequests      int64   `json:"kafka_requests"`
+		GroupErrors        int     `json:"group_errors"`
+		PartitionErrors    int     `json:"partition_errors"`
+		NegativeLags       int     `json:"negative_lags"`
+		DocumentsWritten   int     `json:"documents_written"`
+		DocumentsDuplicate int     `json:"documents_duplicate"`
+		DocumentsFailed    int     `json:"documents_failed"`
+		DocumentsSpooled   int     `json:"documents_spooled"`
+		DocumentsReplayed  int     `json:"documents_replayed"`
+		DocumentsDropped   int     `json:"documents_dropped"`
+		SpoolSegments      int     `json:"spool_segments"`
+		SpoolBytes         int64   `json:"spool_bytes"`
+	}
+	var d struct {
+		Timestamp string `json:"@timestamp"`
+		Kafka     struct {
+			Cluster struct {
+				Name string `json:"name"`
+			} `json:"cluster"`
+		} `json:"kafka"`
+		Lagwatch struct {
+			Collector collector `json:"collector"`
+			Error     string    `json:"error,omitempty"`
+		} `json:"lagwatch"`
+	}
+	d.Timestamp = t.Time.UTC().Format(timestampLayout)
+	d.Kafka.Cluster.Name = t.Cluster
+	d.Lagwatch.Collector = collector{
+		Result: t.Result, TickDuration: t.TickDuration.Seconds(), ReadDuration: t.ReadDuration.Seconds(),
+		Groups: t.Groups, Partitions: t.Partitions, KafkaRequests: t.KafkaRequests,
+		GroupErrors: t.GroupErrors, PartitionErrors: t.PartitionErrors, NegativeLags: t.NegativeLags,
+		DocumentsWritten: t.Written, DocumentsDuplicate: t.Duplicates, DocumentsFailed: t.Failed,
+		DocumentsSpooled: t.Spooled, DocumentsReplayed: t.Replayed, DocumentsDropped: t.Dropped,
+		SpoolSegments: t.SpoolSegments, SpoolBytes: t.SpoolBytes,
+	}
+	d.Lagwatch.Error = truncateUTF8(t.Error, maxErrorLen)
+	return json.Marshal(d)
+}
+
+// tickID is the _id of the tick document of cluster at tick time ms.
+func tickID(cluster string, ms int64) string {
+	return docID(ms, -1, cluster)
+}
+
+// groupDocHead is what the status and incident documents start with: the
+// time and the cluster and group they are about.
+type groupDocHead struct {
+	Timestamp string `json:"@timestamp"`
+	Kafka     struct {
+		Cluster struct {
+			Name string `json:"name"`
+		} `json:"cluster"`
+		Consumergroup struct {
+			ID string `json:"id"`
+		} `json:"consumergroup"`
+	} `json:"kafka"`
+}
+
+// statusJSON is the stored shape of a StatusDoc (templates/status.json).
+type statusJSON struct {
+	groupDocHead
+	Lagwatch struct {
+		Status statusFields `json:"status"`
+	} `json:"lagwatch"`
+}
+
+type statusFields struct {
+	Status          string            `json:"status"`
+	Code            int               `json:"code"`
+	Complete        float64           `json:"complete"`
+	PartitionCount  int               `json:"partition_count"`
+	TotalLag        int64             `json:"total_lag"`
+	MaxLag          *int64            `json:"max_lag,omitempty"`
+	MaxLagTopic     string            `json:"max_lag_topic,omitempty"`
+	MaxLagPartition *int              `json:"max_lag_partition,omitempty"`
+	TimeLagSeconds  *float64          `json:"time_lag_seconds,omitempty"`
+	ConsumeRate     *float64          `json:"consume_rate,omitempty"`
+	ProduceRate     *float64          `json:"produce_rate,omitempty"`
+	CatchUpSeconds  *float64          `json:"catch_up_seconds,omitempty"`
+	CatchUpNever    bool              `json:"catch_up_never,omitempty"`
+	WindowSize      int               `json:"window_size,omitempty"`
+	Partitions      []partitionFields `json:"partitions,omitempty"`
+}
+
+type partitionFields struct {
+	Topic             string   `json:"topic"`
+	Partition         int      `json:"partition"`
+	Status            string   `json:"status"`
+	Code              int      `json:"code"`
+	Complete          float64  `json:"complete"`
+	Owner             string   `json:"owner,omitempty"`
+	CurrentLag        int64    `json:"current_lag"`
+	TimeLagSeconds    *float64 `json:"time_lag_seconds,omitempty"`
+	TimeLagLowerBound bool     `json:"time_lag_lower_bound,omitempty"`
+	StartOffset       *int64   `json:"start_offset,omitempty"`
+	StartTime         string   `json:"start_time,omitempty"`
+	StartLag          *int64   `json:"start_lag,omitempty"`
+	EndOffset         *int64   `json:"end_offset,omitempty"`
+	EndTime           string   `json:"end_time,omitempty"`
+	EndLag            *int64   `json:"end_lag,omitempty"`
+}
+
+// encodeStatus renders d as stored.
+func encodeStatus(d StatusDoc) ([]byte, error) {
+	var s statusJSON
+	s.Timestamp = d.At.UTC().Format(timestampLayout)
+	s.Kafka.Cluster.Name = d.Cluster
+	s.Kafka.Consumergroup.ID = d.Group
+	f := &s.Lagwatch.Status
+	f.Status, f.Code, f.Complete, f.PartitionCount, f.TotalLag = d.Status, d.Code, d.Complete, d.PartitionCount, d.TotalLag
+	if d.MaxLag != nil {
+		f.MaxLag, f.MaxLagTopic, f.MaxLagPartition = &d.MaxLag.Lag, d.MaxLag.Topic, &d.MaxLag.Partition
+	}
+	f.TimeLagSeconds, f.ConsumeRate, f.ProduceRate = d.TimeLagSeconds, d.ConsumeRate, d.ProduceRate
+	f.CatchUpSeconds, f.CatchUpNever, f.WindowSize = d.CatchUpSeconds, d.CatchUpNever, d.WindowSize
+	for _, p := range d.Partitions {
+		pf := partitionFields{Topic: p.Topic, Partition: p.Partition, Status: p.Status, Code: p.Code, Complete: p.Complete,
+			Owner: p.Owner, CurrentLag: p.CurrentLag, TimeLagSeconds: p.TimeLagSeconds, TimeLagLowerBound: p.TimeLagLowerBound}
+		if p.Start != nil {
+			pf.StartOffset, pf.StartTime, pf.StartLag = &p.Start.Offset, p.Start.Time.UTC().Format(timestampLayout), &p.Start.Lag
+		}
+		if p.End != nil {
+			pf.EndOffset, pf.EndTime, pf.EndLag = &p.End.Offset, p.End.Time.UTC().Format(timestampLayout), &p.End.Lag
+		}
+		f.Partitions = append(f.Partitions, pf)
+	}
+	return json.Marshal(s)
+}
+
+// statusID is the _id of the status document of (cluster, group) evaluated at
+// ms (Unix milliseconds): re-running an evaluation of the same instant makes
+// the same id, so it is stored once.
+func statusID(cluster, group string, ms int64) string {
+	return docID(ms, -1, cluster, group)
 }
 
 // appendOptString appends ,"key":"v" unless v is empty.

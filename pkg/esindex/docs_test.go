@@ -334,3 +334,31 @@ func BenchmarkEncodeSnapshot(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "docs/op")
 }
+
+// TestSpoolRecords: documents survive the spool's records; a damaged record
+// is counted, not fatal; and a record in the form earlier versions wrote
+// still reads.
+func TestSpoolRecords(t *testing.T) {
+	docs := encodeSnapshot(Names{Offsets: "o", Groups: "g"}, tickSnapshot(0, 2, 3))
+	recs, err := encodeSpoolRecords(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := []byte(`{"index":"metrics-lagwatch.offsets-t","id":"x-a","body":{"@timestamp":"2026-01-01T00:00:00.000Z"}}`)
+	recs = append(recs, []byte("{not json"), []byte(`{"index":"i","id":"","body":{}}`), old)
+	got, bad, badErr := decodeSpoolRecords(recs)
+	if bad != 2 || badErr == nil || len(got) != len(docs)+1 {
+		t.Fatalf("decoded %d documents, %d bad (%v); want %d and 2 bad", len(got), bad, badErr, len(docs)+1)
+	}
+	for i, d := range docs {
+		if got[i].index != d.index || got[i].id != d.id || !bytes.Equal(got[i].body, d.body) {
+			t.Errorf("doc %d: read %+v, wrote %+v", i, got[i], d)
+		}
+	}
+	if last := got[len(got)-1]; last.index != "metrics-lagwatch.offsets-t" || last.id != "x-a" || !strings.HasPrefix(string(last.body), `{"@timestamp"`) {
+		t.Errorf("old record read as %+v", last)
+	}
+	if _, err := encodeSpoolRecords([]doc{{index: "i", id: "x", body: []byte("{\n}")}}); err == nil {
+		t.Error("a body with a newline was accepted")
+	}
+}

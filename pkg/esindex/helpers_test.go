@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 
 	"github.com/lagwatch/lagwatch/internal/testenv"
+	"github.com/lagwatch/lagwatch/pkg/esindex/internal/spool"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
 )
 
@@ -36,7 +39,7 @@ func installed(t *testing.T) (Names, *elasticsearch.Client) {
 	t.Helper()
 	es := testenv.ESClient(t)
 	names := testNames(t)
-	if _, err := Install(ctxT(t), es, names, 30*24*time.Hour); err != nil {
+	if _, err := clientOf(t, es, names).Install(ctxT(t), 30*24*time.Hour); err != nil {
 		t.Fatalf("Install: %v", err)
 	}
 	return names, es
@@ -59,13 +62,53 @@ func clientFor(t *testing.T, url string) *elasticsearch.Client {
 	return es
 }
 
+// clientOf wraps a connection and names in a Client.
+func clientOf(t *testing.T, es *elasticsearch.Client, names Names) *Client {
+	t.Helper()
+	c, err := NewFromClient(es, names)
+	if err != nil {
+		t.Fatalf("NewFromClient: %v", err)
+	}
+	return c
+}
+
+// newWriter returns a Writer that takes its templates as installed, as
+// installed(t) leaves them (or, against a closed port, so that its writes
+// try to send).
 func newWriter(t *testing.T, es *elasticsearch.Client, names Names, opts WriterOptions) *Writer {
 	t.Helper()
-	w, err := NewWriter(es, names, opts)
+	w, err := clientOf(t, es, names).NewWriter(opts)
 	if err != nil {
 		t.Fatalf("NewWriter: %v", err)
 	}
+	w.installed = true
 	return w
+}
+
+// segmentOf is the spool segment file a Writer leaves for docs.
+func segmentOf(t *testing.T, docs []doc) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	sp, err := spool.Open(dir, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := encodeSpoolRecords(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sp.Add(recs); err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "seg-*.ndjson"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("spool files %v, %v; want one segment", files, err)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // fastRetries are options that keep outage tests short.

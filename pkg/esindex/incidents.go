@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 )
 
@@ -40,15 +39,7 @@ type Incident struct {
 var ErrIncidentConflict = errors.New("incident changed since it was read")
 
 type incidentJSON struct {
-	Timestamp string `json:"@timestamp"`
-	Kafka     struct {
-		Cluster struct {
-			Name string `json:"name"`
-		} `json:"cluster"`
-		Consumergroup struct {
-			ID string `json:"id"`
-		} `json:"consumergroup"`
-	} `json:"kafka"`
+	groupDocHead
 	Lagwatch struct {
 		Incident struct {
 			Open        bool   `json:"open"`
@@ -91,9 +82,10 @@ func incidentID(cluster, group string) string {
 	return sumID(h.Sum(b[:0]))
 }
 
-// LoadIncidents reads every incident of names.Incidents, keyed by group. A
-// missing index is no incident at all.
-func LoadIncidents(ctx context.Context, es *elasticsearch.Client, names Names) (map[GroupKey]Incident, error) {
+// LoadIncidents reads every incident of the incident index, keyed by group.
+// A missing index is no incident at all.
+func (c *Client) LoadIncidents(ctx context.Context) (map[GroupKey]Incident, error) {
+	es, names := c.es, c.names
 	out := map[GroupKey]Incident{}
 	var after json.RawMessage
 	for {
@@ -144,7 +136,8 @@ func LoadIncidents(ctx context.Context, es *elasticsearch.Client, names Names) (
 // SaveIncident stores inc, only over the version it was loaded at (or only
 // if none exists, for a new one); otherwise it returns ErrIncidentConflict.
 // The saved incident, with its new version, is returned.
-func SaveIncident(ctx context.Context, es *elasticsearch.Client, names Names, inc Incident) (Incident, error) {
+func (c *Client) SaveIncident(ctx context.Context, inc Incident) (Incident, error) {
+	es, names := c.es, c.names
 	var d incidentJSON
 	d.Timestamp = formatTime(inc.UpdatedAt)
 	d.Kafka.Cluster.Name, d.Kafka.Consumergroup.ID = inc.Cluster, inc.Group

@@ -18,7 +18,7 @@ func TestInstallTwice(t *testing.T) {
 	var f Features
 	for i := range 2 {
 		var err error
-		if f, err = Install(ctxT(t), es, names, 30*24*time.Hour); err != nil {
+		if f, err = clientOf(t, es, names).Install(ctxT(t), 30*24*time.Hour); err != nil {
 			t.Fatalf("Install #%d: %v", i+1, err)
 		}
 	}
@@ -74,7 +74,7 @@ func TestInstallTwice(t *testing.T) {
 func TestInstallRefusesBadRetention(t *testing.T) {
 	es := testenv.ESClient(t)
 	names := testNames(t)
-	if _, err := Install(ctxT(t), es, names, 90*time.Minute); err == nil || !strings.Contains(err.Error(), "whole number of hours") {
+	if _, err := clientOf(t, es, names).Install(ctxT(t), 90*time.Minute); err == nil || !strings.Contains(err.Error(), "whole number of hours") {
 		t.Errorf("Install with 90m = %v, want a whole-hours error", err)
 	}
 }

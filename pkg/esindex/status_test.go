@@ -12,16 +12,13 @@ func f64(v float64) *float64 { return &v }
 // run finds them stored (409) and the count does not change.
 func TestStatusWriteIsExactlyOnce(t *testing.T) {
 	names, es := installed(t)
-	if err := InstallEvaluator(ctxT(t), es, names, 30*24*time.Hour); err != nil {
+	if err := clientOf(t, es, names).InstallEvaluator(ctxT(t), 30*24*time.Hour); err != nil {
 		t.Fatalf("InstallEvaluator: %v", err)
 	}
-	if err := InstallEvaluator(ctxT(t), es, names, 30*24*time.Hour); err != nil {
+	if err := clientOf(t, es, names).InstallEvaluator(ctxT(t), 30*24*time.Hour); err != nil {
 		t.Fatalf("InstallEvaluator again: %v", err)
 	}
-	sw, err := NewStatusWriter(es, names)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sw := clientOf(t, es, names).NewStatusWriter()
 	docs := []StatusDoc{
 		{At: tick0, Cluster: "c", Group: "ok-group", Status: "OK", Code: 1, Complete: 1, PartitionCount: 2, WindowSize: 10},
 		{At: tick0, Cluster: "c", Group: "bad-group", Status: "ERR", Code: 3, Complete: 0.5, PartitionCount: 2, TotalLag: 40,
@@ -47,24 +44,24 @@ func TestStatusWriteIsExactlyOnce(t *testing.T) {
 // the same state.
 func TestIncidentVersions(t *testing.T) {
 	names, es := installed(t)
-	if err := InstallEvaluator(ctxT(t), es, names, 0); err != nil {
+	if err := clientOf(t, es, names).InstallEvaluator(ctxT(t), 0); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = es.Indices.Delete([]string{names.Incidents}) })
 
-	got, err := LoadIncidents(ctxT(t), es, names)
+	got, err := clientOf(t, es, names).LoadIncidents(ctxT(t))
 	if err != nil || len(got) != 0 {
 		t.Fatalf("before any incident: %v, %v", got, err)
 	}
 	inc := Incident{Cluster: "c", Group: "g", Open: true, Status: "WARN", WorstStatus: "WARN", OpenedAt: tick0, LastSentAt: tick0, Sends: 1, UpdatedAt: tick0}
-	saved, err := SaveIncident(ctxT(t), es, names, inc)
+	saved, err := clientOf(t, es, names).SaveIncident(ctxT(t), inc)
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	if _, err := SaveIncident(ctxT(t), es, names, inc); !errors.Is(err, ErrIncidentConflict) {
+	if _, err := clientOf(t, es, names).SaveIncident(ctxT(t), inc); !errors.Is(err, ErrIncidentConflict) {
 		t.Fatalf("second create of the same incident: %v, want ErrIncidentConflict", err)
 	}
-	loaded, err := LoadIncidents(ctxT(t), es, names)
+	loaded, err := clientOf(t, es, names).LoadIncidents(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,15 +70,15 @@ func TestIncidentVersions(t *testing.T) {
 		t.Fatalf("loaded %+v", l)
 	}
 	l.Status, l.WorstStatus, l.Sends = "ERR", "ERR", 2
-	if _, err := SaveIncident(ctxT(t), es, names, l); err != nil {
+	if _, err := clientOf(t, es, names).SaveIncident(ctxT(t), l); err != nil {
 		t.Fatalf("update over the loaded version: %v", err)
 	}
 	// saved still carries the version before that update.
 	saved.Open = false
-	if _, err := SaveIncident(ctxT(t), es, names, saved); !errors.Is(err, ErrIncidentConflict) {
+	if _, err := clientOf(t, es, names).SaveIncident(ctxT(t), saved); !errors.Is(err, ErrIncidentConflict) {
 		t.Fatalf("update over a stale version: %v, want ErrIncidentConflict", err)
 	}
-	loaded, _ = LoadIncidents(ctxT(t), es, names)
+	loaded, _ = clientOf(t, es, names).LoadIncidents(ctxT(t))
 	if l := loaded[GroupKey{"c", "g"}]; l.Status != "ERR" || l.Sends != 2 || !l.Open {
 		t.Errorf("after the stale update: %+v, want the fresh one kept", l)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -171,10 +170,14 @@ func formatRetention(d time.Duration) (string, error) {
 //
 // A failure to detect the cluster's features is not an error: it becomes a
 // warning in Features.
-func Install(ctx context.Context, es *elasticsearch.Client, names Names, retention time.Duration) (Features, error) {
-	if names.Offsets == "" || names.Groups == "" {
-		return Features{}, errors.New("install templates: names not made by NewNames")
-	}
+//
+// A Writer installs the same templates itself (Writer.StartInstall); this is
+// for callers that want them in before making one.
+func (c *Client) Install(ctx context.Context, retention time.Duration) (Features, error) {
+	return install(ctx, c.es, c.names, retention)
+}
+
+func install(ctx context.Context, es *elasticsearch.Client, names Names, retention time.Duration) (Features, error) {
 	tmpls, err := templates(names, retention)
 	if err != nil {
 		return Features{}, fmt.Errorf("install templates: %w", err)
@@ -213,15 +216,12 @@ func Install(ctx context.Context, es *elasticsearch.Client, names Names, retenti
 // InstallEvaluator puts the templates of the evaluator's status data stream
 // (with retention, as Install does) and incident index. Repeating it is
 // harmless.
-func InstallEvaluator(ctx context.Context, es *elasticsearch.Client, names Names, retention time.Duration) error {
-	if names.Status == "" || names.Incidents == "" {
-		return errors.New("install evaluator templates: names not made by NewNames")
-	}
-	tmpls, err := evaluatorTemplates(names, retention)
+func (c *Client) InstallEvaluator(ctx context.Context, retention time.Duration) error {
+	tmpls, err := evaluatorTemplates(c.names, retention)
 	if err != nil {
 		return fmt.Errorf("install evaluator templates: %w", err)
 	}
-	return putTemplates(ctx, es, tmpls)
+	return putTemplates(ctx, c.es, tmpls)
 }
 
 func putTemplates(ctx context.Context, es *elasticsearch.Client, tmpls []namedTemplate) error {

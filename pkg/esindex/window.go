@@ -13,40 +13,9 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
-
-// OffsetsRow is one stored offsets document, as the evaluator reads it.
-// Optional fields carry a Has flag: absent in the document, absent here.
-type OffsetsRow struct {
-	Time                 time.Time
-	Committed            int64
-	HasCommitted         bool
-	LogEnd, LogStart     int64
-	HasLogEnd            bool
-	Lag                  int64
-	HasLag               bool
-	State                string
-	Owner                string // member id; "" when no member owned the partition
-	ClientID, ClientHost string
-}
-
-// PartitionHistory is one partition's window, oldest row first.
-type PartitionHistory struct {
-	Topic     string
-	Partition int
-	Rows      []OffsetsRow
-	// Before is the partition's row at its cluster's tick just before the
-	// window, nil when there is none: the evaluation takes the window's
-	// first commit lag from its log-end offset.
-	Before *OffsetsRow
-}
-
-// GroupHistory is one group's window: its partitions in (topic, partition)
-// order.
-type GroupHistory struct {
-	Cluster, Group string
-	Partitions     []PartitionHistory
-}
 
 // WindowQuery says which window to read.
 type WindowQuery struct {
@@ -74,7 +43,10 @@ type WindowStats struct {
 }
 
 // ReadWindows streams the window of every group at q.At to fn, one group at a
-// time, in (cluster, group) order.
+// time, in (cluster, group) order, each partition's observations oldest
+// first, its partitions in (topic, partition) order: the evaluation's own
+// input type, read from doc values. Optional fields absent from a document
+// are unset here (their Has flag false, or "").
 //
 // A partition's window is its documents among the last q.Size ticks of its
 // cluster that lie within (At-MaxAge, At]. The collector writes every group
@@ -95,7 +67,8 @@ type WindowStats struct {
 // larger. Filtering each request by its groups keeps its cost proportional to
 // the chunk, not to the whole window, so requests and work grow with pages,
 // and only one group is held in memory at a time.
-func ReadWindows(ctx context.Context, es *elasticsearch.Client, names Names, q WindowQuery, fn func(GroupHistory) error) (WindowStats, error) {
+func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluate.GroupWindow) error) (WindowStats, error) {
+	es, names := c.es, c.names
 	var st WindowStats
 	if q.Size <= 0 || q.MaxAge <= 0 || q.At.IsZero() {
 		return st, errors.New("read windows: Size, MaxAge and At must be set")
@@ -382,7 +355,7 @@ type windowPage struct {
 type windowDoc struct {
 	Group     string  `json:"group"`
 	Topic     string  `json:"topic"`
-	Partition int     `json:"partition"`
+	Partition int32   `json:"partition"`
 	Time      int64   `json:"time"` // epoch milliseconds
 	Offset    *int64  `json:"offset"`
 	Lag       *int64  `json:"lag"`
@@ -402,54 +375,55 @@ func opt[T any](p *T) (T, bool) {
 	return *p, true
 }
 
-// groupAccumulator gathers sorted rows into groups, keeping each partition's
-// last size rows at or after its cluster's window start, and the newest row
-// before it as Before.
+// groupAccumulator gathers sorted documents into groups, keeping each
+// partition's last size observations at or after its cluster's window
+// start, and the newest one before it as Before.
 type groupAccumulator struct {
 	size  int
 	start map[string]time.Time // cluster -> window start
-	cur   *GroupHistory
+	cur   *evaluate.GroupWindow
 }
 
-func (a *groupAccumulator) add(cluster string, d *windowDoc) *GroupHistory {
-	var done *GroupHistory
+func (a *groupAccumulator) add(cluster string, d *windowDoc) *evaluate.GroupWindow {
+	var done *evaluate.GroupWindow
 	if a.cur != nil && (a.cur.Cluster != cluster || a.cur.Group != d.Group) {
 		done = a.flush()
 	}
 	if a.cur == nil {
-		a.cur = &GroupHistory{Cluster: cluster, Group: d.Group}
+		a.cur = &evaluate.GroupWindow{Cluster: cluster, Group: d.Group}
 	}
 	g := a.cur
 	n := len(g.Partitions)
 	if n == 0 || g.Partitions[n-1].Topic != d.Topic || g.Partitions[n-1].Partition != d.Partition {
-		g.Partitions = append(g.Partitions, PartitionHistory{Topic: d.Topic, Partition: d.Partition})
+		g.Partitions = append(g.Partitions, evaluate.PartitionWindow{Topic: d.Topic, Partition: d.Partition})
 		n++
 	}
 	p := &g.Partitions[n-1]
-	row := OffsetsRow{Time: time.UnixMilli(d.Time).UTC()}
-	row.State, _ = opt(d.State)
-	row.Committed, row.HasCommitted = opt(d.Offset)
-	row.Lag, row.HasLag = opt(d.Lag)
-	row.LogEnd, row.HasLogEnd = opt(d.Newest)
-	row.LogStart, _ = opt(d.Oldest)
-	row.Owner, _ = opt(d.Member)
-	row.ClientID, _ = opt(d.Client)
-	row.ClientHost, _ = opt(d.Host)
-	if row.Time.Before(a.start[cluster]) {
-		p.Before = &row
+	o := evaluate.Observation{Time: time.UnixMilli(d.Time).UTC()}
+	o.GroupState, _ = opt(d.State)
+	o.Committed, o.HasCommitted = opt(d.Offset)
+	o.Lag, o.HasLag = opt(d.Lag)
+	o.LogEnd, o.HasLogEnd = opt(d.Newest)
+	o.LogStart, _ = opt(d.Oldest)
+	o.Owner, _ = opt(d.Member)
+	o.ClientID, _ = opt(d.Client)
+	o.Host, _ = opt(d.Host)
+	if o.Time.Before(a.start[cluster]) {
+		p.Before = &o
 		return done
 	}
-	if len(p.Rows) == a.size {
-		copy(p.Rows, p.Rows[1:])
-		p.Rows = p.Rows[:a.size-1]
+	if len(p.Obs) == a.size {
+		copy(p.Obs, p.Obs[1:])
+		p.Obs = p.Obs[:a.size-1]
 	}
-	p.Rows = append(p.Rows, row)
+	p.Obs = append(p.Obs, o)
 	return done
 }
 
-// flush hands over the current group, without the partitions that have a
-// row before the window but none in it; nil when no partition is left.
-func (a *groupAccumulator) flush() *GroupHistory {
+// flush hands over the current group, without the partitions that have an
+// observation before the window but none in it; nil when no partition is
+// left.
+func (a *groupAccumulator) flush() *evaluate.GroupWindow {
 	g := a.cur
 	a.cur = nil
 	if g == nil {
@@ -457,7 +431,7 @@ func (a *groupAccumulator) flush() *GroupHistory {
 	}
 	kept := g.Partitions[:0]
 	for _, p := range g.Partitions {
-		if len(p.Rows) > 0 {
+		if len(p.Obs) > 0 {
 			kept = append(kept, p)
 		}
 	}
@@ -474,7 +448,8 @@ type GroupKey struct{ Cluster, Group string }
 // KnownGroups lists the groups that have a group document in [from, to], in
 // (cluster, group) order, paging a composite aggregation. The evaluator
 // reports those without a window as NOTFOUND.
-func KnownGroups(ctx context.Context, es *elasticsearch.Client, names Names, from, to time.Time, cluster string) ([]GroupKey, int, error) {
+func (c *Client) KnownGroups(ctx context.Context, from, to time.Time, cluster string) ([]GroupKey, int, error) {
+	es, names := c.es, c.names
 	var out []GroupKey
 	requests := 0
 	filter := []any{map[string]any{"range": map[string]any{"@timestamp": map[string]any{
@@ -534,7 +509,8 @@ func KnownGroups(ctx context.Context, es *elasticsearch.Client, names Names, fro
 
 // KnownClusters lists the clusters that have a group document in [from,
 // to], in name order.
-func KnownClusters(ctx context.Context, es *elasticsearch.Client, names Names, from, to time.Time) ([]string, error) {
+func (c *Client) KnownClusters(ctx context.Context, from, to time.Time) ([]string, error) {
+	es, names := c.es, c.names
 	raw, _ := json.Marshal(map[string]any{"size": 0,
 		"query": map[string]any{"range": map[string]any{"@timestamp": map[string]any{
 			"gte": from.UTC().Format(time.RFC3339Nano), "lte": to.UTC().Format(time.RFC3339Nano)}}},

@@ -3,6 +3,8 @@ package esindex
 import (
 	"testing"
 	"time"
+
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
 
 // TestReadWindows writes 14 ticks of 3 groups and reads the window of the
@@ -35,8 +37,8 @@ func TestReadWindows(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var got []GroupHistory
-			st, err := ReadWindows(ctxT(t), es, names, tc.q, func(g GroupHistory) error {
+			var got []evaluate.GroupWindow
+			st, err := clientOf(t, es, names).ReadWindows(ctxT(t), tc.q, func(g evaluate.GroupWindow) error {
 				got = append(got, g)
 				return nil
 			})
@@ -54,10 +56,10 @@ func TestReadWindows(t *testing.T) {
 					t.Errorf("%s: %d partitions, want %d", g.Group, len(g.Partitions), partitions)
 				}
 				for _, p := range g.Partitions {
-					if len(p.Rows) != tc.rowsEach {
-						t.Fatalf("%s %s/%d: %d rows, want %d", g.Group, p.Topic, p.Partition, len(p.Rows), tc.rowsEach)
+					if len(p.Obs) != tc.rowsEach {
+						t.Fatalf("%s %s/%d: %d rows, want %d", g.Group, p.Topic, p.Partition, len(p.Obs), tc.rowsEach)
 					}
-					for k, r := range p.Rows {
+					for k, r := range p.Obs {
 						want := tick0.Add(time.Duration(tc.firstTick+k) * 30 * time.Second)
 						if !r.Time.Equal(want) {
 							t.Fatalf("%s %s/%d row %d at %s, want %s (oldest first)", g.Group, p.Topic, p.Partition, k, r.Time, want)
@@ -78,8 +80,8 @@ func TestReadWindows(t *testing.T) {
 	}
 
 	// Field values survive the round trip, absent ones stay absent.
-	var g0 GroupHistory
-	if _, err := ReadWindows(ctxT(t), es, names, WindowQuery{At: at, MaxAge: time.Hour, Size: 1, Group: "group-000"}, func(g GroupHistory) error {
+	var g0 evaluate.GroupWindow
+	if _, err := clientOf(t, es, names).ReadWindows(ctxT(t), WindowQuery{At: at, MaxAge: time.Hour, Size: 1, Group: "group-000"}, func(g evaluate.GroupWindow) error {
 		g0 = g
 		return nil
 	}); err != nil {
@@ -88,15 +90,15 @@ func TestReadWindows(t *testing.T) {
 	src := tickSnapshot(ticks-1, groups, partitions).Groups[0]
 	for i, p := range g0.Partitions {
 		sp := src.Partitions[i]
-		r := p.Rows[0]
+		r := p.Obs[0]
 		lag, hasLag, _ := sp.Lag()
 		owner := ""
 		if sp.Owner != nil {
 			owner = sp.Owner.MemberID
 		}
-		if p.Topic != sp.Topic || p.Partition != sp.Partition || r.HasCommitted != sp.HasCommitted || (sp.HasCommitted && r.Committed != sp.Committed) ||
+		if p.Topic != sp.Topic || p.Partition != int32(sp.Partition) || r.HasCommitted != sp.HasCommitted || (sp.HasCommitted && r.Committed != sp.Committed) ||
 			r.HasLogEnd != sp.HasOffsets || (sp.HasOffsets && (r.LogEnd != sp.LogEnd || r.LogStart != sp.LogStart)) ||
-			r.HasLag != hasLag || r.Lag != lag || r.Owner != owner || r.State != "Stable" {
+			r.HasLag != hasLag || r.Lag != lag || r.Owner != owner || r.GroupState != "Stable" {
 			t.Errorf("partition %s/%d: read %+v from %+v", p.Topic, p.Partition, r, sp)
 		}
 	}
@@ -124,9 +126,9 @@ func TestReadWindowsDeletedGroup(t *testing.T) {
 	rows := func(q WindowQuery) map[string]int {
 		t.Helper()
 		got := map[string]int{}
-		if _, err := ReadWindows(ctxT(t), es, names, q, func(g GroupHistory) error {
+		if _, err := clientOf(t, es, names).ReadWindows(ctxT(t), q, func(g evaluate.GroupWindow) error {
 			for _, p := range g.Partitions {
-				got[g.Group] += len(p.Rows)
+				got[g.Group] += len(p.Obs)
 			}
 			return nil
 		}); err != nil {
@@ -165,11 +167,11 @@ func TestKnownClusters(t *testing.T) {
 		t.Fatal(err)
 	}
 	refresh(t, es, names)
-	got, err := KnownClusters(ctxT(t), es, names, tick0.Add(-time.Hour), tick0)
+	got, err := clientOf(t, es, names).KnownClusters(ctxT(t), tick0.Add(-time.Hour), tick0)
 	if err != nil || len(got) != 1 || got[0] != "test" {
 		t.Errorf("known clusters %v, %v; want [test]", got, err)
 	}
-	none, err := KnownClusters(ctxT(t), es, names, tick0.Add(time.Second), tick0.Add(time.Hour))
+	none, err := clientOf(t, es, names).KnownClusters(ctxT(t), tick0.Add(time.Second), tick0.Add(time.Hour))
 	if err != nil || len(none) != 0 {
 		t.Errorf("after the only tick: %v, %v", none, err)
 	}
@@ -182,14 +184,14 @@ func TestKnownGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	refresh(t, es, names)
-	got, reqs, err := KnownGroups(ctxT(t), es, names, tick0.Add(-time.Hour), tick0, "")
+	got, reqs, err := clientOf(t, es, names).KnownGroups(ctxT(t), tick0.Add(-time.Hour), tick0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 4 || got[0] != (GroupKey{"test", "group-000"}) || got[3] != (GroupKey{"test", "group-003"}) || reqs < 1 {
 		t.Errorf("known groups %v (%d requests)", got, reqs)
 	}
-	none, _, err := KnownGroups(ctxT(t), es, names, tick0.Add(time.Second), tick0.Add(time.Hour), "")
+	none, _, err := clientOf(t, es, names).KnownGroups(ctxT(t), tick0.Add(time.Second), tick0.Add(time.Hour), "")
 	if err != nil || len(none) != 0 {
 		t.Errorf("after the only tick: %v, %v", none, err)
 	}

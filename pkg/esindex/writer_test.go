@@ -1,13 +1,16 @@
 package esindex
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
@@ -214,10 +217,7 @@ func TestSpoolLimitDropsOldest(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		ticks[i] = tickSnapshot(i, 2, 15)
 	}
-	seg, err := encodeSegment(encodeSnapshot(names, ticks[1]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	seg := segmentOf(t, encodeSnapshot(names, ticks[1]))
 	opts := fastRetries(t.TempDir())
 	opts.SpoolMaxBytes = int64(len(seg))*2 + int64(len(seg))/2
 	w := newWriter(t, clientFor(t, proxy.URL()), names, opts)
@@ -257,10 +257,7 @@ func TestReplayRejectedDocument(t *testing.T) {
 	dir := t.TempDir()
 	good := encodeSnapshot(names, tickSnapshot(1, 1, 2))
 	bad := doc{index: names.Offsets, id: "bad-1", body: []byte(`{"@timestamp":"2026-03-01T12:00:30.000Z","surprise":true}`)}
-	seg, err := encodeSegment(append(good, bad))
-	if err != nil {
-		t.Fatal(err)
-	}
+	seg := segmentOf(t, append(good, bad))
 	if err := os.WriteFile(filepath.Join(dir, "seg-00000000000000000007.ndjson"), seg, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -285,4 +282,162 @@ func hasProblem(r WriteResult, k ProblemKind) bool {
 		}
 	}
 	return false
+}
+
+// The Writer tests below need no Elasticsearch: nothing listens on the
+// address, as in an outage.
+
+const closedURL = "http://127.0.0.1:1"
+
+func TestWriteWithoutSpoolLosesAndSays(t *testing.T) {
+	names, _ := NewNames("unit")
+	w := newWriter(t, clientFor(t, closedURL), names, WriterOptions{MaxRetries: -1})
+	r, err := w.Write(context.Background(), tickSnapshot(0, 1, 3))
+	if !errors.Is(err, ErrLost) || r.Dropped != 4 || r.Spooled != 0 {
+		t.Fatalf("Write = %+v, %v; want 4 dropped and ErrLost", r, err)
+	}
+}
+
+func TestWriteTooBigForSpool(t *testing.T) {
+	names, _ := NewNames("unit")
+	w := newWriter(t, clientFor(t, closedURL), names, WriterOptions{SpoolDir: t.TempDir(), SpoolMaxBytes: 100, MaxRetries: -1})
+	r, err := w.Write(context.Background(), tickSnapshot(0, 1, 3))
+	if !errors.Is(err, ErrLost) || r.Dropped != 4 || r.Spooled != 0 || !strings.Contains(err.Error(), "spool") {
+		t.Fatalf("Write = %+v, %v; want 4 dropped, ErrLost naming the spool", r, err)
+	}
+}
+
+func TestWriteCancelledContextSpools(t *testing.T) {
+	names, _ := NewNames("unit")
+	w := newWriter(t, clientFor(t, closedURL), names, WriterOptions{SpoolDir: t.TempDir()})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	r, err := w.Write(ctx, tickSnapshot(0, 2, 3))
+	if err != nil || r.Spooled != 8 || r.Retried != 0 {
+		t.Fatalf("Write = %+v, %v; want all 8 spooled at once", r, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a cancelled Write took %s", d)
+	}
+	// The spool is not empty and the context is done: the next tick queues
+	// behind it, in order.
+	r, err = w.Write(ctx, tickSnapshot(1, 2, 3))
+	if err != nil || r.Spooled != 8 {
+		t.Fatalf("second Write = %+v, %v", r, err)
+	}
+	if segs, _ := w.SpoolDepth(); segs != 2 {
+		t.Errorf("%d segments, want 2", segs)
+	}
+}
+
+func TestNewWriterValidation(t *testing.T) {
+	names, _ := NewNames("unit")
+	es := clientFor(t, closedURL)
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		names   Names
+		opts    WriterOptions
+		wantErr string
+	}{
+		{"zero options are the defaults", names, WriterOptions{}, ""},
+		{"names not from NewNames", Names{}, WriterOptions{}, "names"},
+		{"negative spool size", names, WriterOptions{SpoolMaxBytes: -1}, "SpoolMaxBytes"},
+		{"negative retry wait", names, WriterOptions{RetryBase: -time.Second}, "RetryBase"},
+		{"spool dir is a file", names, WriterOptions{SpoolDir: file}, "SpoolDir"},
+		{"negative install timeout", names, WriterOptions{InstallTimeout: -time.Second}, "InstallTimeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := NewFromClient(es, tc.names)
+			if err == nil {
+				_, err = c.NewWriter(tc.opts)
+			}
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("NewWriter = %v, want error containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestWriterSpoolsUntilInstalled: a new Writer sends nothing before its
+// templates are in; StartInstall and AwaitInstall put them in (OnInstall
+// hears it once) and the next Write replays what waited, in order.
+func TestWriterSpoolsUntilInstalled(t *testing.T) {
+	es := testenv.ESClient(t)
+	names := testNames(t)
+	var calls atomic.Int32
+	var got Features
+	opts := fastRetries(t.TempDir())
+	opts.Retention = 30 * 24 * time.Hour
+	opts.InstallTimeout = time.Minute
+	opts.OnInstall = func(f Features) { got = f; calls.Add(1) }
+	w, err := clientOf(t, es, names).NewWriter(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, s2 := tickSnapshot(1, 1, 3), tickSnapshot(2, 1, 3)
+	if r, err := w.Write(ctxT(t), s1); err != nil || r.Spooled != 4 || r.Indexed != 0 {
+		t.Fatalf("Write before install = %+v, %v; want all 4 spooled", r, err)
+	}
+	if r, err := w.WriteTick(ctxT(t), TickDoc{Time: s1.Time, Cluster: "test", Result: "ok"}); err != nil || r.Spooled != 1 {
+		t.Fatalf("WriteTick before install = %+v, %v; want spooled", r, err)
+	}
+	w.StartInstall()
+	w.StartInstall() // one in flight at a time
+	if err := w.AwaitInstall(ctxT(t)); err != nil {
+		t.Fatalf("AwaitInstall: %v", err)
+	}
+	if err := w.AwaitInstall(ctxT(t)); err != nil || !w.Installed() {
+		t.Fatalf("AwaitInstall again = %v, installed %v", err, w.Installed())
+	}
+	if calls.Load() != 1 || got.Retention != "30d" {
+		t.Errorf("OnInstall called %d times with %+v; want once, retention 30d", calls.Load(), got)
+	}
+	r, err := w.Write(ctxT(t), s2)
+	if err != nil || r.Replayed != 5 || r.Indexed != 9 {
+		t.Fatalf("Write after install = %+v, %v; want the 5 spooled replayed, 9 indexed", r, err)
+	}
+	wantCounts(t, es, names, map[int]snapshot.Snapshot{1: s1, 2: s2})
+}
+
+// TestAwaitInstallUnreachable: while Elasticsearch does not answer, the
+// install fails within its timeout, writes keep spooling, and a context that
+// ends first leaves the attempt for the next call.
+func TestAwaitInstallUnreachable(t *testing.T) {
+	names, _ := NewNames("unit")
+	c := clientOf(t, clientFor(t, closedURL), names)
+	called := false
+	w, err := c.NewWriter(WriterOptions{SpoolDir: t.TempDir(), InstallTimeout: 5 * time.Second, OnInstall: func(Features) { called = true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := w.AwaitInstall(done); !errors.Is(err, context.Canceled) {
+		t.Errorf("AwaitInstall(done context) = %v, want context.Canceled", err)
+	}
+	if err := w.AwaitInstall(ctxT(t)); err == nil || w.Installed() {
+		t.Fatalf("AwaitInstall against a closed port = %v, installed %v; want an error", err, w.Installed())
+	}
+	if called {
+		t.Error("OnInstall called for a failed install")
+	}
+	if r, err := w.Write(ctxT(t), tickSnapshot(0, 1, 3)); err != nil || r.Spooled != 4 || hasProblem(r, Temporary) {
+		t.Fatalf("Write = %+v, %v; want spooled without trying to send", r, err)
+	}
+}
+
+func TestWriteResultAdd(t *testing.T) {
+	a := WriteResult{Docs: 1, Indexed: 2, Duplicates: 3, Failed: 4, Retried: 5, Spooled: 6, Replayed: 7, Dropped: 8, Problems: []Problem{{Kind: Spool, Count: 1}}}
+	var sum WriteResult
+	sum.Add(a)
+	sum.Add(a)
+	want := WriteResult{Docs: 2, Indexed: 4, Duplicates: 6, Failed: 8, Retried: 10, Spooled: 12, Replayed: 14, Dropped: 16, Problems: []Problem{{Kind: Spool, Count: 1}, {Kind: Spool, Count: 1}}}
+	if !reflect.DeepEqual(sum, want) {
+		t.Errorf("sum = %+v, want %+v (every count, Spooled and Replayed included)", sum, want)
+	}
 }
