@@ -22,7 +22,7 @@ type Config struct {
 	Clusters      []ClusterConfig
 	Elasticsearch envconf.ES
 
-	// Schedule is a cron spec for scheduleParser.
+	// Schedule is a cron spec for envconf.ScheduleParser.
 	Schedule string
 	// TickTimeout bounds one whole tick (every cluster, the write included);
 	// KafkaTimeout bounds one Kafka request.
@@ -129,9 +129,6 @@ func clusterVars(prefix string) clusterEnv {
 }
 
 const singleClusterPrefix = "KAFKA_"
-
-// scheduleParser parses COLLECTOR_SCHEDULE (see envconf.ScheduleParser).
-var scheduleParser = envconf.ScheduleParser
 
 // saslMechanisms are the accepted KAFKA_SASL_MECHANISM values, upper case.
 var saslMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}

@@ -24,7 +24,7 @@ import (
 type Config struct {
 	Elasticsearch envconf.ES
 
-	// Schedule is a cron spec for scheduleParser (schedule mode only).
+	// Schedule is a cron spec for envconf.ScheduleParser (schedule mode only).
 	Schedule string
 	// Rules are the evaluation's tunables. Rules.WindowSize is also the
 	// number of documents read per partition.
@@ -155,9 +155,6 @@ const (
 	minPageSize, maxPageSize = 100, 10000
 	maxWebhookRetries        = 10
 )
-
-// scheduleParser parses EVALUATOR_SCHEDULE (see envconf.ScheduleParser).
-var scheduleParser = envconf.ScheduleParser
 
 // loadConfig reads the evaluator's configuration from the process
 // environment and validates it. The error lists every problem found, parse
