@@ -81,7 +81,7 @@ func TestOneFailingGroupKeepsTheOthers(t *testing.T) {
 	}
 	for _, p := range healthy.Partitions {
 		lag, ok, _ := p.Lag()
-		want := map[int]int64{0: 2, 1: 0}[p.Partition]
+		want := map[int32]int64{0: 2, 1: 0}[p.Partition]
 		if !ok || lag != want {
 			t.Errorf("healthy partition %d: lag %d (ok=%v), want %d", p.Partition, lag, ok, want)
 		}
@@ -291,7 +291,7 @@ func TestConsumerGroupDescribeFault(t *testing.T) {
 	for _, g := range []snapshot.Group{classic, ok} {
 		for _, p := range g.Partitions {
 			lag, has, _ := p.Lag()
-			want := map[string]map[int]int64{"classic": {0: 2, 1: 0}, "new-ok": {0: 1, 1: 1}}[g.ID][p.Partition]
+			want := map[string]map[int32]int64{"classic": {0: 2, 1: 0}, "new-ok": {0: 1, 1: 1}}[g.ID][p.Partition]
 			if !has || lag != want {
 				t.Errorf("%s partition %d: lag %d (%v), want %d", g.ID, p.Partition, lag, has, want)
 			}

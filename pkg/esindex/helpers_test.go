@@ -128,12 +128,12 @@ func tickSnapshot(i, groups, partitions int) snapshot.Snapshot {
 		grp := snapshot.Group{ID: fmt.Sprintf("group-%03d", g), Type: snapshot.TypeClassic, State: "Stable", ProtocolType: "consumer", Members: []snapshot.Member{m}}
 		for p := range partitions {
 			part := snapshot.Partition{
-				Topic: "topic-0", Partition: p,
+				Topic: "topic-0", Partition: int32(p),
 				Committed: int64(1000 + p), HasCommitted: p%7 != 3,
 				LogEnd: int64(1000 + 2*p + i), LogStart: 10, HasOffsets: p%11 != 5,
 			}
 			if half := (partitions + 1) / 2; p >= half {
-				part.Topic, part.Partition = "topic-1", p-half
+				part.Topic, part.Partition = "topic-1", int32(p-half)
 			}
 			if p%3 == 0 {
 				part.Owner = &grp.Members[0]

@@ -96,7 +96,7 @@ func TestReadWindows(t *testing.T) {
 		if sp.Owner != nil {
 			owner = sp.Owner.MemberID
 		}
-		if p.Topic != sp.Topic || p.Partition != int32(sp.Partition) || r.HasCommitted != sp.HasCommitted || (sp.HasCommitted && r.Committed != sp.Committed) ||
+		if p.Topic != sp.Topic || p.Partition != sp.Partition || r.HasCommitted != sp.HasCommitted || (sp.HasCommitted && r.Committed != sp.Committed) ||
 			r.HasLogEnd != sp.HasOffsets || (sp.HasOffsets && (r.LogEnd != sp.LogEnd || r.LogStart != sp.LogStart)) ||
 			r.HasLag != hasLag || r.Lag != lag || r.Owner != owner || r.GroupState != "Stable" {
 			t.Errorf("partition %s/%d: read %+v from %+v", p.Topic, p.Partition, r, sp)
