@@ -121,7 +121,7 @@ func (r *Source) describe(ctx context.Context, byCoordinator map[int32][]string,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := r.transport.RoundTrip(ctx, r.addr, &brokerDescribeGroups{Groups: ids, broker: c})
+			res, err := r.transport.RoundTrip(ctx, r.addr, &brokerDescribeGroups{Groups: ids, toBroker: toBroker{c}})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -359,7 +359,7 @@ type topicPartition struct {
 }
 
 func (r *Source) offsetFetch(ctx context.Context, group string, coordinator int32) (map[topicPartition]int64, error) {
-	res, err := r.transport.RoundTrip(ctx, r.addr, &brokerOffsetFetch{GroupID: group, broker: coordinator})
+	res, err := r.transport.RoundTrip(ctx, r.addr, &brokerOffsetFetch{GroupID: group, toBroker: toBroker{coordinator}})
 	if err != nil {
 		return nil, fmt.Errorf("fetch offsets for group %q: %w", group, err)
 	}
@@ -532,7 +532,7 @@ func (r *Source) listRound(ctx context.Context, byLeader map[int32]map[string][]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				req := &leaderListOffsets{ReplicaID: -1, broker: l}
+				req := &leaderListOffsets{ReplicaID: -1, toBroker: toBroker{l}}
 				for topic, ps := range topics {
 					rt := listoffsets.RequestTopic{Topic: topic}
 					for _, p := range ps {
