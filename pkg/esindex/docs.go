@@ -140,14 +140,7 @@ func encodeSnapshot(names Names, s snapshot.Snapshot) []doc {
 //	lagwatch.below_log_start              true only when the commit is below log start
 //	lagwatch.error                        the partition's Err
 func appendOffsetsDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Group, p *snapshot.Partition) []byte {
-	b = append(b, `{"@timestamp":"`...)
-	b = append(b, ts...)
-	b = append(b, `","kafka":{`...)
-	b = appendCluster(b, s)
-	b = append(b, `,"consumergroup":{"id":`...)
-	b = appendString(b, g.ID)
-	b = appendOptString(b, "type", g.Type)
-	b = appendOptString(b, "state", g.State)
+	b = appendGroupHead(b, s, ts, g)
 	if p.HasCommitted {
 		b = append(b, `,"offset":`...)
 		b = strconv.AppendInt(b, p.Committed, 10)
@@ -216,14 +209,7 @@ func appendGroupDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Group)
 			below++
 		}
 	}
-	b = append(b, `{"@timestamp":"`...)
-	b = append(b, ts...)
-	b = append(b, `","kafka":{`...)
-	b = appendCluster(b, s)
-	b = append(b, `,"consumergroup":{"id":`...)
-	b = appendString(b, g.ID)
-	b = appendOptString(b, "type", g.Type)
-	b = appendOptString(b, "state", g.State)
+	b = appendGroupHead(b, s, ts, g)
 	b = appendOptString(b, "protocol_type", g.ProtocolType)
 	b = append(b, `}},"lagwatch":{"group":{"members":`...)
 	b = strconv.AppendInt(b, int64(len(g.Members)), 10)
@@ -259,6 +245,21 @@ func appendGroupDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Group)
 		b = appendString(b, truncateUTF8(g.Err.Error(), maxErrorLen))
 	}
 	return append(b, `}}`...)
+}
+
+// appendGroupHead appends what an offsets and a group document of g start
+// with: the time, the cluster, and the group's id, type and state, leaving
+// "kafka" and "consumergroup" open. Type and state are absent when unknown.
+func appendGroupHead(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Group) []byte {
+	b = append(b, `{"@timestamp":"`...)
+	b = append(b, ts...)
+	b = append(b, `","kafka":{`...)
+	b = appendCluster(b, s)
+	b = append(b, `,"consumergroup":{"id":`...)
+	b = appendString(b, g.ID)
+	b = appendOptString(b, "type", g.Type)
+	b = appendOptString(b, "state", g.State)
+	return b
 }
 
 // appendCluster appends "cluster":{...}; the id is absent when Kafka's
