@@ -45,10 +45,10 @@ var testSelection = selection{"cluster": {prodCluster}, "group": {laggingGroup},
 var multiSelection = selection{"cluster": {prodCluster, stageCluster}}
 
 var (
-	ordersOwner  = snapshot.Member{MemberID: "orders-1-3f2a", ClientID: "orders-1", Host: "/10.0.0.1", Assigned: map[string][]int{"orders": {0, 1}, "payments-eu": {0}}}
-	paymentOwner = snapshot.Member{MemberID: "orders-2-9c1b", ClientID: "orders-2", Host: "/10.0.0.2", Assigned: map[string][]int{"payments-eu": {1}}}
-	billingOwner = snapshot.Member{MemberID: "billing-1-77aa", ClientID: "billing-1", Host: "/10.0.0.3", Assigned: map[string][]int{"payments-eu": {0, 1}}}
-	auditOwner   = snapshot.Member{MemberID: "audit-1-0001", ClientID: "audit-1", Host: "/10.1.0.1", Assigned: map[string][]int{"audit-log": {0}}}
+	ordersOwner  = snapshot.Member{MemberID: "orders-1-3f2a", ClientID: "orders-1", Host: "/10.0.0.1", Assigned: map[string][]int32{"orders": {0, 1}, "payments-eu": {0}}}
+	paymentOwner = snapshot.Member{MemberID: "orders-2-9c1b", ClientID: "orders-2", Host: "/10.0.0.2", Assigned: map[string][]int32{"payments-eu": {1}}}
+	billingOwner = snapshot.Member{MemberID: "billing-1-77aa", ClientID: "billing-1", Host: "/10.0.0.3", Assigned: map[string][]int32{"payments-eu": {0, 1}}}
+	auditOwner   = snapshot.Member{MemberID: "audit-1-0001", ClientID: "audit-1", Host: "/10.1.0.1", Assigned: map[string][]int32{"audit-log": {0}}}
 )
 
 // prodSnapshot is tick i of the prod cluster. The lagging group falls

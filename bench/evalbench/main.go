@@ -72,7 +72,7 @@ func tickSnapshot(i, groups, partitions int) snapshot.Snapshot {
 			case 2: // falling behind
 				committed = int64(900*i + p)
 			}
-			part := snapshot.Partition{Topic: fmt.Sprintf("topic-%d", p%5), Partition: p, Committed: committed, HasCommitted: true,
+			part := snapshot.Partition{Topic: fmt.Sprintf("topic-%d", p%5), Partition: int32(p), Committed: committed, HasCommitted: true,
 				LogEnd: logEnd, LogStart: 0, HasOffsets: true}
 			if grp.State != "Empty" {
 				part.Owner = &grp.Members[0]

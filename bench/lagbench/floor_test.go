@@ -47,7 +47,7 @@ func TestFloorResendsTheLastTick(t *testing.T) {
 			// The second tick has one partition more per group, so that a
 			// floor that read both ticks, or the first, would be caught.
 			for p := range partitions + i {
-				grp.Partitions = append(grp.Partitions, snapshot.Partition{Topic: "t", Partition: p,
+				grp.Partitions = append(grp.Partitions, snapshot.Partition{Topic: "t", Partition: int32(p),
 					Committed: 5, HasCommitted: true, LogEnd: 9, LogStart: 0, HasOffsets: true})
 			}
 			s.Groups = append(s.Groups, grp)

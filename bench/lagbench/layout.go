@@ -60,20 +60,17 @@ func (l layout) Partitions() int { return l.Topics * l.PartitionsPerTopic }
 
 func (l layout) topicName(t int) string { return fmt.Sprintf("%s-t%03d", l.Prefix, t) }
 
-func (l layout) topicNames() []string {
-	out := make([]string, l.Topics)
-	for t := range out {
-		out[t] = l.topicName(t)
-	}
-	return out
-}
+func (l layout) topicNames() []string { return names(l.Topics, l.topicName) }
 
 func (l layout) groupName(g int) string { return fmt.Sprintf("%s-g%05d", l.Prefix, g) }
 
-func (l layout) groupNames() []string {
-	out := make([]string, l.Groups)
-	for g := range out {
-		out[g] = l.groupName(g)
+func (l layout) groupNames() []string { return names(l.Groups, l.groupName) }
+
+// names lists name(0) to name(n-1).
+func names(n int, name func(int) string) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = name(i)
 	}
 	return out
 }

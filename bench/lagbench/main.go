@@ -30,23 +30,25 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/segmentio/kafka-go"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lagbench:", err)
-		os.Exit(1)
+	envconf.Main(func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Stdout, os.Stderr) }, exitCode)
+}
+
+// exitCode is 1, said on stderr, for any error.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
 	}
+	fmt.Fprintln(os.Stderr, "lagbench:", err)
+	return 1
 }
 
 type config struct {
@@ -218,7 +220,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		sleep(ctx, cfg.pause)
 		fr, err := measureFloor(ctx, es, cfg.namespace, cfg.layout.Prefix, cfg.floorRuns, log)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("Elasticsearch alone: %w", err))
+			errs = append(errs, fmt.Errorf("floor (Elasticsearch alone): %w", err))
 		} else {
 			rep.floor = &fr
 		}

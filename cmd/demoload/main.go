@@ -26,17 +26,13 @@ import (
 	"flag"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/lagwatch/lagwatch/internal/envconf"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
-	stop()
-	os.Exit(exitCode(err, os.Stderr))
+	envconf.Main(func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Getenv, os.Stderr) },
+		func(err error) int { return exitCode(err, os.Stderr) })
 }
 
 // usageError exits with status 2.

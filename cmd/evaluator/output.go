@@ -21,7 +21,7 @@ func statusDoc(r evaluate.GroupResult, at time.Time, windowSize int) esindex.Sta
 		Complete: r.Complete, PartitionCount: r.PartitionCount, TotalLag: r.TotalLag, WindowSize: windowSize,
 	}
 	if r.MaxLag != nil && r.MaxLag.HasLag {
-		d.MaxLag = &esindex.MaxLag{Topic: r.MaxLag.Topic, Partition: int(r.MaxLag.Partition), Lag: r.MaxLag.CurrentLag}
+		d.MaxLag = &esindex.MaxLag{Topic: r.MaxLag.Topic, Partition: r.MaxLag.Partition, Lag: r.MaxLag.CurrentLag}
 	}
 	if r.TimeLag.Known {
 		s := r.TimeLag.Duration.Seconds()
@@ -49,7 +49,7 @@ func statusDoc(r evaluate.GroupResult, at time.Time, windowSize int) esindex.Sta
 	}
 	for _, p := range r.NonOK() {
 		ps := esindex.PartitionStatusDoc{
-			Topic: p.Topic, Partition: int(p.Partition), Status: p.Status.String(), Code: int(p.Status),
+			Topic: p.Topic, Partition: p.Partition, Status: p.Status.String(), Code: int(p.Status),
 			Complete: p.Complete, Owner: p.Owner, CurrentLag: p.CurrentLag, TimeLagLowerBound: p.TimeLag.LowerBound,
 		}
 		if p.TimeLag.Known {

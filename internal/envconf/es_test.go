@@ -14,6 +14,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/lagwatch/lagwatch/internal/envconf/envconftest"
+	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
 )
 
@@ -140,7 +141,7 @@ func TestESProblems(t *testing.T) {
 			envconftest.WantOneLine(t, tc.es.Validate(), tc.wantVar, tc.wantMsg, tc.reason)
 		})
 	}
-	if err := ok(func(e *envconf.ES) { e.CAFile = envconftest.WriteCA(t, dir) }).Validate(); err != nil {
+	if err := ok(func(e *envconf.ES) { e.CAFile = testenv.WritePKI(t).CAFile }).Validate(); err != nil {
 		t.Errorf("a PEM CA file: %v", err)
 	}
 }
@@ -148,7 +149,7 @@ func TestESProblems(t *testing.T) {
 // TestConnConfig: the helper carries every connection setting, and its
 // result is what esindex.NewClient accepts.
 func TestConnConfig(t *testing.T) {
-	ca := envconftest.WriteCA(t, t.TempDir())
+	ca := testenv.WritePKI(t).CAFile
 	const key = "aWQ6a2V5" // base64("id:key")
 	e := envconf.ES{URLs: []string{"https://a:9200", "https://b:9200"}, APIKey: key, CAFile: ca, Namespace: "ns", Retention: time.Hour}
 	want := esindex.ConnConfig{URLs: e.URLs, APIKey: key, CAFile: ca}

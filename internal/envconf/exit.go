@@ -1,11 +1,25 @@
 package envconf
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 )
+
+// Main is a program's main: it calls run with a context that SIGINT and
+// SIGTERM cancel, and exits with the status code gives for run's error
+// (ExitCode, for the programs we ship).
+func Main(run func(ctx context.Context) error, code func(err error) int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	os.Exit(code(err))
+}
 
 // UsageError is an invalid command line or configuration: the program exits
 // with status 2 and prints it, one problem a line.

@@ -3,6 +3,7 @@ package kafkasource
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -17,37 +18,10 @@ import (
 // fetch (kfake answers it with GROUP_AUTHORIZATION_FAILED) and checks that the
 // other group is read completely and the failing one carries its error.
 func TestOneFailingGroupKeepsTheOthers(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(2), kfake.SeedTopics(2, "orders"))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	addr := kafka.TCP(c.ListenAddrs()...)
-	client := &kafka.Client{Addr: addr, Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for p := 0; p < 2; p++ {
-		res, err := client.Produce(ctx, &kafka.ProduceRequest{Topic: "orders", Partition: p, RequiredAcks: kafka.RequireAll,
-			Records: kafka.NewRecordReader(kafka.Record{Value: kafka.NewBytes([]byte("a"))}, kafka.Record{Value: kafka.NewBytes([]byte("b"))}, kafka.Record{Value: kafka.NewBytes([]byte("c"))})})
-		if err == nil {
-			err = res.Error
-		}
-		if err != nil {
-			t.Fatalf("produce to partition %d: %v", p, err)
-		}
-	}
-	for _, g := range []string{"healthy", "broken"} {
-		res, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: g, GenerationID: -1,
-			Topics: map[string][]kafka.OffsetCommit{"orders": {{Partition: 0, Offset: 1}, {Partition: 1, Offset: 3}}}})
-		if err != nil {
-			t.Fatalf("commit for %s: %v", g, err)
-		}
-		for _, p := range res.Topics["orders"] {
-			if p.Error != nil {
-				t.Fatalf("commit for %s partition %d: %v", g, p.Partition, p.Error)
-			}
-		}
-	}
+	commits := []kafka.OffsetCommit{{Partition: 0, Offset: 1}, {Partition: 1, Offset: 3}}
+	c, addr := fakeOrders(ctx, t, 2, []int{3, 3}, map[string][]kafka.OffsetCommit{"healthy": commits, "broken": commits})
 
 	c.ControlKey(kmsg.OffsetFetch.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
@@ -61,11 +35,7 @@ func TestOneFailingGroupKeepsTheOthers(t *testing.T) {
 		return res, nil, true
 	})
 
-	rc := &requestCounter{}
-	tr := &kafka.Transport{Dial: rc.Dial(nil)}
-	t.Cleanup(tr.CloseIdleConnections)
-	r := &Source{cluster: "fault", addr: addr, transport: tr, counter: rc}
-	s := r.Take(ctx, time.Now())
+	s := fakeSource(t, addr, "").Take(ctx, time.Now())
 	if s.Err != nil {
 		t.Fatalf("cluster-level error: %v", s.Err)
 	}
@@ -81,7 +51,7 @@ func TestOneFailingGroupKeepsTheOthers(t *testing.T) {
 	}
 	for _, p := range healthy.Partitions {
 		lag, ok, _ := p.Lag()
-		want := map[int]int64{0: 2, 1: 0}[p.Partition]
+		want := map[int32]int64{0: 2, 1: 0}[p.Partition]
 		if !ok || lag != want {
 			t.Errorf("healthy partition %d: lag %d (ok=%v), want %d", p.Partition, lag, ok, want)
 		}
@@ -95,28 +65,9 @@ func TestOneFailingGroupKeepsTheOthers(t *testing.T) {
 // a moment (kfake fails the first ListOffsets) costs a retry, not the
 // partition's offsets in that tick.
 func TestNotLeaderIsAskedAgain(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	addr := kafka.TCP(c.ListenAddrs()...)
-	client := &kafka.Client{Addr: addr, Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := client.Produce(ctx, &kafka.ProduceRequest{Topic: "orders", Partition: 0, RequiredAcks: kafka.RequireAll,
-		Records: kafka.NewRecordReader(kafka.Record{Value: kafka.NewBytes([]byte("a"))}, kafka.Record{Value: kafka.NewBytes([]byte("b"))})})
-	if err == nil {
-		err = res.Error
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	cr, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: "g", GenerationID: -1,
-		Topics: map[string][]kafka.OffsetCommit{"orders": {{Partition: 0, Offset: 1}}}})
-	if err != nil || cr.Topics["orders"][0].Error != nil {
-		t.Fatalf("commit: %v %+v", err, cr)
-	}
+	c, addr := fakeOrders(ctx, t, 1, []int{2}, map[string][]kafka.OffsetCommit{"g": {{Partition: 0, Offset: 1}}})
 
 	failures := 0
 	c.ControlKey(kmsg.ListOffsets.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
@@ -142,10 +93,7 @@ func TestNotLeaderIsAskedAgain(t *testing.T) {
 		return res, nil, true
 	})
 
-	rc := &requestCounter{}
-	tr := &kafka.Transport{Dial: rc.Dial(nil)}
-	t.Cleanup(tr.CloseIdleConnections)
-	s := (&Source{cluster: "fault", addr: addr, transport: tr, counter: rc}).Take(ctx, time.Now())
+	s := fakeSource(t, addr, "").Take(ctx, time.Now())
 	if s.Err != nil || len(s.Groups) != 1 || len(s.Groups[0].Partitions) != 1 {
 		t.Fatalf("snapshot: %v %+v", s.Err, s.Groups)
 	}
@@ -161,39 +109,12 @@ func TestNotLeaderIsAskedAgain(t *testing.T) {
 // consumer-protocol groups, fails one of them with NOT_COORDINATOR. That
 // group carries the error and its type; the other two are read completely.
 func TestConsumerGroupDescribeFault(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "orders"))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	addr := kafka.TCP(c.ListenAddrs()...)
-	client := &kafka.Client{Addr: addr, Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for p := 0; p < 2; p++ {
-		res, err := client.Produce(ctx, &kafka.ProduceRequest{Topic: "orders", Partition: p, RequiredAcks: kafka.RequireAll,
-			Records: kafka.NewRecordReader(kafka.Record{Value: kafka.NewBytes([]byte("a"))}, kafka.Record{Value: kafka.NewBytes([]byte("b"))}, kafka.Record{Value: kafka.NewBytes([]byte("c"))})})
-		if err == nil {
-			err = res.Error
-		}
-		if err != nil {
-			t.Fatalf("produce to partition %d: %v", p, err)
-		}
-	}
-	for g, offsets := range map[string][]kafka.OffsetCommit{
+	c, addr := fakeOrders(ctx, t, 1, []int{3, 3}, map[string][]kafka.OffsetCommit{
 		"classic": {{Partition: 0, Offset: 1}, {Partition: 1, Offset: 3}},
 		"new-ok":  {{Partition: 0, Offset: 2}, {Partition: 1, Offset: 2}},
-	} {
-		res, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: g, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{"orders": offsets}})
-		if err != nil {
-			t.Fatalf("commit for %s: %v", g, err)
-		}
-		for _, p := range res.Topics["orders"] {
-			if p.Error != nil {
-				t.Fatalf("commit for %s partition %d: %v", g, p.Partition, p.Error)
-			}
-		}
-	}
+	})
 
 	c.ControlKey(kmsg.ListGroups.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
@@ -253,10 +174,7 @@ func TestConsumerGroupDescribeFault(t *testing.T) {
 		return res, nil, true
 	})
 
-	rc := &requestCounter{}
-	tr := &kafka.Transport{Dial: rc.Dial(nil), ClientID: "lagwatch-test"}
-	t.Cleanup(tr.CloseIdleConnections)
-	r := &Source{cluster: "fault", addr: addr, transport: tr, counter: rc}
+	r := fakeSource(t, addr, "lagwatch-test")
 	// The first tick also opens the connections and asks each broker its
 	// API versions, and so may a later one when kafka-go opens another
 	// connection for concurrent requests: the fewest of three more ticks
@@ -291,7 +209,7 @@ func TestConsumerGroupDescribeFault(t *testing.T) {
 	for _, g := range []snapshot.Group{classic, ok} {
 		for _, p := range g.Partitions {
 			lag, has, _ := p.Lag()
-			want := map[string]map[int]int64{"classic": {0: 2, 1: 0}, "new-ok": {0: 1, 1: 1}}[g.ID][p.Partition]
+			want := map[string]map[int32]int64{"classic": {0: 2, 1: 0}, "new-ok": {0: 1, 1: 1}}[g.ID][p.Partition]
 			if !has || lag != want {
 				t.Errorf("%s partition %d: lag %d (%v), want %d", g.ID, p.Partition, lag, has, want)
 			}
@@ -305,4 +223,53 @@ func TestConsumerGroupDescribeFault(t *testing.T) {
 	if s.Stats.GroupErrors != 1 || fewest != 8 {
 		t.Errorf("GroupErrors %d, requests %d; want 1 and 8", s.Stats.GroupErrors, fewest)
 	}
+}
+
+// fakeOrders starts a kfake cluster of brokers brokers with the topic
+// "orders" of len(messages) partitions, produces messages[p] records to
+// partition p, and commits each group's offsets on "orders". It returns the
+// cluster, for fault injection, and its address.
+func fakeOrders(ctx context.Context, t *testing.T, brokers int, messages []int, commits map[string][]kafka.OffsetCommit) (*kfake.Cluster, net.Addr) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(brokers), kfake.SeedTopics(int32(len(messages)), "orders"))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	addr := kafka.TCP(c.ListenAddrs()...)
+	client := &kafka.Client{Addr: addr, Timeout: 10 * time.Second}
+	for p, n := range messages {
+		records := make([]kafka.Record, n)
+		for i := range records {
+			records[i].Value = kafka.NewBytes([]byte{byte('a' + i)})
+		}
+		res, err := client.Produce(ctx, &kafka.ProduceRequest{Topic: "orders", Partition: p, RequiredAcks: kafka.RequireAll,
+			Records: kafka.NewRecordReader(records...)})
+		if err == nil {
+			err = res.Error
+		}
+		if err != nil {
+			t.Fatalf("produce to partition %d: %v", p, err)
+		}
+	}
+	for g, offsets := range commits {
+		res, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: g, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{"orders": offsets}})
+		if err != nil {
+			t.Fatalf("commit for %s: %v", g, err)
+		}
+		for _, p := range res.Topics["orders"] {
+			if p.Error != nil {
+				t.Fatalf("commit for %s partition %d: %v", g, p.Partition, p.Error)
+			}
+		}
+	}
+	return c, addr
+}
+
+// fakeSource is a Source for the cluster at addr that counts its requests.
+func fakeSource(t *testing.T, addr net.Addr, clientID string) *Source {
+	rc := &requestCounter{}
+	tr := &kafka.Transport{Dial: rc.Dial(nil), ClientID: clientID}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &Source{cluster: "fault", addr: addr, transport: tr, counter: rc}
 }

@@ -121,7 +121,7 @@ func (r *Source) describe(ctx context.Context, byCoordinator map[int32][]string,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := r.transport.RoundTrip(ctx, r.addr, &brokerDescribeGroups{Groups: ids, broker: c})
+			res, err := r.transport.RoundTrip(ctx, r.addr, &brokerDescribeGroups{Groups: ids, toBroker: toBroker{c}})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -291,11 +291,9 @@ func applyConsumerGroup(g *snapshot.Group, rg *kmsg.ConsumerGroupDescribeRespons
 				continue
 			}
 			if member.Assigned == nil {
-				member.Assigned = map[string][]int{}
+				member.Assigned = map[string][]int32{}
 			}
-			for _, p := range tp.Partitions {
-				member.Assigned[tp.Topic] = append(member.Assigned[tp.Topic], int(p))
-			}
+			member.Assigned[tp.Topic] = append(member.Assigned[tp.Topic], tp.Partitions...)
 		}
 		g.Members = append(g.Members, member)
 	}
@@ -361,7 +359,7 @@ type topicPartition struct {
 }
 
 func (r *Source) offsetFetch(ctx context.Context, group string, coordinator int32) (map[topicPartition]int64, error) {
-	res, err := r.transport.RoundTrip(ctx, r.addr, &brokerOffsetFetch{GroupID: group, broker: coordinator})
+	res, err := r.transport.RoundTrip(ctx, r.addr, &brokerOffsetFetch{GroupID: group, toBroker: toBroker{coordinator}})
 	if err != nil {
 		return nil, fmt.Errorf("fetch offsets for group %q: %w", group, err)
 	}
@@ -393,7 +391,7 @@ func partitionsOf(g *snapshot.Group, committed map[topicPartition]int64) []snaps
 		m := &g.Members[i]
 		for topic, ps := range m.Assigned {
 			for _, p := range ps {
-				owner[topicPartition{topic, int32(p)}] = m
+				owner[topicPartition{topic, p}] = m
 			}
 		}
 	}
@@ -404,7 +402,7 @@ func partitionsOf(g *snapshot.Group, committed map[topicPartition]int64) []snaps
 			return
 		}
 		seen[tp] = true
-		p := snapshot.Partition{Topic: tp.topic, Partition: int(tp.partition), Owner: owner[tp]}
+		p := snapshot.Partition{Topic: tp.topic, Partition: tp.partition, Owner: owner[tp]}
 		if off, ok := committed[tp]; ok {
 			p.Committed, p.HasCommitted = off, true
 		}
@@ -444,7 +442,7 @@ func (r *Source) listLogOffsets(ctx context.Context, md *kafka.MetadataResponse,
 	byLeader := map[int32]map[string][]int32{}
 	for _, g := range groups {
 		for _, p := range g.Partitions {
-			tp := topicPartition{p.Topic, int32(p.Partition)}
+			tp := topicPartition{p.Topic, p.Partition}
 			if _, ok := result[tp]; ok {
 				continue
 			}
@@ -465,7 +463,7 @@ func (r *Source) listLogOffsets(ctx context.Context, md *kafka.MetadataResponse,
 			if byLeader[l] == nil {
 				byLeader[l] = map[string][]int32{}
 			}
-			byLeader[l][p.Topic] = append(byLeader[l][p.Topic], int32(p.Partition))
+			byLeader[l][p.Topic] = append(byLeader[l][p.Topic], p.Partition)
 		}
 	}
 
@@ -505,7 +503,7 @@ func (r *Source) listLogOffsets(ctx context.Context, md *kafka.MetadataResponse,
 	for gi := range groups {
 		for pi := range groups[gi].Partitions {
 			p := &groups[gi].Partitions[pi]
-			o := result[topicPartition{p.Topic, int32(p.Partition)}]
+			o := result[topicPartition{p.Topic, p.Partition}]
 			switch {
 			case o.err != nil:
 				p.Err = o.err
@@ -534,7 +532,7 @@ func (r *Source) listRound(ctx context.Context, byLeader map[int32]map[string][]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				req := &leaderListOffsets{ReplicaID: -1, broker: l}
+				req := &leaderListOffsets{ReplicaID: -1, toBroker: toBroker{l}}
 				for topic, ps := range topics {
 					rt := listoffsets.RequestTopic{Topic: topic}
 					for _, p := range ps {
@@ -589,7 +587,7 @@ func retriable(err error) bool {
 // version, an array of (topic string, array of int32 partitions), then user
 // data that we ignore. An empty assignment (a member between rebalances) is
 // no error.
-func decodeAssignment(b []byte) (map[string][]int, error) {
+func decodeAssignment(b []byte) (map[string][]int32, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
@@ -605,7 +603,7 @@ func decodeAssignment(b []byte) (map[string][]int, error) {
 	if n < 0 || int(n) > rd.Len() {
 		return nil, fmt.Errorf("decode assignment: %d topics in %d bytes", n, rd.Len())
 	}
-	out := make(map[string][]int, n)
+	out := make(map[string][]int32, n)
 	for i := int32(0); i < n; i++ {
 		var l int16
 		if err := binary.Read(rd, binary.BigEndian, &l); err != nil {
@@ -625,13 +623,9 @@ func decodeAssignment(b []byte) (map[string][]int, error) {
 		if np < 0 || int(np)*4 > rd.Len() {
 			return nil, fmt.Errorf("decode assignment: %d partitions in %d bytes", np, rd.Len())
 		}
-		ps := make([]int, np)
-		for j := range ps {
-			var p int32
-			if err := binary.Read(rd, binary.BigEndian, &p); err != nil {
-				return nil, fmt.Errorf("decode assignment: %w", err)
-			}
-			ps[j] = int(p)
+		ps := make([]int32, np)
+		if err := binary.Read(rd, binary.BigEndian, ps); err != nil {
+			return nil, fmt.Errorf("decode assignment: %w", err)
 		}
 		out[string(name)] = append(out[string(name)], ps...)
 	}

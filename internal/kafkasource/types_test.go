@@ -106,8 +106,8 @@ func TestApplyConsumerGroup(t *testing.T) {
 				mem("zz", "c2", tp("pay", 1)), mem("aa", "c1", tp("orders", 0, 2), tp("pay", 0)),
 			}},
 			snapshot.Group{Type: snapshot.TypeConsumer, State: "Stable", Epoch: 7, Members: []snapshot.Member{
-				{MemberID: "aa", ClientID: "c1", Host: "/10.0.0.1", Assigned: map[string][]int{"orders": {0, 2}, "pay": {0}}},
-				{MemberID: "zz", ClientID: "c2", Host: "/10.0.0.1", Assigned: map[string][]int{"pay": {1}}},
+				{MemberID: "aa", ClientID: "c1", Host: "/10.0.0.1", Assigned: map[string][]int32{"orders": {0, 2}, "pay": {0}}},
+				{MemberID: "zz", ClientID: "c2", Host: "/10.0.0.1", Assigned: map[string][]int32{"pay": {1}}},
 			}}, nil, ""},
 		{"a member between assignments owns nothing",
 			kmsg.ConsumerGroupDescribeResponseGroup{State: "Reconciling", Epoch: 3, Members: []kmsg.ConsumerGroupDescribeResponseGroupMember{mem("aa", "c1")}},
@@ -122,7 +122,7 @@ func TestApplyConsumerGroup(t *testing.T) {
 			snapshot.Group{Type: snapshot.TypeConsumer}, kafka.GroupAuthorizationFailed, msg},
 		{"a topic without a name: an error, the rest kept",
 			kmsg.ConsumerGroupDescribeResponseGroup{State: "Stable", Epoch: 1, Members: []kmsg.ConsumerGroupDescribeResponseGroupMember{mem("aa", "c1", tp("", 0), tp("orders", 1))}},
-			snapshot.Group{Type: snapshot.TypeConsumer, State: "Stable", Epoch: 1, Members: []snapshot.Member{{MemberID: "aa", ClientID: "c1", Host: "/10.0.0.1", Assigned: map[string][]int{"orders": {1}}}}},
+			snapshot.Group{Type: snapshot.TypeConsumer, State: "Stable", Epoch: 1, Members: []snapshot.Member{{MemberID: "aa", ClientID: "c1", Host: "/10.0.0.1", Assigned: map[string][]int32{"orders": {1}}}}},
 			nil, "has no name"},
 	}
 	for _, tc := range cases {
@@ -325,11 +325,11 @@ func TestDecodeAssignment(t *testing.T) {
 	cases := []struct {
 		name    string
 		in      []byte
-		want    map[string][]int
+		want    map[string][]int32
 		wantErr bool
 	}{
 		{"member between rebalances has no assignment", nil, nil, false},
-		{"two topics", good, map[string][]int{"orders": {0, 2}, "pay": {1}}, false},
+		{"two topics", good, map[string][]int32{"orders": {0, 2}, "pay": {1}}, false},
 		{"truncated in a partition list", good[:len(good)-10], nil, true},
 		{"absurd topic count", []byte{0, 1, 0x7f, 0xff, 0xff, 0xff}, nil, true},
 	}
@@ -347,7 +347,7 @@ func TestDecodeAssignment(t *testing.T) {
 }
 
 func TestPartitionsOf(t *testing.T) {
-	m := snapshot.Member{MemberID: "m1", Assigned: map[string][]int{"a": {1, 2}}}
+	m := snapshot.Member{MemberID: "m1", Assigned: map[string][]int32{"a": {1, 2}}}
 	g := &snapshot.Group{Members: []snapshot.Member{m}}
 	got := partitionsOf(g, map[topicPartition]int64{{"a", 1}: 7, {"b", 0}: 3})
 	if len(got) != 3 {
@@ -355,7 +355,7 @@ func TestPartitionsOf(t *testing.T) {
 	}
 	want := []struct {
 		topic     string
-		partition int
+		partition int32
 		committed bool
 		owner     string
 	}{{"a", 1, true, "m1"}, {"a", 2, false, "m1"}, {"b", 0, true, ""}}

@@ -35,6 +35,16 @@ func init() {
 	protocol.RegisterOverride(&brokerOffsetFetch{}, &offsetfetch.Response{}, overrideKey)
 }
 
+// toBroker addresses a request to one broker, never split nor routed by
+// kafka-go. Embedded in a request type it is no field on the wire: kafka-go
+// encodes exported fields only.
+type toBroker struct{ broker int32 }
+
+func (toBroker) TypeKey() protocol.OverrideTypeKey { return overrideKey }
+func (b toBroker) Broker(c protocol.Cluster) (protocol.Broker, error) {
+	return brokerOf(c, b.broker)
+}
+
 // leaderListOffsets is listoffsets.Request sent whole to one broker. Kafka
 // refuses a partition twice in one request, so the earliest and latest
 // offsets travel in two requests.
@@ -42,15 +52,10 @@ type leaderListOffsets struct {
 	ReplicaID      int32                      `kafka:"min=v1,max=v5"`
 	IsolationLevel int8                       `kafka:"min=v2,max=v5"`
 	Topics         []listoffsets.RequestTopic `kafka:"min=v1,max=v5"`
-
-	broker int32 `kafka:"-"`
+	toBroker
 }
 
-func (r *leaderListOffsets) ApiKey() protocol.ApiKey           { return protocol.ListOffsets }
-func (r *leaderListOffsets) TypeKey() protocol.OverrideTypeKey { return overrideKey }
-func (r *leaderListOffsets) Broker(c protocol.Cluster) (protocol.Broker, error) {
-	return brokerOf(c, r.broker)
-}
+func (r *leaderListOffsets) ApiKey() protocol.ApiKey { return protocol.ListOffsets }
 
 // brokerDescribeGroups is describegroups.Request for every group one
 // coordinator owns.
@@ -58,30 +63,20 @@ type brokerDescribeGroups struct {
 	_                           struct{} `kafka:"min=v5,max=v5,tag"`
 	Groups                      []string `kafka:"min=v0,max=v4|min=v5,max=v5,compact"`
 	IncludeAuthorizedOperations bool     `kafka:"min=v3,max=v5"`
-
-	broker int32 `kafka:"-"`
+	toBroker
 }
 
-func (r *brokerDescribeGroups) ApiKey() protocol.ApiKey           { return protocol.DescribeGroups }
-func (r *brokerDescribeGroups) TypeKey() protocol.OverrideTypeKey { return overrideKey }
-func (r *brokerDescribeGroups) Broker(c protocol.Cluster) (protocol.Broker, error) {
-	return brokerOf(c, r.broker)
-}
+func (r *brokerDescribeGroups) ApiKey() protocol.ApiKey { return protocol.DescribeGroups }
 
 // brokerOffsetFetch is offsetfetch.Request sent to a known coordinator
 // without a FindCoordinator round trip.
 type brokerOffsetFetch struct {
 	GroupID string                     `kafka:"min=v0,max=v5"`
 	Topics  []offsetfetch.RequestTopic `kafka:"min=v0,max=v5,nullable"`
-
-	broker int32 `kafka:"-"`
+	toBroker
 }
 
-func (r *brokerOffsetFetch) ApiKey() protocol.ApiKey           { return protocol.OffsetFetch }
-func (r *brokerOffsetFetch) TypeKey() protocol.OverrideTypeKey { return overrideKey }
-func (r *brokerOffsetFetch) Broker(c protocol.Cluster) (protocol.Broker, error) {
-	return brokerOf(c, r.broker)
-}
+func (r *brokerOffsetFetch) ApiKey() protocol.ApiKey { return protocol.OffsetFetch }
 
 // kafka-go's protocol registry is a fixed array of the API keys it knows
 // (0 to 51), so newer requests such as ConsumerGroupDescribe (key 69,

@@ -142,6 +142,34 @@ func SecureElasticsearch(t testing.TB) (url, password, caFile string) {
 	return url, password, caFile
 }
 
+// MustOK fails the test unless an answer of the node, its status and body,
+// is a success; it closes the body.
+func MustOK(t testing.TB, status int, body io.ReadCloser, what string) {
+	t.Helper()
+	defer body.Close()
+	b, _ := io.ReadAll(body)
+	if status >= 300 {
+		t.Fatalf("%s: HTTP %d: %s", what, status, b)
+	}
+}
+
+// DecodeBody fails the test unless an answer of the node is a success, and
+// decodes its JSON body into v; it closes the body.
+func DecodeBody(t testing.TB, status int, body io.ReadCloser, what string, v any) {
+	t.Helper()
+	defer body.Close()
+	b, err := io.ReadAll(body)
+	if err != nil {
+		t.Fatalf("%s: read: %v", what, err)
+	}
+	if status >= 300 {
+		t.Fatalf("%s: HTTP %d: %s", what, status, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: decode %s: %v", what, b, err)
+	}
+}
+
 func mustRead(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)

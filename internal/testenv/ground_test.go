@@ -3,13 +3,11 @@ package testenv
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -101,7 +99,7 @@ func TestElasticsearchGround(t *testing.T) {
 	if err != nil {
 		t.Fatalf("cluster health (product check): %v", err)
 	}
-	mustOK(t, res, "cluster health")
+	MustOK(t, res.StatusCode, res.Body, "cluster health")
 
 	name := Name(t, "lagwatch-ground")
 	DeleteDataStreamsOnCleanup(t, name, name)
@@ -112,7 +110,7 @@ func TestElasticsearchGround(t *testing.T) {
 	if err != nil {
 		t.Fatalf("put index template: %v", err)
 	}
-	mustOK(t, res, "put index template")
+	MustOK(t, res.StatusCode, res.Body, "put index template")
 
 	bulk := `{"create":{"_id":"a"}}
 {"@timestamp":"2026-01-01T00:00:00Z","group":"g1","lag":5}
@@ -132,7 +130,7 @@ func TestElasticsearchGround(t *testing.T) {
 			Status int `json:"status"`
 		} `json:"items"`
 	}
-	decode(t, res, "bulk", &br)
+	DecodeBody(t, res.StatusCode, res.Body, "bulk", &br)
 	var statuses []int
 	for _, it := range br.Items {
 		statuses = append(statuses, it["create"].Status)
@@ -166,7 +164,7 @@ func TestElasticsearchGround(t *testing.T) {
 			} `json:"g"`
 		} `json:"aggregations"`
 	}
-	decode(t, res, "composite search", &sr)
+	DecodeBody(t, res.StatusCode, res.Body, "composite search", &sr)
 	b := sr.Aggregations.G.Buckets
 	if len(b) != 1 || b[0].Key["group"] != "g1" || b[0].MaxLag.Value != 7 || len(b[0].Latest.Hits.Hits) != 1 || b[0].Latest.Hits.Hits[0].Source.Lag != 7 {
 		t.Fatalf("first composite page: %+v, want g1 with max lag 7 and newest lag 7", b)
@@ -183,7 +181,7 @@ func TestElasticsearchGround(t *testing.T) {
 	var pit struct {
 		ID string `json:"id"`
 	}
-	decode(t, res, "open point in time", &pit)
+	DecodeBody(t, res.StatusCode, res.Body, "open point in time", &pit)
 	if pit.ID == "" {
 		t.Fatal("open point in time returned no id")
 	}
@@ -193,7 +191,7 @@ func TestElasticsearchGround(t *testing.T) {
 			t.Errorf("close point in time: %v", err)
 			return
 		}
-		mustOK(t, res, "close point in time")
+		MustOK(t, res.StatusCode, res.Body, "close point in time")
 	}()
 	var after json.RawMessage
 	var lags []int64
@@ -216,7 +214,7 @@ func TestElasticsearchGround(t *testing.T) {
 				} `json:"hits"`
 			} `json:"hits"`
 		}
-		decode(t, res, "pit search", &pr)
+		DecodeBody(t, res.StatusCode, res.Body, "pit search", &pr)
 		if len(pr.Hits.Hits) == 0 {
 			break
 		}
@@ -237,29 +235,5 @@ func TestUnreachableServerIsAnError(t *testing.T) {
 	}
 	if err := checkElasticsearch("http://127.0.0.1:1"); err == nil {
 		t.Error("a closed Elasticsearch port was taken as reachable")
-	}
-}
-
-func mustOK(t *testing.T, res *esapi.Response, what string) {
-	t.Helper()
-	defer res.Body.Close()
-	if res.IsError() {
-		b, _ := io.ReadAll(res.Body)
-		t.Fatalf("%s: %s: %s", what, res.Status(), b)
-	}
-}
-
-func decode(t *testing.T, res *esapi.Response, what string, v any) {
-	t.Helper()
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s: read body: %v", what, err)
-	}
-	if res.IsError() {
-		t.Fatalf("%s: %s: %s", what, res.Status(), b)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: decode %s: %v", what, b, err)
 	}
 }

@@ -147,30 +147,7 @@ type DescribeRow struct {
 // columns in newer Kafka versions do not matter.
 func ParseDescribe(out string) ([]DescribeRow, error) {
 	var rows []DescribeRow
-	var starts []int
-	var names []string
-	for _, line := range strings.Split(out, "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		if strings.HasPrefix(line, "GROUP ") {
-			starts, names = nil, nil
-			for i := 0; i < len(line); i++ {
-				if line[i] != ' ' && (i == 0 || line[i-1] == ' ') {
-					starts = append(starts, i)
-					end := strings.IndexByte(line[i:], ' ')
-					if end < 0 {
-						end = len(line) - i
-					}
-					names = append(names, line[i:i+end])
-				}
-			}
-			continue
-		}
-		if starts == nil {
-			continue
-		}
-		field := cutRow(line, starts, names, "-")
+	err := eachRow(out, "-", wordColumns, func(line string, field map[string]string) error {
 		num := func(h string) (int64, error) {
 			s, ok := field[h]
 			if !ok || s == "-" {
@@ -185,19 +162,23 @@ func ParseDescribe(out string) ([]DescribeRow, error) {
 		r := DescribeRow{Group: field["GROUP"], Topic: field["TOPIC"], ConsumerID: field["CONSUMER-ID"]}
 		p, err := num("PARTITION")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.Partition = int(p)
 		if r.Committed, err = num("CURRENT-OFFSET"); err != nil {
-			return nil, err
+			return err
 		}
 		if r.LogEnd, err = num("LOG-END-OFFSET"); err != nil {
-			return nil, err
+			return err
 		}
 		if r.Lag, err = num("LAG"); err != nil {
-			return nil, err
+			return err
 		}
 		rows = append(rows, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return rows, nil
 }
@@ -211,35 +192,68 @@ func ParseDescribe(out string) ([]DescribeRow, error) {
 // table.
 func ParseTable(out string) []map[string]string {
 	var rows []map[string]string
+	_ = eachRow(out, "", paddedColumns, func(_ string, field map[string]string) error {
+		rows = append(rows, field)
+		return nil
+	})
+	return rows
+}
+
+// eachRow calls row for every line of out in a table, cut into the columns
+// of the table's header: a line that starts with "GROUP ", split into
+// column names and their start positions by columns. Blank lines, and lines
+// before the first header, are skipped. A column a line is too short to
+// reach holds missing. The first error of row ends the walk.
+func eachRow(out, missing string, columns func(header string) (starts []int, names []string),
+	row func(line string, field map[string]string) error) error {
 	var starts []int
 	var names []string
 	for _, line := range strings.Split(out, "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		if strings.HasPrefix(line, "GROUP ") {
-			starts, names = nil, nil
-			for i := 0; i < len(line); {
-				if line[i] == ' ' {
-					i++
-					continue
-				}
-				end := strings.Index(line[i:], "  ")
-				if end < 0 {
-					end = len(line) - i
-				}
-				starts = append(starts, i)
-				names = append(names, strings.TrimSpace(line[i:i+end]))
-				i += end
+		switch {
+		case strings.TrimSpace(line) == "":
+		case strings.HasPrefix(line, "GROUP "):
+			starts, names = columns(line)
+		case starts != nil:
+			if err := row(line, cutRow(line, starts, names, missing)); err != nil {
+				return err
 			}
-			continue
 		}
-		if starts == nil {
-			continue
-		}
-		rows = append(rows, cutRow(line, starts, names, ""))
 	}
-	return rows
+	return nil
+}
+
+// wordColumns splits a header at every word: no name holds a space.
+func wordColumns(line string) (starts []int, names []string) {
+	for i := 0; i < len(line); i++ {
+		if line[i] != ' ' && (i == 0 || line[i-1] == ' ') {
+			starts = append(starts, i)
+			end := strings.IndexByte(line[i:], ' ')
+			if end < 0 {
+				end = len(line) - i
+			}
+			names = append(names, line[i:i+end])
+		}
+	}
+	return starts, names
+}
+
+// paddedColumns splits a header at runs of two spaces or more: a name may
+// hold a single space.
+func paddedColumns(line string) (starts []int, names []string) {
+	for i := 0; i < len(line); {
+		if line[i] == ' ' {
+			i++
+			continue
+		}
+		end := strings.Index(line[i:], "  ")
+		if end < 0 {
+			end = len(line) - i
+		}
+		starts = append(starts, i)
+		names = append(names, strings.TrimSpace(line[i:i+end]))
+		i += end
+	}
+	return starts, names
 }
 
 // cutRow cuts a padded table line into its columns at starts, the positions

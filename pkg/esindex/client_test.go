@@ -1,14 +1,7 @@
 package esindex
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -18,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/lagwatch/lagwatch/internal/testenv"
 )
@@ -51,7 +43,7 @@ func TestNewClientValidation(t *testing.T) {
 		{"API key without a colon", ConnConfig{URLs: []string{"http://es"}, APIKey: base64.StdEncoding.EncodeToString([]byte(secret))}, "ConnConfig.APIKey"},
 		{"missing CA file", ConnConfig{URLs: []string{"https://es"}, CAFile: filepath.Join(dir, "none.pem")}, "ConnConfig.CAFile"},
 		{"CA file without a certificate", ConnConfig{URLs: []string{"https://es"}, CAFile: notPEM}, "ConnConfig.CAFile"},
-		{"a PEM CA file", ConnConfig{URLs: []string{"https://es"}, CAFile: writeCA(t, dir)}, ""},
+		{"a PEM CA file", ConnConfig{URLs: []string{"https://es"}, CAFile: testenv.WritePKI(t).CAFile}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,25 +62,6 @@ func TestNewClientValidation(t *testing.T) {
 			}
 		})
 	}
-}
-
-func writeCA(t *testing.T, dir string) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // TestNewClientAuthHeader sends a request through a forwarder to the real
@@ -133,7 +106,7 @@ func TestNewClientAuthHeader(t *testing.T) {
 			if err != nil {
 				t.Fatalf("cluster health through the forwarder: %v", err)
 			}
-			mustOK(t, res.StatusCode, res.Body, "cluster health")
+			testenv.MustOK(t, res.StatusCode, res.Body, "cluster health")
 			mu.Lock()
 			defer mu.Unlock()
 			if len(auth) != 1 || !strings.EqualFold(auth[0], tc.want) {

@@ -140,14 +140,7 @@ func encodeSnapshot(names Names, s snapshot.Snapshot) []doc {
 //	lagwatch.below_log_start              true only when the commit is below log start
 //	lagwatch.error                        the partition's Err
 func appendOffsetsDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Group, p *snapshot.Partition) []byte {
-	b = append(b, `{"@timestamp":"`...)
-	b = append(b, ts...)
-	b = append(b, `","kafka":{`...)
-	b = appendCluster(b, s)
-	b = append(b, `,"consumergroup":{"id":`...)
-	b = appendString(b, g.ID)
-	b = appendOptString(b, "type", g.Type)
-	b = appendOptString(b, "state", g.State)
+	b = appendGroupHead(b, s, ts, g)
 	if p.HasCommitted {
 		b = append(b, `,"offset":`...)
 		b = strconv.AppendInt(b, p.Committed, 10)
@@ -216,14 +209,7 @@ func appendGroupDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Group)
 			below++
 		}
 	}
-	b = append(b, `{"@timestamp":"`...)
-	b = append(b, ts...)
-	b = append(b, `","kafka":{`...)
-	b = appendCluster(b, s)
-	b = append(b, `,"consumergroup":{"id":`...)
-	b = appendString(b, g.ID)
-	b = appendOptString(b, "type", g.Type)
-	b = appendOptString(b, "state", g.State)
+	b = appendGroupHead(b, s, ts, g)
 	b = appendOptString(b, "protocol_type", g.ProtocolType)
 	b = append(b, `}},"lagwatch":{"group":{"members":`...)
 	b = strconv.AppendInt(b, int64(len(g.Members)), 10)
@@ -259,6 +245,21 @@ func appendGroupDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Group)
 		b = appendString(b, truncateUTF8(g.Err.Error(), maxErrorLen))
 	}
 	return append(b, `}}`...)
+}
+
+// appendGroupHead appends what an offsets and a group document of g start
+// with: the time, the cluster, and the group's id, type and state, leaving
+// "kafka" and "consumergroup" open. Type and state are absent when unknown.
+func appendGroupHead(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Group) []byte {
+	b = append(b, `{"@timestamp":"`...)
+	b = append(b, ts...)
+	b = append(b, `","kafka":{`...)
+	b = appendCluster(b, s)
+	b = append(b, `,"consumergroup":{"id":`...)
+	b = appendString(b, g.ID)
+	b = appendOptString(b, "type", g.Type)
+	b = appendOptString(b, "state", g.State)
+	return b
 }
 
 // appendCluster appends "cluster":{...}; the id is absent when Kafka's
@@ -360,7 +361,7 @@ type statusFields struct {
 	TotalLag        int64             `json:"total_lag"`
 	MaxLag          *int64            `json:"max_lag,omitempty"`
 	MaxLagTopic     string            `json:"max_lag_topic,omitempty"`
-	MaxLagPartition *int              `json:"max_lag_partition,omitempty"`
+	MaxLagPartition *int32            `json:"max_lag_partition,omitempty"`
 	TimeLagSeconds  *float64          `json:"time_lag_seconds,omitempty"`
 	ConsumeRate     *float64          `json:"consume_rate,omitempty"`
 	ProduceRate     *float64          `json:"produce_rate,omitempty"`
@@ -372,7 +373,7 @@ type statusFields struct {
 
 type partitionFields struct {
 	Topic             string   `json:"topic"`
-	Partition         int      `json:"partition"`
+	Partition         int32    `json:"partition"`
 	Status            string   `json:"status"`
 	Code              int      `json:"code"`
 	Complete          float64  `json:"complete"`
@@ -533,7 +534,7 @@ func appendBase36(b []byte, n int64, width int) []byte {
 
 // docID builds an id from the tick time and the parts; partition < 0 means
 // none.
-func docID(ms int64, partition int, parts ...string) string {
+func docID(ms int64, partition int32, parts ...string) string {
 	b := make([]byte, 0, 96)
 	b = timeKey(b, ms)
 	key := len(b)
@@ -554,7 +555,7 @@ func docID(ms int64, partition int, parts ...string) string {
 
 // appendPartition appends p as four zero-padded base-36 digits, or six
 // when it needs more than four (Kafka's partitions are int32: six always do).
-func appendPartition(b []byte, p int) []byte {
+func appendPartition(b []byte, p int32) []byte {
 	if p >= 36*36*36*36 {
 		return appendBase36(b, int64(p), 6)
 	}
@@ -563,7 +564,7 @@ func appendPartition(b []byte, p int) []byte {
 
 // offsetsID is the _id of the offsets document of (cluster, group, topic,
 // partition) at tick time ms (Unix milliseconds).
-func offsetsID(cluster, group, topic string, partition int, ms int64) string {
+func offsetsID(cluster, group, topic string, partition int32, ms int64) string {
 	return docID(ms, partition, cluster, group, topic)
 }
 

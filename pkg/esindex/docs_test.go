@@ -230,7 +230,7 @@ func TestDocumentIDs(t *testing.T) {
 	// The partition: four base-36 digits, six from 36^4 on.
 	for _, tc := range []struct {
 		name      string
-		partition int
+		partition int32
 		suffix    string
 	}{
 		{"zero", 0, "orders0000"},

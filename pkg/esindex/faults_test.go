@@ -175,10 +175,8 @@ func (f *faultServer) rejectItems(w http.ResponseWriter, r *http.Request, body [
 }
 
 func TestRetryItems429(t *testing.T) {
-	names, es := installed(t)
-	f, u := newFaultServer(t)
+	f, w, stored := faultWriter(t, oneWorker(t))
 	f.itemBulks, f.rejectEvery = 2, 3 // the first round and the first retry
-	w := newWriter(t, clientFor(t, u), names, oneWorker(t))
 	s := tickSnapshot(1, 3, 30)
 	r, err := w.Write(ctxT(t), s)
 	if err != nil || r.Indexed != r.Docs || r.Spooled != 0 || r.Failed != 0 {
@@ -192,14 +190,12 @@ func TestRetryItems429(t *testing.T) {
 	if len(r.Problems) != 1 || r.Problems[0].Kind != Temporary || r.Problems[0].Status != 429 || r.Problems[0].Count != 42 {
 		t.Errorf("problems %+v, want the 429s, 42 of them", r.Problems)
 	}
-	wantCounts(t, es, names, map[int]snapshot.Snapshot{1: s})
+	stored(map[int]snapshot.Snapshot{1: s})
 }
 
 func TestRetryWholeRequest429(t *testing.T) {
-	names, es := installed(t)
-	f, u := newFaultServer(t)
+	f, w, stored := faultWriter(t, oneWorker(t))
 	f.failBulks, f.failStatus = 1, http.StatusTooManyRequests
-	w := newWriter(t, clientFor(t, u), names, oneWorker(t))
 	s := tickSnapshot(1, 2, 10)
 	r, err := w.Write(ctxT(t), s)
 	if err != nil || r.Indexed != r.Docs || r.Retried != r.Docs || r.Spooled != 0 {
@@ -208,16 +204,14 @@ func TestRetryWholeRequest429(t *testing.T) {
 	if len(r.Problems) != 1 || r.Problems[0].Status != 429 || !strings.Contains(r.Problems[0].Reason, "es_rejected_execution_exception") {
 		t.Errorf("problems %+v, want the request's 429", r.Problems)
 	}
-	wantCounts(t, es, names, map[int]snapshot.Snapshot{1: s})
+	stored(map[int]snapshot.Snapshot{1: s})
 }
 
 // TestWholeRequest503 has the node's answer be 503 for one bulk request: the
 // client's transport retries it by itself, and nothing is lost or doubled.
 func TestWholeRequest503(t *testing.T) {
-	names, es := installed(t)
-	f, u := newFaultServer(t)
+	f, w, stored := faultWriter(t, oneWorker(t))
 	f.failBulks, f.failStatus = 1, http.StatusServiceUnavailable
-	w := newWriter(t, clientFor(t, u), names, oneWorker(t))
 	s := tickSnapshot(1, 2, 10)
 	if r, err := w.Write(ctxT(t), s); err != nil || r.Indexed != r.Docs || r.Spooled != 0 {
 		t.Fatalf("Write = %+v, %v", r, err)
@@ -225,32 +219,28 @@ func TestWholeRequest503(t *testing.T) {
 	if f.bulks != 2 {
 		t.Errorf("%d bulk requests reached the server, want 2 (the 503, then its retry)", f.bulks)
 	}
-	wantCounts(t, es, names, map[int]snapshot.Snapshot{1: s})
+	stored(map[int]snapshot.Snapshot{1: s})
 }
 
 // TestTornBulkResponse forwards a bulk request to the node but cuts the
 // answer: the outcome is unknown, so the documents are sent again, and the
 // node answers 409 for those it had stored. Exactly once either way.
 func TestTornBulkResponse(t *testing.T) {
-	names, es := installed(t)
-	f, u := newFaultServer(t)
+	f, w, stored := faultWriter(t, oneWorker(t))
 	f.tearBulks = 1
-	w := newWriter(t, clientFor(t, u), names, oneWorker(t))
 	s := tickSnapshot(1, 2, 20)
 	r, err := w.Write(ctxT(t), s)
 	if err != nil || r.Duplicates != r.Docs || r.Indexed != 0 || r.Retried != r.Docs || r.Spooled != 0 {
 		t.Fatalf("Write = %+v, %v; want every document retried and found already stored", r, err)
 	}
-	wantCounts(t, es, names, map[int]snapshot.Snapshot{1: s})
+	stored(map[int]snapshot.Snapshot{1: s})
 }
 
 // TestPersistent429Spools keeps answering 429: after the retries the
 // documents are spooled, not lost, and the next Write replays them.
 func TestPersistent429Spools(t *testing.T) {
-	names, es := installed(t)
-	f, u := newFaultServer(t)
+	f, w, stored := faultWriter(t, oneWorker(t))
 	f.failBulks, f.failStatus = 3, http.StatusTooManyRequests // the first try and both retries
-	w := newWriter(t, clientFor(t, u), names, oneWorker(t))
 	s1, s2 := tickSnapshot(1, 2, 10), tickSnapshot(2, 2, 10)
 	r, err := w.Write(ctxT(t), s1)
 	if err != nil || r.Spooled != r.Docs || r.Retried != 2*r.Docs {
@@ -260,17 +250,15 @@ func TestPersistent429Spools(t *testing.T) {
 	if err != nil || r.Replayed != 22 || r.Indexed != 44 {
 		t.Fatalf("tick 2 = %+v, %v; want tick 1 replayed", r, err)
 	}
-	wantCounts(t, es, names, map[int]snapshot.Snapshot{1: s1, 2: s2})
+	stored(map[int]snapshot.Snapshot{1: s1, 2: s2})
 }
 
 // TestRefusedRequestIsSpooledWithoutRetry answers 403 for the whole request,
 // as a cluster does for a key without the privilege: retrying is pointless,
 // but the documents are kept for when the key is fixed.
 func TestRefusedRequestIsSpooledWithoutRetry(t *testing.T) {
-	names, es := installed(t)
-	f, u := newFaultServer(t)
+	f, w, stored := faultWriter(t, oneWorker(t))
 	f.failBulks, f.failStatus = 1, http.StatusForbidden
-	w := newWriter(t, clientFor(t, u), names, oneWorker(t))
 	s1, s2 := tickSnapshot(1, 1, 5), tickSnapshot(2, 1, 5)
 	r, err := w.Write(ctxT(t), s1)
 	if err != nil || r.Spooled != r.Docs || r.Retried != 0 || !hasProblem(r, Refused) {
@@ -279,7 +267,21 @@ func TestRefusedRequestIsSpooledWithoutRetry(t *testing.T) {
 	if r, err := w.Write(ctxT(t), s2); err != nil || r.Replayed != 6 {
 		t.Fatalf("tick 2 = %+v, %v", r, err)
 	}
-	wantCounts(t, es, names, map[int]snapshot.Snapshot{1: s1, 2: s2})
+	stored(map[int]snapshot.Snapshot{1: s1, 2: s2})
+}
+
+// faultWriter is a Writer with opts to installed streams through a new
+// fault server, which the caller sets up before the first Write, and stored
+// checks that Elasticsearch then holds exactly the documents of the ticks.
+func faultWriter(t *testing.T, opts WriterOptions) (f *faultServer, w *Writer, stored func(ticks map[int]snapshot.Snapshot)) {
+	t.Helper()
+	names, es := installed(t)
+	f, u := newFaultServer(t)
+	w = newWriter(t, clientFor(t, u), names, opts)
+	return f, w, func(ticks map[int]snapshot.Snapshot) {
+		t.Helper()
+		wantCounts(t, es, names, ticks)
+	}
 }
 
 // oneWorker makes one bulk request per round, so that the faults' counts
@@ -295,12 +297,10 @@ func oneWorker(t *testing.T) WriterOptions {
 // request's documents are sent again (and found stored), the others are
 // indexed once, and nothing is lost or doubled.
 func TestFaultsInOneOfSeveralRequests(t *testing.T) {
-	names, es := installed(t)
-	f, u := newFaultServer(t)
-	f.tearBulks = 1
 	opts := fastRetries(t.TempDir())
 	opts.FlushBytes, opts.Workers = 4<<10, 2
-	w := newWriter(t, clientFor(t, u), names, opts)
+	f, w, stored := faultWriter(t, opts)
+	f.tearBulks = 1
 	s := tickSnapshot(1, 4, 40)
 	r, err := w.Write(ctxT(t), s)
 	if err != nil || r.Spooled != 0 || r.Failed != 0 || r.Indexed+r.Duplicates != r.Docs {
@@ -318,5 +318,5 @@ func TestFaultsInOneOfSeveralRequests(t *testing.T) {
 	if r.Retried == 0 || r.Retried != r.Duplicates || r.Retried >= r.Docs/2 {
 		t.Errorf("Write = %+v; want only the torn request's documents retried and found stored", r)
 	}
-	wantCounts(t, es, names, map[int]snapshot.Snapshot{1: s})
+	stored(map[int]snapshot.Snapshot{1: s})
 }

@@ -128,12 +128,12 @@ func tickSnapshot(i, groups, partitions int) snapshot.Snapshot {
 		grp := snapshot.Group{ID: fmt.Sprintf("group-%03d", g), Type: snapshot.TypeClassic, State: "Stable", ProtocolType: "consumer", Members: []snapshot.Member{m}}
 		for p := range partitions {
 			part := snapshot.Partition{
-				Topic: "topic-0", Partition: p,
+				Topic: "topic-0", Partition: int32(p),
 				Committed: int64(1000 + p), HasCommitted: p%7 != 3,
 				LogEnd: int64(1000 + 2*p + i), LogStart: 10, HasOffsets: p%11 != 5,
 			}
 			if half := (partitions + 1) / 2; p >= half {
-				part.Topic, part.Partition = "topic-1", p-half
+				part.Topic, part.Partition = "topic-1", int32(p-half)
 			}
 			if p%3 == 0 {
 				part.Owner = &grp.Members[0]
@@ -156,7 +156,7 @@ func refresh(t *testing.T, es *elasticsearch.Client, names Names) {
 	if err != nil {
 		t.Fatalf("refresh: %v", err)
 	}
-	mustOK(t, res.StatusCode, res.Body, "refresh")
+	testenv.MustOK(t, res.StatusCode, res.Body, "refresh")
 }
 
 // countAt counts the documents of index whose @timestamp is at.
@@ -169,7 +169,7 @@ func countAt(t *testing.T, es *elasticsearch.Client, index string, at time.Time)
 		t.Fatalf("count %s: %v", index, err)
 	}
 	var out struct{ Count int }
-	decodeBody(t, res.StatusCode, res.Body, "count "+index, &out)
+	testenv.DecodeBody(t, res.StatusCode, res.Body, "count "+index, &out)
 	return out.Count
 }
 
@@ -202,30 +202,6 @@ func countDocs(s snapshot.Snapshot) (groups, offsets int) {
 	return groups, offsets
 }
 
-func mustOK(t *testing.T, status int, body io.ReadCloser, what string) {
-	t.Helper()
-	defer body.Close()
-	b, _ := io.ReadAll(body)
-	if status >= 300 {
-		t.Fatalf("%s: HTTP %d: %s", what, status, b)
-	}
-}
-
-func decodeBody(t *testing.T, status int, body io.ReadCloser, what string, v any) {
-	t.Helper()
-	defer body.Close()
-	b, err := io.ReadAll(body)
-	if err != nil {
-		t.Fatalf("%s: read: %v", what, err)
-	}
-	if status >= 300 {
-		t.Fatalf("%s: HTTP %d: %s", what, status, b)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: decode %s: %v", what, b, err)
-	}
-}
-
 // getJSON GETs path on the node and decodes the answer.
 func getJSON(t *testing.T, es *elasticsearch.Client, path string, v any) {
 	t.Helper()
@@ -237,7 +213,7 @@ func getJSON(t *testing.T, es *elasticsearch.Client, path string, v any) {
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
-	decodeBody(t, res.StatusCode, res.Body, "GET "+path, v)
+	testenv.DecodeBody(t, res.StatusCode, res.Body, "GET "+path, v)
 }
 
 func decodeAny(r io.Reader, v any) {
@@ -252,5 +228,5 @@ func refreshIndex(t *testing.T, es *elasticsearch.Client, index string) {
 	if err != nil {
 		t.Fatalf("refresh %s: %v", index, err)
 	}
-	mustOK(t, res.StatusCode, res.Body, "refresh "+index)
+	testenv.MustOK(t, res.StatusCode, res.Body, "refresh "+index)
 }

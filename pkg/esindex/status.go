@@ -40,14 +40,14 @@ type StatusDoc struct {
 // MaxLag names the partition with the most lag.
 type MaxLag struct {
 	Topic     string
-	Partition int
+	Partition int32
 	Lag       int64
 }
 
 // PartitionStatusDoc is one partition's verdict within a StatusDoc.
 type PartitionStatusDoc struct {
 	Topic             string
-	Partition         int
+	Partition         int32
 	Status            string
 	Code              int
 	Complete          float64

@@ -190,23 +190,6 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 	requests := 0
 	var after map[string]any
 	for {
-		comp := map[string]any{"size": 10000, "sources": []any{
-			map[string]any{"cluster": map[string]any{"terms": map[string]any{"field": "kafka.cluster.name"}}},
-			map[string]any{"group": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.id"}}},
-		}}
-		if after != nil {
-			comp["after"] = after
-		}
-		raw, _ := json.Marshal(map[string]any{"size": 0, "track_total_hits": false,
-			"query": map[string]any{"bool": map[string]any{"filter": filter}},
-			"aggs": map[string]any{"g": map[string]any{"composite": comp,
-				"aggs": map[string]any{"p": map[string]any{"max": map[string]any{"field": "lagwatch.group.partitions"}}}}}})
-		res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithIndex(index), es.Search.WithBody(bytes.NewReader(raw)),
-			es.Search.WithIgnoreUnavailable(true), es.Search.WithAllowNoIndices(true))
-		requests++
-		if err != nil {
-			return nil, requests, fmt.Errorf("read windows: list groups: %w", err)
-		}
 		var page struct {
 			Aggregations struct {
 				G struct {
@@ -221,11 +204,16 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 				} `json:"g"`
 			} `json:"aggregations"`
 		}
-		if err := decodeResponse(res, &page); err != nil {
-			if errors.Is(err, errIndexNotFound) {
-				break
-			}
+		found, err := searchAggs(ctx, es, index, map[string]any{"size": 0, "track_total_hits": false,
+			"query": map[string]any{"bool": map[string]any{"filter": filter}},
+			"aggs": map[string]any{"g": map[string]any{"composite": groupPairs(10000, after),
+				"aggs": map[string]any{"p": map[string]any{"max": map[string]any{"field": "lagwatch.group.partitions"}}}}}}, &page)
+		requests++
+		if err != nil {
 			return nil, requests, fmt.Errorf("read windows: list groups: %w", err)
+		}
+		if !found {
+			break
 		}
 		for _, b := range page.Aggregations.G.Buckets {
 			cluster, group := b.Key["cluster"], b.Key["group"]
@@ -275,12 +263,6 @@ func tickCutoffs(ctx context.Context, es *elasticsearch.Client, index string, q 
 			}},
 		}},
 	}
-	raw, _ := json.Marshal(body)
-	res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithIndex(index), es.Search.WithBody(bytes.NewReader(raw)),
-		es.Search.WithIgnoreUnavailable(true), es.Search.WithAllowNoIndices(true))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read windows: find tick times: %w", err)
-	}
 	var out struct {
 		Aggregations struct {
 			Clusters struct {
@@ -295,11 +277,12 @@ func tickCutoffs(ctx context.Context, es *elasticsearch.Client, index string, q 
 			} `json:"clusters"`
 		} `json:"aggregations"`
 	}
-	if err := decodeResponse(res, &out); err != nil {
-		if errors.Is(err, errIndexNotFound) {
-			return nil, nil, nil
-		}
+	found, err := searchAggs(ctx, es, index, body, &out)
+	if err != nil {
 		return nil, nil, fmt.Errorf("read windows: find tick times: %w", err)
+	}
+	if !found {
+		return nil, nil, nil
 	}
 	start, before = map[string]time.Time{}, map[string]time.Time{}
 	for _, c := range out.Aggregations.Clusters.Buckets {
@@ -459,21 +442,6 @@ func (c *Client) KnownGroups(ctx context.Context, from, to time.Time, cluster st
 	}
 	var after map[string]string
 	for {
-		comp := map[string]any{"size": 5000, "sources": []any{
-			map[string]any{"cluster": map[string]any{"terms": map[string]any{"field": "kafka.cluster.name"}}},
-			map[string]any{"group": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.id"}}},
-		}}
-		if after != nil {
-			comp["after"] = after
-		}
-		raw, _ := json.Marshal(map[string]any{"size": 0, "query": map[string]any{"bool": map[string]any{"filter": filter}},
-			"aggs": map[string]any{"g": map[string]any{"composite": comp}}})
-		res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithIndex(names.Groups), es.Search.WithBody(bytes.NewReader(raw)),
-			es.Search.WithIgnoreUnavailable(true), es.Search.WithAllowNoIndices(true))
-		requests++
-		if err != nil {
-			return out, requests, fmt.Errorf("known groups: %w", err)
-		}
 		var page struct {
 			Aggregations struct {
 				G struct {
@@ -484,11 +452,14 @@ func (c *Client) KnownGroups(ctx context.Context, from, to time.Time, cluster st
 				} `json:"g"`
 			} `json:"aggregations"`
 		}
-		if err := decodeResponse(res, &page); err != nil {
-			if errors.Is(err, errIndexNotFound) {
-				return out, requests, nil
-			}
+		found, err := searchAggs(ctx, es, names.Groups, map[string]any{"size": 0, "query": map[string]any{"bool": map[string]any{"filter": filter}},
+			"aggs": map[string]any{"g": map[string]any{"composite": groupPairs(5000, after)}}}, &page)
+		requests++
+		if err != nil {
 			return out, requests, fmt.Errorf("known groups: %w", err)
+		}
+		if !found {
+			return out, requests, nil
 		}
 		for _, b := range page.Aggregations.G.Buckets {
 			out = append(out, GroupKey{Cluster: b.Key["cluster"], Group: b.Key["group"]})
@@ -511,15 +482,6 @@ func (c *Client) KnownGroups(ctx context.Context, from, to time.Time, cluster st
 // to], in name order.
 func (c *Client) KnownClusters(ctx context.Context, from, to time.Time) ([]string, error) {
 	es, names := c.es, c.names
-	raw, _ := json.Marshal(map[string]any{"size": 0,
-		"query": map[string]any{"range": map[string]any{"@timestamp": map[string]any{
-			"gte": from.UTC().Format(time.RFC3339Nano), "lte": to.UTC().Format(time.RFC3339Nano)}}},
-		"aggs": map[string]any{"c": map[string]any{"terms": map[string]any{"field": "kafka.cluster.name", "size": 10000, "order": map[string]string{"_key": "asc"}}}}})
-	res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithIndex(names.Groups), es.Search.WithBody(bytes.NewReader(raw)),
-		es.Search.WithIgnoreUnavailable(true), es.Search.WithAllowNoIndices(true))
-	if err != nil {
-		return nil, fmt.Errorf("known clusters: %w", err)
-	}
 	var out struct {
 		Aggregations struct {
 			C struct {
@@ -529,17 +491,55 @@ func (c *Client) KnownClusters(ctx context.Context, from, to time.Time) ([]strin
 			} `json:"c"`
 		} `json:"aggregations"`
 	}
-	if err := decodeResponse(res, &out); err != nil {
-		if errors.Is(err, errIndexNotFound) {
-			return nil, nil
-		}
+	body := map[string]any{"size": 0,
+		"query": map[string]any{"range": map[string]any{"@timestamp": map[string]any{
+			"gte": from.UTC().Format(time.RFC3339Nano), "lte": to.UTC().Format(time.RFC3339Nano)}}},
+		"aggs": map[string]any{"c": map[string]any{"terms": map[string]any{"field": "kafka.cluster.name", "size": 10000, "order": map[string]string{"_key": "asc"}}}}}
+	found, err := searchAggs(ctx, es, names.Groups, body, &out)
+	if err != nil {
 		return nil, fmt.Errorf("known clusters: %w", err)
+	}
+	if !found {
+		return nil, nil
 	}
 	var clusters []string
 	for _, b := range out.Aggregations.C.Buckets {
 		clusters = append(clusters, b.Key)
 	}
 	return clusters, nil
+}
+
+// searchAggs sends the search body to index and decodes the answer into
+// out. A missing index, or a pattern that matches none, is no error: found
+// is false then and out is untouched.
+func searchAggs(ctx context.Context, es *elasticsearch.Client, index string, body, out any) (found bool, err error) {
+	raw, _ := json.Marshal(body)
+	res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithIndex(index), es.Search.WithBody(bytes.NewReader(raw)),
+		es.Search.WithIgnoreUnavailable(true), es.Search.WithAllowNoIndices(true))
+	if err != nil {
+		return false, err
+	}
+	if err := decodeResponse(res, out); err != nil {
+		if errors.Is(err, errIndexNotFound) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// groupPairs is a composite aggregation over (cluster, group) pairs, size
+// buckets a page, resuming after the key a previous page ended with (nil for
+// the first page).
+func groupPairs[K any](size int, after map[string]K) map[string]any {
+	comp := map[string]any{"size": size, "sources": []any{
+		map[string]any{"cluster": map[string]any{"terms": map[string]any{"field": "kafka.cluster.name"}}},
+		map[string]any{"group": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.id"}}},
+	}}
+	if after != nil {
+		comp["after"] = after
+	}
+	return comp
 }
 
 var errIndexNotFound = errors.New("index not found")

@@ -96,7 +96,7 @@ func TestReadWindows(t *testing.T) {
 		if sp.Owner != nil {
 			owner = sp.Owner.MemberID
 		}
-		if p.Topic != sp.Topic || p.Partition != int32(sp.Partition) || r.HasCommitted != sp.HasCommitted || (sp.HasCommitted && r.Committed != sp.Committed) ||
+		if p.Topic != sp.Topic || p.Partition != sp.Partition || r.HasCommitted != sp.HasCommitted || (sp.HasCommitted && r.Committed != sp.Committed) ||
 			r.HasLogEnd != sp.HasOffsets || (sp.HasOffsets && (r.LogEnd != sp.LogEnd || r.LogStart != sp.LogStart)) ||
 			r.HasLag != hasLag || r.Lag != lag || r.Owner != owner || r.GroupState != "Stable" {
 			t.Errorf("partition %s/%d: read %+v from %+v", p.Topic, p.Partition, r, sp)
@@ -161,38 +161,41 @@ func TestReadWindowsDeletedGroup(t *testing.T) {
 }
 
 func TestKnownClusters(t *testing.T) {
-	names, es := installed(t)
-	w := newWriter(t, es, names, fastRetries(t.TempDir()))
-	if _, err := w.Write(ctxT(t), tickSnapshot(0, 1, 1)); err != nil {
-		t.Fatal(err)
-	}
-	refresh(t, es, names)
-	got, err := clientOf(t, es, names).KnownClusters(ctxT(t), tick0.Add(-time.Hour), tick0)
+	c := oneTick(t, 1)
+	got, err := c.KnownClusters(ctxT(t), tick0.Add(-time.Hour), tick0)
 	if err != nil || len(got) != 1 || got[0] != "test" {
 		t.Errorf("known clusters %v, %v; want [test]", got, err)
 	}
-	none, err := clientOf(t, es, names).KnownClusters(ctxT(t), tick0.Add(time.Second), tick0.Add(time.Hour))
+	none, err := c.KnownClusters(ctxT(t), tick0.Add(time.Second), tick0.Add(time.Hour))
 	if err != nil || len(none) != 0 {
 		t.Errorf("after the only tick: %v, %v", none, err)
 	}
 }
 
 func TestKnownGroups(t *testing.T) {
-	names, es := installed(t)
-	w := newWriter(t, es, names, fastRetries(t.TempDir()))
-	if _, err := w.Write(ctxT(t), tickSnapshot(0, 4, 1)); err != nil {
-		t.Fatal(err)
-	}
-	refresh(t, es, names)
-	got, reqs, err := clientOf(t, es, names).KnownGroups(ctxT(t), tick0.Add(-time.Hour), tick0, "")
+	c := oneTick(t, 4)
+	got, reqs, err := c.KnownGroups(ctxT(t), tick0.Add(-time.Hour), tick0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 4 || got[0] != (GroupKey{"test", "group-000"}) || got[3] != (GroupKey{"test", "group-003"}) || reqs < 1 {
 		t.Errorf("known groups %v (%d requests)", got, reqs)
 	}
-	none, _, err := clientOf(t, es, names).KnownGroups(ctxT(t), tick0.Add(time.Second), tick0.Add(time.Hour), "")
+	none, _, err := c.KnownGroups(ctxT(t), tick0.Add(time.Second), tick0.Add(time.Hour), "")
 	if err != nil || len(none) != 0 {
 		t.Errorf("after the only tick: %v, %v", none, err)
 	}
+}
+
+// oneTick is a Client to installed streams that hold tickSnapshot(0, groups,
+// 1), refreshed.
+func oneTick(t *testing.T, groups int) *Client {
+	t.Helper()
+	names, es := installed(t)
+	w := newWriter(t, es, names, fastRetries(t.TempDir()))
+	if _, err := w.Write(ctxT(t), tickSnapshot(0, groups, 1)); err != nil {
+		t.Fatal(err)
+	}
+	refresh(t, es, names)
+	return clientOf(t, es, names)
 }

@@ -85,7 +85,7 @@ func TestWriteLandsWithValues(t *testing.T) {
 		if err != nil {
 			t.Fatalf("search %s: %v", stream, err)
 		}
-		decodeBody(t, res.StatusCode, res.Body, "search "+stream, &sr)
+		testenv.DecodeBody(t, res.StatusCode, res.Body, "search "+stream, &sr)
 		if len(sr.Hits.Hits) != len(want) {
 			t.Errorf("%s: %d documents, want %d", stream, len(sr.Hits.Hits), len(want))
 		}

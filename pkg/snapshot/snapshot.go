@@ -101,13 +101,13 @@ type Member struct {
 	// assignment, which it may still be moving towards). nil for members of
 	// classic groups whose protocol type is not "consumer" (their assignment
 	// is in a format of their own).
-	Assigned map[string][]int
+	Assigned map[string][]int32
 }
 
 // Partition is one group's position on one topic partition.
 type Partition struct {
 	Topic     string
-	Partition int
+	Partition int32
 	// Committed is the group's committed offset; HasCommitted is false when
 	// the group never committed to this partition (assigned, not yet
 	// committed), and then there is no lag either.
@@ -153,7 +153,7 @@ type GroupLag struct {
 	// when no partition has a lag.
 	MaxLag       int64
 	MaxTopic     string
-	MaxPartition int
+	MaxPartition int32
 	HasMax       bool
 	// Topics lists the group's topics in order, each once.
 	Topics []string

@@ -34,7 +34,7 @@ func TestPartitionLag(t *testing.T) {
 }
 
 func TestSummarise(t *testing.T) {
-	p := func(topic string, n int, committed, end int64, has bool) Partition {
+	p := func(topic string, n int32, committed, end int64, has bool) Partition {
 		return Partition{Topic: topic, Partition: n, Committed: committed, HasCommitted: has, LogEnd: end, HasOffsets: true}
 	}
 	cases := []struct {
