@@ -1,10 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,8 +21,7 @@ import (
 // the spool) and no secret shows in the output.
 func TestSecuredElasticsearch(t *testing.T) {
 	url, password, ca := testenv.SecureElasticsearch(t)
-	topic := testenv.CreateTopic(t, "esauth", 1)
-	testenv.Produce(t, topic, 0, 5)
+	topic := testenv.CreateFilledTopic(t, "esauth", 5)
 	group := testenv.Name(t, "esauth-group")
 	testenv.Commit(t, group, topic, map[int]int64{0: 3})
 
@@ -45,24 +44,19 @@ func TestSecuredElasticsearch(t *testing.T) {
 			ns := setCollectorEnv(t, group)
 			spool := t.TempDir()
 			t.Setenv("COLLECTOR_SPOOL_DIR", spool)
-			t.Setenv("ELASTICSEARCH_URL", url)
-			t.Setenv("COLLECTOR_METRICS_ADDR", "")
-			t.Setenv("COLLECTOR_TICK_TIMEOUT", "10s")
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			var stderr bytes.Buffer
-			err := run(ctx, []string{"--once"}, &stderr)
+			env := map[string]string{"ELASTICSEARCH_URL": url, "COLLECTOR_TICK_TIMEOUT": "10s"}
+			maps.Copy(env, tc.env)
+			out, err := runOnce(ctx, t, env)
 			for _, secret := range []string{tc.env["ELASTICSEARCH_PASSWORD"], tc.env["ELASTICSEARCH_API_KEY"]} {
-				if secret != "" && strings.Contains(stderr.String(), secret) {
-					t.Errorf("a secret shows in the output:\n%s", stderr.String())
+				if secret != "" && strings.Contains(out, secret) {
+					t.Errorf("a secret shows in the output:\n%s", out)
 				}
 			}
 			if !tc.ok {
 				if err == nil {
-					t.Fatalf("the tick succeeded:\n%s", stderr.String())
+					t.Fatalf("the tick succeeded:\n%s", out)
 				}
 				segs, _ := filepath.Glob(filepath.Join(spool, "*"))
 				if len(segs) == 0 {
@@ -71,7 +65,7 @@ func TestSecuredElasticsearch(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("collector --once: %v\n%s", err, stderr.String())
+				t.Fatalf("collector --once: %v\n%s", err, out)
 			}
 			if n := countSecure(t, url, password, ca, "metrics-lagwatch.offsets-"+ns); n != 1 {
 				t.Errorf("%d offsets documents on the secured node, want 1", n)

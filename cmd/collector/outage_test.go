@@ -16,32 +16,18 @@ import (
 // back: the third tick installs the templates, replays both spooled ticks in
 // order and writes its own. Every tick's documents are stored exactly once.
 func TestElasticsearchDownForTwoTicks(t *testing.T) {
-	topic := testenv.CreateTopic(t, "outage", 2)
-	testenv.Produce(t, topic, 0, 10)
-	testenv.Produce(t, topic, 1, 10)
+	topic := testenv.CreateFilledTopic(t, "outage", 10, 10)
 	group := testenv.Name(t, "outage-group")
 	testenv.Commit(t, group, topic, map[int]int64{0: 1, 1: 2})
 	ns := setCollectorEnv(t, group)
 	proxy := testenv.ElasticsearchProxy(t)
 	proxy.Down()
-	t.Setenv("ELASTICSEARCH_URL", proxy.URL())
-	t.Setenv("COLLECTOR_METRICS_ADDR", "")
-	t.Setenv("COLLECTOR_TICK_TIMEOUT", "10s")
-
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := collectorBehind(t, proxy, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := newCollector(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatalf("collector must start while Elasticsearch is down: %v", err)
-	}
-	defer c.close()
 
 	for i := 1; i <= 2; i++ {
-		if err := c.tick(ctx); err != nil {
+		if _, err := c.core.Tick(ctx); err != nil {
 			t.Fatalf("tick %d while Elasticsearch is down: %v (it must spool, not fail)", i, err)
 		}
 		// Distinct tick times: a tick's time is its second.
@@ -52,7 +38,7 @@ func TestElasticsearchDownForTwoTicks(t *testing.T) {
 		t.Fatalf("spool holds %d segments after two ticks, want 4", segs)
 	}
 	proxy.Up(t)
-	if err := c.tick(ctx); err != nil {
+	if _, err := c.core.Tick(ctx); err != nil {
 		t.Fatalf("tick after Elasticsearch came back: %v", err)
 	}
 	if segs, bytes := c.writer.SpoolDepth(); segs != 0 || bytes != 0 {
@@ -99,37 +85,22 @@ func TestElasticsearchDownForTwoTicks(t *testing.T) {
 // up, and ends within its timeout; once Elasticsearch answers again the next
 // tick writes both.
 func TestElasticsearchHangs(t *testing.T) {
-	topic := testenv.CreateTopic(t, "hang", 1)
-	testenv.Produce(t, topic, 0, 10)
+	topic := testenv.CreateFilledTopic(t, "hang", 10)
 	group := testenv.Name(t, "hang-group")
 	testenv.Commit(t, group, topic, map[int]int64{0: 4})
 	ns := setCollectorEnv(t, group)
 	proxy := testenv.ElasticsearchProxy(t)
 	proxy.Hang()
-	t.Setenv("ELASTICSEARCH_URL", proxy.URL())
-	t.Setenv("COLLECTOR_METRICS_ADDR", "")
-	// The template installation gets a fifth of it: 2 s.
-	t.Setenv("COLLECTOR_TICK_TIMEOUT", "10s")
-	t.Setenv("COLLECTOR_KAFKA_TIMEOUT", "5s")
-
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
+	// The template installation gets a fifth of the tick timeout: 2 s.
+	c, took := collectorBehind(t, proxy, map[string]string{"COLLECTOR_KAFKA_TIMEOUT": "5s"})
+	if took > 15*time.Second { // bounded by a fifth of the tick timeout, 2 s; without a bound it would hang
+		t.Errorf("starting took %s: installing the templates must not wait long for a hanging Elasticsearch", took)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	start := time.Now()
-	c, err := newCollector(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if took := time.Since(start); took > 15*time.Second { // bounded by a fifth of the tick timeout, 2 s; without a bound it would hang
-		t.Errorf("starting took %s: installing the templates must not wait long for a hanging Elasticsearch", took)
-	}
-	if err != nil {
-		t.Fatalf("collector must start while Elasticsearch hangs: %v", err)
-	}
-	defer c.close()
 
-	start = time.Now()
-	if err := c.tick(ctx); err != nil {
+	start := time.Now()
+	if _, err := c.core.Tick(ctx); err != nil {
 		t.Fatalf("tick while Elasticsearch hangs: %v (it must spool)", err)
 	}
 	if took := time.Since(start); took > 30*time.Second { // bounded by the 10 s tick timeout; without it the tick would hang
@@ -140,7 +111,7 @@ func TestElasticsearchHangs(t *testing.T) {
 	}
 
 	proxy.Up(t)
-	if err := c.tick(ctx); err != nil {
+	if _, err := c.core.Tick(ctx); err != nil {
 		t.Fatalf("tick after Elasticsearch answered again: %v", err)
 	}
 	perTick := map[string]int{}
@@ -150,4 +121,30 @@ func TestElasticsearchHangs(t *testing.T) {
 	if len(perTick) != 2 {
 		t.Errorf("offsets documents of %d ticks stored, want 2: %v", len(perTick), perTick)
 	}
+}
+
+// collectorBehind builds the collector's parts as run does, with
+// Elasticsearch reached through proxy (down or hanging already), no metrics
+// listener, a 10 s tick timeout and env on top of what the test set; it
+// returns how long building took. The parts are closed when the test ends.
+func collectorBehind(t *testing.T, proxy *testenv.Proxy, env map[string]string) (*program, time.Duration) {
+	t.Helper()
+	t.Setenv("ELASTICSEARCH_URL", proxy.URL())
+	t.Setenv("COLLECTOR_METRICS_ADDR", "")
+	t.Setenv("COLLECTOR_TICK_TIMEOUT", "10s")
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c, err := newCollector(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("the collector must start while Elasticsearch is away: %v", err)
+	}
+	t.Cleanup(c.close)
+	return c, took
 }

@@ -1,38 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"fmt"
+	"maps"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/testenv"
 )
-
-// typedOffsets is the part of an offsets document this test reads.
-type typedOffsets struct {
-	Kafka struct {
-		Consumergroup struct {
-			ID     string `json:"id"`
-			Type   string `json:"type"`
-			State  string `json:"state"`
-			Lag    *int64 `json:"consumer_lag"`
-			Client *struct {
-				MemberID string `json:"member_id"`
-				ID       string `json:"id"`
-				Host     string `json:"host"`
-			} `json:"client"`
-		} `json:"consumergroup"`
-		Topic struct {
-			Name string `json:"name"`
-		} `json:"topic"`
-		Partition struct {
-			ID int `json:"id"`
-		} `json:"partition"`
-	} `json:"kafka"`
-}
 
 // typedGroup is the part of a group document this test reads.
 type typedGroup struct {
@@ -59,9 +35,7 @@ type typedGroup struct {
 // as Kafka's consumer-groups tool reports them; through each of the test
 // broker's listeners.
 func TestOnceStoresGroupTypes(t *testing.T) {
-	topic := testenv.CreateTopic(t, "coll-types", 2)
-	testenv.Produce(t, topic, 0, 15)
-	testenv.Produce(t, topic, 1, 25)
+	topic := testenv.CreateFilledTopic(t, "coll-types", 15, 25)
 	classic := testenv.Name(t, "coll-classic")
 	testenv.Commit(t, classic, topic, map[int]int64{0: 5, 1: 25})
 	consumer := testenv.Name(t, "coll-consumer")
@@ -119,14 +93,10 @@ func TestOnceStoresGroupTypes(t *testing.T) {
 	for _, l := range listeners {
 		t.Run(l.name, func(t *testing.T) {
 			ns := setCollectorEnv(t, classic, consumer)
-			for k, v := range l.env {
-				t.Setenv(k, v)
-			}
-			t.Setenv("COLLECTOR_TICK_TIMEOUT", "15s")
-			t.Setenv("COLLECTOR_KAFKA_TIMEOUT", "5s")
-			var stderr bytes.Buffer
-			if err := run(ctx, []string{"--once"}, &stderr); err != nil {
-				t.Fatalf("collector --once: %v\n%s", err, stderr.String())
+			env := map[string]string{"COLLECTOR_TICK_TIMEOUT": "15s", "COLLECTOR_KAFKA_TIMEOUT": "5s"}
+			maps.Copy(env, l.env)
+			if out, err := runOnce(ctx, t, env); err != nil {
+				t.Fatalf("collector --once: %v\n%s", err, out)
 			}
 
 			groups := map[string]typedGroup{}
@@ -144,21 +114,7 @@ func TestOnceStoresGroupTypes(t *testing.T) {
 				}
 			}
 
-			stored := map[string]typedOffsets{}
-			for _, d := range testenv.SearchAll[typedOffsets](t, "metrics-lagwatch.offsets-"+ns) {
-				cg := d.Kafka.Consumergroup
-				stored[fmt.Sprintf("%s/%s/%d", cg.ID, d.Kafka.Topic.Name, d.Kafka.Partition.ID)] = d
-			}
-			if len(stored) != len(rows) {
-				t.Errorf("%d offsets documents, the tool lists %d partitions", len(stored), len(rows))
-			}
-			for _, row := range rows {
-				key := fmt.Sprintf("%s/%s/%d", row.Group, row.Topic, row.Partition)
-				d, ok := stored[key]
-				if !ok {
-					t.Errorf("%s: listed by the tool, not stored", key)
-					continue
-				}
+			forEachRow(t, rows, testenv.SearchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns), func(key string, row testenv.DescribeRow, d storedOffsets) {
 				cg := d.Kafka.Consumergroup
 				lag, member := int64(-1), "-"
 				if cg.Lag != nil {
@@ -174,7 +130,7 @@ func TestOnceStoresGroupTypes(t *testing.T) {
 				if lag != row.Lag || member != row.ConsumerID || cg.Type != wantType {
 					t.Errorf("%s: stored lag %d, owner %s, type %q; tool %d, %s; want type %s", key, lag, member, cg.Type, row.Lag, row.ConsumerID, wantType)
 				}
-			}
+			})
 		})
 	}
 }

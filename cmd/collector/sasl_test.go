@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -58,8 +57,7 @@ func createScramUser(t *testing.T, mech kafka.ScramMechanism, user, password str
 // tick without the password showing anywhere in the output.
 func TestSASLAgainstTheRealBroker(t *testing.T) {
 	sasl := testenv.KafkaSASL(t)
-	topic := testenv.CreateTopic(t, "sasl", 1)
-	testenv.Produce(t, topic, 0, 5)
+	topic := testenv.CreateFilledTopic(t, "sasl", 5)
 	group := testenv.Name(t, "sasl-group")
 	testenv.Commit(t, group, topic, map[int]int64{0: 2})
 
@@ -80,32 +78,21 @@ func TestSASLAgainstTheRealBroker(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := setCollectorEnv(t, group)
-			t.Setenv("KAFKA_BROKERS", sasl)
-			t.Setenv("KAFKA_SASL_MECHANISM", tc.mechanism)
-			t.Setenv("KAFKA_SASL_USERNAME", tc.user)
-			t.Setenv("KAFKA_SASL_PASSWORD", tc.password)
-			t.Setenv("COLLECTOR_METRICS_ADDR", "")
-			t.Setenv("COLLECTOR_TICK_TIMEOUT", "15s")
-			t.Setenv("COLLECTOR_KAFKA_TIMEOUT", "5s")
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			var stderr bytes.Buffer
-			err := run(ctx, []string{"--once"}, &stderr)
-			if strings.Contains(stderr.String(), tc.password) {
-				t.Errorf("the password shows in the collector's output:\n%s", stderr.String())
+			out, err := runOnce(ctx, t, map[string]string{"KAFKA_BROKERS": sasl, "KAFKA_SASL_MECHANISM": tc.mechanism,
+				"KAFKA_SASL_USERNAME": tc.user, "KAFKA_SASL_PASSWORD": tc.password,
+				"COLLECTOR_TICK_TIMEOUT": "15s", "COLLECTOR_KAFKA_TIMEOUT": "5s"})
+			if strings.Contains(out, tc.password) {
+				t.Errorf("the password shows in the collector's output:\n%s", out)
 			}
-			if !tc.ok {
-				if err == nil {
-					t.Fatalf("a wrong password gave a successful tick:\n%s", stderr.String())
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("collector --once over %s: %v\n%s", tc.mechanism, err, stderr.String())
-			}
-			docs := testenv.SearchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns)
-			if len(docs) != 1 || docs[0].Kafka.Consumergroup.Lag == nil || *docs[0].Kafka.Consumergroup.Lag != 3 {
-				t.Errorf("stored %+v, want one document with lag 3", docs)
+			switch {
+			case !tc.ok && err == nil:
+				t.Fatalf("a wrong password gave a successful tick:\n%s", out)
+			case tc.ok && err != nil:
+				t.Fatalf("collector --once over %s: %v\n%s", tc.mechanism, err, out)
+			case tc.ok:
+				wantOneLag(t, ns, 3)
 			}
 		})
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +16,7 @@ import (
 // CA.
 func TestTLSAgainstTheRealBroker(t *testing.T) {
 	addr, dir := testenv.KafkaTLS(t)
-	topic := testenv.CreateTopic(t, "tls", 1)
-	testenv.Produce(t, topic, 0, 5)
+	topic := testenv.CreateFilledTopic(t, "tls", 5)
 	group := testenv.Name(t, "tls-group")
 	testenv.Commit(t, group, topic, map[int]int64{0: 1})
 
@@ -40,32 +38,21 @@ func TestTLSAgainstTheRealBroker(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := setCollectorEnv(t, group)
-			t.Setenv("KAFKA_BROKERS", addr)
-			t.Setenv("KAFKA_TLS_ENABLED", "true")
-			t.Setenv("KAFKA_TLS_CA_FILE", tc.ca)
+			env := map[string]string{"KAFKA_BROKERS": addr, "KAFKA_TLS_ENABLED": "true", "KAFKA_TLS_CA_FILE": tc.ca,
+				"COLLECTOR_TICK_TIMEOUT": "15s", "COLLECTOR_KAFKA_TIMEOUT": "5s"}
 			if tc.cert != "" {
-				t.Setenv("KAFKA_TLS_CERT_FILE", tc.cert)
-				t.Setenv("KAFKA_TLS_KEY_FILE", tc.key)
+				env["KAFKA_TLS_CERT_FILE"], env["KAFKA_TLS_KEY_FILE"] = tc.cert, tc.key
 			}
-			t.Setenv("COLLECTOR_METRICS_ADDR", "")
-			t.Setenv("COLLECTOR_TICK_TIMEOUT", "15s")
-			t.Setenv("COLLECTOR_KAFKA_TIMEOUT", "5s")
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			var stderr bytes.Buffer
-			err := run(ctx, []string{"--once"}, &stderr)
-			if !tc.ok {
-				if err == nil {
-					t.Fatalf("the tick succeeded:\n%s", stderr.String())
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("collector --once over TLS: %v\n%s", err, stderr.String())
-			}
-			docs := testenv.SearchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns)
-			if len(docs) != 1 || docs[0].Kafka.Consumergroup.Lag == nil || *docs[0].Kafka.Consumergroup.Lag != 4 {
-				t.Errorf("stored %+v, want one document with lag 4", docs)
+			out, err := runOnce(ctx, t, env)
+			switch {
+			case !tc.ok && err == nil:
+				t.Fatalf("the tick succeeded:\n%s", out)
+			case tc.ok && err != nil:
+				t.Fatalf("collector --once over TLS: %v\n%s", err, out)
+			case tc.ok:
+				wantOneLag(t, ns, 4)
 			}
 		})
 	}

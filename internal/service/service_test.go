@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -91,20 +91,6 @@ func TestNewRegistryHasRuntimeSeries(t *testing.T) {
 	}
 }
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("read %s: %v", url, err)
-	}
-	return res.StatusCode, string(b)
-}
-
 // TestListenServesMetricsAndHealthz: one listener answers both paths, and
 // Close stops it.
 func TestListenServesMetricsAndHealthz(t *testing.T) {
@@ -116,14 +102,14 @@ func TestListenServesMetricsAndHealthz(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "http://" + s.Addr().String()
-	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "lagwatch_test_total 3\n") {
+	if code, body := testenv.Get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "lagwatch_test_total 3\n") {
 		t.Errorf("/metrics: %d, want 200 with lagwatch_test_total 3:\n%s", code, body)
 	}
-	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok: no tick yet\n" {
+	if code, body := testenv.Get(t, base+"/healthz"); code != 200 || body != "ok: no tick yet\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
 	last.Record(time.Now(), errors.New("boom"))
-	if code, _ := get(t, base+"/healthz"); code != 503 {
+	if code, _ := testenv.Get(t, base+"/healthz"); code != 503 {
 		t.Errorf("/healthz after a failed run: %d, want 503", code)
 	}
 	s.Close()
