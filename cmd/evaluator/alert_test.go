@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lagwatch/lagwatch/internal/notify"
 	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
@@ -149,12 +150,12 @@ func TestWebhookOpenResendClose(t *testing.T) {
 		t.Fatalf("after the close: %v, want nothing more", got)
 	}
 
-	incidents, err := c.LoadIncidents(ctx)
+	incidents, err := c.Incidents().Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inc := incidents[esindex.GroupKey{Cluster: "alerts", Group: "billing"}]
-	if inc.Open || inc.Sends != 3 || inc.WorstStatus != "ERR" || inc.ClosedAt.IsZero() {
+	inc := incidents[notify.GroupKey{Cluster: "alerts", Group: "billing"}]
+	if inc.Open || inc.Sends != 3 || inc.WorstStatus.String() != "ERR" || inc.ClosedAt.IsZero() {
 		t.Errorf("stored incident %+v: want closed after 3 sends", inc)
 	}
 }
