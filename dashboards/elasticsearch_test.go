@@ -13,8 +13,10 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 
+	"github.com/lagwatch/lagwatch/internal/notify"
 	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
 )
 
@@ -196,14 +198,14 @@ func seedHistory(ctx context.Context, t *testing.T, es *elasticsearch.Client) hi
 		}
 		h.lastTotalLag = prod.Groups[1].Summarise().TotalLag
 	}
-	incidents := []esindex.Incident{
-		{Cluster: prodCluster, Group: laggingGroup, Open: true, Status: "ERR", WorstStatus: "ERR", OpenedAt: h.ticks[3],
+	incidents := []notify.Incident{
+		{Cluster: prodCluster, Group: laggingGroup, Open: true, Status: evaluate.Err, WorstStatus: evaluate.Err, OpenedAt: h.ticks[3],
 			LastSentAt: h.ticks[7], Sends: 2, UpdatedAt: h.ticks[7]},
-		{Cluster: prodCluster, Group: healthyGroup, Open: false, Status: "OK", WorstStatus: "WARN", OpenedAt: h.ticks[0],
+		{Cluster: prodCluster, Group: healthyGroup, Open: false, Status: evaluate.OK, WorstStatus: evaluate.Warn, OpenedAt: h.ticks[0],
 			ClosedAt: h.ticks[2], LastSentAt: h.ticks[2], Sends: 2, UpdatedAt: h.ticks[2]},
 	}
 	for _, inc := range incidents {
-		if _, err := c.SaveIncident(ctx, inc); err != nil {
+		if _, err := c.Incidents().Save(ctx, inc); err != nil {
 			t.Fatalf("SaveIncident: %v", err)
 		}
 	}

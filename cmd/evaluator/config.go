@@ -2,13 +2,7 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
-	"maps"
-	"net/http"
-	"net/url"
-	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -190,8 +184,8 @@ func loadConfig() (Config, error) {
 	checkDelivery(&ps, timeout, retries)
 	if u := strings.TrimSpace(e.WebhookURL); u != "" {
 		cfg.Webhooks = append(cfg.Webhooks, WebhookConfig{
-			Name: webhookGeneric, URL: envconf.Secret(u), Headers: parseHeaders(e.WebhookHeaders, &ps),
-			Template: loadTemplate(e.WebhookTemplateFile, &ps), Timeout: timeout, Retries: retries,
+			Name: webhookGeneric, URL: envconf.Secret(u), Headers: notify.ParseHeaders[envconf.Secret](&ps, n.WebhookHeaders, e.WebhookHeaders),
+			Template: notify.LoadTemplate(&ps, n.WebhookTemplateFile, webhookGeneric, e.WebhookTemplateFile), Timeout: timeout, Retries: retries,
 		})
 	} else {
 		envconf.Ignored(&ps, n.WebhookURL+" is empty", n.WebhookTemplateFile, e.WebhookTemplateFile,
@@ -199,7 +193,7 @@ func loadConfig() (Config, error) {
 	}
 	if u := strings.TrimSpace(e.SlackWebhookURL); u != "" {
 		cfg.Webhooks = append(cfg.Webhooks, WebhookConfig{
-			Name: webhookSlack, URL: envconf.Secret(u), Template: mustParse(webhookSlack, notify.SlackTemplate),
+			Name: webhookSlack, URL: envconf.Secret(u), Template: notify.MustParse(webhookSlack, notify.SlackTemplate),
 			Timeout: timeout, Retries: retries,
 		})
 	}
@@ -308,165 +302,12 @@ func (w WebhookConfig) urlVar() string {
 // sink: each problem with them is reported once.
 func (w WebhookConfig) validate(ps *envconf.Problems) {
 	n := vars.Evaluator
-	if err := checkWebhookURL(string(w.URL)); err != nil {
-		ps.Add(w.urlVar(), "%v", err)
-	}
-	if err := checkHeaders(w.Headers); err != nil {
-		ps.Add(n.WebhookHeaders, "%v", err)
-	}
-	templateVar := n.WebhookTemplateFile
+	v := notify.WebhookVars{URL: w.urlVar(), Headers: n.WebhookHeaders, Template: n.WebhookTemplateFile}
 	if w.Name == webhookSlack {
-		templateVar = n.SlackWebhookURL // its template is built in
+		v.Template = n.SlackWebhookURL // its template is built in
 	}
-	if w.Template == nil {
-		ps.Add(templateVar, "webhook %q has no body template", w.Name)
-	} else if err := checkRenders(w.Template); err != nil {
-		ps.Add(templateVar, "does not render an alert: %v", err)
-	}
+	notify.CheckWebhook(ps, v, w.Name, string(w.URL), w.Headers, w.Template)
 	checkDelivery(ps, w.Timeout, w.Retries)
-}
-
-// checkWebhookURL accepts an absolute http or https URL. The URL may hold a
-// token anywhere (user information, path, query): messages never quote it,
-// nor the errors of net/url, which do.
-func checkWebhookURL(raw string) error {
-	u, err := url.Parse(raw)
-	switch {
-	case raw == "":
-		return errors.New("must not be empty")
-	case err != nil:
-		return errors.New("is not a URL (value not shown)")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("is not an http or https URL (value not shown)")
-	case u.Host == "":
-		return errors.New("has no host (value not shown)")
-	}
-	return nil
-}
-
-// clientHeaders are set by net/http from the request itself; a value given
-// for them would be dropped or would break the request.
-var clientHeaders = []string{"Content-Length", "Host", "Trailer", "Transfer-Encoding"}
-
-// parseHeaders reads EVALUATOR_WEBHOOK_HEADERS: "Name: value" pairs, one a
-// line; on a single line, separated by ';'. When the value spans several
-// lines, a ';' belongs to the header value. Empty entries are ignored. The
-// values are secrets (an Authorization header, say): messages name the
-// entry by its position and quote nothing of it.
-func parseHeaders(s string, ps *envconf.Problems) map[string]envconf.Secret {
-	sep := ";"
-	if strings.Contains(strings.TrimSpace(s), "\n") {
-		sep = "\n"
-	}
-	headers := map[string]envconf.Secret{}
-	entry := map[string]int{} // canonical name -> its entry number
-	n := 0
-	for _, e := range strings.Split(s, sep) {
-		if strings.TrimSpace(e) == "" {
-			continue
-		}
-		n++
-		name, value, ok := strings.Cut(e, ":")
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		if !ok {
-			ps.Add(vars.Evaluator.WebhookHeaders, "entry %d is not \"Name: value\" (values are not shown)", n)
-			return nil
-		}
-		if err := checkHeader(name, value); err != nil {
-			ps.Add(vars.Evaluator.WebhookHeaders, "entry %d: %v", n, err)
-			return nil
-		}
-		name = http.CanonicalHeaderKey(name)
-		if first, dup := entry[name]; dup {
-			ps.Add(vars.Evaluator.WebhookHeaders, "entries %d and %d set the same header", first, n)
-			return nil
-		}
-		entry[name] = n
-		headers[name] = envconf.Secret(value)
-	}
-	if len(headers) == 0 {
-		return nil
-	}
-	return headers
-}
-
-// checkHeaders checks a header map, loaded or built by hand, in name order.
-func checkHeaders(h map[string]envconf.Secret) error {
-	for _, name := range slices.Sorted(maps.Keys(h)) {
-		if err := checkHeader(name, string(h[name])); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// checkHeader accepts an HTTP token as name (RFC 9110) and a non-empty value
-// without control characters. Its messages quote neither, except a name
-// from clientHeaders.
-func checkHeader(name, value string) error {
-	if name == "" || strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0 {
-		return errors.New("the header name is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)")
-	}
-	if i := slices.Index(clientHeaders, http.CanonicalHeaderKey(name)); i >= 0 {
-		return fmt.Errorf("%s is set by the HTTP client and cannot be given here", clientHeaders[i])
-	}
-	if value == "" {
-		return errors.New("the header value is empty")
-	}
-	if strings.IndexFunc(value, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) >= 0 {
-		return errors.New("the header value contains a control character")
-	}
-	return nil
-}
-
-func isTokenChar(r rune) bool {
-	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)
-}
-
-// loadTemplate reads and parses EVALUATOR_WEBHOOK_TEMPLATE_FILE; empty
-// means notify.GenericTemplate. The template is named after the file, so
-// that errors when rendering it say which file is at fault.
-func loadTemplate(path string, ps *envconf.Problems) *template.Template {
-	if path == "" {
-		return mustParse(webhookGeneric, notify.GenericTemplate)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		ps.Add(vars.Evaluator.WebhookTemplateFile, "%v", err)
-		return nil
-	}
-	t, err := notify.ParseTemplate(path, string(b))
-	if err != nil {
-		ps.Add(vars.Evaluator.WebhookTemplateFile, "does not parse: %v", err)
-		return nil
-	}
-	return t
-}
-
-// mustParse parses a built-in template; failing is a programming error.
-func mustParse(name, text string) *template.Template {
-	return template.Must(notify.ParseTemplate(name, text))
-}
-
-// checkRenders renders an alert of every kind with t, every field set, so
-// that a template naming a field or calling a function wrongly fails now.
-// Branches taken only for other values may still fail later.
-func checkRenders(t *template.Template) error {
-	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	a := notify.Alert{
-		Cluster: "cluster", Group: "group", Status: "ERR", Previous: "WARN", Worst: "ERR",
-		At: at, OpenedAt: at.Add(-time.Hour), TotalLag: 1200,
-		MaxLagTopic: "topic", MaxLagPartition: 3, MaxLag: 700, TimeLagSeconds: 90,
-		Partitions: []notify.AlertPartition{{Topic: "topic", Partition: 3, Status: "STOP", CurrentLag: 700}},
-	}
-	w := notify.Webhook{Name: t.Name(), Body: t}
-	for _, k := range []notify.Kind{notify.Open, notify.Update, notify.Resend, notify.Close} {
-		a.Kind = k
-		if _, err := w.Render(a); err != nil {
-			return errors.Unwrap(err) // without Render's "webhook NAME: render body" prefix
-		}
-	}
-	return nil
 }
 
 // LogValue implements slog.LogValuer: every setting, secrets replaced by
@@ -505,28 +346,11 @@ func (w WebhookConfig) LogValue() slog.Value {
 		tmpl = w.Template.Name()
 	}
 	return slog.GroupValue(
-		slog.String("url", redactWebhookURL(string(w.URL))),
+		slog.String("url", notify.RedactURL(string(w.URL))),
 		slog.Int("headers", len(w.Headers)),
 		slog.String("template", tmpl),
 		slog.Duration("timeout", w.Timeout),
 		slog.Int("retries", w.Retries))
-}
-
-// redactWebhookURL keeps the scheme and host of an http(s) URL and hides the
-// rest, where tokens live; any other value is hidden whole.
-func redactWebhookURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return envconf.Secret(raw).String()
-	}
-	s := u.Scheme + "://" + u.Host
-	if u.User != nil {
-		s = u.Scheme + "://" + envconf.Redacted + "@" + u.Host
-	}
-	if u.RawPath != "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
-		s += "/" + envconf.Redacted
-	}
-	return s
 }
 
 // The String and GoString methods make fmt's %v, %+v and %#v show the

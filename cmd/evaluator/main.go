@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -28,6 +29,9 @@ import (
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/envconf"
+	"github.com/lagwatch/lagwatch/internal/evaluator"
+	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/pkg/esindex"
 )
 
 func main() {
@@ -131,18 +135,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("cannot start: %w", err)
 	}
-	defer e.close()
+	defer e.Close()
 	switch {
 	case o.status:
-		return e.printStatus(ctx, o, stdout)
+		return e.PrintStatus(ctx, evaluator.StatusQuery{At: o.at, Group: o.group, Cluster: o.cluster, JSON: o.json}, stdout)
 	case !o.from.IsZero():
-		return logged(e.backtest(ctx, o.from, o.to, o.step))
+		return logged(e.Backtest(ctx, o.from, o.to, o.step))
 	case !o.at.IsZero():
-		return logged(e.historical(ctx, o.at))
+		return logged(e.Historical(ctx, o.at))
 	case o.once:
-		return logged(e.live(context.WithoutCancel(ctx)))
+		return logged(e.Live(context.WithoutCancel(ctx)))
 	}
-	return e.serve(ctx)
+	return e.Serve(ctx)
+}
+
+// newEvaluator connects to Elasticsearch and builds the evaluator of cfg:
+// the history, the status writer and the incident store are that one
+// connection's.
+func newEvaluator(cfg Config, log *slog.Logger) (*evaluator.Evaluator, error) {
+	es, err := esindex.New(cfg.Elasticsearch.ConnConfig(), cfg.Elasticsearch.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	settings := evaluator.Settings{
+		Rules: cfg.Rules, MaxAge: cfg.MaxAge, NotFoundLookback: cfg.NotFoundLookback, PageSize: cfg.PageSize,
+		Timeout: cfg.Timeout, Retention: cfg.Elasticsearch.Retention,
+		Alert:     notify.Policy{Threshold: cfg.Alert.Threshold, ResendEvery: cfg.Alert.Resend},
+		Namespace: es.Names().Namespace, Schedule: cfg.Schedule, MetricsAddr: cfg.MetricsAddr,
+	}
+	return evaluator.New(settings, evaluator.Parts{
+		History: es, Statuses: es.NewStatusWriter(), Incidents: es.Incidents(), Sinks: cfg.Sinks(), Log: log,
+	}), nil
 }
 
 // logged marks an evaluation's error as reported: the run's summary line

@@ -1,19 +1,61 @@
-// Package notify owns alerting: when a group's status opens, changes,
-// re-sends or closes an incident (Decide, pure bookkeeping over the incident
-// state kept in Elasticsearch), and the sinks that deliver the alerts (a
-// generic HTTP webhook whose body is a Go text/template, with a ready
-// Slack-compatible template).
+// Package notify owns alerting: the incident a group's alerts are kept in
+// (Incident, and the Store interface that keeps them), when a group's status
+// opens, changes, re-sends or closes an incident (Decide, pure bookkeeping),
+// and the sinks that deliver the alerts (a generic HTTP webhook whose body
+// is a Go text/template, with a ready Slack-compatible template) with the
+// parsing and checking of their settings.
 //
-// It may import pkg/evaluate (statuses) and pkg/esindex (the stored incident);
-// nothing imports it but the evaluator command.
+// It may import pkg/evaluate (statuses) and nothing that links a Kafka or
+// Elasticsearch client: pkg/esindex implements Store, the evaluator wires
+// the two together.
 package notify
 
 import (
+	"context"
+	"errors"
 	"time"
 
-	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
+
+// GroupKey names a group in a cluster.
+type GroupKey struct{ Cluster, Group string }
+
+// Incident is a group's alert state, kept in a Store so that an evaluator
+// restart neither fires twice nor forgets an open incident.
+type Incident struct {
+	Cluster, Group string
+	Open           bool
+	// Status is the group status at the last update; WorstStatus the worst
+	// one seen while open. Both are NotFound (the zero value) until set.
+	Status, WorstStatus evaluate.Status
+	OpenedAt, ClosedAt  time.Time
+	LastSentAt          time.Time
+	Sends, FailedSends  int
+	UpdatedAt           time.Time
+
+	// Version is the Store's mark of the stored revision this incident was
+	// loaded or saved at; empty for one never stored. It is opaque outside
+	// the Store, which saves an incident only over that revision
+	// (optimistic concurrency), so that two evaluators cannot both send the
+	// same alert.
+	Version string
+}
+
+// ErrConflict: the incident changed in the Store since it was loaded
+// (another evaluator updated it).
+var ErrConflict = errors.New("incident changed since it was read")
+
+// Store keeps incidents.
+type Store interface {
+	// Load returns every stored incident, keyed by group; none stored is
+	// an empty map.
+	Load(ctx context.Context) (map[GroupKey]Incident, error)
+	// Save stores inc over the revision of inc.Version (or only if none
+	// exists, for an empty Version) and returns it with its new Version;
+	// an error wrapping ErrConflict when the stored one has moved on.
+	Save(ctx context.Context, inc Incident) (Incident, error)
+}
 
 // Kind is what an alert says.
 type Kind string
@@ -54,7 +96,7 @@ type Policy struct {
 //   - An alert that could not be delivered is recorded with Delivered (below)
 //     false; an open incident whose opening alert never got through is sent
 //     again as Open at the next evaluation.
-func Decide(inc esindex.Incident, cluster, group string, status evaluate.Status, now time.Time, p Policy) (esindex.Incident, Kind) {
+func Decide(inc Incident, cluster, group string, status evaluate.Status, now time.Time, p Policy) (Incident, Kind) {
 	if p.Threshold == evaluate.NotFound {
 		p.Threshold = evaluate.Warn
 	}
@@ -64,29 +106,26 @@ func Decide(inc esindex.Incident, cluster, group string, status evaluate.Status,
 		return inc, None
 	}
 	next.UpdatedAt = now
-	name := status.String()
 	switch {
 	case !inc.Open && status >= p.Threshold:
 		next.Open, next.OpenedAt, next.ClosedAt = true, now, time.Time{}
-		next.Status, next.WorstStatus = name, name
+		next.Status, next.WorstStatus = status, status
 		next.Sends, next.FailedSends, next.LastSentAt = 0, 0, time.Time{}
 		return next, Open
 	case !inc.Open:
-		next.Status = name
+		next.Status = status
 		return next, None
 	case status == evaluate.OK:
-		next.Open, next.ClosedAt, next.Status = false, now, name
+		next.Open, next.ClosedAt, next.Status = false, now, status
 		return next, Close
 	}
 	// Open and not OK.
-	if worst, err := evaluate.ParseStatus(inc.WorstStatus); err != nil || status > worst {
-		next.WorstStatus = name
-	}
-	next.Status = name
+	next.WorstStatus = max(inc.WorstStatus, status)
+	next.Status = status
 	switch {
 	case inc.Sends == 0:
 		return next, Open
-	case name != inc.Status:
+	case status != inc.Status:
 		return next, Update
 	case p.ResendEvery > 0 && !now.Before(inc.LastSentAt.Add(p.ResendEvery)):
 		return next, Resend
@@ -95,7 +134,7 @@ func Decide(inc esindex.Incident, cluster, group string, status evaluate.Status,
 }
 
 // Delivered records the outcome of sending alert kind for inc at now.
-func Delivered(inc esindex.Incident, kind Kind, ok bool, now time.Time) esindex.Incident {
+func Delivered(inc Incident, kind Kind, ok bool, now time.Time) Incident {
 	if kind == None {
 		return inc
 	}

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
 
@@ -24,31 +23,31 @@ var t0 = time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
 
 func TestDecide(t *testing.T) {
 	p := Policy{Threshold: evaluate.Warn, ResendEvery: time.Hour}
-	open := esindex.Incident{Cluster: "c", Group: "g", Open: true, Status: "WARN", WorstStatus: "WARN", OpenedAt: t0, LastSentAt: t0, Sends: 1}
+	open := Incident{Cluster: "c", Group: "g", Open: true, Status: evaluate.Warn, WorstStatus: evaluate.Warn, OpenedAt: t0, LastSentAt: t0, Sends: 1}
 	cases := []struct {
 		name     string
-		inc      esindex.Incident
+		inc      Incident
 		status   evaluate.Status
 		now      time.Time
 		p        Policy
 		want     Kind
 		wantOpen bool
 	}{
-		{"OK with no incident: nothing", esindex.Incident{}, evaluate.OK, t0, p, None, false},
-		{"WARN reaches the default threshold: open", esindex.Incident{}, evaluate.Warn, t0, p, Open, true},
-		{"WARN under an ERR threshold: nothing", esindex.Incident{}, evaluate.Warn, t0, Policy{Threshold: evaluate.Err}, None, false},
-		{"ERR under an ERR threshold: open", esindex.Incident{}, evaluate.Err, t0, Policy{Threshold: evaluate.Err}, Open, true},
-		{"zero policy means WARN", esindex.Incident{}, evaluate.Warn, t0, Policy{}, Open, true},
+		{"OK with no incident: nothing", Incident{}, evaluate.OK, t0, p, None, false},
+		{"WARN reaches the default threshold: open", Incident{}, evaluate.Warn, t0, p, Open, true},
+		{"WARN under an ERR threshold: nothing", Incident{}, evaluate.Warn, t0, Policy{Threshold: evaluate.Err}, None, false},
+		{"ERR under an ERR threshold: open", Incident{}, evaluate.Err, t0, Policy{Threshold: evaluate.Err}, Open, true},
+		{"zero policy means WARN", Incident{}, evaluate.Warn, t0, Policy{}, Open, true},
 		{"still WARN within the interval: nothing", open, evaluate.Warn, t0.Add(59 * time.Minute), p, None, true},
 		{"still WARN after the interval: resend", open, evaluate.Warn, t0.Add(time.Hour), p, Resend, true},
 		{"no resend interval: never resend", open, evaluate.Warn, t0.Add(48 * time.Hour), Policy{}, None, true},
 		{"WARN to ERR while open: update at once", open, evaluate.Err, t0.Add(time.Minute), p, Update, true},
 		{"OK again: close", open, evaluate.OK, t0.Add(time.Minute), p, Close, false},
 		{"NOTFOUND changes nothing on an open incident", open, evaluate.NotFound, t0.Add(2 * time.Hour), p, None, true},
-		{"NOTFOUND opens nothing", esindex.Incident{}, evaluate.NotFound, t0, p, None, false},
-		{"open whose first alert failed: sent again as open", esindex.Incident{Open: true, Status: "WARN", WorstStatus: "WARN", OpenedAt: t0, FailedSends: 1},
+		{"NOTFOUND opens nothing", Incident{}, evaluate.NotFound, t0, p, None, false},
+		{"open whose first alert failed: sent again as open", Incident{Open: true, Status: evaluate.Warn, WorstStatus: evaluate.Warn, OpenedAt: t0, FailedSends: 1},
 			evaluate.Warn, t0.Add(time.Minute), p, Open, true},
-		{"a closed incident reopens", esindex.Incident{Open: false, Status: "OK", ClosedAt: t0, Sends: 3}, evaluate.Err, t0.Add(time.Hour), p, Open, true},
+		{"a closed incident reopens", Incident{Open: false, Status: evaluate.OK, ClosedAt: t0, Sends: 3}, evaluate.Err, t0.Add(time.Hour), p, Open, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,7 +66,7 @@ func TestDecide(t *testing.T) {
 	// Worst status is kept while open.
 	next, _ := Decide(open, "c", "g", evaluate.Err, t0, p)
 	next, _ = Decide(next, "c", "g", evaluate.Warn, t0, p)
-	if next.WorstStatus != "ERR" || next.Status != "WARN" {
+	if next.WorstStatus != evaluate.Err || next.Status != evaluate.Warn {
 		t.Errorf("worst %s status %s, want ERR and WARN", next.WorstStatus, next.Status)
 	}
 	if d := Delivered(next, Update, true, t0); d.Sends != 2 || !d.LastSentAt.Equal(t0) {

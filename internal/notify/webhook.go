@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
 
 // Alert is what a template sees.
@@ -30,6 +32,34 @@ type Alert struct {
 	TimeLagSeconds float64
 	// Partitions are the partitions that are not OK.
 	Partitions []AlertPartition
+}
+
+// NewAlert is the alert of kind about result r at instant at, the incident
+// having been prev before and next after.
+func NewAlert(kind Kind, r evaluate.GroupResult, prev, next Incident, at time.Time) Alert {
+	a := Alert{
+		Kind: kind, Cluster: r.Cluster, Group: r.Group, Status: r.Status.String(), Previous: statusName(prev.Status),
+		Worst: statusName(next.WorstStatus), At: at, OpenedAt: next.OpenedAt, TotalLag: r.TotalLag, TimeLagSeconds: -1,
+	}
+	if r.MaxLag != nil {
+		a.MaxLagTopic, a.MaxLagPartition, a.MaxLag = r.MaxLag.Topic, int(r.MaxLag.Partition), r.MaxLag.CurrentLag
+	}
+	if r.TimeLag.Known {
+		a.TimeLagSeconds = r.TimeLag.Duration.Seconds()
+	}
+	for _, p := range r.NonOK() {
+		a.Partitions = append(a.Partitions, AlertPartition{Topic: p.Topic, Partition: int(p.Partition), Status: p.Status.String(), CurrentLag: p.CurrentLag})
+	}
+	return a
+}
+
+// statusName is an incident status as an alert shows it: "" for one not
+// set yet (the zero value, NOTFOUND, which no incident records).
+func statusName(s evaluate.Status) string {
+	if s == evaluate.NotFound {
+		return ""
+	}
+	return s.String()
 }
 
 // AlertPartition is one non-OK partition of an alert.
@@ -72,7 +102,8 @@ type Webhook struct {
 	Timeout time.Duration
 	Retries int
 	Backoff time.Duration
-	Client  *http.Client
+	// Client sends the requests; nil is http.DefaultClient.
+	Client *http.Client
 }
 
 // ParseTemplate parses a body template with the functions the templates
@@ -137,10 +168,6 @@ func (w *Webhook) Send(ctx context.Context, a Alert) error {
 	body, err := w.Render(a)
 	if err != nil {
 		return err
-	}
-	client := w.Client
-	if client == nil {
-		client = http.DefaultClient
 	}
 	backoff := w.Backoff
 	if backoff <= 0 {

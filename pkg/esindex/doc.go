@@ -16,7 +16,7 @@
 //     each group's window as pkg/evaluate's own GroupWindow; KnownGroups and
 //     KnownClusters list what the history knows; a StatusWriter
 //     (Client.NewStatusWriter) stores statuses through the Writer's send
-//     path; LoadIncidents and SaveIncident keep alert incidents.
+//     path; Client.Incidents is the notify.Store of alert incidents.
 //
 // Where things are: client.go (connection, Client), names.go, templates.go
 // and templates/ (index templates, Install), docs.go (all document encoding
@@ -28,8 +28,9 @@
 // opaque records and knows nothing of Elasticsearch, is internal/spool.
 //
 // Data flows one way through it: pkg/snapshot in (write), pkg/evaluate out
-// (read). It may import those two and nothing else of lagwatch's: no Kafka
-// client, nothing of notification or of the programs under cmd/. It does not
+// (read). It may import those two, and internal/notify for the incident
+// it stores, and nothing else of lagwatch's: no Kafka client, nothing of the
+// programs under cmd/. It does not
 // log: it returns results and errors (and hands template Features to a
 // callback), and the caller logs once per tick or run.
 package esindex

@@ -9,34 +9,23 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
 
-// Incident is a group's alert state, kept in Elasticsearch so that an
-// evaluator restart neither fires twice nor forgets an open incident.
-type Incident struct {
-	Cluster, Group string
-	Open           bool
-	// Status is the group status at the last update; WorstStatus the worst
-	// one seen while open.
-	Status, WorstStatus string
-	OpenedAt, ClosedAt  time.Time
-	LastSentAt          time.Time
-	Sends, FailedSends  int
-	UpdatedAt           time.Time
+// IncidentStore keeps the evaluator's alert incidents in the incident index
+// (one document per group): it is the notify.Store of the evaluator.
+type IncidentStore struct{ c *Client }
 
-	// version guards updates: an incident loaded at one version is only
-	// saved over that version (optimistic concurrency), so two evaluators
-	// cannot both send the same alert.
-	seqNo, primaryTerm int64
-	loaded             bool
-}
+// Incidents is c's IncidentStore.
+func (c *Client) Incidents() IncidentStore { return IncidentStore{c} }
 
-// ErrIncidentConflict: the incident changed since it was loaded (another
-// evaluator updated it).
-var ErrIncidentConflict = errors.New("incident changed since it was read")
+var _ notify.Store = IncidentStore{}
 
 type incidentJSON struct {
 	groupDocHead
@@ -82,11 +71,47 @@ func incidentID(cluster, group string) string {
 	return sumID(h.Sum(b[:0]))
 }
 
-// LoadIncidents reads every incident of the incident index, keyed by group.
-// A missing index is no incident at all.
-func (c *Client) LoadIncidents(ctx context.Context) (map[GroupKey]Incident, error) {
-	es, names := c.es, c.names
-	out := map[GroupKey]Incident{}
+// incidentStatus is the stored form of an incident status: Burrow's string,
+// and none (the field left out) for NotFound, the zero value of a status
+// not set yet. An incident never records NOTFOUND (notify.Decide leaves it
+// alone for such a group).
+func incidentStatus(s evaluate.Status) string {
+	if s == evaluate.NotFound {
+		return ""
+	}
+	return s.String()
+}
+
+// parseIncidentStatus reads what incidentStatus wrote; anything else (none,
+// or a string no version wrote) is NotFound, which the bookkeeping treats as
+// no status yet.
+func parseIncidentStatus(s string) evaluate.Status {
+	st, _ := evaluate.ParseStatus(s)
+	return st
+}
+
+// incidentVersion is the opaque notify.Incident.Version of a stored
+// revision: its sequence number and primary term.
+func incidentVersion(seqNo, primaryTerm int64) string {
+	return strconv.FormatInt(seqNo, 10) + "/" + strconv.FormatInt(primaryTerm, 10)
+}
+
+func parseIncidentVersion(v string) (seqNo, primaryTerm int64, err error) {
+	seq, term, ok := strings.Cut(v, "/")
+	if seqNo, err = strconv.ParseInt(seq, 10, 64); err == nil && ok {
+		primaryTerm, err = strconv.ParseInt(term, 10, 64)
+	}
+	if err != nil || !ok {
+		return 0, 0, fmt.Errorf("incident version %q is not one this store wrote", v)
+	}
+	return seqNo, primaryTerm, nil
+}
+
+// Load reads every incident of the incident index, keyed by group. A
+// missing index is no incident at all.
+func (s IncidentStore) Load(ctx context.Context) (map[notify.GroupKey]notify.Incident, error) {
+	es, names := s.c.es, s.c.names
+	out := map[notify.GroupKey]notify.Incident{}
 	var after json.RawMessage
 	for {
 		body := map[string]any{"size": 1000, "seq_no_primary_term": true,
@@ -116,15 +141,16 @@ func (c *Client) LoadIncidents(ctx context.Context) (map[GroupKey]Incident, erro
 			return nil, fmt.Errorf("load incidents: %w", err)
 		}
 		for _, h := range page.Hits.Hits {
-			s := h.Source
-			i := s.Lagwatch.Incident
-			inc := Incident{
-				Cluster: s.Kafka.Cluster.Name, Group: s.Kafka.Consumergroup.ID, Open: i.Open,
-				Status: i.Status, WorstStatus: i.WorstStatus, OpenedAt: parseTime(i.OpenedAt), ClosedAt: parseTime(i.ClosedAt),
-				LastSentAt: parseTime(i.LastSentAt), Sends: i.Sends, FailedSends: i.FailedSends, UpdatedAt: parseTime(s.Timestamp),
-				seqNo: h.SeqNo, primaryTerm: h.PrimaryTerm, loaded: true,
+			d := h.Source
+			i := d.Lagwatch.Incident
+			inc := notify.Incident{
+				Cluster: d.Kafka.Cluster.Name, Group: d.Kafka.Consumergroup.ID, Open: i.Open,
+				Status: parseIncidentStatus(i.Status), WorstStatus: parseIncidentStatus(i.WorstStatus),
+				OpenedAt: parseTime(i.OpenedAt), ClosedAt: parseTime(i.ClosedAt), LastSentAt: parseTime(i.LastSentAt),
+				Sends: i.Sends, FailedSends: i.FailedSends, UpdatedAt: parseTime(d.Timestamp),
+				Version: incidentVersion(h.SeqNo, h.PrimaryTerm),
 			}
-			out[GroupKey{inc.Cluster, inc.Group}] = inc
+			out[notify.GroupKey{Cluster: inc.Cluster, Group: inc.Group}] = inc
 		}
 		if len(page.Hits.Hits) < 1000 {
 			return out, nil
@@ -133,16 +159,16 @@ func (c *Client) LoadIncidents(ctx context.Context) (map[GroupKey]Incident, erro
 	}
 }
 
-// SaveIncident stores inc, only over the version it was loaded at (or only
-// if none exists, for a new one); otherwise it returns ErrIncidentConflict.
-// The saved incident, with its new version, is returned.
-func (c *Client) SaveIncident(ctx context.Context, inc Incident) (Incident, error) {
-	es, names := c.es, c.names
+// Save stores inc, only over the version it was loaded at (or only if none
+// exists, for a new one); otherwise it returns an error wrapping
+// notify.ErrConflict. The saved incident, with its new version, is returned.
+func (s IncidentStore) Save(ctx context.Context, inc notify.Incident) (notify.Incident, error) {
+	es, names := s.c.es, s.c.names
 	var d incidentJSON
 	d.Timestamp = formatTime(inc.UpdatedAt)
 	d.Kafka.Cluster.Name, d.Kafka.Consumergroup.ID = inc.Cluster, inc.Group
 	i := &d.Lagwatch.Incident
-	i.Open, i.Status, i.WorstStatus = inc.Open, inc.Status, inc.WorstStatus
+	i.Open, i.Status, i.WorstStatus = inc.Open, incidentStatus(inc.Status), incidentStatus(inc.WorstStatus)
 	i.OpenedAt, i.ClosedAt, i.LastSentAt = formatTime(inc.OpenedAt), formatTime(inc.ClosedAt), formatTime(inc.LastSentAt)
 	i.Sends, i.FailedSends = inc.Sends, inc.FailedSends
 	raw, err := json.Marshal(d)
@@ -151,8 +177,12 @@ func (c *Client) SaveIncident(ctx context.Context, inc Incident) (Incident, erro
 	}
 	idx := es.Index
 	opts := []func(*esapi.IndexRequest){idx.WithContext(ctx), idx.WithDocumentID(incidentID(inc.Cluster, inc.Group)), idx.WithRefresh("true")}
-	if inc.loaded {
-		opts = append(opts, idx.WithIfSeqNo(int(inc.seqNo)), idx.WithIfPrimaryTerm(int(inc.primaryTerm)))
+	if inc.Version != "" {
+		seqNo, primaryTerm, err := parseIncidentVersion(inc.Version)
+		if err != nil {
+			return inc, fmt.Errorf("save incident of group %q: %w", inc.Group, err)
+		}
+		opts = append(opts, idx.WithIfSeqNo(int(seqNo)), idx.WithIfPrimaryTerm(int(primaryTerm)))
 	} else {
 		opts = append(opts, idx.WithOpType("create"))
 	}
@@ -163,7 +193,7 @@ func (c *Client) SaveIncident(ctx context.Context, inc Incident) (Incident, erro
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	if res.StatusCode == http.StatusConflict {
-		return inc, fmt.Errorf("save incident of group %q: %w", inc.Group, ErrIncidentConflict)
+		return inc, fmt.Errorf("save incident of group %q: %w", inc.Group, notify.ErrConflict)
 	}
 	if res.IsError() {
 		return inc, fmt.Errorf("save incident of group %q: HTTP %d: %s", inc.Group, res.StatusCode, errorReason(res.StatusCode, string(body)))
@@ -175,6 +205,6 @@ func (c *Client) SaveIncident(ctx context.Context, inc Incident) (Incident, erro
 	if err := json.Unmarshal(body, &out); err != nil {
 		return inc, fmt.Errorf("save incident of group %q: %w", inc.Group, err)
 	}
-	inc.seqNo, inc.primaryTerm, inc.loaded = out.SeqNo, out.PrimaryTerm, true
+	inc.Version = incidentVersion(out.SeqNo, out.PrimaryTerm)
 	return inc, nil
 }

@@ -1,7 +1,6 @@
 package esindex
 
 import (
-	"errors"
 	"testing"
 	"time"
 )
@@ -36,50 +35,5 @@ func TestStatusWriteIsExactlyOnce(t *testing.T) {
 	refreshIndex(t, es, names.Status)
 	if n := countAt(t, es, names.Status, tick0); n != 2 {
 		t.Errorf("%d status documents at the first instant, want 2", n)
-	}
-}
-
-// TestIncidentVersions: a new incident is created once; an update applies
-// only over the version that was read, so two evaluators cannot both act on
-// the same state.
-func TestIncidentVersions(t *testing.T) {
-	names, es := installed(t)
-	if err := clientOf(t, es, names).InstallEvaluator(ctxT(t), 0); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = es.Indices.Delete([]string{names.Incidents}) })
-
-	got, err := clientOf(t, es, names).LoadIncidents(ctxT(t))
-	if err != nil || len(got) != 0 {
-		t.Fatalf("before any incident: %v, %v", got, err)
-	}
-	inc := Incident{Cluster: "c", Group: "g", Open: true, Status: "WARN", WorstStatus: "WARN", OpenedAt: tick0, LastSentAt: tick0, Sends: 1, UpdatedAt: tick0}
-	saved, err := clientOf(t, es, names).SaveIncident(ctxT(t), inc)
-	if err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	if _, err := clientOf(t, es, names).SaveIncident(ctxT(t), inc); !errors.Is(err, ErrIncidentConflict) {
-		t.Fatalf("second create of the same incident: %v, want ErrIncidentConflict", err)
-	}
-	loaded, err := clientOf(t, es, names).LoadIncidents(ctxT(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := loaded[GroupKey{"c", "g"}]
-	if !l.Open || l.Status != "WARN" || !l.OpenedAt.Equal(tick0) || l.Sends != 1 || !l.ClosedAt.IsZero() {
-		t.Fatalf("loaded %+v", l)
-	}
-	l.Status, l.WorstStatus, l.Sends = "ERR", "ERR", 2
-	if _, err := clientOf(t, es, names).SaveIncident(ctxT(t), l); err != nil {
-		t.Fatalf("update over the loaded version: %v", err)
-	}
-	// saved still carries the version before that update.
-	saved.Open = false
-	if _, err := clientOf(t, es, names).SaveIncident(ctxT(t), saved); !errors.Is(err, ErrIncidentConflict) {
-		t.Fatalf("update over a stale version: %v, want ErrIncidentConflict", err)
-	}
-	loaded, _ = clientOf(t, es, names).LoadIncidents(ctxT(t))
-	if l := loaded[GroupKey{"c", "g"}]; l.Status != "ERR" || l.Sends != 2 || !l.Open {
-		t.Errorf("after the stale update: %+v, want the fresh one kept", l)
 	}
 }

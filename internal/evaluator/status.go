@@ -1,4 +1,4 @@
-package main
+package evaluator
 
 import (
 	"context"
@@ -67,29 +67,39 @@ func statusDoc(r evaluate.GroupResult, at time.Time, windowSize int) esindex.Sta
 	return d
 }
 
-// printStatus evaluates at --at (or now) and prints, without writing
+// StatusQuery is what the status command asks for.
+type StatusQuery struct {
+	// At is the instant to evaluate; zero for now.
+	At time.Time
+	// Group and Cluster, when set, are the only group and cluster shown.
+	Group, Cluster string
+	// JSON asks for Burrow's response bodies rather than a table.
+	JSON bool
+}
+
+// PrintStatus evaluates at o.At (or now) and prints, without writing
 // anything: a table in the spirit of `kafka-consumer-groups --describe` with
 // the verdicts and time lag added, or with --json one body of Burrow's
 // /v3/kafka/(cluster)/consumer/(group)/lag per group and line (every
 // partition). A group asked for with --group that is NOTFOUND (deleted from
 // Kafka, or never seen) gets Burrow's NOTFOUND body or a NOTFOUND row, a
 // line on stderr saying why, and exit status 1, as Burrow answers 404.
-func (e *evaluator) printStatus(ctx context.Context, o options, w io.Writer) error {
+func (e *Evaluator) PrintStatus(ctx context.Context, o StatusQuery, w io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	at := o.at
+	at := o.At
 	if at.IsZero() {
 		at = time.Now().UTC()
 	}
 	host, _ := os.Hostname()
 	var tw *tabwriter.Writer
-	if !o.json {
+	if !o.JSON {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "CLUSTER\tGROUP\tSTATUS\tTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tTIME-LAG\tPARTITION-STATUS\tCOMPLETE\tCONSUMER-ID\tHOST\tCLIENT-ID")
 	}
 	enc := json.NewEncoder(w)
 	show := func(r evaluate.GroupResult) error {
-		if o.json {
+		if o.JSON {
 			b := r.BurrowLag()
 			b.Request.Host = host
 			return enc.Encode(b)
@@ -107,30 +117,30 @@ func (e *evaluator) printStatus(ctx context.Context, o options, w io.Writer) err
 		return nil
 	}
 	var results []evaluate.GroupResult // with --group: the asked group's, per cluster
-	_, err := e.evaluateAt(ctx, at, o.cluster, o.group, func(r evaluate.GroupResult) error {
-		if o.group != "" {
+	_, err := e.evaluateAt(ctx, at, o.Cluster, o.Group, func(r evaluate.GroupResult) error {
+		if o.Group != "" {
 			results = append(results, compact(r))
 		}
 		return show(r)
 	})
-	if err == nil && o.group != "" && len(results) == 0 {
+	if err == nil && o.Group != "" && len(results) == 0 {
 		// Never seen within the lookback: Burrow's NOTFOUND for the cluster
 		// asked for, or for every cluster the history knows.
-		clusters := []string{o.cluster}
-		if o.cluster == "" {
-			clusters, err = e.es.KnownClusters(ctx, at.Add(-e.cfg.NotFoundLookback), at)
+		clusters := []string{o.Cluster}
+		if o.Cluster == "" {
+			clusters, err = e.history.KnownClusters(ctx, at.Add(-e.cfg.NotFoundLookback), at)
 			if err == nil && len(clusters) == 0 {
 				clusters = []string{""}
 			}
 		}
 		for _, c := range clusters {
 			if err == nil {
-				err = show(evaluate.GroupResult{Cluster: c, Group: o.group, Status: evaluate.NotFound, Complete: 1})
+				err = show(evaluate.GroupResult{Cluster: c, Group: o.Group, Status: evaluate.NotFound, Complete: 1})
 			}
 		}
 		if err == nil {
 			err = fmt.Errorf("group %q: NOTFOUND: no history of it in namespace %q within EVALUATOR_NOTFOUND_LOOKBACK (%s) before %s",
-				o.group, e.names.Namespace, e.cfg.NotFoundLookback, at.Format(time.RFC3339))
+				o.Group, e.cfg.Namespace, e.cfg.NotFoundLookback, at.Format(time.RFC3339))
 		}
 	}
 	if tw != nil {
@@ -138,7 +148,7 @@ func (e *evaluator) printStatus(ctx context.Context, o options, w io.Writer) err
 			err = ferr
 		}
 	}
-	if err != nil || o.group == "" {
+	if err != nil || o.Group == "" {
 		return err
 	}
 	for _, r := range results {
@@ -148,7 +158,7 @@ func (e *evaluator) printStatus(ctx context.Context, o options, w io.Writer) err
 	}
 	c := results[0].Cluster
 	return fmt.Errorf("group %q: NOTFOUND in cluster %q: not in the cluster's last %d collector ticks before %s (deleted from Kafka, or no longer read)",
-		o.group, c, e.cfg.Rules.WindowSize, at.Format(time.RFC3339))
+		o.Group, c, e.cfg.Rules.WindowSize, at.Format(time.RFC3339))
 }
 
 func optInt(v int64, ok bool) string {

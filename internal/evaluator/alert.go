@@ -1,4 +1,4 @@
-package main
+package evaluator
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/notify"
-	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
 
@@ -20,36 +19,35 @@ type alertStats struct {
 const alertConcurrency = 8
 
 // alert runs the incident bookkeeping for every result of the evaluation at
-// at and sends what it calls for. Incidents live in Elasticsearch; each is
-// saved only over the version that was read, so an evaluator that raced
-// another one skips the alert rather than sending it twice.
-func (e *evaluator) alert(ctx context.Context, at time.Time, results []evaluate.GroupResult) (alertStats, error) {
+// at and sends what it calls for. Incidents live in the Store; each is saved
+// only over the version that was read, so an evaluator that raced another
+// one skips the alert rather than sending it twice.
+func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.GroupResult) (alertStats, error) {
 	var st alertStats
-	incidents, err := e.es.LoadIncidents(ctx)
+	incidents, err := e.store.Load(ctx)
 	if err != nil {
 		return st, err
 	}
-	policy := notify.Policy{Threshold: e.cfg.Alert.Threshold, ResendEvery: e.cfg.Alert.Resend}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var errs []error
 	sem := make(chan struct{}, alertConcurrency)
 	for _, r := range results {
-		key := esindex.GroupKey{Cluster: r.Cluster, Group: r.Group}
+		key := notify.GroupKey{Cluster: r.Cluster, Group: r.Group}
 		prev := incidents[key]
-		next, kind := notify.Decide(prev, r.Cluster, r.Group, r.Status, at, policy)
+		next, kind := notify.Decide(prev, r.Cluster, r.Group, r.Status, at, e.cfg.Alert)
 		if kind == notify.None {
 			// Stored state changes only together with an alert.
 			continue
 		}
-		a := alertOf(kind, r, prev, next, at)
+		a := notify.NewAlert(kind, r, prev, next, at)
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			ok := e.send(ctx, a)
 			saved := notify.Delivered(next, kind, ok, at)
-			_, err := e.es.SaveIncident(ctx, saved)
+			_, err := e.store.Save(ctx, saved)
 			mu.Lock()
 			defer mu.Unlock()
 			if ok {
@@ -58,7 +56,7 @@ func (e *evaluator) alert(ctx context.Context, at time.Time, results []evaluate.
 				st.failed++
 			}
 			switch {
-			case errors.Is(err, esindex.ErrIncidentConflict):
+			case errors.Is(err, notify.ErrConflict):
 				st.conflicts++
 				e.log.Warn("incident changed by another evaluator; skipped", "cluster", r.Cluster, "group", r.Group)
 			case err != nil:
@@ -74,7 +72,7 @@ func (e *evaluator) alert(ctx context.Context, at time.Time, results []evaluate.
 // Failures are logged and counted, never returned: a failing sink must not
 // fail the evaluation. With no sink configured, the incident is still kept
 // (dashboards show open incidents) and the alert counts as delivered.
-func (e *evaluator) send(ctx context.Context, a notify.Alert) bool {
+func (e *Evaluator) send(ctx context.Context, a notify.Alert) bool {
 	ok := true
 	for _, s := range e.sinks {
 		if err := s.Send(ctx, a); err != nil {
@@ -87,21 +85,4 @@ func (e *evaluator) send(ctx context.Context, a notify.Alert) bool {
 		e.log.Info("alert sent", "sink", s.Name, "kind", a.Kind, "cluster", a.Cluster, "group", a.Group, "status", a.Status)
 	}
 	return ok
-}
-
-func alertOf(kind notify.Kind, r evaluate.GroupResult, prev, next esindex.Incident, at time.Time) notify.Alert {
-	a := notify.Alert{
-		Kind: kind, Cluster: r.Cluster, Group: r.Group, Status: r.Status.String(), Previous: prev.Status, Worst: next.WorstStatus,
-		At: at, OpenedAt: next.OpenedAt, TotalLag: r.TotalLag, TimeLagSeconds: -1,
-	}
-	if r.MaxLag != nil {
-		a.MaxLagTopic, a.MaxLagPartition, a.MaxLag = r.MaxLag.Topic, int(r.MaxLag.Partition), r.MaxLag.CurrentLag
-	}
-	if r.TimeLag.Known {
-		a.TimeLagSeconds = r.TimeLag.Duration.Seconds()
-	}
-	for _, p := range r.NonOK() {
-		a.Partitions = append(a.Partitions, notify.AlertPartition{Topic: p.Topic, Partition: int(p.Partition), Status: p.Status.String(), CurrentLag: p.CurrentLag})
-	}
-	return a
 }

@@ -1,0 +1,307 @@
+// Package evaluator is the evaluator program's work: one evaluation run
+// reads every group's window from the history, classifies it with
+// pkg/evaluate, writes the verdicts, keeps the incidents and sends the
+// alerts they call for, then logs one summary line and updates the
+// metrics; a schedule repeats runs; a backtest replays the past; the status
+// command prints verdicts.
+//
+// It talks to the history only through the small interfaces below (History,
+// StatusWriter, notify.Store), which *esindex.Client, *esindex.StatusWriter
+// and esindex.IncidentStore implement, so that a run can be tested with
+// in-process fakes. cmd/evaluator turns the configuration into Settings and
+// Parts; nothing here reads the environment.
+package evaluator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/lagwatch/lagwatch/internal/envconf"
+	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/internal/service"
+	"github.com/lagwatch/lagwatch/pkg/esindex"
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
+)
+
+// History is what a run reads from the history the collector keeps, and the
+// templates it installs there. *esindex.Client implements it.
+type History interface {
+	// InstallEvaluator installs the status and incident templates, keeping
+	// statuses for retention (0: forever).
+	InstallEvaluator(ctx context.Context, retention time.Duration) error
+	// Refresh makes the latest writes searchable.
+	Refresh(ctx context.Context) error
+	// ReadWindows calls fn with each group's window, in (cluster, group)
+	// order.
+	ReadWindows(ctx context.Context, q esindex.WindowQuery, fn func(evaluate.GroupWindow) error) (esindex.WindowStats, error)
+	// KnownGroups lists the groups seen in [from, to] (of cluster, unless
+	// empty) and says how many requests that took.
+	KnownGroups(ctx context.Context, from, to time.Time, cluster string) ([]esindex.GroupKey, int, error)
+	// KnownClusters lists the clusters seen in [from, to].
+	KnownClusters(ctx context.Context, from, to time.Time) ([]string, error)
+}
+
+// StatusWriter stores verdicts, each exactly once. *esindex.StatusWriter
+// implements it.
+type StatusWriter interface {
+	Write(ctx context.Context, docs []esindex.StatusDoc) (esindex.WriteResult, error)
+}
+
+var (
+	_ History      = (*esindex.Client)(nil)
+	_ StatusWriter = (*esindex.StatusWriter)(nil)
+	_ notify.Store = esindex.IncidentStore{}
+)
+
+// Settings are a run's tunables.
+type Settings struct {
+	// Rules are the evaluation's rules. Rules.WindowSize is also the number
+	// of documents read per partition.
+	Rules evaluate.Rules
+	// MaxAge: observations older than this are left out of a window.
+	MaxAge time.Duration
+	// NotFoundLookback is how far back a group without observations within
+	// MaxAge must have been seen to be reported NOTFOUND.
+	NotFoundLookback time.Duration
+	// PageSize is the number of documents per search request.
+	PageSize int
+	// Timeout bounds one run, or one backtest step.
+	Timeout time.Duration
+	// Retention is how long statuses are kept (0: forever).
+	Retention time.Duration
+	// Alert says when incidents open and how often they are re-sent.
+	Alert notify.Policy
+	// Namespace names the history in logs and messages.
+	Namespace string
+	// Schedule is the cron spec of Serve; MetricsAddr its /metrics and
+	// /healthz listen address (empty: none).
+	Schedule, MetricsAddr string
+}
+
+// Parts are what a run talks to.
+type Parts struct {
+	History   History
+	Statuses  StatusWriter
+	Incidents notify.Store
+	// Sinks receive the alerts, in this order.
+	Sinks []*notify.Webhook
+	Log   *slog.Logger
+}
+
+// Evaluator runs evaluations. Its methods are not safe for concurrent use;
+// Serve runs one evaluation at a time.
+type Evaluator struct {
+	cfg     Settings
+	log     *slog.Logger
+	history History
+	status  StatusWriter
+	store   notify.Store
+	sinks   []*notify.Webhook
+	metrics *metrics
+	server  *service.Server // nil until Serve, and without a metrics address
+
+	templatesOK bool
+
+	last service.LastRun // the latest evaluation, for /healthz
+}
+
+// New is an Evaluator of p with settings cfg.
+func New(cfg Settings, p Parts) *Evaluator {
+	return &Evaluator{cfg: cfg, log: p.Log, history: p.History, status: p.Statuses, store: p.Incidents, sinks: p.Sinks,
+		metrics: newMetrics(), last: service.LastRun{Noun: "evaluation"}}
+}
+
+// Close stops the metrics listener, if any.
+func (e *Evaluator) Close() { e.server.Close() }
+
+// ensureTemplates installs the status and incident templates once per
+// process.
+func (e *Evaluator) ensureTemplates(ctx context.Context) error {
+	if e.templatesOK {
+		return nil
+	}
+	if err := e.history.InstallEvaluator(ctx, e.cfg.Retention); err != nil {
+		return err
+	}
+	e.templatesOK = true
+	return nil
+}
+
+// runStats summarise one evaluation.
+type runStats struct {
+	window   esindex.WindowStats
+	requests int
+	byStatus map[evaluate.Status]int
+	groups   int
+}
+
+// evaluateAt evaluates every group at instant at, calling fn for each in
+// (cluster, group) order, groups without a window (NOTFOUND) after the
+// others. Groups are NOTFOUND when the groups data stream saw them within
+// NotFoundLookback but they have no document in the window.
+func (e *Evaluator) evaluateAt(ctx context.Context, at time.Time, cluster, group string, fn func(evaluate.GroupResult) error) (runStats, error) {
+	st := runStats{byStatus: map[evaluate.Status]int{}}
+	seen := map[esindex.GroupKey]bool{}
+	emit := func(r evaluate.GroupResult) error {
+		st.groups++
+		st.byStatus[r.Status]++
+		return fn(r)
+	}
+	q := esindex.WindowQuery{At: at, MaxAge: e.cfg.MaxAge, Size: e.cfg.Rules.WindowSize, PageSize: e.cfg.PageSize, Cluster: cluster, Group: group}
+	ws, err := e.history.ReadWindows(ctx, q, func(w evaluate.GroupWindow) error {
+		seen[esindex.GroupKey{Cluster: w.Cluster, Group: w.Group}] = true
+		return emit(evaluate.EvaluateGroup(w, e.cfg.Rules, at))
+	})
+	st.window = ws
+	st.requests += ws.Requests
+	if err != nil {
+		return st, err
+	}
+	known, reqs, err := e.history.KnownGroups(ctx, at.Add(-e.cfg.NotFoundLookback), at, cluster)
+	st.requests += reqs
+	if err != nil {
+		return st, err
+	}
+	for _, k := range known {
+		if seen[k] || (group != "" && k.Group != group) {
+			continue
+		}
+		if err := emit(evaluate.GroupResult{Cluster: k.Cluster, Group: k.Group, Status: evaluate.NotFound, Complete: 1}); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// statusBatch is how many status documents are written per bulk call.
+const statusBatch = 1000
+
+// record evaluates at instant at and writes every verdict; with alerts, it
+// also returns each group's result for the alerting that follows.
+func (e *Evaluator) record(ctx context.Context, at time.Time, keep func(evaluate.GroupResult)) (runStats, esindex.WriteResult, error) {
+	var total esindex.WriteResult
+	if err := e.ensureTemplates(ctx); err != nil {
+		return runStats{}, total, fmt.Errorf("install status templates: %w", err)
+	}
+	var batch []esindex.StatusDoc
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		res, err := e.status.Write(ctx, batch)
+		total.Add(res)
+		batch = batch[:0]
+		return err
+	}
+	st, err := e.evaluateAt(ctx, at, "", "", func(r evaluate.GroupResult) error {
+		batch = append(batch, statusDoc(r, at, e.cfg.Rules.WindowSize))
+		if keep != nil {
+			keep(r)
+		}
+		if len(batch) >= statusBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	return st, total, err
+}
+
+// Live is one scheduled (or --once) evaluation: statuses at the present,
+// then alerts.
+func (e *Evaluator) Live(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	at := start.UTC().Truncate(time.Millisecond)
+	// Make the collector's latest tick searchable before reading it.
+	// A failure shows in the read that follows.
+	_ = e.history.Refresh(ctx)
+	var results []evaluate.GroupResult
+	st, wr, err := e.record(ctx, at, func(r evaluate.GroupResult) {
+		results = append(results, compact(r))
+	})
+	var alerts alertStats
+	if err == nil {
+		alerts, err = e.alert(ctx, at, results)
+	}
+	e.finish(start, at, st, wr, alerts, err)
+	return err
+}
+
+// compact keeps what alerting needs of a result: the non-OK partitions.
+func compact(r evaluate.GroupResult) evaluate.GroupResult {
+	r.Partitions = r.NonOK()
+	return r
+}
+
+// Historical evaluates the past instant at and writes its statuses; no
+// alerts are sent and no incident changes.
+func (e *Evaluator) Historical(ctx context.Context, at time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	st, wr, err := e.record(ctx, at, nil)
+	e.finish(start, at, st, wr, alertStats{}, err)
+	return err
+}
+
+// Backtest evaluates every step from from to to and writes each step's
+// statuses; no alerts are sent and no incident changes.
+func (e *Evaluator) Backtest(ctx context.Context, from, to time.Time, step time.Duration) error {
+	steps := 0
+	var errs []error
+	for at := from; !at.After(to); at = at.Add(step) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := e.Historical(ctx, at); err != nil {
+			errs = append(errs, fmt.Errorf("at %s: %w", at.Format(time.RFC3339), err))
+		}
+		steps++
+	}
+	e.log.Info("backtest done", "from", from, "to", to, "step", step, "steps", steps, "failed_steps", len(errs))
+	return errors.Join(errs...)
+}
+
+func (e *Evaluator) finish(start, at time.Time, st runStats, wr esindex.WriteResult, al alertStats, err error) {
+	took := time.Since(start)
+	attrs := []any{"at", at, "groups", st.groups,
+		"ok", st.byStatus[evaluate.OK], "warn", st.byStatus[evaluate.Warn], "err", st.byStatus[evaluate.Err], "notfound", st.byStatus[evaluate.NotFound],
+		"documents_read", st.window.Docs, "pages", st.window.Pages, "es_requests", st.requests,
+		"written", wr.Indexed, "duplicates", wr.Duplicates, "failed", wr.Failed,
+		"alerts_sent", al.sent, "alerts_failed", al.failed, "duration", took}
+	e.metrics.observe(st, wr, al, took, err)
+	e.last.Record(start, err)
+	if err != nil {
+		e.log.Error("evaluation failed", append(attrs, "err", err)...)
+		return
+	}
+	e.log.Info("evaluation", attrs...)
+}
+
+// Serve evaluates on the schedule until ctx ends, then waits for the run in
+// flight.
+func (e *Evaluator) Serve(ctx context.Context) error {
+	sched, err := service.NewSchedule(e.cfg.Schedule, e.log)
+	if err != nil {
+		return envconf.UsageError{Err: fmt.Errorf("EVALUATOR_SCHEDULE: %w", err)}
+	}
+	if e.cfg.MetricsAddr != "" {
+		e.server, err = service.Listen(e.cfg.MetricsAddr, "EVALUATOR_METRICS_ADDR", e.metrics.reg, &e.last, e.log)
+		if err != nil {
+			return err
+		}
+	}
+	sched.Start(ctx, func(ctx context.Context) { _ = e.Live(ctx) })
+	e.log.Info("evaluator running", "schedule", e.cfg.Schedule, "namespace", e.cfg.Namespace)
+	<-ctx.Done()
+	sched.Stop()
+	e.log.Info("evaluator stopped")
+	return nil
+}

@@ -1,0 +1,241 @@
+package evaluator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/pkg/esindex"
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
+)
+
+// fakeHistory is an in-process History: the windows and known groups it is
+// given, whatever the instant.
+type fakeHistory struct {
+	mu       sync.Mutex
+	windows  []evaluate.GroupWindow
+	known    []esindex.GroupKey
+	readErr  error
+	installs int
+}
+
+func (h *fakeHistory) InstallEvaluator(context.Context, time.Duration) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.installs++
+	return nil
+}
+
+func (h *fakeHistory) Refresh(context.Context) error { return nil }
+
+func (h *fakeHistory) ReadWindows(_ context.Context, q esindex.WindowQuery, fn func(evaluate.GroupWindow) error) (esindex.WindowStats, error) {
+	st := esindex.WindowStats{Requests: 1, Pages: 1}
+	if h.readErr != nil {
+		return st, h.readErr
+	}
+	for _, w := range h.windows {
+		if q.Cluster != "" && w.Cluster != q.Cluster || q.Group != "" && w.Group != q.Group {
+			continue
+		}
+		for _, p := range w.Partitions {
+			st.Docs += len(p.Obs)
+		}
+		st.Groups++
+		if err := fn(w); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+func (h *fakeHistory) KnownGroups(_ context.Context, _, _ time.Time, cluster string) ([]esindex.GroupKey, int, error) {
+	var out []esindex.GroupKey
+	for _, k := range h.known {
+		if cluster == "" || k.Cluster == cluster {
+			out = append(out, k)
+		}
+	}
+	return out, 1, nil
+}
+
+func (h *fakeHistory) KnownClusters(context.Context, time.Time, time.Time) ([]string, error) {
+	var out []string
+	for _, k := range h.known {
+		if !slices.Contains(out, k.Cluster) {
+			out = append(out, k.Cluster)
+		}
+	}
+	return out, nil
+}
+
+// fakeStatuses records every batch written; each document is new.
+type fakeStatuses struct{ batches [][]esindex.StatusDoc }
+
+func (s *fakeStatuses) Write(_ context.Context, docs []esindex.StatusDoc) (esindex.WriteResult, error) {
+	s.batches = append(s.batches, slices.Clone(docs))
+	return esindex.WriteResult{Docs: len(docs), Indexed: len(docs)}, nil
+}
+
+func (s *fakeStatuses) docs() []esindex.StatusDoc { return slices.Concat(s.batches...) }
+
+// fakeStore keeps incidents with a version each, saved only over the
+// version they were loaded at, as esindex.IncidentStore does; conflict makes
+// every save fail as if another evaluator had been first.
+type fakeStore struct {
+	mu        sync.Mutex
+	incidents map[notify.GroupKey]notify.Incident
+	version   int
+	conflict  bool
+	loads     int
+	saves     int
+}
+
+func (s *fakeStore) Load(context.Context) (map[notify.GroupKey]notify.Incident, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loads++
+	out := map[notify.GroupKey]notify.Incident{}
+	for k, v := range s.incidents {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (s *fakeStore) Save(_ context.Context, inc notify.Incident) (notify.Incident, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.saves++
+	key := notify.GroupKey{Cluster: inc.Cluster, Group: inc.Group}
+	if s.conflict || s.incidents[key].Version != inc.Version {
+		return inc, fmt.Errorf("save incident of group %q: %w", inc.Group, notify.ErrConflict)
+	}
+	s.version++
+	inc.Version = fmt.Sprint(s.version)
+	if s.incidents == nil {
+		s.incidents = map[notify.GroupKey]notify.Incident{}
+	}
+	s.incidents[key] = inc
+	return inc, nil
+}
+
+// sink is a local webhook that records "kind:status" of each alert and
+// answers status (200 when 0).
+type sink struct {
+	mu     sync.Mutex
+	got    []string
+	status int
+}
+
+func (s *sink) webhook(t *testing.T) *notify.Webhook {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a struct{ Kind, Status string }
+		if err := json.NewDecoder(r.Body).Decode(&a); err != nil {
+			t.Errorf("alert body is not JSON: %v", err)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.got = append(s.got, a.Kind+":"+a.Status)
+		if s.status != 0 {
+			w.WriteHeader(s.status)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	body, err := notify.ParseTemplate("webhook", notify.GenericTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &notify.Webhook{Name: "webhook", URL: srv.URL, Body: body, Timeout: 5 * time.Second}
+}
+
+func (s *sink) alerts() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.got)
+}
+
+var at0 = time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
+
+// window is three ticks of a one-partition group before at: keeping up
+// (OK), or stopped with a growing lag and no member (ERR).
+func window(group string, stopped bool, at time.Time) evaluate.GroupWindow {
+	var obs []evaluate.Observation
+	for i := int64(0); i < 3; i++ {
+		o := evaluate.Observation{Time: at.Add(time.Duration(i-3) * time.Second), LogEnd: 20 + i, HasLogEnd: true,
+			Committed: 20 + i, HasCommitted: true, HasLag: true, GroupState: "Stable", Owner: "member-1"}
+		if stopped {
+			o.Committed, o.Lag, o.GroupState, o.Owner = 5, 15+i, "Empty", ""
+		}
+		obs = append(obs, o)
+	}
+	return evaluate.GroupWindow{Cluster: "c", Group: group, Partitions: []evaluate.PartitionWindow{{Topic: "orders", Obs: obs}}}
+}
+
+// harness is an Evaluator over fakes, with its log lines.
+type harness struct {
+	*Evaluator
+	history  *fakeHistory
+	statuses *fakeStatuses
+	store    *fakeStore
+	log      bytes.Buffer
+}
+
+func newHarness(t *testing.T, sinks ...*notify.Webhook) *harness {
+	h := &harness{history: &fakeHistory{}, statuses: &fakeStatuses{}, store: &fakeStore{}}
+	cfg := Settings{Rules: evaluate.Rules{WindowSize: 3}, MaxAge: time.Hour, NotFoundLookback: 24 * time.Hour, PageSize: 100,
+		Timeout: 10 * time.Second, Alert: notify.Policy{Threshold: evaluate.Warn, ResendEvery: time.Hour}, Namespace: "test"}
+	h.Evaluator = New(cfg, Parts{History: h.history, Statuses: h.statuses, Incidents: h.store, Sinks: sinks,
+		Log: slog.New(slog.NewJSONHandler(&h.log, nil))})
+	return h
+}
+
+// lines are the log lines with message msg, decoded.
+func (h *harness) lines(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(h.log.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", l)
+		}
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// counter is the value of the evaluator's counter lagwatch_evaluator_NAME
+// with exactly the given labels (name, value pairs in name order), read as
+// /metrics would.
+func (h *harness) counter(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := h.metrics.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "lagwatch_evaluator_"+name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var got []string
+			for _, l := range m.GetLabel() {
+				got = append(got, l.GetName(), l.GetValue())
+			}
+			if slices.Equal(got, labels) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,90 @@
+package esindex
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
+)
+
+// TestIncidentVersions: a new incident is created once; an update applies
+// only over the version that was read, so two evaluators cannot both act on
+// the same state.
+func TestIncidentVersions(t *testing.T) {
+	names, es := installed(t)
+	if err := clientOf(t, es, names).InstallEvaluator(ctxT(t), 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = es.Indices.Delete([]string{names.Incidents}) })
+
+	got, err := clientOf(t, es, names).Incidents().Load(ctxT(t))
+	if err != nil || len(got) != 0 {
+		t.Fatalf("before any incident: %v, %v", got, err)
+	}
+	inc := notify.Incident{Cluster: "c", Group: "g", Open: true, Status: evaluate.Warn, WorstStatus: evaluate.Warn, OpenedAt: tick0, LastSentAt: tick0, Sends: 1, UpdatedAt: tick0}
+	saved, err := clientOf(t, es, names).Incidents().Save(ctxT(t), inc)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if _, err := clientOf(t, es, names).Incidents().Save(ctxT(t), inc); !errors.Is(err, notify.ErrConflict) {
+		t.Fatalf("second create of the same incident: %v, want notify.ErrConflict", err)
+	}
+	loaded, err := clientOf(t, es, names).Incidents().Load(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := loaded[notify.GroupKey{Cluster: "c", Group: "g"}]
+	if !l.Open || l.Status != evaluate.Warn || !l.OpenedAt.Equal(tick0) || l.Sends != 1 || !l.ClosedAt.IsZero() {
+		t.Fatalf("loaded %+v", l)
+	}
+	l.Status, l.WorstStatus, l.Sends = evaluate.Err, evaluate.Err, 2
+	if _, err := clientOf(t, es, names).Incidents().Save(ctxT(t), l); err != nil {
+		t.Fatalf("update over the loaded version: %v", err)
+	}
+	// saved still carries the version before that update.
+	saved.Open = false
+	if _, err := clientOf(t, es, names).Incidents().Save(ctxT(t), saved); !errors.Is(err, notify.ErrConflict) {
+		t.Fatalf("update over a stale version: %v, want notify.ErrConflict", err)
+	}
+	loaded, _ = clientOf(t, es, names).Incidents().Load(ctxT(t))
+	if l := loaded[notify.GroupKey{Cluster: "c", Group: "g"}]; l.Status != evaluate.Err || l.Sends != 2 || !l.Open {
+		t.Errorf("after the stale update: %+v, want the fresh one kept", l)
+	}
+}
+
+// TestIncidentStatusForm: statuses are stored as Burrow's strings, a status
+// not set yet as none, so stored documents read as before.
+func TestIncidentStatusForm(t *testing.T) {
+	// Each status with its stored form and why.
+	for _, tc := range []struct {
+		status         evaluate.Status
+		stored, reason string
+	}{
+		{evaluate.NotFound, "", "the zero value is left out, as an empty string was"},
+		{evaluate.OK, "OK", "Burrow's string"},
+		{evaluate.Warn, "WARN", "Burrow's string"},
+		{evaluate.Err, "ERR", "Burrow's string"},
+	} {
+		t.Run(tc.status.String(), func(t *testing.T) {
+			if got := incidentStatus(tc.status); got != tc.stored {
+				t.Errorf("%s: stored as %q, want %q", tc.reason, got, tc.stored)
+			}
+			if got := parseIncidentStatus(tc.stored); got != tc.status {
+				t.Errorf("%s: %q reads as %v, want %v", tc.reason, tc.stored, got, tc.status)
+			}
+		})
+	}
+	if got := parseIncidentStatus("BROKEN"); got != evaluate.NotFound {
+		t.Errorf("an unknown stored status reads as %v, want NOTFOUND (no status yet)", got)
+	}
+	seq, term, err := parseIncidentVersion(incidentVersion(42, 7))
+	if err != nil || seq != 42 || term != 7 {
+		t.Errorf("version round trip: %d %d %v, want 42 7", seq, term, err)
+	}
+	for _, v := range []string{"42", "a/7", "42/b"} {
+		if _, _, err := parseIncidentVersion(v); err == nil {
+			t.Errorf("parseIncidentVersion(%q) accepted a version this store never wrote", v)
+		}
+	}
+}
