@@ -53,8 +53,10 @@ func envOr(k, def string) string {
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // tickSnapshot: group g's partition p at tick i. A quarter of the groups
-// stop at tick 10, a quarter fall behind, the rest keep up, so that every
-// rule runs.
+// stop at tick 5 and leave (STOP: their commits are frozen through the
+// window of the last 10 ticks), a quarter fall behind by 100 messages a tick
+// (WARN: their commit lag grows and never reaches 0 in that window), the
+// rest keep up, so that every rule runs.
 func tickSnapshot(i, groups, partitions int) snapshot.Snapshot {
 	s := snapshot.Snapshot{Cluster: "bench", ClusterID: "bench", Time: t0.Add(time.Duration(i) * 30 * time.Second)}
 	s.Groups = make([]snapshot.Group, groups)
@@ -66,11 +68,11 @@ func tickSnapshot(i, groups, partitions int) snapshot.Snapshot {
 			logEnd := int64(1000*i + p)
 			committed := logEnd
 			switch g % 4 {
-			case 1: // stopped at tick 10
-				committed = int64(1000*min(i, 10) + p)
+			case 1: // stopped at tick 5
+				committed = int64(1000*min(i, 5) + p)
 				grp.State = "Empty"
-			case 2: // falling behind
-				committed = int64(900*i + p)
+			case 2: // falling behind, 500 messages back from the start
+				committed = int64(max(900*i-500, 0) + p)
 			}
 			part := snapshot.Partition{Topic: fmt.Sprintf("topic-%d", p%5), Partition: int32(p), Committed: committed, HasCommitted: true,
 				LogEnd: logEnd, LogStart: 0, HasOffsets: true}
