@@ -37,7 +37,7 @@ func newCollector(ctx context.Context, cfg Config, log *slog.Logger) (*program, 
 		p.core.Sources = append(p.core.Sources, src)
 	}
 
-	es, err := esindex.New(cfg.Elasticsearch.ConnConfig(), cfg.Elasticsearch.Namespace)
+	es, err := esindex.New(esindex.ConnConfig(cfg.Elasticsearch.Conn()), cfg.Elasticsearch.Namespace)
 	if err != nil {
 		return nil, err
 	}

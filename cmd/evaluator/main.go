@@ -153,7 +153,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // the history, the status writer and the incident store are that one
 // connection's.
 func newEvaluator(cfg Config, log *slog.Logger) (*evaluator.Evaluator, error) {
-	es, err := esindex.New(cfg.Elasticsearch.ConnConfig(), cfg.Elasticsearch.Namespace)
+	es, err := esindex.New(esindex.ConnConfig(cfg.Elasticsearch.Conn()), cfg.Elasticsearch.Namespace)
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/lagwatch/lagwatch/pkg/esindex"
 )
 
 // ESEnv is the raw Elasticsearch environment. Embed it in a command's
@@ -61,9 +59,20 @@ type ES struct {
 	Retention time.Duration
 }
 
-// ConnConfig is how to reach Elasticsearch, for esindex.NewClient.
-func (e ES) ConnConfig() esindex.ConnConfig {
-	return esindex.ConnConfig{
+// Conn is how to reach Elasticsearch. Its fields are esindex.ConnConfig's,
+// in the same order, so that a command converts it with
+// esindex.ConnConfig(cfg.Elasticsearch.Conn()) and this package, which the
+// Kafka side uses too, links no Elasticsearch client.
+type Conn struct {
+	URLs               []string
+	APIKey             string
+	Username, Password string
+	CAFile             string
+}
+
+// Conn is how to reach Elasticsearch, for esindex.New.
+func (e ES) Conn() Conn {
+	return Conn{
 		URLs:     e.URLs,
 		APIKey:   string(e.APIKey),
 		Username: e.Username,

@@ -6,9 +6,9 @@
 // cron schedules.
 //
 // Each command keeps its own configuration struct and loadConfig; this
-// package only supplies the shared parts. It imports pkg/esindex for
-// ConnConfig alone, and must not import cmd/ or internal/notify; only the
-// commands import it.
+// package only supplies the shared parts. It imports nothing of lagwatch's
+// and no client (internal/kafkasource uses its FieldError), and must not
+// import cmd/ or internal/notify.
 package envconf
 
 import (

@@ -146,22 +146,22 @@ func TestESProblems(t *testing.T) {
 	}
 }
 
-// TestConnConfig: the helper carries every connection setting, and its
-// result is what esindex.NewClient accepts.
-func TestConnConfig(t *testing.T) {
+// TestConn: the helper carries every connection setting, and its result
+// converts to what esindex.NewClient accepts.
+func TestConn(t *testing.T) {
 	ca := testenv.WritePKI(t).CAFile
 	const key = "aWQ6a2V5" // base64("id:key")
 	e := envconf.ES{URLs: []string{"https://a:9200", "https://b:9200"}, APIKey: key, CAFile: ca, Namespace: "ns", Retention: time.Hour}
 	want := esindex.ConnConfig{URLs: e.URLs, APIKey: key, CAFile: ca}
-	if got := e.ConnConfig(); !reflect.DeepEqual(got, want) {
-		t.Errorf("ConnConfig() = %+v, want %+v", got, want)
+	if got := esindex.ConnConfig(e.Conn()); !reflect.DeepEqual(got, want) {
+		t.Errorf("Conn() = %+v, want %+v", got, want)
 	}
-	if _, err := esindex.NewClient(e.ConnConfig()); err != nil {
-		t.Errorf("NewClient(ConnConfig()): %v", err)
+	if _, err := esindex.NewClient(esindex.ConnConfig(e.Conn())); err != nil {
+		t.Errorf("NewClient(Conn()): %v", err)
 	}
-	basic := envconf.ES{URLs: []string{"http://es"}, Username: "u", Password: "p"}.ConnConfig()
+	basic := envconf.ES{URLs: []string{"http://es"}, Username: "u", Password: "p"}.Conn()
 	if basic.Username != "u" || basic.Password != "p" || basic.APIKey != "" {
-		t.Errorf("basic auth ConnConfig() = %+v", basic)
+		t.Errorf("basic auth Conn() = %+v", basic)
 	}
 }
 
