@@ -13,18 +13,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/lagwatch/lagwatch/internal/envconf"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stderr)
-	stop()
-	os.Exit(exitCode(err, os.Stderr))
+	envconf.Main(func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Stderr) },
+		func(err error) int { return exitCode(err, os.Stderr) })
 }
 
 // usageError and configuration errors exit with status 2.
