@@ -170,102 +170,97 @@ func TestLoadConfigClusters(t *testing.T) {
 
 // TestLoadConfigAccepts: values at the edges of what is valid.
 func TestLoadConfigAccepts(t *testing.T) {
-	cases := []struct {
-		name   string
-		env    map[string]string
-		reason string
-		check  func(Config) error
-	}{
+	envconftest.Accepts(t, prefixes, loadConfig, []envconftest.Accept[Config]{
 		{
-			name: "seconds field", env: with("COLLECTOR_SCHEDULE", "*/15 * * * * *"),
-			reason: "a 6-field spec starts with seconds",
-			check:  wantField(func(c Config) any { return c.Schedule }, "*/15 * * * * *"),
+			Name: "seconds field", Env: with("COLLECTOR_SCHEDULE", "*/15 * * * * *"),
+			Reason: "a 6-field spec starts with seconds",
+			Check:  field(func(c Config) any { return c.Schedule }, "*/15 * * * * *"),
 		},
 		{
-			name: "every descriptor", env: with("COLLECTOR_SCHEDULE", "@every 1m"),
-			reason: "descriptors are accepted",
-			check:  wantField(func(c Config) any { return c.Schedule }, "@every 1m"),
+			Name: "every descriptor", Env: with("COLLECTOR_SCHEDULE", "@every 1m"),
+			Reason: "descriptors are accepted",
+			Check:  field(func(c Config) any { return c.Schedule }, "@every 1m"),
 		},
 		{
-			name: "five fields", env: with("COLLECTOR_SCHEDULE", "*/5 * * * *"),
-			reason: "a classic cron spec runs on minutes",
-			check:  wantField(func(c Config) any { return c.Schedule }, "*/5 * * * *"),
+			Name: "five fields", Env: with("COLLECTOR_SCHEDULE", "*/5 * * * *"),
+			Reason: "a classic cron spec runs on minutes",
+			Check:  field(func(c Config) any { return c.Schedule }, "*/5 * * * *"),
 		},
 		{
-			name: "time zone and every", env: with("COLLECTOR_SCHEDULE", "CRON_TZ=UTC @every 30s"),
-			reason: "a time zone prefix does not hide the @every duration",
-			check:  wantField(func(c Config) any { return c.Schedule }, "CRON_TZ=UTC @every 30s"),
+			Name: "time zone and every", Env: with("COLLECTOR_SCHEDULE", "CRON_TZ=UTC @every 30s"),
+			Reason: "a time zone prefix does not hide the @every duration",
+			Check:  field(func(c Config) any { return c.Schedule }, "CRON_TZ=UTC @every 30s"),
 		},
 		{
-			name: "hourly", env: with("COLLECTOR_SCHEDULE", "@hourly"),
-			reason: "named descriptors are accepted",
-			check:  wantField(func(c Config) any { return c.Schedule }, "@hourly"),
+			Name: "hourly", Env: with("COLLECTOR_SCHEDULE", "@hourly"),
+			Reason: "named descriptors are accepted",
+			Check:  field(func(c Config) any { return c.Schedule }, "@hourly"),
 		},
 		{
-			name: "retention forever", env: with("ELASTICSEARCH_RETENTION", "0"),
-			reason: "0 keeps history forever",
-			check:  wantField(func(c Config) any { return c.Elasticsearch.Retention }, time.Duration(0)),
+			Name: "retention forever", Env: with("ELASTICSEARCH_RETENTION", "0"),
+			Reason: "0 keeps history forever",
+			Check:  field(func(c Config) any { return c.Elasticsearch.Retention }, time.Duration(0)),
 		},
 		{
-			name: "retention days", env: with("ELASTICSEARCH_RETENTION", "7d"),
-			reason: "a d suffix counts days",
-			check:  wantField(func(c Config) any { return c.Elasticsearch.Retention }, 7*24*time.Hour),
+			Name: "retention days", Env: with("ELASTICSEARCH_RETENTION", "7d"),
+			Reason: "a d suffix counts days",
+			Check:  field(func(c Config) any { return c.Elasticsearch.Retention }, 7*24*time.Hour),
 		},
 		{
-			name: "retention go duration", env: with("ELASTICSEARCH_RETENTION", "36h"),
-			reason: "Go durations are accepted",
-			check:  wantField(func(c Config) any { return c.Elasticsearch.Retention }, 36*time.Hour),
+			Name: "retention go duration", Env: with("ELASTICSEARCH_RETENTION", "36h"),
+			Reason: "Go durations are accepted",
+			Check:  field(func(c Config) any { return c.Elasticsearch.Retention }, 36*time.Hour),
 		},
 		{
-			name: "spool plain bytes", env: with("COLLECTOR_SPOOL_MAX_BYTES", "1024"),
-			reason: "no suffix means bytes",
-			check:  wantField(func(c Config) any { return c.SpoolMaxBytes }, int64(1024)),
+			Name: "spool plain bytes", Env: with("COLLECTOR_SPOOL_MAX_BYTES", "1024"),
+			Reason: "no suffix means bytes",
+			Check:  field(func(c Config) any { return c.SpoolMaxBytes }, int64(1024)),
 		},
 		{
-			name: "spool KiB", env: with("COLLECTOR_SPOOL_MAX_BYTES", "64KiB"),
-			reason: "KiB is 1024 bytes",
-			check:  wantField(func(c Config) any { return c.SpoolMaxBytes }, int64(64<<10)),
+			Name: "spool KiB", Env: with("COLLECTOR_SPOOL_MAX_BYTES", "64KiB"),
+			Reason: "KiB is 1024 bytes",
+			Check:  field(func(c Config) any { return c.SpoolMaxBytes }, int64(64<<10)),
 		},
 		{
-			name: "spool GiB with space", env: with("COLLECTOR_SPOOL_MAX_BYTES", "2 GiB"),
-			reason: "a space before the suffix is allowed",
-			check:  wantField(func(c Config) any { return c.SpoolMaxBytes }, int64(2<<30)),
+			Name: "spool GiB with space", Env: with("COLLECTOR_SPOOL_MAX_BYTES", "2 GiB"),
+			Reason: "a space before the suffix is allowed",
+			Check:  field(func(c Config) any { return c.SpoolMaxBytes }, int64(2<<30)),
 		},
 		{
-			name: "spool lower case", env: with("COLLECTOR_SPOOL_MAX_BYTES", "512mib"),
-			reason: "the suffix is case-insensitive",
-			check:  wantField(func(c Config) any { return c.SpoolMaxBytes }, int64(512<<20)),
+			Name: "spool lower case", Env: with("COLLECTOR_SPOOL_MAX_BYTES", "512mib"),
+			Reason: "the suffix is case-insensitive",
+			Check:  field(func(c Config) any { return c.SpoolMaxBytes }, int64(512<<20)),
 		},
 		{
-			name: "metrics disabled", env: with("COLLECTOR_METRICS_ADDR", ""),
-			reason: "set but empty disables the listener",
-			check:  wantField(func(c Config) any { return c.MetricsAddr }, ""),
+			Name: "metrics disabled", Env: with("COLLECTOR_METRICS_ADDR", ""),
+			Reason: "set but empty disables the listener",
+			Check:  field(func(c Config) any { return c.MetricsAddr }, ""),
 		},
 		{
-			name: "metrics loopback", env: with("COLLECTOR_METRICS_ADDR", "127.0.0.1:0"),
-			reason: "host and port 0 are a valid listen address",
-			check:  wantField(func(c Config) any { return c.MetricsAddr }, "127.0.0.1:0"),
+			Name: "metrics loopback", Env: with("COLLECTOR_METRICS_ADDR", "127.0.0.1:0"),
+			Reason: "host and port 0 are a valid listen address",
+			Check:  field(func(c Config) any { return c.MetricsAddr }, "127.0.0.1:0"),
 		},
 		{
-			name:   "sasl lower case",
-			env:    with("KAFKA_SASL_MECHANISM", "plain", "KAFKA_SASL_USERNAME", "u", "KAFKA_SASL_PASSWORD", "p"),
-			reason: "the mechanism is case-insensitive and stored upper case",
-			check:  wantField(func(c Config) any { return c.Clusters[0].SASL.Mechanism }, "PLAIN"),
+			Name:   "sasl lower case",
+			Env:    with("KAFKA_SASL_MECHANISM", "plain", "KAFKA_SASL_USERNAME", "u", "KAFKA_SASL_PASSWORD", "p"),
+			Reason: "the mechanism is case-insensitive and stored upper case",
+			Check:  field(func(c Config) any { return c.Clusters[0].SASL.Mechanism }, "PLAIN"),
 		},
 		{
-			name: "brokers list", env: with("KAFKA_BROKERS", " a:9092 ,b:9093,, "),
-			reason: "spaces and empty entries are dropped",
-			check:  wantField(func(c Config) any { return c.Clusters[0].Brokers }, []string{"a:9092", "b:9093"}),
+			Name: "brokers list", Env: with("KAFKA_BROKERS", " a:9092 ,b:9093,, "),
+			Reason: "spaces and empty entries are dropped",
+			Check:  field(func(c Config) any { return c.Clusters[0].Brokers }, []string{"a:9092", "b:9093"}),
 		},
 		{
-			name: "cluster name", env: with("KAFKA_CLUSTER_NAME", "prod-eu_1"),
-			reason: "the single cluster's label",
-			check:  wantField(func(c Config) any { return c.Clusters[0].Name }, "prod-eu_1"),
+			Name: "cluster name", Env: with("KAFKA_CLUSTER_NAME", "prod-eu_1"),
+			Reason: "the single cluster's label",
+			Check:  field(func(c Config) any { return c.Clusters[0].Name }, "prod-eu_1"),
 		},
 		{
-			name: "log level upper case", env: with("LOG_LEVEL", "DEBUG", "LOG_FORMAT", "Text"),
-			reason: "level and format are case-insensitive",
-			check: func(c Config) error {
+			Name: "log level upper case", Env: with("LOG_LEVEL", "DEBUG", "LOG_FORMAT", "Text"),
+			Reason: "level and format are case-insensitive",
+			Check: func(c Config) error {
 				if c.LogLevel != slog.LevelDebug || c.LogFormat != "text" {
 					return fmt.Errorf("level %v format %q", c.LogLevel, c.LogFormat)
 				}
@@ -273,58 +268,40 @@ func TestLoadConfigAccepts(t *testing.T) {
 			},
 		},
 		{
-			name: "es api key", env: with("ELASTICSEARCH_API_KEY", "k"),
-			reason: "an API key alone is enough",
-			check:  wantField(func(c Config) any { return c.Elasticsearch.APIKey }, envconf.Secret("k")),
+			Name: "es api key", Env: with("ELASTICSEARCH_API_KEY", "k"),
+			Reason: "an API key alone is enough",
+			Check:  field(func(c Config) any { return c.Elasticsearch.APIKey }, envconf.Secret("k")),
 		},
 		{
-			name: "es basic auth", env: with("ELASTICSEARCH_USERNAME", "u", "ELASTICSEARCH_PASSWORD", "p"),
-			reason: "username and password together",
-			check:  wantField(func(c Config) any { return c.Elasticsearch.Username }, "u"),
+			Name: "es basic auth", Env: with("ELASTICSEARCH_USERNAME", "u", "ELASTICSEARCH_PASSWORD", "p"),
+			Reason: "username and password together",
+			Check:  field(func(c Config) any { return c.Elasticsearch.Username }, "u"),
 		},
 		{
-			name: "es url with path", env: with("ELASTICSEARCH_URL", "https://proxy.example:443/es"),
-			reason: "a path prefix behind a proxy is allowed",
-			check:  wantField(func(c Config) any { return c.Elasticsearch.URLs }, []string{"https://proxy.example:443/es"}),
+			Name: "es url with path", Env: with("ELASTICSEARCH_URL", "https://proxy.example:443/es"),
+			Reason: "a path prefix behind a proxy is allowed",
+			Check:  field(func(c Config) any { return c.Elasticsearch.URLs }, []string{"https://proxy.example:443/es"}),
 		},
 		{
-			name: "namespace", env: with("ELASTICSEARCH_NAMESPACE", "prod_eu.1"),
-			reason: "lowercase with '_' and '.' is a valid namespace",
-			check:  wantField(func(c Config) any { return c.Elasticsearch.Namespace }, "prod_eu.1"),
+			Name: "namespace", Env: with("ELASTICSEARCH_NAMESPACE", "prod_eu.1"),
+			Reason: "lowercase with '_' and '.' is a valid namespace",
+			Check:  field(func(c Config) any { return c.Elasticsearch.Namespace }, "prod_eu.1"),
 		},
 		{
-			name: "tls off explicitly", env: with("KAFKA_TLS_ENABLED", "false", "KAFKA_TLS_INSECURE_SKIP_VERIFY", "false"),
-			reason: "false settings with TLS off are harmless",
-			check:  wantField(func(c Config) any { return c.Clusters[0].TLS == nil }, true),
+			Name: "tls off explicitly", Env: with("KAFKA_TLS_ENABLED", "false", "KAFKA_TLS_INSECURE_SKIP_VERIFY", "false"),
+			Reason: "false settings with TLS off are harmless",
+			Check:  field(func(c Config) any { return c.Clusters[0].TLS == nil }, true),
 		},
 		{
-			name: "tls system roots", env: with("KAFKA_TLS_ENABLED", "1"),
-			reason: "TLS without files uses the system roots",
-			check:  wantField(func(c Config) any { return *c.Clusters[0].TLS }, TLSConfig{}),
+			Name: "tls system roots", Env: with("KAFKA_TLS_ENABLED", "1"),
+			Reason: "TLS without files uses the system roots",
+			Check:  field(func(c Config) any { return *c.Clusters[0].TLS }, TLSConfig{}),
 		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			setEnv(t, tc.env)
-			cfg, err := loadConfig()
-			if err != nil {
-				t.Fatalf("%s: loadConfig: %v", tc.reason, err)
-			}
-			if err := tc.check(cfg); err != nil {
-				t.Errorf("%s: %v", tc.reason, err)
-			}
-		})
-	}
+	})
 }
 
-func wantField(get func(Config) any, want any) func(Config) error {
-	return func(c Config) error {
-		if got := get(c); !reflect.DeepEqual(got, want) {
-			return fmt.Errorf("got %#v, want %#v", got, want)
-		}
-		return nil
-	}
-}
+// field is a Check on one value of the loaded configuration.
+var field = envconftest.Field[Config]
 
 // TestLoadConfigRejects: each bad value alone gives exactly one line, which
 // names the variable at fault.
@@ -578,13 +555,8 @@ func renderAll(cfg Config) string {
 // TestDocsListEveryVariable: docs/configuration.md has a table row for every
 // variable the collector reads, with the default the code uses.
 func TestDocsListEveryVariable(t *testing.T) {
-	for _, file := range []string{filepath.Join("docs", "configuration.md"), "README.md"} {
-		t.Run(file, func(t *testing.T) { docsListEveryVariable(t, file) })
-	}
-}
-
-func docsListEveryVariable(t *testing.T, file string) {
-	docs := envconftest.ReadDocs(t, filepath.Join("..", "..", file))
-	docs.ListEvery(t, file, envconftest.Variables(t, "", &collectorEnv{}))
-	docs.ListEvery(t, file, envconftest.Variables(t, "KAFKA", &clusterEnv{}))
+	envconftest.EachDocsFile(t, func(t *testing.T, file string, docs envconftest.Docs) {
+		docs.ListEvery(t, file, envconftest.Variables(t, "", &collectorEnv{}))
+		docs.ListEvery(t, file, envconftest.Variables(t, "KAFKA", &clusterEnv{}))
+	})
 }

@@ -138,82 +138,77 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 func TestLoadConfigAccepts(t *testing.T) {
 	// The example of docs/configuration.md.
 	good := envconftest.WriteFile(t, "body.tmpl", `{"message": {{json (printf "%s: group %s on %s is %s (lag %d)" (title .Kind) .Group .Cluster .Status .TotalLag)}}}`+"\n")
-	cases := []struct {
-		name   string
-		env    map[string]string
-		reason string
-		check  func(Config) error
-	}{
+	envconftest.Accepts(t, prefixes, loadConfig, []envconftest.Accept[Config]{
 		{
-			name: "seconds field", env: envWith("EVALUATOR_SCHEDULE", "*/20 * * * * *"),
-			reason: "the collector's cron rules: a 6-field spec starts with seconds",
-			check:  field(func(c Config) any { return c.Schedule }, "*/20 * * * * *"),
+			Name: "seconds field", Env: envWith("EVALUATOR_SCHEDULE", "*/20 * * * * *"),
+			Reason: "the collector's cron rules: a 6-field spec starts with seconds",
+			Check:  field(func(c Config) any { return c.Schedule }, "*/20 * * * * *"),
 		},
 		{
-			name: "window bounds low", env: envWith("EVALUATOR_WINDOW_SIZE", "2"),
-			reason: "two observations make the smallest window",
-			check:  field(func(c Config) any { return c.Rules.WindowSize }, 2),
+			Name: "window bounds low", Env: envWith("EVALUATOR_WINDOW_SIZE", "2"),
+			Reason: "two observations make the smallest window",
+			Check:  field(func(c Config) any { return c.Rules.WindowSize }, 2),
 		},
 		{
-			name: "window bounds high", env: envWith("EVALUATOR_WINDOW_SIZE", "1000"),
-			reason: "upper bound included",
-			check:  field(func(c Config) any { return c.Rules.WindowSize }, 1000),
+			Name: "window bounds high", Env: envWith("EVALUATOR_WINDOW_SIZE", "1000"),
+			Reason: "upper bound included",
+			Check:  field(func(c Config) any { return c.Rules.WindowSize }, 1000),
 		},
 		{
-			name: "min complete one", env: envWith("EVALUATOR_MIN_COMPLETE", "1"),
-			reason: "only full windows are judged",
-			check:  field(func(c Config) any { return c.Rules.MinComplete }, 1.0),
+			Name: "min complete one", Env: envWith("EVALUATOR_MIN_COMPLETE", "1"),
+			Reason: "only full windows are judged",
+			Check:  field(func(c Config) any { return c.Rules.MinComplete }, 1.0),
 		},
 		{
-			name: "min complete fraction", env: envWith("EVALUATOR_MIN_COMPLETE", " 0.5 "),
-			reason: "a share of the window, spaces ignored",
-			check:  field(func(c Config) any { return c.Rules.MinComplete }, 0.5),
+			Name: "min complete fraction", Env: envWith("EVALUATOR_MIN_COMPLETE", " 0.5 "),
+			Reason: "a share of the window, spaces ignored",
+			Check:  field(func(c Config) any { return c.Rules.MinComplete }, 0.5),
 		},
 		{
-			name: "allowed lag", env: envWith("EVALUATOR_ALLOWED_LAG", "9000000000"),
-			reason: "lags are int64",
-			check:  field(func(c Config) any { return c.Rules.AllowedLag }, int64(9000000000)),
+			Name: "allowed lag", Env: envWith("EVALUATOR_ALLOWED_LAG", "9000000000"),
+			Reason: "lags are int64",
+			Check:  field(func(c Config) any { return c.Rules.AllowedLag }, int64(9000000000)),
 		},
 		{
-			name: "lookback equals max age", env: envWith("EVALUATOR_MAX_AGE", "2h", "EVALUATOR_NOTFOUND_LOOKBACK", "2h"),
-			reason: "the lookback may be as short as the window's age",
-			check:  field(func(c Config) any { return c.NotFoundLookback }, 2*time.Hour),
+			Name: "lookback equals max age", Env: envWith("EVALUATOR_MAX_AGE", "2h", "EVALUATOR_NOTFOUND_LOOKBACK", "2h"),
+			Reason: "the lookback may be as short as the window's age",
+			Check:  field(func(c Config) any { return c.NotFoundLookback }, 2*time.Hour),
 		},
 		{
-			name: "page size low", env: envWith("EVALUATOR_PAGE_SIZE", "100"),
-			reason: "lower bound included",
-			check:  field(func(c Config) any { return c.PageSize }, 100),
+			Name: "page size low", Env: envWith("EVALUATOR_PAGE_SIZE", "100"),
+			Reason: "lower bound included",
+			Check:  field(func(c Config) any { return c.PageSize }, 100),
 		},
 		{
-			name: "page size high", env: envWith("EVALUATOR_PAGE_SIZE", "10000"),
-			reason: "Elasticsearch's max result window",
-			check:  field(func(c Config) any { return c.PageSize }, 10000),
+			Name: "page size high", Env: envWith("EVALUATOR_PAGE_SIZE", "10000"),
+			Reason: "Elasticsearch's max result window",
+			Check:  field(func(c Config) any { return c.PageSize }, 10000),
 		},
 		{
-			name: "threshold err lower case", env: envWith("EVALUATOR_ALERT_THRESHOLD", "err"),
-			reason: "the threshold is case-insensitive",
-			check:  field(func(c Config) any { return c.Alert.Threshold }, evaluate.Err),
+			Name: "threshold err lower case", Env: envWith("EVALUATOR_ALERT_THRESHOLD", "err"),
+			Reason: "the threshold is case-insensitive",
+			Check:  field(func(c Config) any { return c.Alert.Threshold }, evaluate.Err),
 		},
 		{
-			name: "resend never", env: envWith("EVALUATOR_ALERT_RESEND", "0s"),
-			reason: "0 never re-sends",
-			check:  field(func(c Config) any { return c.Alert.Resend }, time.Duration(0)),
+			Name: "resend never", Env: envWith("EVALUATOR_ALERT_RESEND", "0s"),
+			Reason: "0 never re-sends",
+			Check:  field(func(c Config) any { return c.Alert.Resend }, time.Duration(0)),
 		},
 		{
-			name: "metrics disabled", env: envWith("EVALUATOR_METRICS_ADDR", ""),
-			reason: "set but empty disables the listener",
-			check:  field(func(c Config) any { return c.MetricsAddr }, ""),
+			Name: "metrics disabled", Env: envWith("EVALUATOR_METRICS_ADDR", ""),
+			Reason: "set but empty disables the listener",
+			Check:  field(func(c Config) any { return c.MetricsAddr }, ""),
 		},
 		{
-			name: "retries zero", env: envWith("EVALUATOR_WEBHOOK_RETRIES", "0"),
-			reason: "one attempt only",
-			check:  func(Config) error { return nil },
+			Name: "retries zero", Env: envWith("EVALUATOR_WEBHOOK_RETRIES", "0"),
+			Reason: "one attempt only",
+			Check:  func(Config) error { return nil },
 		},
 		{
-			name:   "generic webhook",
-			env:    hookWith("EVALUATOR_WEBHOOK_TIMEOUT", "2s", "EVALUATOR_WEBHOOK_RETRIES", "10"),
-			reason: "the generic template by default, with the shared timeout and retries",
-			check: func(c Config) error {
+			Name:   "generic webhook",
+			Env:    hookWith("EVALUATOR_WEBHOOK_TIMEOUT", "2s", "EVALUATOR_WEBHOOK_RETRIES", "10"),
+			Reason: "the generic template by default, with the shared timeout and retries",
+			Check: func(c Config) error {
 				if len(c.Webhooks) != 1 {
 					return fmt.Errorf("%d webhooks, want 1", len(c.Webhooks))
 				}
@@ -226,30 +221,30 @@ func TestLoadConfigAccepts(t *testing.T) {
 			},
 		},
 		{
-			name:   "headers on one line",
-			env:    hookWith("EVALUATOR_WEBHOOK_HEADERS", "authorization: Bearer abc ; X-Env:prod;"),
-			reason: "';' separates pairs; names are canonicalised, spaces and empty entries dropped",
-			check: field(func(c Config) any { return c.Webhooks[0].Headers },
+			Name:   "headers on one line",
+			Env:    hookWith("EVALUATOR_WEBHOOK_HEADERS", "authorization: Bearer abc ; X-Env:prod;"),
+			Reason: "';' separates pairs; names are canonicalised, spaces and empty entries dropped",
+			Check: field(func(c Config) any { return c.Webhooks[0].Headers },
 				map[string]envconf.Secret{"Authorization": "Bearer abc", "X-Env": "prod"}),
 		},
 		{
-			name:   "headers on lines",
-			env:    hookWith("EVALUATOR_WEBHOOK_HEADERS", "Cookie: a=1; b=2\r\n\nX-Token: t:1\n"),
-			reason: "lines separate pairs, so ';' and ':' belong to values",
-			check: field(func(c Config) any { return c.Webhooks[0].Headers },
+			Name:   "headers on lines",
+			Env:    hookWith("EVALUATOR_WEBHOOK_HEADERS", "Cookie: a=1; b=2\r\n\nX-Token: t:1\n"),
+			Reason: "lines separate pairs, so ';' and ':' belong to values",
+			Check: field(func(c Config) any { return c.Webhooks[0].Headers },
 				map[string]envconf.Secret{"Cookie": "a=1; b=2", "X-Token": "t:1"}),
 		},
 		{
-			name:   "content type override",
-			env:    hookWith("EVALUATOR_WEBHOOK_HEADERS", "Content-Type: text/plain"),
-			reason: "the sink's own Content-Type may be replaced",
-			check:  field(func(c Config) any { return c.Webhooks[0].Headers["Content-Type"] }, envconf.Secret("text/plain")),
+			Name:   "content type override",
+			Env:    hookWith("EVALUATOR_WEBHOOK_HEADERS", "Content-Type: text/plain"),
+			Reason: "the sink's own Content-Type may be replaced",
+			Check:  field(func(c Config) any { return c.Webhooks[0].Headers["Content-Type"] }, envconf.Secret("text/plain")),
 		},
 		{
-			name:   "template file",
-			env:    hookWith("EVALUATOR_WEBHOOK_TEMPLATE_FILE", good),
-			reason: "a template that parses and renders; named after its file",
-			check: func(c Config) error {
+			Name:   "template file",
+			Env:    hookWith("EVALUATOR_WEBHOOK_TEMPLATE_FILE", good),
+			Reason: "a template that parses and renders; named after its file",
+			Check: func(c Config) error {
 				if name := c.Webhooks[0].Template.Name(); name != good {
 					return fmt.Errorf("template named %q, want the file %q", name, good)
 				}
@@ -262,10 +257,10 @@ func TestLoadConfigAccepts(t *testing.T) {
 			},
 		},
 		{
-			name:   "slack only",
-			env:    envWith("EVALUATOR_SLACK_WEBHOOK_URL", "https://hooks.slack.test/services/T/B/x"),
-			reason: "Slack alone, with its own template",
-			check: func(c Config) error {
+			Name:   "slack only",
+			Env:    envWith("EVALUATOR_SLACK_WEBHOOK_URL", "https://hooks.slack.test/services/T/B/x"),
+			Reason: "Slack alone, with its own template",
+			Check: func(c Config) error {
 				if len(c.Webhooks) != 1 || c.Webhooks[0].Name != "slack" || c.Webhooks[0].Template.Name() != "slack" {
 					return fmt.Errorf("got %s", c)
 				}
@@ -273,39 +268,21 @@ func TestLoadConfigAccepts(t *testing.T) {
 			},
 		},
 		{
-			name:   "both sinks",
-			env:    hookWith("EVALUATOR_SLACK_WEBHOOK_URL", "https://hooks.slack.test/services/T/B/x"),
-			reason: "generic first, then Slack",
-			check: func(c Config) error {
+			Name:   "both sinks",
+			Env:    hookWith("EVALUATOR_SLACK_WEBHOOK_URL", "https://hooks.slack.test/services/T/B/x"),
+			Reason: "generic first, then Slack",
+			Check: func(c Config) error {
 				if len(c.Webhooks) != 2 || c.Webhooks[0].Name != "webhook" || c.Webhooks[1].Name != "slack" {
 					return fmt.Errorf("got %s", c)
 				}
 				return nil
 			},
 		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			setConfigEnv(t, tc.env)
-			cfg, err := loadConfig()
-			if err != nil {
-				t.Fatalf("%s: loadConfig: %v", tc.reason, err)
-			}
-			if err := tc.check(cfg); err != nil {
-				t.Errorf("%s: %v", tc.reason, err)
-			}
-		})
-	}
+	})
 }
 
-func field(get func(Config) any, want any) func(Config) error {
-	return func(c Config) error {
-		if got := get(c); !reflect.DeepEqual(got, want) {
-			return fmt.Errorf("got %#v, want %#v", got, want)
-		}
-		return nil
-	}
-}
+// field is a Check on one value of the loaded configuration.
+var field = envconftest.Field[Config]
 
 // TestLoadConfigRejects: each bad value alone gives exactly one line, which
 // names the variable at fault.
@@ -594,20 +571,15 @@ func TestSinks(t *testing.T) {
 // variable the evaluator reads, with the default the code uses; the
 // evaluator's own variables are in its part, "# Configuring the evaluator".
 func TestDocsListEveryVariable(t *testing.T) {
-	for _, file := range []string{filepath.Join("docs", "configuration.md"), "README.md"} {
-		t.Run(file, func(t *testing.T) { docsListEveryVariable(t, file) })
-	}
-}
-
-func docsListEveryVariable(t *testing.T, file string) {
 	const part = "# Configuring the evaluator"
-	docs := envconftest.ReadDocs(t, filepath.Join("..", "..", file))
-	vars := envconftest.Variables(t, "", &evaluatorEnv{})
-	docs.ListEvery(t, file, vars)
-	for _, v := range vars {
-		_, listed := docs.Default[v.Name] // ListEvery reports those that are not
-		if listed && file != "README.md" && strings.HasPrefix(v.Name, "EVALUATOR_") && !slices.Contains(docs.Under[v.Name], part) {
-			t.Errorf("docs/configuration.md: %s is not under %s", v.Name, part)
+	envconftest.EachDocsFile(t, func(t *testing.T, file string, docs envconftest.Docs) {
+		vars := envconftest.Variables(t, "", &evaluatorEnv{})
+		docs.ListEvery(t, file, vars)
+		for _, v := range vars {
+			_, listed := docs.Default[v.Name] // ListEvery reports those that are not
+			if listed && file != "README.md" && strings.HasPrefix(v.Name, "EVALUATOR_") && !slices.Contains(docs.Under[v.Name], part) {
+				t.Errorf("docs/configuration.md: %s is not under %s", v.Name, part)
+			}
 		}
-	}
+	})
 }

@@ -8,8 +8,10 @@ package envconftest
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -177,5 +179,54 @@ func (d Docs) ListEvery(t *testing.T, file string, vars []envconf.Variable) {
 		case v.Default != "" && got != "`"+v.Default+"`":
 			t.Errorf("%s: %s default is %s, code says `%s`", file, v.Name, got, v.Default)
 		}
+	}
+}
+
+// Accept is an environment that the configuration must take; Check says
+// what the loaded configuration of type C must hold, Reason why.
+type Accept[C any] struct {
+	Name   string
+	Env    map[string]string
+	Reason string
+	Check  func(C) error
+}
+
+// Accepts runs each case as a subtest: SetEnv(prefixes, Env), then load,
+// which must succeed and pass the case's Check.
+func Accepts[C any](t *testing.T, prefixes []string, load func() (C, error), cases []Accept[C]) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			SetEnv(t, prefixes, tc.Env)
+			cfg, err := load()
+			if err != nil {
+				t.Fatalf("%s: loadConfig: %v", tc.Reason, err)
+			}
+			if err := tc.Check(cfg); err != nil {
+				t.Errorf("%s: %v", tc.Reason, err)
+			}
+		})
+	}
+}
+
+// Field is a Check that what get reads from the configuration equals want.
+func Field[C any](get func(C) any, want any) func(C) error {
+	return func(c C) error {
+		if got := get(c); !reflect.DeepEqual(got, want) {
+			return fmt.Errorf("got %#v, want %#v", got, want)
+		}
+		return nil
+	}
+}
+
+// DocsFiles are the files that list every variable, from the top of the
+// repository: the configuration reference and the README.
+var DocsFiles = []string{filepath.Join("docs", "configuration.md"), "README.md"}
+
+// EachDocsFile runs check as a subtest for each of DocsFiles, read from a
+// command's folder (two levels below the top).
+func EachDocsFile(t *testing.T, check func(t *testing.T, file string, docs Docs)) {
+	for _, file := range DocsFiles {
+		t.Run(file, func(t *testing.T) { check(t, file, ReadDocs(t, filepath.Join("..", "..", file))) })
 	}
 }
