@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -9,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,11 +18,24 @@ import (
 )
 
 // TestScheduleMetricsAndSIGTERM runs the built evaluator on a one-second
-// schedule against an empty namespace, reads /metrics and /healthz, then
-// sends SIGTERM: it lets the run in flight finish and exits 0.
+// schedule against a namespace holding one stopped group, reads /metrics
+// (with Burrow's gauges of that group) and /healthz, then sends SIGTERM: it
+// lets the run in flight finish and exits 0.
 func TestScheduleMetricsAndSIGTERM(t *testing.T) {
-	ns := strings.ReplaceAll(testenv.Name(t, "evalserve"), "-", "")
-	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, "metrics-lagwatch.status-"+ns)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	es, ns, names, _, w := newHistory(ctx, t, "evalserve")
+	now := time.Now().UTC()
+	for i := 3; i >= 1; i-- {
+		if _, err := w.Write(ctx, stoppedSnapshot(now.Add(-time.Duration(i)*time.Second), "billing", 5, 20+int64(3-i))); err != nil {
+			t.Fatalf("write snapshot: %v", err)
+		}
+	}
+	refresh, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresh.Body.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +66,10 @@ func TestScheduleMetricsAndSIGTERM(t *testing.T) {
 	}
 	if n, _ := strconv.Atoi(string(m[1])); n < 2 {
 		t.Errorf("ok runs = %d, want >= 2", n)
+	}
+	// The stopped consumer's group is ERR, 3 in Burrow's enum.
+	if v, ok := testenv.Sample(string(body), `burrow_kafka_consumer_status{cluster="alerts",consumer_group="billing"}`); !ok || v != 3 {
+		t.Errorf("burrow_kafka_consumer_status of the group = %v (present: %v), want 3:\n%s", v, ok, body)
 	}
 	res, err = http.Get("http://" + addr + "/healthz")
 	if err != nil {

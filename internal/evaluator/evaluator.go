@@ -213,7 +213,7 @@ func (e *Evaluator) record(ctx context.Context, at time.Time, keep func(evaluate
 }
 
 // Live is one scheduled (or --once) evaluation: statuses at the present,
-// then alerts.
+// Burrow's gauges, then alerts.
 func (e *Evaluator) Live(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
@@ -223,9 +223,17 @@ func (e *Evaluator) Live(ctx context.Context) error {
 	// A failure shows in the read that follows.
 	_ = e.history.Refresh(ctx)
 	var results []evaluate.GroupResult
+	burrow := newBurrowBuild()
 	st, wr, err := e.record(ctx, at, func(r evaluate.GroupResult) {
+		burrow.add(r)
 		results = append(results, compact(r))
 	})
+	if err == nil {
+		// Every group was evaluated and its verdict stored: Burrow's gauges
+		// show this evaluation, whatever alerting makes of it. A failed
+		// evaluation leaves the previous one's.
+		e.metrics.burrow.publish(burrow)
+	}
 	var alerts alertStats
 	if err == nil {
 		alerts, err = e.alert(ctx, at, results)

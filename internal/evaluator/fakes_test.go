@@ -26,6 +26,7 @@ type fakeHistory struct {
 	windows  []evaluate.GroupWindow
 	known    []esindex.GroupKey
 	readErr  error
+	knownErr error // fails KnownGroups, after every window went by
 	installs int
 }
 
@@ -59,6 +60,9 @@ func (h *fakeHistory) ReadWindows(_ context.Context, q esindex.WindowQuery, fn f
 }
 
 func (h *fakeHistory) KnownGroups(_ context.Context, _, _ time.Time, cluster string) ([]esindex.GroupKey, int, error) {
+	if h.knownErr != nil {
+		return nil, 1, h.knownErr
+	}
 	var out []esindex.GroupKey
 	for _, k := range h.known {
 		if cluster == "" || k.Cluster == cluster {
@@ -178,6 +182,25 @@ func window(group string, stopped bool, at time.Time) evaluate.GroupWindow {
 		obs = append(obs, o)
 	}
 	return evaluate.GroupWindow{Cluster: "c", Group: group, Partitions: []evaluate.PartitionWindow{{Topic: "orders", Obs: obs}}}
+}
+
+// ticks are observations of one partition one second apart, the newest a
+// second before at, from (committed, log end) pairs; owned says a live
+// member owns the partition. A negative committed offset means no commit.
+func ticks(at time.Time, owned bool, pairs ...[2]int64) []evaluate.Observation {
+	var obs []evaluate.Observation
+	for i, p := range pairs {
+		o := evaluate.Observation{Time: at.Add(time.Duration(i-len(pairs)) * time.Second), LogEnd: p[1], HasLogEnd: true,
+			GroupState: "Empty"}
+		if p[0] >= 0 {
+			o.Committed, o.HasCommitted, o.Lag, o.HasLag = p[0], true, max(p[1]-p[0], 0), true
+		}
+		if owned {
+			o.GroupState, o.Owner = "Stable", "member-1"
+		}
+		obs = append(obs, o)
+	}
+	return obs
 }
 
 // harness is an Evaluator over fakes, with its log lines.

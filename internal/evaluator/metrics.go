@@ -10,7 +10,8 @@ import (
 )
 
 // metrics are the evaluator's Prometheus series (served in schedule mode),
-// with the Go runtime and process series.
+// with the Go runtime and process series, and Burrow's gauges of the latest
+// live evaluation (burrowmetrics.go).
 type metrics struct {
 	reg          *prometheus.Registry
 	runs         *prometheus.CounterVec
@@ -21,11 +22,12 @@ type metrics struct {
 	statusDocs   *prometheus.CounterVec
 	sinkSends    *prometheus.CounterVec
 	sinkFailures *prometheus.CounterVec
+	burrow       *burrowGauges
 }
 
 func newMetrics() *metrics {
 	ns, sub := "lagwatch", "evaluator"
-	m := &metrics{}
+	m := &metrics{burrow: &burrowGauges{}}
 	m.runs = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "runs_total",
 		Help: "Evaluation runs by result (ok or error)."}, []string{"result"})
 	m.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "run_duration_seconds",
@@ -42,7 +44,7 @@ func newMetrics() *metrics {
 		Help: "Alerts delivered, by sink and kind."}, []string{"sink", "kind"})
 	m.sinkFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "alert_failures_total",
 		Help: "Alerts a sink did not take, after retries."}, []string{"sink"})
-	m.reg = service.NewRegistry(m.runs, m.duration, m.groups, m.esRequests, m.docsRead, m.statusDocs, m.sinkSends, m.sinkFailures)
+	m.reg = service.NewRegistry(m.runs, m.duration, m.groups, m.esRequests, m.docsRead, m.statusDocs, m.sinkSends, m.sinkFailures, m.burrow)
 	return m
 }
 
