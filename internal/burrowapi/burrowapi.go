@@ -80,6 +80,8 @@ const (
 	msgConsumerNotFound      = "cluster or consumer not found"
 	// invalidRequest is Burrow's catch-all body for an unknown path, written
 	// verbatim (its "result" field included) by Burrow's defaultHandler.
+	// Burrow sends it through http.Error, as text/plain; it is sent here as
+	// what it is, application/json.
 	invalidRequest = `{"error":true,"message":"invalid request type","result":{}}`
 )
 
