@@ -283,6 +283,11 @@ func commitLags(obs []Observation, before *Observation) []CommitLag {
 	return out
 }
 
+// CommitLags returns the commit lag of each observation of w.Obs, in order
+// (see CommitLag): what Burrow shows as the lag stored with each commit.
+// Before gives the first observation its previous log end.
+func (w PartitionWindow) CommitLags() []CommitLag { return commitLags(w.Obs, w.Before) }
+
 // classify combines the rules in their order; obs is not empty and lags
 // holds its commit lags.
 func classify(obs []Observation, lags []CommitLag, complete float64, r Rules, now time.Time) Status {
