@@ -4,19 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+	"github.com/lagwatch/lagwatch/internal/golden"
+)
 
 // testConfig stands for the evaluator's settings under Burrow's names.
 var testConfig = map[string]any{
@@ -98,26 +96,14 @@ func TestEndpoints(t *testing.T) {
 				t.Fatalf("body is not JSON: %v: %s", err, rec.Body)
 			}
 			got.WriteByte('\n')
-			golden(t, tc.golden, got.Bytes(), tc.reason)
+			checkGolden(t, tc.golden, got.Bytes(), tc.reason)
 		})
 	}
 }
 
-func golden(t *testing.T, file string, got []byte, reason string) {
+func checkGolden(t *testing.T, file string, got []byte, reason string) {
 	t.Helper()
-	path := filepath.Join("testdata", file)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatalf("update %s: %v", path, err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s (%s) differs; got:\n%s", path, reason, got)
-	}
+	golden.Check(t, filepath.Join("testdata", file), got, "the body ("+reason+")")
 }
 
 // TestAdmin checks Burrow's plain-text health answers.

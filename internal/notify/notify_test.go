@@ -3,21 +3,18 @@ package notify
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/lagwatch/lagwatch/internal/golden"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 var t0 = time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
 
@@ -100,20 +97,7 @@ func TestTemplatesGolden(t *testing.T) {
 			if !json.Valid(body) {
 				t.Fatalf("not JSON:\n%s", body)
 			}
-			path := filepath.Join("testdata", tc.name+".json")
-			if *update {
-				if err := os.WriteFile(path, body, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (create with -update)", err)
-			}
-			if string(want) != string(body) {
-				t.Errorf("body differs from %s:\n%s", path, body)
-			}
+			golden.Check(t, filepath.Join("testdata", tc.name+".json"), body, "the body")
 		})
 	}
 }

@@ -1,16 +1,13 @@
 package esindex
 
 import (
-	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+	"github.com/lagwatch/lagwatch/internal/golden"
+)
 
 // TestTemplatesGolden compares the template bodies Install sends with
 // testdata/*.template.json. Refresh them with `go test -run Golden -update`.
@@ -34,20 +31,7 @@ func TestTemplatesGolden(t *testing.T) {
 		t.Fatalf("%d templates, want %d", len(tmpls), len(files))
 	}
 	for _, tm := range tmpls {
-		path := filepath.Join("testdata", files[tm.Name])
-		if *update {
-			if err := os.WriteFile(path, tm.Body, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (create it with -update)", err)
-		}
-		if !bytes.Equal(tm.Body, want) {
-			t.Errorf("template %s differs from %s (refresh with -update if intended):\n%s", tm.Name, path, tm.Body)
-		}
+		golden.Check(t, filepath.Join("testdata", files[tm.Name]), tm.Body, "template "+tm.Name)
 	}
 }
 

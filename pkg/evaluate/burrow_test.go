@@ -1,16 +1,13 @@
 package evaluate
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+	"github.com/lagwatch/lagwatch/internal/golden"
+)
 
 // burrowGroup is a group with one partition of each interesting kind.
 func burrowGroup() GroupWindow {
@@ -60,19 +57,7 @@ func TestBurrowGolden(t *testing.T) {
 				t.Fatalf("marshal: %v", err)
 			}
 			got = append(got, '\n')
-			path := filepath.Join("testdata", tc.file)
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatalf("update %s: %v", path, err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("read golden file (run with -update to create it): %v", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s (%s) differs; got:\n%s", path, tc.reason, got)
-			}
+			golden.Check(t, filepath.Join("testdata", tc.file), got, "the body ("+tc.reason+")")
 		})
 	}
 }
