@@ -29,8 +29,8 @@ func TestWorkload(t *testing.T) {
 		Roles: roles, Brokers: brokers, Topic: name, GroupPrefix: name,
 		Partitions: 3, Rate: 20, SlowRate: 5, ReadFirst: 30,
 	}
+	testenv.DeleteTopicOnCleanup(t, name)
 	c := testenv.KafkaClient(t)
-	t.Cleanup(func() { deleteTopic(t, c, name) })
 	for _, r := range roles[1:] {
 		testenv.DeleteGroupOnCleanup(t, cfg.group(r))
 	}
@@ -153,16 +153,4 @@ func allCommitted(v groupView, partitions int) bool {
 		}
 	}
 	return true
-}
-
-func deleteTopic(t *testing.T, c *kafka.Client, topic string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}})
-	if err == nil {
-		err = resp.Errors[topic]
-	}
-	if err != nil {
-		t.Errorf("delete topic %s: %v", topic, err)
-	}
 }

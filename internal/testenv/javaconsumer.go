@@ -225,18 +225,18 @@ func (c *JavaConsumer) Log() string { return c.log.String() }
 // lockedBuffer is a bytes.Buffer written by the process's copier and read
 // by the test.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	sync.Mutex
+	b bytes.Buffer
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.Lock()
+	defer l.Unlock()
 	return l.b.Write(p)
 }
 
 func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.Lock()
+	defer l.Unlock()
 	return l.b.String()
 }

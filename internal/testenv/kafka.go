@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,30 +41,12 @@ func CreateTopic(t testing.TB, prefix string, partitions int) string {
 	if err := resp.Errors[name]; err != nil {
 		t.Fatalf("create topic %s: %v", name, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		resp, err := c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{name}})
-		if err == nil {
-			err = resp.Errors[name]
-		}
-		if err != nil {
-			t.Errorf("delete topic %s: %v", name, err)
-		}
-	})
+	DeleteTopicOnCleanup(t, name)
 	// Wait for leaders: a produce right after creation can otherwise fail.
 	for {
 		md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{name}})
-		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) == partitions {
-			ready := true
-			for _, p := range md.Topics[0].Partitions {
-				if p.Leader.ID < 0 || p.Error != nil {
-					ready = false
-				}
-			}
-			if ready {
-				return name
-			}
+		if err == nil && hasLeaders(md, partitions) {
+			return name
 		}
 		select {
 		case <-ctx.Done():
@@ -71,6 +54,34 @@ func CreateTopic(t testing.TB, prefix string, partitions int) string {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// hasLeaders reports whether md describes one topic with the given number of
+// partitions, each with a leader and no error.
+func hasLeaders(md *kafka.MetadataResponse, partitions int) bool {
+	if len(md.Topics) != 1 || md.Topics[0].Error != nil || len(md.Topics[0].Partitions) != partitions {
+		return false
+	}
+	return !slices.ContainsFunc(md.Topics[0].Partitions, func(p kafka.Partition) bool {
+		return p.Leader.ID < 0 || p.Error != nil
+	})
+}
+
+// DeleteTopicOnCleanup deletes the topic when the test ends.
+func DeleteTopicOnCleanup(t testing.TB, topic string) {
+	t.Helper()
+	c := KafkaClient(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		resp, err := c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}})
+		if err == nil {
+			err = resp.Errors[topic]
+		}
+		if err != nil {
+			t.Errorf("delete topic %s: %v", topic, err)
+		}
+	})
 }
 
 // Produce writes n messages to each listed partition of topic, synchronously.
@@ -159,18 +170,25 @@ func DeleteGroupOnCleanup(t testing.TB, group string) {
 	t.Helper()
 	c := KafkaClient(t)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		resp, err := c.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}})
-		if err == nil {
-			err = resp.Errors[group]
-		}
 		// A group whose members are still leaving answers NonEmptyGroup; a
 		// group already gone answers GroupIdNotFound. Neither leaves litter.
+		err := deleteGroup(c, group)
 		if err != nil && !errors.Is(err, kafka.GroupIdNotFound) && !errors.Is(err, kafka.NonEmptyGroup) {
 			t.Errorf("delete group %s: %v", group, err)
 		}
 	})
+}
+
+// deleteGroup deletes a consumer group, waiting 30 seconds at the most.
+// kafka-go reports the group's own failure in the response, not as err.
+func deleteGroup(c *kafka.Client, group string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := c.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}})
+	if err == nil {
+		err = resp.Errors[group]
+	}
+	return err
 }
 
 // DeleteRecords advances a partition's log-start offset to before, as
@@ -194,14 +212,7 @@ func DeleteRecords(ctx context.Context, t testing.TB, topic string, partition in
 // DeleteGroup deletes a consumer group now (it must have no members).
 func DeleteGroup(t testing.TB, group string) {
 	t.Helper()
-	c := KafkaClient(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := c.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}})
-	if err == nil {
-		err = resp.Errors[group]
-	}
-	if err != nil {
+	if err := deleteGroup(KafkaClient(t), group); err != nil {
 		t.Fatalf("delete group %s: %v", group, err)
 	}
 }
@@ -219,10 +230,7 @@ const (
 func KafkaSASL(t testing.TB) string {
 	t.Helper()
 	Kafka(t)
-	addr := os.Getenv("TESTENV_KAFKA_SASL_BROKERS")
-	if addr == "" {
-		addr = "127.0.0.1:9094"
-	}
+	addr := getenv("TESTENV_KAFKA_SASL_BROKERS", "127.0.0.1:9094")
 	if err := checkKafka(addr); err != nil {
 		t.Fatalf("%v (the SASL listener of `scripts/testenv up`; restart the broker if it predates it)", err)
 	}
@@ -236,14 +244,8 @@ func KafkaSASL(t testing.TB) string {
 func KafkaTLS(t testing.TB) (addr, dir string) {
 	t.Helper()
 	Kafka(t)
-	addr = os.Getenv("TESTENV_KAFKA_TLS_BROKERS")
-	if addr == "" {
-		addr = "127.0.0.1:9095"
-	}
-	dir = os.Getenv("TESTENV_KAFKA_TLS_DIR")
-	if dir == "" {
-		dir = filepath.Join(RepoRoot(t), ".testenv", "tls")
-	}
+	addr = getenv("TESTENV_KAFKA_TLS_BROKERS", "127.0.0.1:9095")
+	dir = getenv("TESTENV_KAFKA_TLS_DIR", filepath.Join(RepoRoot(t), ".testenv", "tls"))
 	if err := checkKafka(addr); err != nil {
 		t.Fatalf("%v (the TLS listener of `scripts/testenv up`; restart the broker if it predates it)", err)
 	}

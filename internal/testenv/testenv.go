@@ -37,18 +37,10 @@ const (
 // after checking that the first one accepts connections.
 func Kafka(t testing.TB) []string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs the real Kafka broker; skipped with -short")
-	}
-	v := os.Getenv("KAFKA_BROKERS")
-	if v == "" {
-		v = DefaultKafkaBrokers
-	}
-	brokers := strings.Split(v, ",")
-	if err := checkKafka(brokers[0]); err != nil {
-		t.Fatalf("%v (start it with `scripts/testenv up`, or run unit tests alone with -short)", err)
-	}
-	return brokers
+	v := server(t, "Kafka broker", "KAFKA_BROKERS", DefaultKafkaBrokers, func(v string) error {
+		return checkKafka(strings.Split(v, ",")[0])
+	})
+	return strings.Split(v, ",")
 }
 
 func checkKafka(addr string) error {
@@ -63,17 +55,30 @@ func checkKafka(addr string) error {
 // default), after checking that its cluster health answers.
 func Elasticsearch(t testing.TB) string {
 	t.Helper()
+	return server(t, "Elasticsearch", "ELASTICSEARCH_URL", DefaultElasticsearchURL, checkElasticsearch)
+}
+
+// server returns the address of a real server from the variable env, or def
+// when it is unset. Under -short it skips the test; otherwise a server that
+// check finds unreachable fails it.
+func server(t testing.TB, what, env, def string, check func(addr string) error) string {
+	t.Helper()
 	if testing.Short() {
-		t.Skip("needs the real Elasticsearch; skipped with -short")
+		t.Skipf("needs the real %s; skipped with -short", what)
 	}
-	u := os.Getenv("ELASTICSEARCH_URL")
-	if u == "" {
-		u = DefaultElasticsearchURL
-	}
-	if err := checkElasticsearch(u); err != nil {
+	v := getenv(env, def)
+	if err := check(v); err != nil {
 		t.Fatalf("%v (start it with `scripts/testenv up`, or run unit tests alone with -short)", err)
 	}
-	return u
+	return v
+}
+
+// getenv returns the variable name, or def when it is unset or empty.
+func getenv(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func checkElasticsearch(u string) error {

@@ -188,22 +188,18 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 	var cur chunk
 	var curDocs int64
 	requests := 0
+	// bucket is one (cluster, group) pair: its documents and the most
+	// partitions a document of the group counted.
+	type bucket struct {
+		Key      map[string]string `json:"key"`
+		DocCount int64             `json:"doc_count"`
+		P        struct {
+			Value *float64 `json:"value"`
+		} `json:"p"`
+	}
 	var after map[string]any
 	for {
-		var page struct {
-			Aggregations struct {
-				G struct {
-					AfterKey map[string]any `json:"after_key"`
-					Buckets  []struct {
-						Key      map[string]string `json:"key"`
-						DocCount int64             `json:"doc_count"`
-						P        struct {
-							Value *float64 `json:"value"`
-						} `json:"p"`
-					} `json:"buckets"`
-				} `json:"g"`
-			} `json:"aggregations"`
-		}
+		var page groupPage[any, bucket]
 		found, err := searchAggs(ctx, es, index, map[string]any{"size": 0, "track_total_hits": false,
 			"query": map[string]any{"bool": map[string]any{"filter": filter}},
 			"aggs": map[string]any{"g": map[string]any{"composite": groupPairs(10000, after),
@@ -442,16 +438,9 @@ func (c *Client) KnownGroups(ctx context.Context, from, to time.Time, cluster st
 	}
 	var after map[string]string
 	for {
-		var page struct {
-			Aggregations struct {
-				G struct {
-					AfterKey map[string]string `json:"after_key"`
-					Buckets  []struct {
-						Key map[string]string `json:"key"`
-					} `json:"buckets"`
-				} `json:"g"`
-			} `json:"aggregations"`
-		}
+		var page groupPage[string, struct {
+			Key map[string]string `json:"key"`
+		}]
 		found, err := searchAggs(ctx, es, names.Groups, map[string]any{"size": 0, "query": map[string]any{"bool": map[string]any{"filter": filter}},
 			"aggs": map[string]any{"g": map[string]any{"composite": groupPairs(5000, after)}}}, &page)
 		requests++
@@ -540,6 +529,18 @@ func groupPairs[K any](size int, after map[string]K) map[string]any {
 		comp["after"] = after
 	}
 	return comp
+}
+
+// groupPage is one page of the answer to a search whose composite
+// aggregation is named "g" (groupPairs): its buckets, and the key to resume
+// after, nil on the last page.
+type groupPage[K, B any] struct {
+	Aggregations struct {
+		G struct {
+			AfterKey map[string]K `json:"after_key"`
+			Buckets  []B          `json:"buckets"`
+		} `json:"g"`
+	} `json:"aggregations"`
 }
 
 var errIndexNotFound = errors.New("index not found")

@@ -83,12 +83,11 @@ func with(obs []Observation, i int, f func(*Observation)) []Observation {
 // every rule, in order, and Burrow's known pitfalls.
 func TestEvaluatePartition(t *testing.T) {
 	cases := []struct {
-		name   string
-		reason string
-		obs    []Observation
-		rules  Rules
-		now    time.Time // zero: one tick after the newest observation
-		want   Status
+		name, reason string
+		obs          []Observation
+		rules        Rules
+		now          time.Time // zero: one tick after the newest observation
+		want         Status
 		// wantComplete and wantLag are checked too.
 		wantComplete float64
 		wantLag      int64
@@ -384,10 +383,9 @@ func TestLastCommitTime(t *testing.T) {
 
 func TestRulesValidate(t *testing.T) {
 	cases := []struct {
-		name    string
-		reason  string
-		r       Rules
-		wantErr bool
+		name, reason string
+		r            Rules
+		wantErr      bool
 	}{
 		{"defaults", "Burrow's settings", DefaultRules(), false},
 		{"zero value", "means the defaults", Rules{}, false},

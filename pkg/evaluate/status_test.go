@@ -7,19 +7,16 @@ import (
 
 func TestStatusText(t *testing.T) {
 	cases := []struct {
-		name   string
-		status Status
-		text   string
-		group  Status
-		reason string
+		name, text, reason string
+		status, group      Status
 	}{
-		{"notfound", NotFound, "NOTFOUND", NotFound, "the zero value: a group with no document"},
-		{"ok", OK, "OK", OK, "OK stays OK at group level"},
-		{"warn", Warn, "WARN", Warn, "WARN stays WARN at group level"},
-		{"err", Err, "ERR", Err, "ERR is already a group status"},
-		{"stop", Stop, "STOP", Err, "STOP becomes ERR at group level"},
-		{"stall", Stall, "STALL", Err, "STALL becomes ERR at group level"},
-		{"rewind", Rewind, "REWIND", Err, "REWIND becomes ERR at group level"},
+		{"notfound", "NOTFOUND", "the zero value: a group with no document", NotFound, NotFound},
+		{"ok", "OK", "OK stays OK at group level", OK, OK},
+		{"warn", "WARN", "WARN stays WARN at group level", Warn, Warn},
+		{"err", "ERR", "ERR is already a group status", Err, Err},
+		{"stop", "STOP", "STOP becomes ERR at group level", Stop, Err},
+		{"stall", "STALL", "STALL becomes ERR at group level", Stall, Err},
+		{"rewind", "REWIND", "REWIND becomes ERR at group level", Rewind, Err},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,10 +7,9 @@ import (
 
 func TestTimeLag(t *testing.T) {
 	cases := []struct {
-		name   string
-		reason string
-		obs    []Observation
-		want   TimeLag
+		name, reason string
+		obs          []Observation
+		want         TimeLag
 	}{
 		{
 			name:   "caught up",
