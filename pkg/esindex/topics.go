@@ -27,9 +27,9 @@ type TopicQuery struct {
 func (q TopicQuery) check(needTopic bool) error {
 	switch {
 	case q.At.IsZero() || q.Lookback <= 0 || q.Cluster == "":
-		return errors.New("At, Lookback and Cluster must be set")
+		return errors.New("the query needs At, Lookback and Cluster")
 	case needTopic && q.Topic == "":
-		return errors.New("Topic must be set")
+		return errors.New("the query needs a Topic")
 	}
 	return nil
 }
