@@ -40,6 +40,12 @@ type Config struct {
 	// MetricsAddr is the listen address for /metrics and /healthz in
 	// schedule mode; empty disables the listener.
 	MetricsAddr string
+	// HTTPAddr is the listen address of the API, /metrics and /healthz in
+	// schedule and serve mode; empty disables it (serve mode refuses to
+	// start then).
+	HTTPAddr string
+	// HTTPTimeout bounds the Elasticsearch reads of one API request.
+	HTTPTimeout time.Duration
 	LogLevel    slog.Level
 	// LogFormat is "json" or "text".
 	LogFormat string
@@ -134,6 +140,8 @@ type evaluatorEnv struct {
 		WebhookTimeout      string `split_words:"true" default:"5s"`
 		WebhookRetries      string `split_words:"true" default:"3"`
 		MetricsAddr         string `split_words:"true" default:":9309" keep_empty:"true"`
+		HttpAddr            string `split_words:"true" default:":8000" keep_empty:"true"`
+		HttpTimeout         string `split_words:"true" default:"10s"`
 	} `split_words:"true"`
 	Log envconf.LogEnv `split_words:"true"`
 }
@@ -166,6 +174,7 @@ func loadConfig() (Config, error) {
 		Elasticsearch: env.Elasticsearch.Parse(&ps),
 		Schedule:      e.Schedule,
 		MetricsAddr:   e.MetricsAddr,
+		HTTPAddr:      e.HttpAddr,
 	}
 	cfg.Rules.WindowSize = envconf.Parse(&ps, n.WindowSize, e.WindowSize, envconf.Int)
 	cfg.MaxAge = envconf.Parse(&ps, n.MaxAge, e.MaxAge, envconf.Duration)
@@ -174,6 +183,7 @@ func loadConfig() (Config, error) {
 	cfg.NotFoundLookback = envconf.Parse(&ps, n.NotfoundLookback, e.NotfoundLookback, envconf.Duration)
 	cfg.PageSize = envconf.Parse(&ps, n.PageSize, e.PageSize, envconf.Int)
 	cfg.Timeout = envconf.Parse(&ps, n.Timeout, e.Timeout, envconf.Duration)
+	cfg.HTTPTimeout = envconf.Parse(&ps, n.HttpTimeout, e.HttpTimeout, envconf.Duration)
 	cfg.Alert.Threshold = envconf.Parse(&ps, n.AlertThreshold, e.AlertThreshold, parseThreshold)
 	cfg.Alert.Resend = envconf.Parse(&ps, n.AlertResend, e.AlertResend, envconf.Duration)
 
@@ -274,6 +284,8 @@ func (c Config) validate() envconf.Problems {
 		w.validate(&ps)
 	}
 	envconf.ListenAddr(&ps, n.MetricsAddr, c.MetricsAddr)
+	envconf.ListenAddr(&ps, n.HttpAddr, c.HTTPAddr)
+	envconf.Positive(&ps, n.HttpTimeout, c.HTTPTimeout)
 	envconf.CheckLogFormat(c.LogFormat, &ps)
 	return ps
 }
@@ -333,6 +345,8 @@ func (c Config) LogValue() slog.Value {
 			slog.Duration("resend", c.Alert.Resend)),
 		slog.Attr{Key: "webhooks", Value: slog.GroupValue(hooks...)},
 		slog.String("metrics_addr", c.MetricsAddr),
+		slog.String("http_addr", c.HTTPAddr),
+		slog.Duration("http_timeout", c.HTTPTimeout),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 	)

@@ -65,6 +65,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		Timeout:          5 * time.Minute,
 		Alert:            AlertConfig{Threshold: evaluate.Warn, Resend: time.Hour},
 		MetricsAddr:      ":9309",
+		HTTPAddr:         ":8000",
+		HTTPTimeout:      10 * time.Second,
 		LogLevel:         slog.LevelInfo,
 		LogFormat:        "json",
 	}
@@ -93,7 +95,7 @@ func TestEnvNames(t *testing.T) {
 		"EVALUATOR_ALLOWED_LAG", "EVALUATOR_NOTFOUND_LOOKBACK", "EVALUATOR_PAGE_SIZE", "EVALUATOR_TIMEOUT",
 		"EVALUATOR_ALERT_THRESHOLD", "EVALUATOR_ALERT_RESEND", "EVALUATOR_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TEMPLATE_FILE",
 		"EVALUATOR_WEBHOOK_HEADERS", "EVALUATOR_SLACK_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TIMEOUT", "EVALUATOR_WEBHOOK_RETRIES",
-		"EVALUATOR_METRICS_ADDR", "LOG_LEVEL", "LOG_FORMAT",
+		"EVALUATOR_METRICS_ADDR", "EVALUATOR_HTTP_ADDR", "EVALUATOR_HTTP_TIMEOUT", "LOG_LEVEL", "LOG_FORMAT",
 	}
 	if got := strings.Fields(buf.String()); !reflect.DeepEqual(got, want) {
 		t.Errorf("variables read\n got: %q\nwant: %q", got, want)
@@ -107,7 +109,8 @@ func TestEnvNames(t *testing.T) {
 }
 
 // TestLoadConfigEmptyMeansDefault: a set-but-empty variable takes the
-// default; EVALUATOR_METRICS_ADDR is the exception, empty disables.
+// default; EVALUATOR_METRICS_ADDR and EVALUATOR_HTTP_ADDR are the
+// exceptions, empty disables.
 func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 	env := envWith()
 	for _, k := range []string{
@@ -116,7 +119,7 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 		"EVALUATOR_PAGE_SIZE", "EVALUATOR_TIMEOUT", "EVALUATOR_ALERT_THRESHOLD", "EVALUATOR_ALERT_RESEND",
 		"EVALUATOR_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TEMPLATE_FILE", "EVALUATOR_WEBHOOK_HEADERS",
 		"EVALUATOR_SLACK_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TIMEOUT", "EVALUATOR_WEBHOOK_RETRIES",
-		"EVALUATOR_METRICS_ADDR", "LOG_LEVEL", "LOG_FORMAT",
+		"EVALUATOR_METRICS_ADDR", "EVALUATOR_HTTP_ADDR", "EVALUATOR_HTTP_TIMEOUT", "LOG_LEVEL", "LOG_FORMAT",
 	} {
 		env[k] = ""
 	}
@@ -129,8 +132,11 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 		got.Alert.Threshold != evaluate.Warn || got.NotFoundLookback != 24*time.Hour || got.LogFormat != "json" {
 		t.Errorf("empty variables did not take their defaults: %s", got)
 	}
-	if got.MetricsAddr != "" || len(got.Webhooks) != 0 {
-		t.Errorf("MetricsAddr = %q, webhooks %d; want empty (disabled) and none", got.MetricsAddr, len(got.Webhooks))
+	if got.MetricsAddr != "" || got.HTTPAddr != "" || len(got.Webhooks) != 0 {
+		t.Errorf("MetricsAddr = %q, HTTPAddr = %q, webhooks %d; want both empty (disabled) and none", got.MetricsAddr, got.HTTPAddr, len(got.Webhooks))
+	}
+	if got.HTTPTimeout != 10*time.Second {
+		t.Errorf("HTTPTimeout = %v, want the default 10s", got.HTTPTimeout)
 	}
 }
 
@@ -198,6 +204,21 @@ func TestLoadConfigAccepts(t *testing.T) {
 			Name: "metrics disabled", Env: envWith("EVALUATOR_METRICS_ADDR", ""),
 			Reason: "set but empty disables the listener",
 			Check:  field(func(c Config) any { return c.MetricsAddr }, ""),
+		},
+		{
+			Name: "http disabled", Env: envWith("EVALUATOR_HTTP_ADDR", ""),
+			Reason: "set but empty: no API listener",
+			Check:  field(func(c Config) any { return c.HTTPAddr }, ""),
+		},
+		{
+			Name: "http on a host", Env: envWith("EVALUATOR_HTTP_ADDR", "127.0.0.1:8080"),
+			Reason: "[host]:port",
+			Check:  field(func(c Config) any { return c.HTTPAddr }, "127.0.0.1:8080"),
+		},
+		{
+			Name: "http timeout", Env: envWith("EVALUATOR_HTTP_TIMEOUT", "2s"),
+			Reason: "a Go duration",
+			Check:  field(func(c Config) any { return c.HTTPTimeout }, 2*time.Second),
 		},
 		{
 			Name: "retries zero", Env: envWith("EVALUATOR_WEBHOOK_RETRIES", "0"),
@@ -333,6 +354,10 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"threshold word", envWith("EVALUATOR_ALERT_THRESHOLD", "critical"), "EVALUATOR_ALERT_THRESHOLD", `"critical" is not WARN or ERR`, "not a status"},
 		{"resend negative", envWith("EVALUATOR_ALERT_RESEND", "-1h"), "EVALUATOR_ALERT_RESEND", "must not be negative", "negative"},
 		{"metrics addr", envWith("EVALUATOR_METRICS_ADDR", "9309"), "EVALUATOR_METRICS_ADDR", "not [host]:port", "the colon is required"},
+		{"http addr no colon", envWith("EVALUATOR_HTTP_ADDR", "8000"), "EVALUATOR_HTTP_ADDR", "not [host]:port", "the colon is required"},
+		{"http addr port", envWith("EVALUATOR_HTTP_ADDR", ":http"), "EVALUATOR_HTTP_ADDR", `port "http" is not a number`, "numeric ports only"},
+		{"http timeout zero", envWith("EVALUATOR_HTTP_TIMEOUT", "0s"), "EVALUATOR_HTTP_TIMEOUT", "greater than 0", "every read needs a bound"},
+		{"http timeout unit", envWith("EVALUATOR_HTTP_TIMEOUT", "10"), "EVALUATOR_HTTP_TIMEOUT", "not a duration", "units are required"},
 
 		// Webhooks.
 		{"webhook scheme", envWith("EVALUATOR_WEBHOOK_URL", "ftp://h/x"), "EVALUATOR_WEBHOOK_URL", "not an http or https URL (value not shown)", "wrong scheme"},

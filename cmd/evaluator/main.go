@@ -9,6 +9,10 @@
 //	                                 backtest: evaluate every step, write that status history
 //	evaluator status [--group G] [--cluster C] [--at TIME] [--json]
 //	                                 print the verdicts, write nothing
+//	evaluator serve                  answer the HTTP API on EVALUATOR_HTTP_ADDR until SIGINT or SIGTERM:
+//	                                 no schedule, no alerts, nothing written
+//
+// Schedule mode serves the same API on EVALUATOR_HTTP_ADDR.
 //
 // TIME is RFC 3339 (2026-03-01T03:00:00Z) or a date and time in UTC
 // (2026-03-01 03:00). Exit status: 0 success, 1 failure, 2 invalid
@@ -22,12 +26,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/lagwatch/lagwatch/internal/burrowapi"
 	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/lagwatch/lagwatch/internal/evaluator"
 	"github.com/lagwatch/lagwatch/internal/notify"
@@ -52,12 +59,21 @@ type options struct {
 	at, from, to   time.Time
 	step           time.Duration
 	status         bool
+	serve          bool
 	group, cluster string
 	json           bool
 }
 
 func parseArgs(args []string, stderr io.Writer) (options, error) {
 	var o options
+	if len(args) > 0 && args[0] == "serve" {
+		// serve has no flags: each mode of the others has its own command.
+		if len(args) > 1 {
+			return o, usageError{Err: fmt.Errorf("serve takes no flags or arguments, got %q: it only answers the HTTP API until stopped", strings.Join(args[1:], " "))}
+		}
+		o.serve = true
+		return o, nil
+	}
 	status := len(args) > 0 && args[0] == "status"
 	if status {
 		args = args[1:]
@@ -76,6 +92,9 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	}
 	if err := fs.Parse(args); err != nil {
 		return o, usageError{Err: err}
+	}
+	if slices.Contains(fs.Args(), "serve") {
+		return o, usageError{Err: errors.New("serve is a command: run `evaluator serve` alone, without other commands or flags")}
 	}
 	if fs.NArg() > 0 {
 		return o, usageError{Err: fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
@@ -128,6 +147,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError{Err: err}
 	}
 	log := envconf.NewLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	if o.serve && cfg.HTTPAddr == "" {
+		return usageError{Err: fmt.Errorf("serve needs %s: it is empty", vars.Evaluator.HttpAddr)}
+	}
 	if !o.status {
 		log.Info("evaluator starting", "config", cfg)
 	}
@@ -145,6 +167,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return logged(e.Historical(ctx, o.at))
 	case o.once:
 		return logged(e.Live(context.WithoutCancel(ctx)))
+	case o.serve:
+		return e.ServeAPI(ctx)
 	}
 	return e.Serve(ctx)
 }
@@ -162,10 +186,32 @@ func newEvaluator(cfg Config, log *slog.Logger) (*evaluator.Evaluator, error) {
 		Timeout: cfg.Timeout, Retention: cfg.Elasticsearch.Retention,
 		Alert:     notify.Policy{Threshold: cfg.Alert.Threshold, ResendEvery: cfg.Alert.Resend},
 		Namespace: es.Names().Namespace, Schedule: cfg.Schedule, MetricsAddr: cfg.MetricsAddr,
+		HTTPAddr: cfg.HTTPAddr, APITimeout: cfg.HTTPTimeout,
 	}
 	return evaluator.New(settings, evaluator.Parts{
 		History: es, Statuses: es.NewStatusWriter(), Incidents: es.Incidents(), Sinks: cfg.Sinks(), Log: log,
+		API: func(src burrowapi.Source) http.Handler {
+			return burrowapi.New(src, burrowapi.Options{Timeout: cfg.HTTPTimeout, Config: burrowConfig(cfg), Log: log})
+		},
 	}), nil
+}
+
+// burrowConfig is what GET /v3/config shows: the settings that have a
+// Burrow name under it (storage.intervals is the window; httpserver the
+// API's listener), and lagwatch's own under "lagwatch". No secret is in it.
+func burrowConfig(cfg Config) map[string]any {
+	return map[string]any{
+		"storage":    map[string]any{"intervals": cfg.Rules.WindowSize},
+		"httpserver": map[string]any{"address": cfg.HTTPAddr, "timeout": int(cfg.HTTPTimeout.Seconds())},
+		"lagwatch": map[string]any{
+			"namespace":         cfg.Elasticsearch.Namespace,
+			"max-age":           cfg.MaxAge.String(),
+			"min-complete":      cfg.Rules.MinComplete,
+			"allowed-lag":       cfg.Rules.AllowedLag,
+			"notfound-lookback": cfg.NotFoundLookback.String(),
+			"retention":         cfg.Elasticsearch.Retention.String(),
+		},
+	}
 }
 
 // logged marks an evaluation's error as reported: the run's summary line

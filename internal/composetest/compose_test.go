@@ -91,7 +91,7 @@ func listenPorts(t *testing.T, s types.ServiceConfig) []int {
 	case "collector":
 		return []int{portOf(or(env["COLLECTOR_METRICS_ADDR"], ":9308"))}
 	case "evaluator":
-		return []int{portOf(or(env["EVALUATOR_METRICS_ADDR"], ":9309"))}
+		return []int{portOf(or(env["EVALUATOR_METRICS_ADDR"], ":9309")), portOf(or(env["EVALUATOR_HTTP_ADDR"], ":8000"))}
 	}
 	return nil
 }

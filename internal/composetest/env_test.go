@@ -168,7 +168,7 @@ func TestComposeValues(t *testing.T) {
 				for _, b := range envconf.SplitList(val) {
 					checkBroker(t, p, prog, name, b)
 				}
-			case strings.HasSuffix(name, "_METRICS_ADDR"):
+			case strings.HasSuffix(name, "_ADDR"):
 				if err := envconf.CheckListenAddr(val); err != nil {
 					t.Errorf("service %s: %s %q %v", prog, name, val, err)
 				}

@@ -17,8 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
+	"github.com/lagwatch/lagwatch/internal/burrowapi"
 	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/lagwatch/lagwatch/internal/notify"
 	"github.com/lagwatch/lagwatch/internal/service"
@@ -42,6 +44,12 @@ type History interface {
 	KnownGroups(ctx context.Context, from, to time.Time, cluster string) ([]esindex.GroupKey, int, error)
 	// KnownClusters lists the clusters seen in [from, to].
 	KnownClusters(ctx context.Context, from, to time.Time) ([]string, error)
+	// Topics, TopicOffsets and TopicGroups read a cluster's topics, a
+	// topic's log-end offsets and its groups at the cluster's latest tick,
+	// for the API.
+	Topics(ctx context.Context, q esindex.TopicQuery) ([]string, time.Time, error)
+	TopicOffsets(ctx context.Context, q esindex.TopicQuery) ([]int64, time.Time, error)
+	TopicGroups(ctx context.Context, q esindex.TopicQuery) ([]string, time.Time, error)
 }
 
 // StatusWriter stores verdicts, each exactly once. *esindex.StatusWriter
@@ -79,6 +87,11 @@ type Settings struct {
 	// Schedule is the cron spec of Serve; MetricsAddr its /metrics and
 	// /healthz listen address (empty: none).
 	Schedule, MetricsAddr string
+	// HTTPAddr is where Serve and ServeAPI answer the API, /metrics and
+	// /healthz (empty: nowhere; ServeAPI then refuses to start).
+	HTTPAddr string
+	// APITimeout bounds the Elasticsearch reads of one API request.
+	APITimeout time.Duration
 }
 
 // Parts are what a run talks to.
@@ -89,6 +102,9 @@ type Parts struct {
 	// Sinks receive the alerts, in this order.
 	Sinks []*notify.Webhook
 	Log   *slog.Logger
+	// API makes the HTTP handler of the API over a Source; nil serves no
+	// API, only /metrics and /healthz.
+	API func(burrowapi.Source) http.Handler
 }
 
 // Evaluator runs evaluations. Its methods are not safe for concurrent use;
@@ -102,6 +118,8 @@ type Evaluator struct {
 	sinks   []*notify.Webhook
 	metrics *metrics
 	server  *service.Server // nil until Serve, and without a metrics address
+	api     func(burrowapi.Source) http.Handler
+	http    *service.Server // nil until Serve or ServeAPI, and without an HTTP address
 
 	templatesOK bool
 
@@ -111,11 +129,14 @@ type Evaluator struct {
 // New is an Evaluator of p with settings cfg.
 func New(cfg Settings, p Parts) *Evaluator {
 	return &Evaluator{cfg: cfg, log: p.Log, history: p.History, status: p.Statuses, store: p.Incidents, sinks: p.Sinks,
-		metrics: newMetrics(), last: service.LastRun{Noun: "evaluation"}}
+		metrics: newMetrics(), last: service.LastRun{Noun: "evaluation"}, api: p.API}
 }
 
-// Close stops the metrics listener, if any.
-func (e *Evaluator) Close() { e.server.Close() }
+// Close stops the listeners, if any.
+func (e *Evaluator) Close() {
+	e.server.Close()
+	e.http.Close()
+}
 
 // ensureTemplates installs the status and incident templates once per
 // process.
@@ -294,17 +315,14 @@ func (e *Evaluator) finish(start, at time.Time, st runStats, wr esindex.WriteRes
 }
 
 // Serve evaluates on the schedule until ctx ends, then waits for the run in
-// flight.
+// flight. It also answers the API (see ServeAPI).
 func (e *Evaluator) Serve(ctx context.Context) error {
 	sched, err := service.NewSchedule(e.cfg.Schedule, e.log)
 	if err != nil {
 		return envconf.UsageError{Err: fmt.Errorf("EVALUATOR_SCHEDULE: %w", err)}
 	}
-	if e.cfg.MetricsAddr != "" {
-		e.server, err = service.Listen(e.cfg.MetricsAddr, "EVALUATOR_METRICS_ADDR", e.metrics.reg, &e.last, e.log)
-		if err != nil {
-			return err
-		}
+	if err := e.listen(); err != nil {
+		return err
 	}
 	sched.Start(ctx, func(ctx context.Context) { _ = e.Live(ctx) })
 	e.log.Info("evaluator running", "schedule", e.cfg.Schedule, "namespace", e.cfg.Namespace)

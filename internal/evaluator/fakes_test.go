@@ -28,6 +28,18 @@ type fakeHistory struct {
 	readErr  error
 	knownErr error // fails KnownGroups, after every window went by
 	installs int
+	// topics are what the topic reads find at each cluster's latest tick,
+	// topicTick.
+	topics     []fakeTopic
+	topicTick  time.Time
+	topicQuery esindex.TopicQuery // the last one asked
+}
+
+// fakeTopic is a topic of a cluster at its latest tick.
+type fakeTopic struct {
+	cluster, topic string
+	logEnd         []int64
+	groups         []string
 }
 
 func (h *fakeHistory) InstallEvaluator(context.Context, time.Duration) error {
@@ -80,6 +92,50 @@ func (h *fakeHistory) KnownClusters(context.Context, time.Time, time.Time) ([]st
 		}
 	}
 	return out, nil
+}
+
+// topicsOf are the topics of q.Cluster (only q.Topic, when set), and the
+// tick: topicTick when the cluster has a topic, zero otherwise.
+func (h *fakeHistory) topicsOf(q esindex.TopicQuery) ([]fakeTopic, time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.topicQuery = q
+	var out []fakeTopic
+	var tick time.Time
+	for _, t := range h.topics {
+		if t.cluster == q.Cluster {
+			tick = h.topicTick
+			if q.Topic == "" || t.topic == q.Topic {
+				out = append(out, t)
+			}
+		}
+	}
+	return out, tick
+}
+
+func (h *fakeHistory) Topics(_ context.Context, q esindex.TopicQuery) ([]string, time.Time, error) {
+	ts, tick := h.topicsOf(esindex.TopicQuery{At: q.At, Lookback: q.Lookback, Cluster: q.Cluster})
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.topic)
+	}
+	return out, tick, nil
+}
+
+func (h *fakeHistory) TopicOffsets(_ context.Context, q esindex.TopicQuery) ([]int64, time.Time, error) {
+	ts, tick := h.topicsOf(q)
+	if len(ts) == 0 {
+		return nil, tick, nil
+	}
+	return ts[0].logEnd, tick, nil
+}
+
+func (h *fakeHistory) TopicGroups(_ context.Context, q esindex.TopicQuery) ([]string, time.Time, error) {
+	ts, tick := h.topicsOf(q)
+	if len(ts) == 0 {
+		return nil, tick, nil
+	}
+	return ts[0].groups, tick, nil
 }
 
 // fakeStatuses records every batch written; each document is new.

@@ -1,6 +1,6 @@
 // Package service is the shell the programs share in schedule mode: a cron
-// runner for one job, the HTTP listener for /metrics and /healthz, and the
-// outcome of the last run that /healthz reports.
+// runner for one job, the HTTP listener for /metrics and /healthz (and an
+// API next to them), and the outcome of the last run that /healthz reports.
 //
 // It owns no Kafka or Elasticsearch client and must not import one, nor any
 // package that does: the programs hand it a job, a registry and a noun.
@@ -138,7 +138,7 @@ func (l *LastRun) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-// Server serves /metrics and /healthz.
+// Server serves /metrics and /healthz, and whatever else it was given.
 type Server struct {
 	srv  *http.Server
 	addr net.Addr
@@ -151,6 +151,12 @@ const shutdownTimeout = 5 * time.Second
 // and /healthz from health. The listen error names envVar, the variable that
 // gave addr. A listener that stops on its own is logged; Close stops it.
 func Listen(addr, envVar string, reg *prometheus.Registry, health http.Handler, log *slog.Logger) (*Server, error) {
+	return ListenWith(addr, envVar, reg, health, nil, log)
+}
+
+// ListenWith is Listen with rest, when not nil, answering every path other
+// than /metrics and /healthz (an API mounted next to them).
+func ListenWith(addr, envVar string, reg *prometheus.Registry, health, rest http.Handler, log *slog.Logger) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen on %s: %w", envVar, addr, err)
@@ -158,10 +164,13 @@ func Listen(addr, envVar string, reg *prometheus.Registry, health http.Handler, 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/healthz", health)
+	if rest != nil {
+		mux.Handle("/", rest)
+	}
 	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, addr: ln.Addr()}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics listener stopped", "err", err)
+			log.Error("listener stopped", "addr", addr, "err", err)
 		}
 	}()
 	return s, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -115,6 +116,46 @@ func TestListenServesMetricsAndHealthz(t *testing.T) {
 	s.Close()
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Error("listener still answers after Close")
+	}
+}
+
+// TestListenWithMountsRest: the handler given answers every other path,
+// /metrics and /healthz stay the service's own; without one, other paths
+// are 404.
+func TestListenWithMountsRest(t *testing.T) {
+	rest := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "api "+r.URL.Path) })
+	s, err := ListenWith("127.0.0.1:0", "TEST_HTTP_ADDR", NewRegistry(), &LastRun{}, rest, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base := "http://" + s.Addr().String()
+	cases := []struct {
+		name, path string
+		code       int
+		body       string
+	}{
+		{"the API", "/v3/kafka", 200, "api /v3/kafka"},
+		{"the root", "/", 200, "api /"},
+		{"health stays the service's", "/healthz", 200, "ok\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, body := testenv.Get(t, base+tc.path); code != tc.code || body != tc.body {
+				t.Errorf("GET %s: %d %q, want %d %q", tc.path, code, body, tc.code, tc.body)
+			}
+		})
+	}
+	if code, body := testenv.Get(t, base+"/metrics"); code != 200 || strings.HasPrefix(body, "api") {
+		t.Errorf("/metrics: %d %q, want the registry", code, body)
+	}
+	plain, err := Listen("127.0.0.1:0", "TEST_METRICS_ADDR", NewRegistry(), &LastRun{}, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if code, _ := testenv.Get(t, "http://"+plain.Addr().String()+"/v3/kafka"); code != 404 {
+		t.Errorf("without a handler: %d, want 404", code)
 	}
 }
 

@@ -1,0 +1,274 @@
+package evaluator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lagwatch/lagwatch/internal/burrowapi"
+	"github.com/lagwatch/lagwatch/internal/envconf"
+	"github.com/lagwatch/lagwatch/internal/testenv"
+	"github.com/lagwatch/lagwatch/pkg/esindex"
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
+)
+
+// boundedHistory fails a test for every read whose context has no
+// deadline, or one further away than limit.
+type boundedHistory struct {
+	History
+	t     *testing.T
+	limit time.Duration
+}
+
+func (b boundedHistory) check(ctx context.Context, what string) {
+	d, ok := ctx.Deadline()
+	if !ok || time.Until(d) > b.limit {
+		b.t.Errorf("%s without a deadline within %s (deadline %v, set %v)", what, b.limit, d, ok)
+	}
+}
+
+func (b boundedHistory) ReadWindows(ctx context.Context, q esindex.WindowQuery, fn func(evaluate.GroupWindow) error) (esindex.WindowStats, error) {
+	b.check(ctx, "ReadWindows")
+	return b.History.ReadWindows(ctx, q, fn)
+}
+
+func (b boundedHistory) KnownGroups(ctx context.Context, from, to time.Time, cluster string) ([]esindex.GroupKey, int, error) {
+	b.check(ctx, "KnownGroups")
+	return b.History.KnownGroups(ctx, from, to, cluster)
+}
+
+func (b boundedHistory) KnownClusters(ctx context.Context, from, to time.Time) ([]string, error) {
+	b.check(ctx, "KnownClusters")
+	return b.History.KnownClusters(ctx, from, to)
+}
+
+func (b boundedHistory) Topics(ctx context.Context, q esindex.TopicQuery) ([]string, time.Time, error) {
+	b.check(ctx, "Topics")
+	return b.History.Topics(ctx, q)
+}
+
+func (b boundedHistory) TopicOffsets(ctx context.Context, q esindex.TopicQuery) ([]int64, time.Time, error) {
+	b.check(ctx, "TopicOffsets")
+	return b.History.TopicOffsets(ctx, q)
+}
+
+func (b boundedHistory) TopicGroups(ctx context.Context, q esindex.TopicQuery) ([]string, time.Time, error) {
+	b.check(ctx, "TopicGroups")
+	return b.History.TopicGroups(ctx, q)
+}
+
+// apiHarness is a Source over a fake history of cluster c: groups a-ok
+// (OK), b-stopped (ERR), c-gone (known, no window); topics orders (read by
+// a-ok and b-stopped) and payments; cluster d known without topics.
+func apiHarness(t *testing.T) (*harness, *Source) {
+	h := newHarness(t)
+	h.history.windows = []evaluate.GroupWindow{window("a-ok", false, at0), window("b-stopped", true, at0)}
+	h.history.known = []esindex.GroupKey{{Cluster: "c", Group: "a-ok"}, {Cluster: "c", Group: "b-stopped"}, {Cluster: "c", Group: "c-gone"}, {Cluster: "d", Group: "x"}}
+	h.history.topics = []fakeTopic{
+		{cluster: "c", topic: "orders", logEnd: []int64{22, -1}, groups: []string{"a-ok", "b-stopped"}},
+		{cluster: "c", topic: "payments", logEnd: []int64{7}, groups: []string{"a-ok"}},
+	}
+	h.history.topicTick = at0.Add(-time.Second)
+	cfg := h.cfg
+	cfg.APITimeout = 3 * time.Second
+	return h, NewSource(cfg, boundedHistory{History: h.history, t: t, limit: 3 * time.Second})
+}
+
+// TestSourceConsumer: a group's answer is what a run at the same instant
+// writes, with its window; a known group without a window is NOTFOUND; an
+// unseen group or cluster is an error the API maps to 404.
+func TestSourceConsumer(t *testing.T) {
+	h, src := apiHarness(t)
+	if err := h.Historical(context.Background(), at0); err != nil {
+		t.Fatal(err)
+	}
+	written := map[string]esindex.StatusDoc{}
+	for _, d := range h.statuses.docs() {
+		written[d.Group] = d
+	}
+	cases := []struct {
+		name, cluster, group string
+		reason               string
+		status               evaluate.Status
+		partitions           int // of the window
+		err                  error
+	}{
+		{"ok", "c", "a-ok", "keeps up", evaluate.OK, 1, nil},
+		{"stopped", "c", "b-stopped", "no member, growing lag", evaluate.Err, 1, nil},
+		{"known without a window", "c", "c-gone", "seen within the lookback, not in the window", evaluate.NotFound, 0, nil},
+		{"never seen", "c", "nope", "not in the lookback", 0, 0, burrowapi.ErrGroupNotFound},
+		{"another cluster's group", "d", "a-ok", "a-ok is c's", 0, 0, burrowapi.ErrGroupNotFound},
+		{"unknown cluster", "zz", "a-ok", "no group of zz was seen", 0, 0, burrowapi.ErrClusterNotFound},
+		{"no cluster", "", "a-ok", "the API always names one", 0, 0, burrowapi.ErrClusterNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := src.Consumer(context.Background(), at0, tc.cluster, tc.group)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err %v, want %v: %s", err, tc.err, tc.reason)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := got.Result
+			if r.Cluster != tc.cluster || r.Group != tc.group || r.Status != tc.status || len(got.Window.Partitions) != tc.partitions ||
+				got.Window.Cluster != tc.cluster || got.Window.Group != tc.group {
+				t.Fatalf("%s/%s %s with %d window partitions, want %s with %d: %s", r.Cluster, r.Group, r.Status, len(got.Window.Partitions), tc.status, tc.partitions, tc.reason)
+			}
+			if w := written[tc.group]; statusDoc(r, at0, h.cfg.Rules.WindowSize).Status != w.Status || r.Complete != w.Complete || r.TotalLag != w.TotalLag {
+				t.Errorf("answer %s complete %v lag %d, the run wrote %s complete %v lag %d", r.Status, r.Complete, r.TotalLag, w.Status, w.Complete, w.TotalLag)
+			}
+		})
+	}
+}
+
+// TestSourceLists: clusters, a cluster's groups, its topics, a topic's
+// offsets and readers, and the errors of each.
+func TestSourceLists(t *testing.T) {
+	h, src := apiHarness(t)
+	ctx := context.Background()
+	check := func(t *testing.T, what string, got any, err, wantErr error, want any) {
+		t.Helper()
+		switch {
+		case wantErr != nil && !errors.Is(err, wantErr):
+			t.Errorf("%s: err %v, want %v", what, err, wantErr)
+		case wantErr == nil && err != nil:
+			t.Errorf("%s: %v", what, err)
+		case wantErr == nil:
+			if g, w := mustJSON(t, got), mustJSON(t, want); g != w {
+				t.Errorf("%s: %s, want %s", what, g, w)
+			}
+		}
+	}
+	t.Run("clusters", func(t *testing.T) {
+		got, err := src.Clusters(ctx, at0)
+		check(t, "Clusters", got, err, nil, []string{"c", "d"})
+	})
+	t.Run("consumers", func(t *testing.T) {
+		got, err := src.Consumers(ctx, at0, "c")
+		check(t, "Consumers(c)", got, err, nil, []string{"a-ok", "b-stopped", "c-gone"})
+		_, err = src.Consumers(ctx, at0, "zz")
+		check(t, "Consumers(zz)", nil, err, burrowapi.ErrClusterNotFound, nil)
+	})
+	t.Run("topics", func(t *testing.T) {
+		got, err := src.Topics(ctx, at0, "c")
+		check(t, "Topics(c)", got, err, nil, []string{"orders", "payments"})
+		if q := h.history.topicQuery; !q.At.Equal(at0) || q.Lookback != h.cfg.NotFoundLookback || q.Cluster != "c" {
+			t.Errorf("topic query %+v: want the instant, the NOTFOUND lookback and the cluster", q)
+		}
+		got, err = src.Topics(ctx, at0, "d")
+		check(t, "Topics(d), a cluster known without topics", got, err, nil, []string{})
+		_, err = src.Topics(ctx, at0, "zz")
+		check(t, "Topics(zz)", nil, err, burrowapi.ErrClusterNotFound, nil)
+	})
+	t.Run("topic", func(t *testing.T) {
+		got, err := src.Topic(ctx, at0, "c", "orders")
+		check(t, "Topic(c, orders)", got, err, nil, []int64{22, -1})
+		_, err = src.Topic(ctx, at0, "c", "nope")
+		check(t, "Topic(c, nope)", nil, err, burrowapi.ErrTopicNotFound, nil)
+		_, err = src.Topic(ctx, at0, "d", "orders")
+		check(t, "Topic(d, orders), known cluster without it", nil, err, burrowapi.ErrTopicNotFound, nil)
+		_, err = src.Topic(ctx, at0, "zz", "orders")
+		check(t, "Topic(zz, orders)", nil, err, burrowapi.ErrClusterNotFound, nil)
+	})
+	t.Run("topic consumers", func(t *testing.T) {
+		got, err := src.TopicConsumers(ctx, at0, "c", "payments")
+		check(t, "TopicConsumers(c, payments)", got, err, nil, []string{"a-ok"})
+		_, err = src.TopicConsumers(ctx, at0, "c", "nope")
+		check(t, "TopicConsumers(c, nope)", nil, err, burrowapi.ErrTopicNotFound, nil)
+		_, err = src.TopicConsumers(ctx, at0, "zz", "orders")
+		check(t, "TopicConsumers(zz, orders)", nil, err, burrowapi.ErrClusterNotFound, nil)
+	})
+	t.Run("zero instant is now", func(t *testing.T) {
+		before := time.Now().Add(-time.Second)
+		if _, err := src.Topics(ctx, time.Time{}, "c"); err != nil {
+			t.Fatal(err)
+		}
+		if q := h.history.topicQuery; q.At.Before(before) || q.At.After(time.Now()) || q.At.Location() != time.UTC {
+			t.Errorf("a zero instant asked at %s, want the present in UTC", q.At)
+		}
+	})
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestServeAPI: serve mode answers the API handler's paths, /healthz and
+// /metrics on the HTTP address until its context ends, and runs no
+// evaluation; without an address it refuses to start.
+func TestServeAPI(t *testing.T) {
+	h, _ := apiHarness(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	h.cfg.HTTPAddr = addr
+	h.api = func(src burrowapi.Source) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			clusters, err := src.Clusters(r.Context(), at0)
+			if err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			_ = json.NewEncoder(w).Encode(clusters)
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.ServeAPI(ctx) }()
+	base := "http://" + addr
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if res, err := http.Get(base + "/healthz"); err == nil {
+			res.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve mode never answered /healthz")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, body := testenv.Get(t, base+"/v3/kafka"); code != 200 || body != "[\"c\",\"d\"]\n" {
+		t.Errorf("/v3/kafka: %d %q", code, body)
+	}
+	if code, body := testenv.Get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	if code, body := testenv.Get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics: %d", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("ServeAPI: %v", err)
+	}
+	h.Close()
+	if len(h.statuses.docs()) != 0 || h.history.installs != 0 {
+		t.Errorf("serve mode wrote %d statuses, installed templates %d times; want nothing", len(h.statuses.docs()), h.history.installs)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("still listening after ServeAPI returned")
+	}
+
+	h.cfg.HTTPAddr = ""
+	err = h.ServeAPI(context.Background())
+	var ue envconf.UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "EVALUATOR_HTTP_ADDR") {
+		t.Errorf("without an address: %v, want a usage error naming EVALUATOR_HTTP_ADDR", err)
+	}
+}
