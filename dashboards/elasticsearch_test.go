@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/lagwatch/lagwatch/internal/notify"
 	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
+	"github.com/lagwatch/lagwatch/pkg/esindex/esindextest"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
 )
@@ -150,31 +150,8 @@ func statusDocs(at time.Time, i int, prod snapshot.Snapshot) []esindex.StatusDoc
 // namespace unique to this test.
 func seedHistory(ctx context.Context, t *testing.T, es *elasticsearch.Client) history {
 	t.Helper()
-	ns := strings.ReplaceAll(testenv.Name(t, "dash"), "-", "")
-	names, err := esindex.NewNames(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, names.Offsets, names.Groups, names.Ticks, names.Status)
-	t.Cleanup(func() {
-		if res, err := es.Indices.Delete([]string{names.Incidents}, es.Indices.Delete.WithIgnoreUnavailable(true)); err == nil {
-			res.Body.Close()
-		}
-		if res, err := es.Indices.DeleteIndexTemplate(names.Incidents); err == nil {
-			res.Body.Close()
-		}
-	})
-	c, err := esindex.NewFromClient(es, names)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := c.NewWriter(esindex.WriterOptions{Retention: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Install(ctx); err != nil {
-		t.Fatalf("Install: %v", err)
-	}
+	hist := esindextest.NewWith(ctx, t, "dash", esindex.WriterOptions{Retention: 24 * time.Hour})
+	names, c, w := hist.Names, hist.Client, hist.Writer
 	if err := c.InstallEvaluator(ctx, 24*time.Hour); err != nil {
 		t.Fatalf("InstallEvaluator: %v", err)
 	}

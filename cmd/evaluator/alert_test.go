@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
+
 	"github.com/lagwatch/lagwatch/internal/notify"
 	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
+	"github.com/lagwatch/lagwatch/pkg/esindex/esindextest"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
 )
 
@@ -65,34 +67,11 @@ func stoppedSnapshot(at time.Time, group string, committed, logEnd int64) snapsh
 }
 
 // newHistory is a fresh namespace on the test node with the collector's
-// templates installed, its client and a writer: the data streams and the
-// incident index are removed at cleanup.
+// templates installed, its client and a writer (esindextest.New).
 func newHistory(ctx context.Context, t *testing.T, prefix string) (*elasticsearch.Client, string, esindex.Names, *esindex.Client, *esindex.Writer) {
 	t.Helper()
-	es := testenv.ESClient(t)
-	ns := strings.ReplaceAll(testenv.Name(t, prefix), "-", "")
-	names, err := esindex.NewNames(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, names.Offsets, names.Groups, names.Status, names.Ticks)
-	t.Cleanup(func() {
-		if res, err := es.Indices.Delete([]string{names.Incidents}, es.Indices.Delete.WithIgnoreUnavailable(true)); err == nil {
-			res.Body.Close()
-		}
-	})
-	c, err := esindex.NewFromClient(es, names)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := c.NewWriter(esindex.WriterOptions{SpoolDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Install(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return es, ns, names, c, w
+	h := esindextest.New(ctx, t, prefix)
+	return h.ES, h.Namespace, h.Names, h.Client, h.Writer
 }
 
 // TestWebhookOpenResendClose runs the evaluator as a batch job, each run a

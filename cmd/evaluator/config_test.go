@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
 	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/lagwatch/lagwatch/internal/envconf/envconftest"
 	"github.com/lagwatch/lagwatch/internal/notify"

@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/lagwatch/lagwatch/internal/testenv"
 )
 
 // storedStatus is the part of a status document the tests read.

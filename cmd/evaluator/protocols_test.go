@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/lagwatch/lagwatch/internal/testenv"
 )
 
 // TestVerdictsOfBothGroupProtocols runs Kafka's own Java consumer on the

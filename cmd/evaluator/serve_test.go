@@ -93,24 +93,13 @@ func TestScheduleMetricsAndSIGTERM(t *testing.T) {
 }
 
 // freeAddr is a local address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 // TestServeHealthzAndSIGTERM runs the built `evaluator serve`: it answers
 // /healthz and /metrics on EVALUATOR_HTTP_ADDR, and /healthz alone on
 // EVALUATOR_METRICS_ADDR, runs no evaluation, and exits 0 on SIGTERM.
 func TestServeHealthzAndSIGTERM(t *testing.T) {
 	ns := strings.ReplaceAll(testenv.Name(t, "evalapi"), "-", "")
 	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, "metrics-lagwatch.status-"+ns)
-	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	httpAddr, metricsAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	bin := filepath.Join(t.TempDir(), "evaluator")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/burrowapi"
-	"github.com/lagwatch/lagwatch/internal/testenv"
-	"github.com/lagwatch/lagwatch/pkg/esindex"
+	"github.com/lagwatch/lagwatch/pkg/esindex/esindextest"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
 )
@@ -21,24 +19,8 @@ import (
 func TestSourceOnElasticsearch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	es := testenv.ESClient(t)
-	ns := strings.ReplaceAll(testenv.Name(t, "evalapi"), "-", "")
-	names, err := esindex.NewNames(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, names.Offsets, names.Groups, names.Ticks)
-	c, err := esindex.NewFromClient(es, names)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := c.NewWriter(esindex.WriterOptions{SpoolDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Install(ctx); err != nil {
-		t.Fatal(err)
-	}
+	h := esindextest.New(ctx, t, "evalapi")
+	c, w := h.Client, h.Writer
 	t0 := time.Now().UTC().Truncate(time.Second).Add(-time.Minute)
 	tick := func(i int) time.Time { return t0.Add(time.Duration(i) * 10 * time.Second) }
 	const ticks = 4
