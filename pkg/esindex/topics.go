@@ -42,19 +42,12 @@ func (q TopicQuery) check(needTopic bool) error {
 // Two requests: the tick lookup the window reader uses, then a composite
 // aggregation over the tick's topics, paged.
 func (c *Client) Topics(ctx context.Context, q TopicQuery) (topics []string, tick time.Time, err error) {
-	if err := q.check(false); err != nil {
-		return nil, time.Time{}, fmt.Errorf("topics: %w", err)
-	}
-	tick, err = c.latestTick(ctx, q)
-	if err != nil || tick.IsZero() {
-		return nil, tick, err
-	}
 	sources := []any{map[string]any{"topic": map[string]any{"terms": map[string]any{"field": "kafka.topic.name"}}}}
-	err = c.tickBuckets(ctx, q, tick, false, sources, func(k bucketKey) {
+	tick, err = c.atLatestTick(ctx, q, false, "topics", fmt.Sprintf("topics of cluster %q", q.Cluster), sources, func(k bucketKey) {
 		topics = append(topics, k.Topic)
 	})
 	if err != nil {
-		return nil, tick, fmt.Errorf("topics of cluster %q: %w", q.Cluster, err)
+		return nil, tick, err
 	}
 	return topics, tick, nil
 }
@@ -72,13 +65,6 @@ func (c *Client) Topics(ctx context.Context, q TopicQuery) (topics []string, tic
 // (partition, log-end offset, highest first), one bucket per partition in
 // practice, paged.
 func (c *Client) TopicOffsets(ctx context.Context, q TopicQuery) (logEnd []int64, tick time.Time, err error) {
-	if err := q.check(true); err != nil {
-		return nil, time.Time{}, fmt.Errorf("topic offsets: %w", err)
-	}
-	tick, err = c.latestTick(ctx, q)
-	if err != nil || tick.IsZero() {
-		return nil, tick, err
-	}
 	// The log-end offset as a composite key rather than a max aggregation:
 	// a key is a JSON integer, exact, where max answers a double. Documents
 	// without one come last, so a partition's first bucket has its highest
@@ -89,7 +75,7 @@ func (c *Client) TopicOffsets(ctx context.Context, q TopicQuery) (logEnd []int64
 			"order": "desc", "missing_bucket": true, "missing_order": "last"}}},
 	}
 	seen := map[int32]bool{}
-	err = c.tickBuckets(ctx, q, tick, true, sources, func(k bucketKey) {
+	tick, err = c.atLatestTick(ctx, q, true, "topic offsets", fmt.Sprintf("offsets of topic %q in cluster %q", q.Topic, q.Cluster), sources, func(k bucketKey) {
 		if k.Partition < 0 || seen[k.Partition] {
 			return // a lower log-end offset of a partition already seen
 		}
@@ -102,7 +88,7 @@ func (c *Client) TopicOffsets(ctx context.Context, q TopicQuery) (logEnd []int64
 		}
 	})
 	if err != nil {
-		return nil, tick, fmt.Errorf("offsets of topic %q in cluster %q: %w", q.Topic, q.Cluster, err)
+		return nil, tick, err
 	}
 	return logEnd, tick, nil
 }
@@ -115,19 +101,12 @@ func (c *Client) TopicOffsets(ctx context.Context, q TopicQuery) (logEnd []int64
 // Two requests: the tick lookup, then a composite aggregation over the
 // topic's groups, paged.
 func (c *Client) TopicGroups(ctx context.Context, q TopicQuery) (groups []string, tick time.Time, err error) {
-	if err := q.check(true); err != nil {
-		return nil, time.Time{}, fmt.Errorf("topic groups: %w", err)
-	}
-	tick, err = c.latestTick(ctx, q)
-	if err != nil || tick.IsZero() {
-		return nil, tick, err
-	}
 	sources := []any{map[string]any{"group": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.id"}}}}
-	err = c.tickBuckets(ctx, q, tick, true, sources, func(k bucketKey) {
+	tick, err = c.atLatestTick(ctx, q, true, "topic groups", fmt.Sprintf("groups of topic %q in cluster %q", q.Topic, q.Cluster), sources, func(k bucketKey) {
 		groups = append(groups, k.Group)
 	})
 	if err != nil {
-		return nil, tick, fmt.Errorf("groups of topic %q in cluster %q: %w", q.Topic, q.Cluster, err)
+		return nil, tick, err
 	}
 	return groups, tick, nil
 }
@@ -153,6 +132,25 @@ type bucketKey struct {
 
 // topicPageSize is the number of composite buckets per request.
 const topicPageSize = 10000
+
+// atLatestTick checks q (withTopic: q.Topic is required), finds q.Cluster's
+// latest tick at or before q.At and calls fn with each bucket of the
+// composite aggregation over sources at that tick. The tick is zero, and fn
+// never called, when the cluster has none in the span. Errors say what was
+// asked: what for a bad query, where for a failed read.
+func (c *Client) atLatestTick(ctx context.Context, q TopicQuery, withTopic bool, what, where string, sources []any, fn func(bucketKey)) (time.Time, error) {
+	if err := q.check(withTopic); err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w", what, err)
+	}
+	tick, err := c.latestTick(ctx, q)
+	if err != nil || tick.IsZero() {
+		return tick, err
+	}
+	if err := c.tickBuckets(ctx, q, tick, withTopic, sources, fn); err != nil {
+		return tick, fmt.Errorf("%s: %w", where, err)
+	}
+	return tick, nil
+}
 
 // tickBuckets pages a composite aggregation of sources over the offsets
 // documents of q.Cluster at tick (and of q.Topic, with byTopic), calling fn
