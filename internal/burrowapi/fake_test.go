@@ -2,6 +2,7 @@ package burrowapi
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -94,28 +95,29 @@ func (f *fake) Clusters(_ context.Context, at time.Time) ([]string, error) {
 	if err := f.record(at); err != nil {
 		return nil, err
 	}
-	out := make([]string, 0, len(f.groups))
-	for c := range f.groups {
-		out = append(out, c)
+	return slices.Sorted(maps.Keys(f.groups)), nil
+}
+
+// lookup records at and returns m[key], or notFound.
+func lookup[V any](f *fake, at time.Time, m map[string]V, key string, notFound error) (V, error) {
+	var zero V
+	if err := f.record(at); err != nil {
+		return zero, err
 	}
-	slices.Sort(out)
-	return out, nil
+	v, ok := m[key]
+	if !ok {
+		return zero, notFound
+	}
+	return v, nil
 }
 
 func (f *fake) Consumers(_ context.Context, at time.Time, cluster string) ([]string, error) {
-	if err := f.record(at); err != nil {
+	groups, err := lookup(f, at, f.groups, cluster, ErrClusterNotFound)
+	if err != nil {
 		return nil, err
 	}
-	groups, ok := f.groups[cluster]
-	if !ok {
-		return nil, ErrClusterNotFound
-	}
-	var out []string // nil for a cluster without groups: the handler must answer []
-	for g := range groups {
-		out = append(out, g)
-	}
-	slices.Sort(out)
-	return out, nil
+	// nil for a cluster without groups: the handler must answer [].
+	return slices.Sorted(maps.Keys(groups)), nil
 }
 
 func (f *fake) Consumer(ctx context.Context, at time.Time, cluster, group string) (Consumer, error) {
@@ -142,28 +144,19 @@ func (f *fake) Consumer(ctx context.Context, at time.Time, cluster, group string
 }
 
 func (f *fake) Topics(_ context.Context, at time.Time, cluster string) ([]string, error) {
-	if err := f.record(at); err != nil {
+	topics, err := lookup(f, at, f.topics, cluster, ErrClusterNotFound)
+	if err != nil {
 		return nil, err
 	}
-	topics, ok := f.topics[cluster]
-	if !ok {
-		return nil, ErrClusterNotFound
-	}
-	var out []string
-	for t := range topics {
-		out = append(out, t)
-	}
-	slices.Sort(out)
-	return out, nil
+	return slices.Sorted(maps.Keys(topics)), nil
 }
 
-func (f *fake) Topic(_ context.Context, at time.Time, cluster, topic string) ([]int64, error) {
-	if err := f.record(at); err != nil {
+// topic records at and looks the topic up: its offsets, or the Source's
+// not-found errors.
+func (f *fake) topic(at time.Time, cluster, topic string) ([]int64, error) {
+	topics, err := lookup(f, at, f.topics, cluster, ErrClusterNotFound)
+	if err != nil {
 		return nil, err
-	}
-	topics, ok := f.topics[cluster]
-	if !ok {
-		return nil, ErrClusterNotFound
 	}
 	offsets, ok := topics[topic]
 	if !ok {
@@ -172,16 +165,13 @@ func (f *fake) Topic(_ context.Context, at time.Time, cluster, topic string) ([]
 	return offsets, nil
 }
 
+func (f *fake) Topic(_ context.Context, at time.Time, cluster, topic string) ([]int64, error) {
+	return f.topic(at, cluster, topic)
+}
+
 func (f *fake) TopicConsumers(_ context.Context, at time.Time, cluster, topic string) ([]string, error) {
-	if err := f.record(at); err != nil {
+	if _, err := f.topic(at, cluster, topic); err != nil {
 		return nil, err
-	}
-	topics, ok := f.topics[cluster]
-	if !ok {
-		return nil, ErrClusterNotFound
-	}
-	if _, ok := topics[topic]; !ok {
-		return nil, ErrTopicNotFound
 	}
 	var out []string
 	for g, w := range f.groups[cluster] {
