@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
-
 	"github.com/lagwatch/lagwatch/internal/notify"
 	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/esindex"

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
-
 	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/lagwatch/lagwatch/internal/envconf/envconftest"
 	"github.com/lagwatch/lagwatch/internal/notify"

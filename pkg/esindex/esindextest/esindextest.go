@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/elastic/go-elasticsearch/v8"
-
 	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
