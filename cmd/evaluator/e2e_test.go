@@ -19,6 +19,19 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// endToEnd is what a test through the real collector needs: the brokers,
+// the Elasticsearch URL, a unique prefix for topics and groups, and a
+// namespace made of it whose data streams go at cleanup.
+func endToEnd(t *testing.T, name string) (brokers []string, esURL, prefix, ns string) {
+	t.Helper()
+	brokers, esURL = testenv.Kafka(t), testenv.Elasticsearch(t)
+	prefix = testenv.Name(t, name)
+	ns = strings.ReplaceAll(prefix, "-", "")
+	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, "metrics-lagwatch.offsets-"+ns,
+		"metrics-lagwatch.groups-"+ns, "metrics-lagwatch.status-"+ns, "metrics-lagwatch.collector-"+ns)
+	return brokers, esURL, prefix, ns
+}
+
 // storedStatus is the part of a status document the tests read.
 type storedStatus struct {
 	Timestamp string `json:"@timestamp"`
@@ -103,12 +116,7 @@ func (c *logEndClock) headAt(at time.Time) int64 {
 // the maximum age NOTFOUND, and the time lag of a consumer steadily 3 s
 // behind within one collection interval of 3 s.
 func TestEndToEndThroughTheCollector(t *testing.T) {
-	brokers := testenv.Kafka(t)
-	esURL := testenv.Elasticsearch(t)
-	prefix := testenv.Name(t, "e2e")
-	ns := strings.ReplaceAll(prefix, "-", "")
-	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, "metrics-lagwatch.offsets-"+ns,
-		"metrics-lagwatch.groups-"+ns, "metrics-lagwatch.status-"+ns, "metrics-lagwatch.collector-"+ns)
+	brokers, esURL, prefix, ns := endToEnd(t, "e2e")
 	t.Cleanup(func() {
 		es := testenv.ESClient(t)
 		if res, err := es.Indices.Delete([]string{"lagwatch-incidents-" + ns}, es.Indices.Delete.WithIgnoreUnavailable(true)); err == nil {
@@ -388,12 +396,7 @@ func deref(p *float64) any {
 // stored and judged: both kinds of group are recorded with their type,
 // state, members and owners, and get the same verdicts, OK, STALL and STOP.
 func TestVerdictsOfBothGroupProtocols(t *testing.T) {
-	brokers := testenv.Kafka(t)
-	esURL := testenv.Elasticsearch(t)
-	prefix := testenv.Name(t, "proto")
-	ns := strings.ReplaceAll(prefix, "-", "")
-	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, "metrics-lagwatch.offsets-"+ns,
-		"metrics-lagwatch.groups-"+ns, "metrics-lagwatch.status-"+ns, "metrics-lagwatch.collector-"+ns)
+	brokers, esURL, prefix, ns := endToEnd(t, "proto")
 
 	type scenario struct{ protocol, kind, topic, group string }
 	var scenarios []*scenario

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/testenv"
+	"github.com/lagwatch/lagwatch/pkg/snapshot"
 )
 
 // TestScheduleMetricsAndSIGTERM runs the built evaluator on a one-second
@@ -167,5 +170,259 @@ func TestServeRefuses(t *testing.T) {
 				t.Errorf("%d lines, want one: %q", n+1, line.String())
 			}
 		})
+	}
+}
+
+// apiSnapshot is one tick of cluster "alerts": group "billing" left at
+// offset 5 on orders/0 (its log end moves on), group "shipping" keeps up on
+// both partitions of orders.
+func apiSnapshot(at time.Time, i int64) snapshot.Snapshot {
+	head0, head1 := 20+10*i, 7+3*i
+	ship := &snapshot.Member{MemberID: "m-1", ClientID: "ship", Host: "/10.0.0.7"}
+	return snapshot.Snapshot{Cluster: "alerts", Time: at, Groups: []snapshot.Group{
+		{ID: "billing", State: "Empty", ProtocolType: "consumer", Partitions: []snapshot.Partition{
+			{Topic: "orders", Partition: 0, Committed: 5, HasCommitted: true, LogEnd: head0, HasOffsets: true},
+		}},
+		{ID: "shipping", State: "Stable", ProtocolType: "consumer",
+			Members: []snapshot.Member{*ship},
+			Partitions: []snapshot.Partition{
+				{Topic: "orders", Partition: 0, Committed: head0, HasCommitted: true, LogEnd: head0, HasOffsets: true, Owner: ship},
+				{Topic: "orders", Partition: 1, Committed: head1, HasCommitted: true, LogEnd: head1, HasOffsets: true, Owner: ship},
+			}},
+	}}
+}
+
+// TestServeBurrowAPI runs `evaluator serve` against a history in the real
+// Elasticsearch and reads every endpoint the way Burrow's clients do,
+// checking the bodies' field names and the values against the history and
+// against `evaluator status --json`.
+func TestServeBurrowAPI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	es, ns, names, _, w := newHistory(ctx, t, "api")
+	now := time.Now().UTC().Truncate(time.Second)
+	ticks := make([]time.Time, 4)
+	for i := range ticks {
+		ticks[i] = now.Add(time.Duration(i-len(ticks)) * 30 * time.Second)
+		if _, err := w.Write(ctx, apiSnapshot(ticks[i], int64(i))); err != nil {
+			t.Fatalf("write tick %d: %v", i, err)
+		}
+	}
+	if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
+		res.Body.Close()
+	}
+
+	addr := testenv.FreeAddr(t)
+	t.Setenv("ELASTICSEARCH_URL", testenv.Elasticsearch(t))
+	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
+	t.Setenv("EVALUATOR_HTTP_ADDR", addr)
+	t.Setenv("EVALUATOR_METRICS_ADDR", "")
+	srvCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- run(srvCtx, []string{"serve"}, io.Discard, io.Discard) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("serve returned %v after cancel, want nil", err)
+		}
+	})
+	base := "http://" + addr
+	waitHealthy(t, base+"/healthz")
+
+	// The clusters, groups and topics the history knows.
+	var clusters struct {
+		Error    bool     `json:"error"`
+		Message  string   `json:"message"`
+		Clusters []string `json:"clusters"`
+		Request  struct {
+			URL  string `json:"url"`
+			Host string `json:"host"`
+		} `json:"request"`
+	}
+	getJSON(t, base+"/v3/kafka", 200, &clusters)
+	if clusters.Error || !slices.Contains(clusters.Clusters, "alerts") || clusters.Request.URL != "/v3/kafka" || clusters.Request.Host == "" {
+		t.Errorf("/v3/kafka: %+v", clusters)
+	}
+	var consumers struct {
+		Consumers []string `json:"consumers"`
+	}
+	getJSON(t, base+"/v3/kafka/alerts/consumer", 200, &consumers)
+	if !slices.Equal(consumers.Consumers, []string{"billing", "shipping"}) {
+		t.Errorf("consumers %v, want [billing shipping]", consumers.Consumers)
+	}
+	var topics struct {
+		Topics []string `json:"topics"`
+	}
+	getJSON(t, base+"/v3/kafka/alerts/topic", 200, &topics)
+	if !slices.Equal(topics.Topics, []string{"orders"}) {
+		t.Errorf("topics %v, want [orders]", topics.Topics)
+	}
+	var topic struct {
+		Offsets []int64 `json:"offsets"`
+	}
+	getJSON(t, base+"/v3/kafka/alerts/topic/orders", 200, &topic)
+	last := int64(len(ticks) - 1)
+	if !slices.Equal(topic.Offsets, []int64{20 + 10*last, 7 + 3*last}) {
+		t.Errorf("orders offsets %v, want the last tick's log ends [%d %d]", topic.Offsets, 20+10*last, 7+3*last)
+	}
+	getJSON(t, base+"/v3/kafka/alerts/topic/orders?at="+ticks[0].Format(time.RFC3339), 200, &topic)
+	if !slices.Equal(topic.Offsets, []int64{20, 7}) {
+		t.Errorf("orders offsets at the first tick %v, want [20 7]", topic.Offsets)
+	}
+	getJSON(t, base+"/v3/kafka/alerts/topic/orders/consumers", 200, &consumers)
+	if !slices.Equal(consumers.Consumers, []string{"billing", "shipping"}) {
+		t.Errorf("orders consumers %v, want [billing shipping]", consumers.Consumers)
+	}
+
+	// The verdicts: the API's /lag is `evaluator status --json`'s body.
+	type lagBody struct {
+		Error  bool `json:"error"`
+		Status struct {
+			Cluster    string `json:"cluster"`
+			Group      string `json:"group"`
+			Status     string `json:"status"`
+			Complete   float64
+			Partitions []struct {
+				Topic      string `json:"topic"`
+				Partition  int32  `json:"partition"`
+				Status     string `json:"status"`
+				CurrentLag int64  `json:"current_lag"`
+				End        *struct {
+					Offset    int64 `json:"offset"`
+					Timestamp int64 `json:"timestamp"`
+				} `json:"end"`
+			} `json:"partitions"`
+			PartitionCount int   `json:"partition_count"`
+			TotalLag       int64 `json:"totallag"`
+			MaxLag         *struct {
+				Partition int32 `json:"partition"`
+			} `json:"maxlag"`
+		} `json:"status"`
+	}
+	var billing lagBody
+	getJSON(t, base+"/v3/kafka/alerts/consumer/billing/lag", 200, &billing)
+	s := billing.Status
+	if billing.Error || s.Status != "ERR" || len(s.Partitions) != 1 || s.Partitions[0].Status != "STOP" ||
+		s.TotalLag != 20+10*last-5 || s.Partitions[0].End == nil || s.Partitions[0].End.Offset != 5 || s.MaxLag == nil {
+		t.Errorf("billing/lag: %+v, want ERR with orders/0 STOP at offset 5, lag %d", s, 20+10*last-5)
+	}
+	var cli bytes.Buffer
+	if err := run(ctx, []string{"status", "--json", "--group", "billing"}, &cli, io.Discard); err != nil {
+		t.Fatalf("status --json: %v", err)
+	}
+	var fromCLI lagBody
+	if err := json.Unmarshal(cli.Bytes(), &fromCLI); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, cli.String())
+	}
+	// The CLI evaluates now, the API at its request: the same history gives
+	// the same verdict and figures.
+	if fromCLI.Status.Status != s.Status || fromCLI.Status.TotalLag != s.TotalLag || len(fromCLI.Status.Partitions) != len(s.Partitions) {
+		t.Errorf("API and status --json differ:\nAPI %+v\nCLI %+v", s, fromCLI.Status)
+	}
+	var shipping lagBody
+	getJSON(t, base+"/v3/kafka/alerts/consumer/shipping/status", 200, &shipping)
+	if shipping.Status.Status != "OK" || len(shipping.Status.Partitions) != 0 || shipping.Status.PartitionCount != 2 {
+		t.Errorf("shipping/status: %+v, want OK with no partition listed (all OK) of 2", shipping.Status)
+	}
+	getJSON(t, base+"/v3/kafka/alerts/consumer/shipping/lag", 200, &shipping)
+	if len(shipping.Status.Partitions) != 2 {
+		t.Errorf("shipping/lag lists %d partitions, want every one (2)", len(shipping.Status.Partitions))
+	}
+	// At the first tick the stopped group had not been stopped long enough
+	// to tell: a window of one observation.
+	getJSON(t, base+"/v3/kafka/alerts/consumer/billing/lag?at="+ticks[0].Format(time.RFC3339), 200, &billing)
+	if billing.Status.TotalLag != 15 {
+		t.Errorf("billing at the first tick: total lag %d, want 15 (20 - 5)", billing.Status.TotalLag)
+	}
+
+	// The window of offsets, read by Burrow's field names.
+	var detail struct {
+		Topics map[string][]map[string]any `json:"topics"`
+	}
+	getJSON(t, base+"/v3/kafka/alerts/consumer/shipping", 200, &detail)
+	parts := detail.Topics["orders"]
+	if len(parts) != 2 || parts[1] == nil || parts[1]["current-lag"] != 0.0 || parts[1]["client_id"] != "ship" || parts[1]["owner"] != "/10.0.0.7" {
+		t.Fatalf("shipping detail: %v", detail)
+	}
+	offsets, _ := parts[1]["offsets"].([]any)
+	if len(offsets) != len(ticks) {
+		t.Fatalf("orders/1 has %d offsets, want one per tick (%d): %v", len(offsets), len(ticks), parts[1])
+	}
+	newest, _ := offsets[len(ticks)-1].(map[string]any)
+	if newest["offset"] != float64(7+3*last) || newest["timestamp"] != float64(ticks[len(ticks)-1].UnixMilli()) || newest["lag"] != 0.0 {
+		t.Errorf("newest offset of orders/1: %v, want offset %d at %d with commit lag 0", newest, 7+3*last, ticks[len(ticks)-1].UnixMilli())
+	}
+
+	// Not found, not allowed, and the admin endpoints.
+	var nf struct {
+		Error   bool   `json:"error"`
+		Message string `json:"message"`
+		Status  struct {
+			Status string `json:"status"`
+		} `json:"status"`
+	}
+	getJSON(t, base+"/v3/kafka/alerts/consumer/nobody/lag", 404, &nf)
+	if nf.Error || nf.Status.Status != "NOTFOUND" {
+		t.Errorf("unknown group's lag: %+v, want Burrow's NOTFOUND body (error false)", nf)
+	}
+	for _, path := range []string{"/v3/kafka/nowhere/consumer", "/v3/kafka/alerts/topic/nothing"} {
+		nf = struct {
+			Error   bool   `json:"error"`
+			Message string `json:"message"`
+			Status  struct {
+				Status string `json:"status"`
+			} `json:"status"`
+		}{}
+		getJSON(t, base+path, 404, &nf)
+		if !nf.Error || !strings.Contains(nf.Message, "not found") {
+			t.Errorf("%s: %+v, want error true and a not-found message", path, nf)
+		}
+	}
+	req, err := http.NewRequest(http.MethodDelete, base+"/v3/kafka/alerts/consumer/billing", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(string(body), "ELASTICSEARCH_RETENTION") {
+		t.Errorf("DELETE: %d %s, want 405 pointing to retention", res.StatusCode, body)
+	}
+	if code, body := testenv.Get(t, base+"/burrow/admin"); code != 200 || strings.TrimSpace(body) != "GOOD" {
+		t.Errorf("/burrow/admin: %d %q", code, body)
+	}
+}
+
+// waitHealthy polls url until it answers 200, for up to 30 s.
+func waitHealthy(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get(url)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer 200 within 30 s (last error %v)", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// getJSON GETs url, checks the status code and decodes the body into v.
+func getJSON(t *testing.T, url string, code int, v any) {
+	t.Helper()
+	status, body := testenv.Get(t, url)
+	if status != code {
+		t.Fatalf("GET %s: %d, want %d: %s", url, status, code, body)
+	}
+	if err := json.Unmarshal([]byte(body), v); err != nil {
+		t.Fatalf("GET %s: %v\n%s", url, err, body)
 	}
 }
