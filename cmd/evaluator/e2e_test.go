@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -167,10 +166,7 @@ func TestEndToEndThroughTheCollector(t *testing.T) {
 		}
 	}
 
-	bin := filepath.Join(t.TempDir(), "collector")
-	if out, err := exec.Command("go", "build", "-o", bin, "../collector").CombinedOutput(); err != nil {
-		t.Fatalf("build collector: %v\n%s", err, out)
-	}
+	bin := testenv.BuildProgram(t, "../collector")
 	spool := t.TempDir()
 	tick := func(i int) {
 		t.Helper()
@@ -499,10 +495,7 @@ func TestVerdictsOfBothGroupProtocols(t *testing.T) {
 	}
 
 	// Ten ticks a second apart; the window is the last five.
-	bin := filepath.Join(t.TempDir(), "collector")
-	if out, err := exec.Command("go", "build", "-o", bin, "../collector").CombinedOutput(); err != nil {
-		t.Fatalf("build collector: %v\n%s", err, out)
-	}
+	bin := testenv.BuildProgram(t, "../collector")
 	spool := t.TempDir()
 	for i := 0; i < 10; i++ {
 		next := time.Now().Truncate(time.Second).Add(time.Second)

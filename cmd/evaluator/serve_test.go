@@ -9,12 +9,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -48,10 +46,7 @@ func TestScheduleMetricsAndSIGTERM(t *testing.T) {
 	addr := ln.Addr().String()
 	_ = ln.Close()
 
-	bin := filepath.Join(t.TempDir(), "evaluator")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testenv.BuildProgram(t, ".")
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "ELASTICSEARCH_URL="+testenv.Elasticsearch(t), "ELASTICSEARCH_NAMESPACE="+ns,
 		"EVALUATOR_SCHEDULE=*/1 * * * * *", "EVALUATOR_METRICS_ADDR="+addr, "EVALUATOR_HTTP_ADDR=", "LOG_FORMAT=json")
@@ -86,16 +81,9 @@ func TestScheduleMetricsAndSIGTERM(t *testing.T) {
 		t.Errorf("/healthz: %s %q, want 200 \"ok\\n\"", res.Status, body)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	proc.WaitFor(t, `"msg":"evaluator stopped"`, 30*time.Second)
-	if err := proc.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
-	}
+	proc.Terminate(t, `"msg":"evaluator stopped"`, 30*time.Second)
 }
 
-// freeAddr is a local address nothing listens on.
 // TestServeHealthzAndSIGTERM runs the built `evaluator serve`: it answers
 // /healthz and /metrics on EVALUATOR_HTTP_ADDR, and /healthz alone on
 // EVALUATOR_METRICS_ADDR, runs no evaluation, and exits 0 on SIGTERM.
@@ -103,10 +91,7 @@ func TestServeHealthzAndSIGTERM(t *testing.T) {
 	ns := strings.ReplaceAll(testenv.Name(t, "evalapi"), "-", "")
 	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, "metrics-lagwatch.status-"+ns)
 	httpAddr, metricsAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	bin := filepath.Join(t.TempDir(), "evaluator")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testenv.BuildProgram(t, ".")
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "ELASTICSEARCH_URL="+testenv.Elasticsearch(t), "ELASTICSEARCH_NAMESPACE="+ns,
 		"EVALUATOR_SCHEDULE=*/1 * * * * *", "EVALUATOR_HTTP_ADDR="+httpAddr, "EVALUATOR_METRICS_ADDR="+metricsAddr, "LOG_FORMAT=json")
@@ -127,13 +112,7 @@ func TestServeHealthzAndSIGTERM(t *testing.T) {
 		t.Errorf("serve mode ran an evaluation:\n%s", body)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	proc.WaitFor(t, `"msg":"evaluator stopped"`, 30*time.Second)
-	if err := proc.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
-	}
+	proc.Terminate(t, `"msg":"evaluator stopped"`, 30*time.Second)
 }
 
 // TestServeRefuses: serve with flags, a flag with serve, or no address to
