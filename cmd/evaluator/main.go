@@ -28,8 +28,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/burrowapi"
@@ -40,8 +42,10 @@ import (
 )
 
 func main() {
-	envconf.Main(func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Stdout, os.Stderr) },
-		func(err error) int { return exitCode(err, os.Stderr) })
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
 }
 
 // usageError and configuration errors exit with status 2.
