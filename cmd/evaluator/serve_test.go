@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/testenv"
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
 )
 
@@ -253,35 +254,14 @@ func TestServeBurrowAPI(t *testing.T) {
 		t.Errorf("orders consumers %v, want [billing shipping]", consumers.Consumers)
 	}
 
-	// The verdicts: the API's /lag is `evaluator status --json`'s body.
-	type lagBody struct {
-		Error  bool `json:"error"`
-		Status struct {
-			Cluster    string `json:"cluster"`
-			Group      string `json:"group"`
-			Status     string `json:"status"`
-			Complete   float64
-			Partitions []struct {
-				Topic      string `json:"topic"`
-				Partition  int32  `json:"partition"`
-				Status     string `json:"status"`
-				CurrentLag int64  `json:"current_lag"`
-				End        *struct {
-					Offset    int64 `json:"offset"`
-					Timestamp int64 `json:"timestamp"`
-				} `json:"end"`
-			} `json:"partitions"`
-			PartitionCount int   `json:"partition_count"`
-			TotalLag       int64 `json:"totallag"`
-			MaxLag         *struct {
-				Partition int32 `json:"partition"`
-			} `json:"maxlag"`
-		} `json:"status"`
-	}
+	// The verdicts: the API's /lag is `evaluator status --json`'s body
+	// (Burrow's field names are checked by internal/burrowapi's tests and by
+	// Telegraf's plugin in integration/telegraf).
+	type lagBody = evaluate.BurrowLagResponse
 	var billing lagBody
 	getJSON(t, base+"/v3/kafka/alerts/consumer/billing/lag", 200, &billing)
 	s := billing.Status
-	if billing.Error || s.Status != "ERR" || len(s.Partitions) != 1 || s.Partitions[0].Status != "STOP" ||
+	if billing.Error || s == nil || s.Status != evaluate.Err || len(s.Partitions) != 1 || s.Partitions[0].Status != evaluate.Stop ||
 		s.TotalLag != 20+10*last-5 || s.Partitions[0].End == nil || s.Partitions[0].End.Offset != 5 || s.MaxLag == nil {
 		t.Errorf("billing/lag: %+v, want ERR with orders/0 STOP at offset 5, lag %d", s, 20+10*last-5)
 	}
@@ -295,12 +275,12 @@ func TestServeBurrowAPI(t *testing.T) {
 	}
 	// The CLI evaluates now, the API at its request: the same history gives
 	// the same verdict and figures.
-	if fromCLI.Status.Status != s.Status || fromCLI.Status.TotalLag != s.TotalLag || len(fromCLI.Status.Partitions) != len(s.Partitions) {
+	if fromCLI.Status == nil || fromCLI.Status.Status != s.Status || fromCLI.Status.TotalLag != s.TotalLag || len(fromCLI.Status.Partitions) != len(s.Partitions) {
 		t.Errorf("API and status --json differ:\nAPI %+v\nCLI %+v", s, fromCLI.Status)
 	}
 	var shipping lagBody
 	getJSON(t, base+"/v3/kafka/alerts/consumer/shipping/status", 200, &shipping)
-	if shipping.Status.Status != "OK" || len(shipping.Status.Partitions) != 0 || shipping.Status.PartitionCount != 2 {
+	if shipping.Status == nil || shipping.Status.Status != evaluate.OK || len(shipping.Status.Partitions) != 0 || shipping.Status.PartitionCount != 2 {
 		t.Errorf("shipping/status: %+v, want OK with no partition listed (all OK) of 2", shipping.Status)
 	}
 	getJSON(t, base+"/v3/kafka/alerts/consumer/shipping/lag", 200, &shipping)

@@ -17,9 +17,9 @@ import (
 
 	"github.com/influxdata/telegraf/plugins/inputs/burrow"
 	"github.com/influxdata/telegraf/testutil"
-
 	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
+	"github.com/lagwatch/lagwatch/pkg/esindex/esindextest"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
 )
 
@@ -121,27 +121,11 @@ var statusCode = map[string]int{"OK": 1, "NOT_FOUND": 2, "WARN": 3, "ERR": 4, "S
 func TestTelegrafBurrowInput(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	es := testenv.ESClient(t)
-	ns := strings.ReplaceAll(testenv.Name(t, "telegraf"), "-", "")
-	names, err := esindex.NewNames(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.DeleteDataStreamsOnCleanup(t, "metrics-lagwatch.*-"+ns, names.Offsets, names.Groups, names.Status, names.Ticks)
-	c, err := esindex.NewFromClient(es, names)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := c.NewWriter(esindex.WriterOptions{SpoolDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Install(ctx); err != nil {
-		t.Fatal(err)
-	}
+	h := esindextest.New(ctx, t, "telegraf")
+	ns := h.Namespace
 	t0 := time.Now().UTC().Truncate(time.Second).Add(-ticks * interval)
-	seed(ctx, t, w, t0)
-	if err := c.Refresh(ctx); err != nil {
+	seed(ctx, t, h.Writer, t0)
+	if err := h.Client.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 
