@@ -51,14 +51,14 @@ import (
 )
 
 type options struct {
-	esURL, ns                string
-	groups, partitions       int
-	ticks, window            int
-	seed                     bool
-	runs, n, concurrency     int
-	traceES                  bool
-	serverLog                string
-	maxAgeMargin, reqTimeout time.Duration
+	esURL, ns            string
+	groups, partitions   int
+	ticks, window        int
+	seed                 bool
+	runs, n, concurrency int
+	traceES              bool
+	serverLog            string
+	reqTimeout           time.Duration
 }
 
 func main() {
