@@ -20,6 +20,7 @@
 //	eval "$(scripts/testenv env)"
 //	go run ./bench/apibench                                    # 2,000 groups x 25 partitions x 20 ticks
 //	go run ./bench/apibench -namespace apibench1 -seed=false   # re-measure on kept data
+//	go run ./bench/apibench -namespace apibench1 -seed=false -evaluator /tmp/old/evaluator   # another build
 package main
 
 import (
@@ -57,7 +58,7 @@ type options struct {
 	seed                 bool
 	runs, n, concurrency int
 	traceES              bool
-	serverLog            string
+	serverLog, evaluator string
 	reqTimeout           time.Duration
 }
 
@@ -74,6 +75,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 20, "requests in flight during a walk (Telegraf's concurrent_connections default)")
 	flag.BoolVar(&o.traceES, "trace-es", false, "count the Elasticsearch requests of one /lag through a proxy")
 	flag.StringVar(&o.serverLog, "server-log", "", "write the server's log to this file")
+	flag.StringVar(&o.evaluator, "evaluator", "", "measure this evaluator binary rather than one built from ./cmd/evaluator (e.g. an earlier commit's)")
 	flag.DurationVar(&o.reqTimeout, "timeout", 5*time.Second, "client timeout per request (Telegraf's response_timeout default)")
 	flag.StringVar(&o.esURL, "es", envOr("ELASTICSEARCH_URL", "http://127.0.0.1:9200"), "Elasticsearch URL")
 	flag.Parse()
@@ -125,9 +127,12 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "evaluator")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/evaluator").CombinedOutput(); err != nil {
-		return fmt.Errorf("build evaluator: %v\n%s", err, out)
+	bin := o.evaluator
+	if bin == "" {
+		bin = filepath.Join(dir, "evaluator")
+		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/evaluator").CombinedOutput(); err != nil {
+			return fmt.Errorf("build evaluator: %v\n%s", err, out)
+		}
 	}
 
 	serverES := o.esURL
@@ -492,7 +497,7 @@ func traceKind(r *http.Request) string {
 	}
 	for _, k := range []struct{ has, what string }{
 		{`"pit":`, "window page"},
-		{`"clusters":{"terms"`, "tick times"},
+		{`"ticks":{"terms"`, "tick times"},
 		{`lagwatch.group.partitions`, "window groups"},
 		{`"g":{"composite"`, "known groups"},
 		{`"c":{"terms"`, "known clusters"},
