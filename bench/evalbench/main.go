@@ -23,9 +23,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lagwatch/lagwatch/bench/internal/benchseed"
 	"github.com/lagwatch/lagwatch/internal/peakrss"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
-	"github.com/lagwatch/lagwatch/pkg/snapshot"
 )
 
 func main() {
@@ -50,47 +50,8 @@ func envOr(k, def string) string {
 	return def
 }
 
+// t0 is the first tick's time: evalbench evaluates a fixed past instant.
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// tickSnapshot: group g's partition p at tick i. A quarter of the groups
-// stop at tick 5 and leave (STOP: their commits are frozen through the
-// window of the last 10 ticks), a quarter fall behind by 100 messages a tick
-// (WARN: their commit lag grows and never reaches 0 in that window), the
-// rest keep up, so that every rule runs.
-func tickSnapshot(i, groups, partitions int) snapshot.Snapshot {
-	s := snapshot.Snapshot{Cluster: "bench", ClusterID: "bench", Time: t0.Add(time.Duration(i) * 30 * time.Second)}
-	s.Groups = make([]snapshot.Group, groups)
-	for g := range s.Groups {
-		m := snapshot.Member{MemberID: fmt.Sprintf("consumer-%d", g), ClientID: "bench", Host: "/10.0.0.1"}
-		grp := snapshot.Group{ID: fmt.Sprintf("group-%05d", g), State: "Stable", ProtocolType: "consumer", Members: []snapshot.Member{m}}
-		grp.Partitions = make([]snapshot.Partition, partitions)
-		for p := range grp.Partitions {
-			logEnd := int64(1000*i + p)
-			committed := logEnd
-			switch g % 4 {
-			case 1: // stopped at tick 5
-				committed = int64(1000*min(i, 5) + p)
-				grp.State = "Empty"
-			case 2: // falling behind, 500 messages back from the start
-				committed = int64(max(900*i-500, 0) + p)
-			}
-			part := snapshot.Partition{Topic: fmt.Sprintf("topic-%d", p%5), Partition: int32(p), Committed: committed, HasCommitted: true,
-				LogEnd: logEnd, LogStart: 0, HasOffsets: true}
-			if grp.State != "Empty" {
-				part.Owner = &grp.Members[0]
-			}
-			grp.Partitions[p] = part
-		}
-		if grp.State == "Empty" {
-			grp.Members = nil
-			for p := range grp.Partitions {
-				grp.Partitions[p].Owner = nil
-			}
-		}
-		s.Groups[g] = grp
-	}
-	return s
-}
 
 func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed bool) error {
 	ctx := context.Background()
@@ -100,29 +61,8 @@ func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed boo
 	}
 	docs := groups * partitions * ticks
 	if seed {
-		spool, err := os.MkdirTemp("", "evalbench-spool")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(spool)
-		w, err := es.NewWriter(esindex.WriterOptions{SpoolDir: spool})
-		if err != nil {
-			return err
-		}
-		if _, err := w.Install(ctx); err != nil {
-			return err
-		}
 		start := time.Now()
-		for i := 0; i < ticks; i++ {
-			res, err := w.Write(ctx, tickSnapshot(i, groups, partitions))
-			if err != nil {
-				return fmt.Errorf("seed tick %d: %w", i, err)
-			}
-			if res.Spooled > 0 {
-				return fmt.Errorf("seed tick %d: %d documents spooled: Elasticsearch refused them", i, res.Spooled)
-			}
-		}
-		if err := es.Refresh(ctx); err != nil {
+		if err := benchseed.Write(ctx, es, t0, ticks, groups, partitions); err != nil {
 			return err
 		}
 		fmt.Printf("seeded %d offsets documents (+%d group documents) in %s into namespace %s\n",
@@ -138,7 +78,7 @@ func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed boo
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/evaluator").CombinedOutput(); err != nil {
 		return fmt.Errorf("build evaluator: %v\n%s", err, out)
 	}
-	at := t0.Add(time.Duration(ticks-1) * 30 * time.Second)
+	at := t0.Add(time.Duration(ticks-1) * benchseed.Interval)
 	fmt.Printf("\nevaluator --at %s, window %d, %d groups x %d partitions, %d documents stored\n\n",
 		at.Format(time.RFC3339), window, groups, partitions, docs)
 	fmt.Println("| run | wall | peak RSS | documents read | pages | Elasticsearch requests | groups OK / WARN / ERR |")

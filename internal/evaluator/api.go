@@ -100,53 +100,49 @@ func (s *Source) Consumers(ctx context.Context, at time.Time, cluster string) ([
 // seen within the lookback that has no observation in the window.
 // ErrGroupNotFound when the group was not seen within the lookback,
 // ErrClusterNotFound when the cluster was not either.
+//
+// The window is read alone (three requests: the cluster's tick times, the
+// group's entry in the groups data stream, its documents); the groups seen
+// within the lookback are listed only for a group without a window, as a
+// run lists them for NOTFOUND.
 func (s *Source) Consumer(ctx context.Context, at time.Time, cluster, group string) (burrowapi.Consumer, error) {
 	ctx, cancel, at := s.bound(ctx, at)
 	defer cancel()
 	if cluster == "" {
 		return burrowapi.Consumer{}, burrowapi.ErrClusterNotFound
 	}
-	out := burrowapi.Consumer{Window: evaluate.GroupWindow{Cluster: cluster, Group: group}}
-	found := false
-	// A run's own evaluation, over a history that keeps the window it
-	// hands over; the Evaluator is this request's, so nothing is shared.
-	h := &windowKeeper{History: s.history}
-	e := &Evaluator{cfg: s.cfg, history: h}
 	if group != "" {
-		_, err := e.evaluateAt(ctx, at, cluster, group, func(r evaluate.GroupResult) error {
-			if r.Cluster != cluster || r.Group != group {
-				return nil
-			}
-			found, out.Result = true, r
-			if h.kept.Cluster == cluster && h.kept.Group == group {
-				out.Window = h.kept
+		var out burrowapi.Consumer
+		found := false
+		q := esindex.WindowQuery{At: at, MaxAge: s.cfg.MaxAge, Size: s.cfg.Rules.WindowSize, PageSize: s.cfg.PageSize, Cluster: cluster, Group: group}
+		_, err := s.history.ReadWindows(ctx, q, func(w evaluate.GroupWindow) error {
+			if w.Cluster == cluster && w.Group == group {
+				found, out.Window = true, w
+				out.Result = evaluate.EvaluateGroup(w, s.cfg.Rules, at)
 			}
 			return nil
 		})
 		if err != nil {
 			return burrowapi.Consumer{}, err
 		}
-	}
-	if found {
-		return out, nil
+		if found {
+			return out, nil
+		}
+		known, _, err := s.history.KnownGroups(ctx, s.since(at), at, cluster)
+		if err != nil {
+			return burrowapi.Consumer{}, err
+		}
+		if slices.Contains(known, esindex.GroupKey{Cluster: cluster, Group: group}) {
+			return burrowapi.Consumer{
+				Window: evaluate.GroupWindow{Cluster: cluster, Group: group},
+				Result: evaluate.GroupResult{Cluster: cluster, Group: group, Status: evaluate.NotFound, Complete: 1},
+			}, nil
+		}
 	}
 	if err := s.clusterKnown(ctx, at, cluster); err != nil {
 		return burrowapi.Consumer{}, err
 	}
 	return burrowapi.Consumer{}, fmt.Errorf("group %q of cluster %q: %w", group, cluster, burrowapi.ErrGroupNotFound)
-}
-
-// windowKeeper is a History that keeps the last window it read.
-type windowKeeper struct {
-	History
-	kept evaluate.GroupWindow
-}
-
-func (k *windowKeeper) ReadWindows(ctx context.Context, q esindex.WindowQuery, fn func(evaluate.GroupWindow) error) (esindex.WindowStats, error) {
-	return k.History.ReadWindows(ctx, q, func(w evaluate.GroupWindow) error {
-		k.kept = w
-		return fn(w)
-	})
 }
 
 // Topics lists the topics of cluster's latest tick at or before at, in

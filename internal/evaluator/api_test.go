@@ -128,6 +128,16 @@ func TestSourceConsumer(t *testing.T) {
 			}
 		})
 	}
+
+	// A group with a window is answered from its window alone: the groups
+	// seen within the lookback are listed only for NOTFOUND.
+	h.history.knownErr = errors.New("known groups listed")
+	if got, err := src.Consumer(context.Background(), at0, "c", "a-ok"); err != nil || got.Result.Status != evaluate.OK {
+		t.Errorf("with a window: %s, %v; want OK without listing the known groups", got.Result.Status, err)
+	}
+	if _, err := src.Consumer(context.Background(), at0, "c", "c-gone"); !errors.Is(err, h.history.knownErr) {
+		t.Errorf("without a window: %v, want the known groups' error", err)
+	}
 }
 
 // TestSourceLists: clusters, a cluster's groups, its topics, a topic's

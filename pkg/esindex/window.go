@@ -66,10 +66,12 @@ type WindowStats struct {
 // (group, topic, partition, time) order, paged with after_key when a chunk is
 // larger. Filtering each request by its groups keeps its cost proportional to
 // the chunk, not to the whole window, so requests and work grow with pages,
-// and only one group is held in memory at a time.
-func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluate.GroupWindow) error) (WindowStats, error) {
+// and only one group is held in memory at a time. A read of one chunk that
+// fits in one page (one group's window, typically) is a single search,
+// without the point in time: three requests in all. Should that chunk
+// need a second page after all, the pages are read without one.
+func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluate.GroupWindow) error) (st WindowStats, err error) {
 	es, names := c.es, c.names
-	var st WindowStats
 	if q.Size <= 0 || q.MaxAge <= 0 || q.At.IsZero() {
 		return st, errors.New("read windows: Size, MaxAge and At must be set")
 	}
@@ -91,15 +93,21 @@ func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluat
 		return st, err
 	}
 
-	pit, err := openPIT(ctx, es, names.Offsets)
-	st.Requests++
-	if err != nil {
-		return st, err
-	}
-	defer func() {
-		closePIT(context.WithoutCancel(ctx), es, pit)
+	// A point in time keeps the pages of a read consistent with each
+	// other; a read expected to fit in one page (one group, or a few small
+	// ones) is one search without one, two requests fewer.
+	pit := ""
+	if len(chunks) > 1 || chunks[0].docs*int64(q.Size+1)/int64(q.Size) >= int64(q.PageSize) {
+		pit, err = openPIT(ctx, es, names.Offsets)
 		st.Requests++
-	}()
+		if err != nil {
+			return st, err
+		}
+		defer func() { // st is the result: the close counts
+			closePIT(context.WithoutCancel(ctx), es, pit)
+			st.Requests++
+		}()
+	}
 
 	acc := groupAccumulator{size: q.Size, start: cutoffs}
 	for _, ch := range chunks {
@@ -120,12 +128,17 @@ func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluat
 			"aggs": map[string]any{"w": map[string]any{"composite": comp}},
 		}
 		for {
-			body["pit"] = map[string]any{"id": pit, "keep_alive": "1m"}
+			opts := []func(*esapi.SearchRequest){es.Search.WithContext(ctx)}
+			if pit != "" {
+				body["pit"] = map[string]any{"id": pit, "keep_alive": "1m"}
+			} else {
+				opts = append(opts, es.Search.WithIndex(names.Offsets))
+			}
 			raw, err := json.Marshal(body)
 			if err != nil {
 				return st, err
 			}
-			res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithBody(bytes.NewReader(raw)))
+			res, err := es.Search(append(opts, es.Search.WithBody(bytes.NewReader(raw)))...)
 			st.Requests++
 			if err != nil {
 				return st, fmt.Errorf("read windows: page %d: %w", st.Pages+1, err)
@@ -167,6 +180,9 @@ func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluat
 type chunk struct {
 	cluster string
 	groups  []string
+	// docs estimates the chunk's offsets documents in the window's ticks:
+	// its group documents there times each group's most partitions.
+	docs int64
 }
 
 // groupChunks lists, from the groups data stream (one document per group per
@@ -186,7 +202,6 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 	}
 	var chunks []chunk
 	var cur chunk
-	var curDocs int64
 	requests := 0
 	// bucket is one (cluster, group) pair: its documents and the most
 	// partitions a document of the group counted.
@@ -202,7 +217,7 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 		var page groupPage[any, bucket]
 		found, err := searchAggs(ctx, es, index, map[string]any{"size": 0, "track_total_hits": false,
 			"query": map[string]any{"bool": map[string]any{"filter": filter}},
-			"aggs": map[string]any{"g": map[string]any{"composite": groupPairs(10000, after),
+			"aggs": map[string]any{"g": map[string]any{"composite": groupPairs(groupListPage, after),
 				"aggs": map[string]any{"p": map[string]any{"max": map[string]any{"field": "lagwatch.group.partitions"}}}}}}, &page)
 		requests++
 		if err != nil {
@@ -220,15 +235,16 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 			docs := b.DocCount * partitions
 			// A chunk stays below the page size, so that one request reads
 			// it whole (a full page would ask for one more).
-			if len(cur.groups) > 0 && (cur.cluster != cluster || curDocs+docs >= int64(q.PageSize)) {
+			if len(cur.groups) > 0 && (cur.cluster != cluster || cur.docs+docs >= int64(q.PageSize)) {
 				chunks = append(chunks, cur)
-				cur, curDocs = chunk{}, 0
+				cur = chunk{}
 			}
 			cur.cluster = cluster
 			cur.groups = append(cur.groups, group)
-			curDocs += docs
+			cur.docs += docs
 		}
-		if len(page.Aggregations.G.Buckets) == 0 || page.Aggregations.G.AfterKey == nil {
+		// A page short of its size is the last: no request for an empty one.
+		if len(page.Aggregations.G.Buckets) < groupListPage || page.Aggregations.G.AfterKey == nil {
 			break
 		}
 		after = page.Aggregations.G.AfterKey
@@ -421,6 +437,13 @@ func (a *groupAccumulator) flush() *evaluate.GroupWindow {
 	return g
 }
 
+// Buckets per page of the group lists: the window's groups (groupChunks)
+// and the known groups (KnownGroups).
+const (
+	groupListPage   = 10000
+	knownGroupsPage = 5000
+)
+
 // GroupKey names a group in a cluster.
 type GroupKey struct{ Cluster, Group string }
 
@@ -442,7 +465,7 @@ func (c *Client) KnownGroups(ctx context.Context, from, to time.Time, cluster st
 			Key map[string]string `json:"key"`
 		}]
 		found, err := searchAggs(ctx, es, names.Groups, map[string]any{"size": 0, "query": map[string]any{"bool": map[string]any{"filter": filter}},
-			"aggs": map[string]any{"g": map[string]any{"composite": groupPairs(5000, after)}}}, &page)
+			"aggs": map[string]any{"g": map[string]any{"composite": groupPairs(knownGroupsPage, after)}}}, &page)
 		requests++
 		if err != nil {
 			return out, requests, fmt.Errorf("known groups: %w", err)
@@ -453,7 +476,8 @@ func (c *Client) KnownGroups(ctx context.Context, from, to time.Time, cluster st
 		for _, b := range page.Aggregations.G.Buckets {
 			out = append(out, GroupKey{Cluster: b.Key["cluster"], Group: b.Key["group"]})
 		}
-		if len(page.Aggregations.G.Buckets) == 0 || page.Aggregations.G.AfterKey == nil {
+		// A page short of its size is the last: no request for an empty one.
+		if len(page.Aggregations.G.Buckets) < knownGroupsPage || page.Aggregations.G.AfterKey == nil {
 			break
 		}
 		after = page.Aggregations.G.AfterKey

@@ -1,8 +1,11 @@
 package esindex
 
 import (
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
 
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
@@ -11,16 +14,8 @@ import (
 // last 10 ticks within 10 minutes, through small pages so that groups and
 // partitions straddle page boundaries.
 func TestReadWindows(t *testing.T) {
-	names, es := installed(t)
-	w := newWriter(t, es, names, fastRetries(t.TempDir()))
 	const ticks, groups, partitions = 14, 3, 5
-	for i := 0; i < ticks; i++ {
-		if _, err := w.Write(ctxT(t), tickSnapshot(i, groups, partitions)); err != nil {
-			t.Fatalf("write tick %d: %v", i, err)
-		}
-	}
-	refresh(t, es, names)
-	at := tick0.Add((ticks - 1) * 30 * time.Second)
+	names, es, at := ticksWritten(t, ticks, groups, partitions)
 
 	cases := []struct {
 		name             string
@@ -187,6 +182,21 @@ func TestKnownGroups(t *testing.T) {
 	}
 }
 
+// ticksWritten installs streams holding tickSnapshot(i, groups, partitions)
+// for every i < ticks, refreshed, and returns the last tick's time.
+func ticksWritten(t *testing.T, ticks, groups, partitions int) (Names, *elasticsearch.Client, time.Time) {
+	t.Helper()
+	names, es := installed(t)
+	w := newWriter(t, es, names, fastRetries(t.TempDir()))
+	for i := 0; i < ticks; i++ {
+		if _, err := w.Write(ctxT(t), tickSnapshot(i, groups, partitions)); err != nil {
+			t.Fatalf("write tick %d: %v", i, err)
+		}
+	}
+	refresh(t, es, names)
+	return names, es, tick0.Add(time.Duration(ticks-1) * 30 * time.Second)
+}
+
 // oneTick is a Client to installed streams that hold tickSnapshot(0, groups,
 // 1), refreshed.
 func oneTick(t *testing.T, groups int) *Client {
@@ -198,4 +208,62 @@ func oneTick(t *testing.T, groups int) *Client {
 	}
 	refresh(t, es, names)
 	return clientOf(t, es, names)
+}
+
+// TestReadWindowsRequests checks what a read costs: a window that fits in
+// one page is one search without a point in time, a larger one is paged
+// under a point in time, and either way each group's window is the one the
+// whole read finds.
+func TestReadWindowsRequests(t *testing.T) {
+	const ticks, groups, partitions = 12, 3, 5
+	names, es, at := ticksWritten(t, ticks, groups, partitions)
+	c := clientOf(t, es, names)
+	read := func(q WindowQuery) (map[string]evaluate.GroupWindow, WindowStats) {
+		t.Helper()
+		got := map[string]evaluate.GroupWindow{}
+		st, err := c.ReadWindows(ctxT(t), q, func(g evaluate.GroupWindow) error {
+			got[g.Group] = g
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, st
+	}
+	all, _ := read(WindowQuery{At: at, MaxAge: time.Hour, Size: 10, PageSize: 7})
+	if len(all) != groups {
+		t.Fatalf("the whole read found %d groups, want %d", len(all), groups)
+	}
+	// One group's window: 11 ticks (10 and the one before) x 5 partitions.
+	cases := []struct {
+		name     string
+		reason   string
+		q        WindowQuery
+		requests int
+		pages    int
+	}{
+		{"one group, one page", "tick times, the group list, one search: no point in time",
+			WindowQuery{At: at, MaxAge: time.Hour, Size: 10, Cluster: "test", Group: "group-001"}, 3, 1},
+		{"one group, pages of 20", "55 documents in 3 pages under a point in time (open and close)",
+			WindowQuery{At: at, MaxAge: time.Hour, Size: 10, PageSize: 20, Cluster: "test", Group: "group-001"}, 7, 3},
+		{"one group, a page of exactly its documents", "its 55 documents fill the page: paged under a point in time, the second page empty",
+			WindowQuery{At: at, MaxAge: time.Hour, Size: 10, PageSize: 55, Cluster: "test", Group: "group-001"}, 6, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, st := read(tc.q)
+			if st.Requests != tc.requests || st.Pages != tc.pages || st.Docs != 55 {
+				t.Errorf("%d requests, %d pages, %d documents; want %d, %d, 55: %s", st.Requests, st.Pages, st.Docs, tc.requests, tc.pages, tc.reason)
+			}
+			if len(got) != 1 || !reflect.DeepEqual(got[tc.q.Group], all[tc.q.Group]) {
+				t.Errorf("read alone %+v,\nwith the others %+v", got[tc.q.Group], all[tc.q.Group])
+			}
+		})
+	}
+
+	// A list of groups shorter than a page is one request.
+	known, reqs, err := c.KnownGroups(ctxT(t), tick0, at, "test")
+	if err != nil || len(known) != groups || reqs != 1 {
+		t.Errorf("known groups %v in %d requests (%v); want %d in 1", known, reqs, err, groups)
+	}
 }
