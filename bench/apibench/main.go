@@ -46,6 +46,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lagwatch/lagwatch/bench/internal/benchenv"
 	"github.com/lagwatch/lagwatch/bench/internal/benchseed"
 	"github.com/lagwatch/lagwatch/internal/peakrss"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
@@ -129,9 +130,8 @@ func run(ctx context.Context, o options) error {
 	defer os.RemoveAll(dir)
 	bin := o.evaluator
 	if bin == "" {
-		bin = filepath.Join(dir, "evaluator")
-		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/evaluator").CombinedOutput(); err != nil {
-			return fmt.Errorf("build evaluator: %v\n%s", err, out)
+		if bin, err = benchenv.Build(context.Background(), dir, "./cmd/evaluator"); err != nil {
+			return err
 		}
 	}
 
@@ -151,7 +151,7 @@ func run(ctx context.Context, o options) error {
 	defer srv.stop()
 	fmt.Printf("\n`evaluator serve` on %s: namespace %s, %d groups x %d partitions, %d documents stored, window %d, max age %s, latest tick %s\n",
 		srv.base, o.ns, o.groups, o.partitions, docs, o.window, maxAge, last.Format(time.RFC3339))
-	fmt.Printf("GOMAXPROCS %d, load average %s at the start\n\n", runtime.GOMAXPROCS(0), loadAvg())
+	fmt.Printf("GOMAXPROCS %d, load average %s at the start\n\n", runtime.GOMAXPROCS(0), loadAverage())
 
 	cl := &client{base: srv.base, http: &http.Client{Timeout: o.reqTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency}}}
 
@@ -177,7 +177,7 @@ func run(ctx context.Context, o options) error {
 		walls = append(walls, w.wall)
 		walkLag = append(walkLag, w.lat["lag"]...)
 		fmt.Printf("| %d | %.2f s | %d | %d | %s | %s | %s | %s | %s |\n", r, w.wall.Seconds(), w.requests, w.errors,
-			ms(pct(w.lat["lag"], 50)), ms(pct(w.lat["lag"], 99)), ms(pct(w.lat["lag"], 100)), ms(pct(w.lat["topic"], 50)), loadAvg())
+			ms(pct(w.lat["lag"], 50)), ms(pct(w.lat["lag"], 99)), ms(pct(w.lat["lag"], 100)), ms(pct(w.lat["topic"], 50)), loadAverage())
 		if w.errors > 0 {
 			fmt.Printf("\nfirst error of walk %d: %s\n\n", r, w.firstErr)
 		}
@@ -214,7 +214,7 @@ func run(ctx context.Context, o options) error {
 
 	slices.Sort(walls)
 	fmt.Printf("\nmedian walk %.2f s (target 5 s), /lag p99 %s one at a time and %s during the walks (target 50 ms), server peak RSS %.0f MiB (target 150 MB), load average %s at the end\n",
-		walls[len(walls)/2].Seconds(), ms(pct(seq, 99)), ms(pct(walkLag, 99)), float64(rss)/(1<<20), loadAvg())
+		walls[len(walls)/2].Seconds(), ms(pct(seq, 99)), ms(pct(walkLag, 99)), float64(rss)/(1<<20), loadAverage())
 	return nil
 }
 
@@ -431,18 +431,6 @@ func pct(ds []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 // esTrace is a reverse proxy in front of Elasticsearch that times each
 // request by kind (the path's last _-prefixed element, and the aggregation
 // or operation it is).
@@ -551,3 +539,10 @@ func (t *esTrace) report(probes int) {
 }
 
 func (t *esTrace) close() { _ = t.srv.Close() }
+
+func loadAverage() string {
+	if l := benchenv.LoadAverage(" "); l != "" {
+		return l
+	}
+	return "?"
+}

@@ -18,11 +18,11 @@ import (
 	"log"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/lagwatch/lagwatch/bench/internal/benchenv"
 	"github.com/lagwatch/lagwatch/bench/internal/benchseed"
 	"github.com/lagwatch/lagwatch/internal/peakrss"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
@@ -74,9 +74,9 @@ func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed boo
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "evaluator")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/evaluator").CombinedOutput(); err != nil {
-		return fmt.Errorf("build evaluator: %v\n%s", err, out)
+	bin, err := benchenv.Build(ctx, dir, "./cmd/evaluator")
+	if err != nil {
+		return err
 	}
 	at := t0.Add(time.Duration(ticks-1) * benchseed.Interval)
 	fmt.Printf("\nevaluator --at %s, window %d, %d groups x %d partitions, %d documents stored\n\n",

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lagwatch/lagwatch/bench/internal/benchenv"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
 )
 
@@ -331,14 +332,4 @@ func relSize(x float64) string {
 }
 
 // loadAverage is the first three fields of /proc/loadavg, "" when unknown.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], ", ")
-}
+func loadAverage() string { return benchenv.LoadAverage(", ") }

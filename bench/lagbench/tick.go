@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/lagwatch/lagwatch/bench/internal/benchenv"
 	"github.com/lagwatch/lagwatch/internal/peakrss"
 )
 
@@ -45,14 +45,7 @@ func (r tickResult) DocsPerSecond() float64 {
 // buildCollector builds ./cmd/collector into dir; lagbench runs from the
 // repository's top folder.
 func buildCollector(ctx context.Context, dir string) (string, error) {
-	out := filepath.Join(dir, "collector")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/collector")
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/collector (run lagbench from the repository's top folder, or give -collector): %w\n%s", err, stderr.String())
-	}
-	return out, nil
+	return benchenv.Build(ctx, dir, "./cmd/collector")
 }
 
 // tickEnv is what a collector run sees: the process environment without any
