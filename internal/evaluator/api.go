@@ -24,8 +24,9 @@ const defaultAPITimeout = 10 * time.Second
 // reads, and is safe for concurrent use (as far as its History is).
 //
 // Every method bounds its reads with Settings.APITimeout. An instant is
-// answered from what the history held then: the groups and clusters seen
-// within Settings.NotFoundLookback before it, windows of the ticks up to it,
+// answered from what the history held then: the clusters seen within
+// Settings.NotFoundLookback before it, the groups with a window then (and,
+// for NOTFOUND, those seen within the lookback), windows of the ticks up to it,
 // the topics of the cluster's latest tick at or before it (within the same
 // lookback).
 type Source struct {
@@ -69,30 +70,41 @@ func (s *Source) Clusters(ctx context.Context, at time.Time) ([]string, error) {
 	return nonNil(clusters), nil
 }
 
-// Consumers lists the groups of cluster seen within the lookback before at,
-// in name order; ErrClusterNotFound when there is none. A cluster is known
-// by its groups' documents, so a cluster without a group is unknown here as
-// in Clusters.
+// Consumers lists the groups of cluster that have a window at at, in name
+// order: exactly those whose Consumer is not NOTFOUND. A group deleted from
+// Kafka leaves the list once the window has passed its last tick, as
+// Consumer starts to answer NOTFOUND for it. A cluster seen within the
+// lookback without such a group has an empty list; one not seen is
+// ErrClusterNotFound (a cluster is known by its groups' documents, as in
+// Clusters).
 func (s *Source) Consumers(ctx context.Context, at time.Time, cluster string) ([]string, error) {
 	ctx, cancel, at := s.bound(ctx, at)
 	defer cancel()
 	if cluster == "" {
 		return nil, burrowapi.ErrClusterNotFound
 	}
-	known, _, err := s.history.KnownGroups(ctx, s.since(at), at, cluster)
+	listed, _, err := s.history.WindowGroups(ctx, s.windowQuery(at, cluster, ""))
 	if err != nil {
 		return nil, err
 	}
-	var groups []string
-	for _, k := range known {
+	groups := []string{}
+	for _, k := range listed {
 		if k.Cluster == cluster {
 			groups = append(groups, k.Group)
 		}
 	}
 	if len(groups) == 0 {
-		return nil, fmt.Errorf("cluster %q: %w", cluster, burrowapi.ErrClusterNotFound)
+		if err := s.clusterKnown(ctx, at, cluster); err != nil {
+			return nil, err
+		}
 	}
 	return groups, nil
+}
+
+// windowQuery asks for the window of cluster (of group alone, when set) at
+// at, as a run reads it.
+func (s *Source) windowQuery(at time.Time, cluster, group string) esindex.WindowQuery {
+	return esindex.WindowQuery{At: at, MaxAge: s.cfg.MaxAge, Size: s.cfg.Rules.WindowSize, PageSize: s.cfg.PageSize, Cluster: cluster, Group: group}
 }
 
 // Consumer evaluates group of cluster at at exactly as a run does: its
@@ -114,8 +126,7 @@ func (s *Source) Consumer(ctx context.Context, at time.Time, cluster, group stri
 	if group != "" {
 		var out burrowapi.Consumer
 		found := false
-		q := esindex.WindowQuery{At: at, MaxAge: s.cfg.MaxAge, Size: s.cfg.Rules.WindowSize, PageSize: s.cfg.PageSize, Cluster: cluster, Group: group}
-		_, err := s.history.ReadWindows(ctx, q, func(w evaluate.GroupWindow) error {
+		_, err := s.history.ReadWindows(ctx, s.windowQuery(at, cluster, group), func(w evaluate.GroupWindow) error {
 			if w.Cluster == cluster && w.Group == group {
 				found, out.Window = true, w
 				out.Result = evaluate.EvaluateGroup(w, s.cfg.Rules, at)

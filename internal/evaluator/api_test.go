@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,11 @@ func (b boundedHistory) check(ctx context.Context, what string) {
 func (b boundedHistory) ReadWindows(ctx context.Context, q esindex.WindowQuery, fn func(evaluate.GroupWindow) error) (esindex.WindowStats, error) {
 	b.check(ctx, "ReadWindows")
 	return b.History.ReadWindows(ctx, q, fn)
+}
+
+func (b boundedHistory) WindowGroups(ctx context.Context, q esindex.WindowQuery) ([]esindex.GroupKey, int, error) {
+	b.check(ctx, "WindowGroups")
+	return b.History.WindowGroups(ctx, q)
 }
 
 func (b boundedHistory) KnownGroups(ctx context.Context, from, to time.Time, cluster string) ([]esindex.GroupKey, int, error) {
@@ -163,10 +169,41 @@ func TestSourceLists(t *testing.T) {
 		check(t, "Clusters", got, err, nil, []string{"c", "d"})
 	})
 	t.Run("consumers", func(t *testing.T) {
-		got, err := src.Consumers(ctx, at0, "c")
-		check(t, "Consumers(c)", got, err, nil, []string{"a-ok", "b-stopped", "c-gone"})
-		_, err = src.Consumers(ctx, at0, "zz")
-		check(t, "Consumers(zz)", nil, err, burrowapi.ErrClusterNotFound, nil)
+		cases := []struct {
+			name, cluster string
+			reason        string
+			want          []string
+			err           error
+		}{
+			{"groups with a window", "c", "c-gone is known but NOTFOUND: its /lag is a 404, so it is not listed", []string{"a-ok", "b-stopped"}, nil},
+			{"known cluster without a window", "d", "x is known, without a window", []string{}, nil},
+			{"unknown cluster", "zz", "no group of zz was seen", nil, burrowapi.ErrClusterNotFound},
+			{"no cluster", "", "the API always names one", nil, burrowapi.ErrClusterNotFound},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				got, err := src.Consumers(ctx, at0, tc.cluster)
+				check(t, "Consumers("+tc.cluster+"): "+tc.reason, got, err, tc.err, tc.want)
+			})
+		}
+	})
+	t.Run("listed exactly when not NOTFOUND", func(t *testing.T) {
+		listed, err := src.Consumers(ctx, at0, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range h.history.known {
+			if k.Cluster != "c" {
+				continue
+			}
+			c, err := src.Consumer(ctx, at0, k.Cluster, k.Group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if isListed, notFound := slices.Contains(listed, k.Group), c.Result.Status == evaluate.NotFound; isListed == notFound {
+				t.Errorf("group %s: listed %v, status %s", k.Group, isListed, c.Result.Status)
+			}
+		}
 	})
 	t.Run("topics", func(t *testing.T) {
 		got, err := src.Topics(ctx, at0, "c")

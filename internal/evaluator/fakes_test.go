@@ -71,6 +71,19 @@ func (h *fakeHistory) ReadWindows(_ context.Context, q esindex.WindowQuery, fn f
 	return st, nil
 }
 
+// WindowGroups lists the groups ReadWindows yields for q, sorted.
+func (h *fakeHistory) WindowGroups(ctx context.Context, q esindex.WindowQuery) ([]esindex.GroupKey, int, error) {
+	var out []esindex.GroupKey
+	_, err := h.ReadWindows(ctx, q, func(w evaluate.GroupWindow) error {
+		out = append(out, esindex.GroupKey{Cluster: w.Cluster, Group: w.Group})
+		return nil
+	})
+	slices.SortFunc(out, func(a, b esindex.GroupKey) int {
+		return strings.Compare(a.Cluster+"\x00"+a.Group, b.Cluster+"\x00"+b.Group)
+	})
+	return out, 2, err
+}
+
 func (h *fakeHistory) KnownGroups(_ context.Context, _, _ time.Time, cluster string) ([]esindex.GroupKey, int, error) {
 	if h.knownErr != nil {
 		return nil, 1, h.knownErr

@@ -189,6 +189,39 @@ type chunk struct {
 // tick), the groups of each cluster's window in order with their partition
 // counts, and cuts them into chunks of about pageSize offsets documents.
 func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery, cutoffs map[string]time.Time) ([]chunk, int, error) {
+	var chunks []chunk
+	var cur chunk
+	requests, err := windowGroups(ctx, es, index, q, cutoffs, func(cluster, group string, groupDocs int64, partitions *float64) {
+		n := int64(1)
+		if partitions != nil && *partitions > 0 {
+			n = int64(*partitions)
+		}
+		docs := groupDocs * n
+		// A chunk stays below the page size, so that one request reads it
+		// whole (a full page would ask for one more).
+		if len(cur.groups) > 0 && (cur.cluster != cluster || cur.docs+docs >= int64(q.PageSize)) {
+			chunks = append(chunks, cur)
+			cur = chunk{}
+		}
+		cur.cluster = cluster
+		cur.groups = append(cur.groups, group)
+		cur.docs += docs
+	})
+	if err != nil {
+		return nil, requests, err
+	}
+	if len(cur.groups) > 0 {
+		chunks = append(chunks, cur)
+	}
+	return chunks, requests, nil
+}
+
+// windowGroups calls fn, in (cluster, group) order, with each group that has
+// a document in the groups data stream within its cluster's window,
+// [cutoffs[cluster], q.At] (only q.Group, when set): its documents there and
+// the most partitions one of them counted (nil when none says). It pages a
+// composite aggregation and says how many requests that took.
+func windowGroups(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery, cutoffs map[string]time.Time, fn func(cluster, group string, groupDocs int64, partitions *float64)) (int, error) {
 	var should []any
 	for cluster, from := range cutoffs {
 		should = append(should, map[string]any{"bool": map[string]any{"filter": []any{
@@ -200,8 +233,6 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 	if q.Group != "" {
 		filter = append(filter, map[string]any{"term": map[string]any{"kafka.consumergroup.id": q.Group}})
 	}
-	var chunks []chunk
-	var cur chunk
 	requests := 0
 	// bucket is one (cluster, group) pair: its documents and the most
 	// partitions a document of the group counted.
@@ -221,38 +252,55 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 				"aggs": map[string]any{"p": map[string]any{"max": map[string]any{"field": "lagwatch.group.partitions"}}}}}}, &page)
 		requests++
 		if err != nil {
-			return nil, requests, fmt.Errorf("read windows: list groups: %w", err)
+			return requests, fmt.Errorf("read windows: list groups: %w", err)
 		}
 		if !found {
-			break
+			return requests, nil
 		}
 		for _, b := range page.Aggregations.G.Buckets {
-			cluster, group := b.Key["cluster"], b.Key["group"]
-			partitions := int64(1)
-			if b.P.Value != nil && *b.P.Value > 0 {
-				partitions = int64(*b.P.Value)
-			}
-			docs := b.DocCount * partitions
-			// A chunk stays below the page size, so that one request reads
-			// it whole (a full page would ask for one more).
-			if len(cur.groups) > 0 && (cur.cluster != cluster || cur.docs+docs >= int64(q.PageSize)) {
-				chunks = append(chunks, cur)
-				cur = chunk{}
-			}
-			cur.cluster = cluster
-			cur.groups = append(cur.groups, group)
-			cur.docs += docs
+			fn(b.Key["cluster"], b.Key["group"], b.DocCount, b.P.Value)
 		}
 		// A page short of its size is the last: no request for an empty one.
 		if len(page.Aggregations.G.Buckets) < groupListPage || page.Aggregations.G.AfterKey == nil {
-			break
+			return requests, nil
 		}
 		after = page.Aggregations.G.AfterKey
 	}
-	if len(cur.groups) > 0 {
-		chunks = append(chunks, cur)
+}
+
+// WindowGroups lists the groups that have a window at q.At, those
+// ReadWindows would read with the same query, in (cluster, group) order,
+// without reading one: the groups with a group document counting a
+// partition within their cluster's window (the last q.Size ticks of the
+// cluster within (At-MaxAge, At]), each such document coming with an offsets
+// document per partition. A group deleted from Kafka stays in the list until
+// its cluster has q.Size ticks without it; a group without partitions (a
+// share group, or one that never committed) is never in it. PageSize is not
+// used.
+//
+// It costs the first two requests of ReadWindows: the tick times and the
+// list of the window's groups.
+func (c *Client) WindowGroups(ctx context.Context, q WindowQuery) ([]GroupKey, int, error) {
+	if q.Size <= 0 || q.MaxAge <= 0 || q.At.IsZero() {
+		return nil, 0, errors.New("window groups: Size, MaxAge and At must be set")
 	}
-	return chunks, requests, nil
+	cutoffs, _, err := tickCutoffs(ctx, c.es, c.names.Offsets, q)
+	requests := 1
+	if err != nil || len(cutoffs) == 0 {
+		return nil, requests, err
+	}
+	var out []GroupKey
+	reqs, err := windowGroups(ctx, c.es, c.names.Groups, q, cutoffs, func(cluster, group string, _ int64, partitions *float64) {
+		// No partitions, no offsets document: no window.
+		if partitions != nil && *partitions > 0 {
+			out = append(out, GroupKey{Cluster: cluster, Group: group})
+		}
+	})
+	requests += reqs
+	if err != nil {
+		return nil, requests, err
+	}
+	return out, requests, nil
 }
 
 // tickCutoffs finds, per cluster, the time of the Size-th newest tick within

@@ -2,12 +2,14 @@ package esindex
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
+	"github.com/lagwatch/lagwatch/pkg/snapshot"
 )
 
 // TestReadWindows writes 14 ticks of 3 groups and reads the window of the
@@ -112,22 +114,34 @@ func TestReadWindowsDeletedGroup(t *testing.T) {
 		if i > 5 {
 			s.Groups = s.Groups[:2] // group-002 deleted
 		}
+		// A share group: a group document without partitions, never a window.
+		s.Groups = append(s.Groups, snapshot.Group{ID: "share-0", Type: snapshot.TypeShare, State: "Stable"})
 		if _, err := w.Write(ctxT(t), s); err != nil {
 			t.Fatalf("write tick %d: %v", i, err)
 		}
 	}
 	refresh(t, es, names)
 	at := func(i int) time.Time { return tick0.Add(time.Duration(i) * 30 * time.Second) }
+	// rows also checks that WindowGroups lists the groups ReadWindows reads.
 	rows := func(q WindowQuery) map[string]int {
 		t.Helper()
 		got := map[string]int{}
+		var read []GroupKey
 		if _, err := clientOf(t, es, names).ReadWindows(ctxT(t), q, func(g evaluate.GroupWindow) error {
+			read = append(read, GroupKey{g.Cluster, g.Group})
 			for _, p := range g.Partitions {
 				got[g.Group] += len(p.Obs)
 			}
 			return nil
 		}); err != nil {
 			t.Fatal(err)
+		}
+		listed, reqs, err := clientOf(t, es, names).WindowGroups(ctxT(t), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(listed, read) || reqs != 2 {
+			t.Errorf("WindowGroups %v in %d requests, want %v (those ReadWindows read) in 2", listed, reqs, read)
 		}
 		return got
 	}
