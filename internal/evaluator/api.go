@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/burrowapi"
@@ -29,15 +30,83 @@ const defaultAPITimeout = 10 * time.Second
 // for NOTFOUND, those seen within the lookback), windows of the ticks up to it,
 // the topics of the cluster's latest tick at or before it (within the same
 // lookback).
+//
+// A request for the present (no instant given) reuses the cluster's tick
+// times read by another such request within tickCacheTTL, so that a walk
+// over every group costs one search per group rather than two; it misses a
+// tick written within that time, as it would one written but not yet
+// searchable. A request for an instant reads its own.
 type Source struct {
 	cfg     Settings
 	history History
+
+	mu    sync.Mutex
+	ticks map[string]*tickEntry // by cluster
+}
+
+// tickCacheTTL is how long the tick times of a cluster read for the present
+// serve later requests for the present: about Elasticsearch's default
+// refresh interval, within which a new tick may be missed anyway.
+const tickCacheTTL = time.Second
+
+// tickEntry is a cluster's tick times, being read until ready is closed;
+// ticks is nil if the read failed.
+type tickEntry struct {
+	ready chan struct{}
+	ticks *esindex.WindowTicks
+	until time.Time
 }
 
 var _ burrowapi.Source = (*Source)(nil)
 
 // NewSource is a Source over h with the rules and spans of cfg.
-func NewSource(cfg Settings, h History) *Source { return &Source{cfg: cfg, history: h} }
+func NewSource(cfg Settings, h History) *Source {
+	return &Source{cfg: cfg, history: h, ticks: map[string]*tickEntry{}}
+}
+
+// cachedTicks are the tick times of cluster's window for a request for the
+// present at at: read within tickCacheTTL by another request (one read at a
+// time per cluster), or read now. Nil, for the window read to search, when
+// the request names an instant (present false), or when the read fails or
+// was made for a later instant.
+func (s *Source) cachedTicks(ctx context.Context, at time.Time, present bool, cluster string) *esindex.WindowTicks {
+	if !present {
+		return nil
+	}
+	now := time.Now()
+	s.mu.Lock()
+	e := s.ticks[cluster]
+	if e != nil && now.Before(e.until) {
+		s.mu.Unlock()
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			return nil
+		}
+		if e.ticks == nil || e.ticks.At().After(at) {
+			return nil
+		}
+		return e.ticks
+	}
+	e = &tickEntry{ready: make(chan struct{}), until: now.Add(tickCacheTTL)}
+	s.ticks[cluster] = e
+	s.mu.Unlock()
+
+	ticks, err := s.history.WindowTicks(ctx, s.windowQuery(at, cluster, ""))
+	if err != nil {
+		// No cache of a failure: the next request tries again, and this
+		// one's window read reports it.
+		s.mu.Lock()
+		if s.ticks[cluster] == e {
+			delete(s.ticks, cluster)
+		}
+		s.mu.Unlock()
+		ticks = nil
+	}
+	e.ticks = ticks
+	close(e.ready)
+	return ticks
+}
 
 // Source is the evaluator's API source: its settings and its history.
 func (e *Evaluator) Source() *Source { return NewSource(e.cfg, e.history) }
@@ -78,12 +147,15 @@ func (s *Source) Clusters(ctx context.Context, at time.Time) ([]string, error) {
 // ErrClusterNotFound (a cluster is known by its groups' documents, as in
 // Clusters).
 func (s *Source) Consumers(ctx context.Context, at time.Time, cluster string) ([]string, error) {
+	present := at.IsZero()
 	ctx, cancel, at := s.bound(ctx, at)
 	defer cancel()
 	if cluster == "" {
 		return nil, burrowapi.ErrClusterNotFound
 	}
-	listed, _, err := s.history.WindowGroups(ctx, s.windowQuery(at, cluster, ""))
+	q := s.windowQuery(at, cluster, "")
+	q.Ticks = s.cachedTicks(ctx, at, present, cluster)
+	listed, _, err := s.history.WindowGroups(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -113,11 +185,12 @@ func (s *Source) windowQuery(at time.Time, cluster, group string) esindex.Window
 // ErrGroupNotFound when the group was not seen within the lookback,
 // ErrClusterNotFound when the cluster was not either.
 //
-// The window is read alone (three requests: the cluster's tick times, the
-// group's entry in the groups data stream, its documents); the groups seen
-// within the lookback are listed only for a group without a window, as a
-// run lists them for NOTFOUND.
+// The window is read alone: one search of its documents, after one of the
+// cluster's tick times unless a request for the present read them within
+// tickCacheTTL. The groups seen within the lookback are listed only for a
+// group without a window, as a run lists them for NOTFOUND.
 func (s *Source) Consumer(ctx context.Context, at time.Time, cluster, group string) (burrowapi.Consumer, error) {
+	present := at.IsZero()
 	ctx, cancel, at := s.bound(ctx, at)
 	defer cancel()
 	if cluster == "" {
@@ -126,7 +199,9 @@ func (s *Source) Consumer(ctx context.Context, at time.Time, cluster, group stri
 	if group != "" {
 		var out burrowapi.Consumer
 		found := false
-		_, err := s.history.ReadWindows(ctx, s.windowQuery(at, cluster, group), func(w evaluate.GroupWindow) error {
+		q := s.windowQuery(at, cluster, group)
+		q.Ticks = s.cachedTicks(ctx, at, present, cluster)
+		_, err := s.history.ReadWindows(ctx, q, func(w evaluate.GroupWindow) error {
 			if w.Cluster == cluster && w.Group == group {
 				found, out.Window = true, w
 				out.Result = evaluate.EvaluateGroup(w, s.cfg.Rules, at)

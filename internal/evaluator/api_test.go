@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +37,11 @@ func (b boundedHistory) check(ctx context.Context, what string) {
 func (b boundedHistory) ReadWindows(ctx context.Context, q esindex.WindowQuery, fn func(evaluate.GroupWindow) error) (esindex.WindowStats, error) {
 	b.check(ctx, "ReadWindows")
 	return b.History.ReadWindows(ctx, q, fn)
+}
+
+func (b boundedHistory) WindowTicks(ctx context.Context, q esindex.WindowQuery) (*esindex.WindowTicks, error) {
+	b.check(ctx, "WindowTicks")
+	return b.History.WindowTicks(ctx, q)
 }
 
 func (b boundedHistory) WindowGroups(ctx context.Context, q esindex.WindowQuery) ([]esindex.GroupKey, int, error) {
@@ -317,5 +323,39 @@ func TestServeAPI(t *testing.T) {
 	var ue envconf.UsageError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "EVALUATOR_HTTP_ADDR") {
 		t.Errorf("without an address: %v, want a usage error naming EVALUATOR_HTTP_ADDR", err)
+	}
+}
+
+// TestSourceTickCache: requests for the present share their cluster's tick
+// times for tickCacheTTL, one read at a time; a request for an instant reads
+// its own, through the window read.
+func TestSourceTickCache(t *testing.T) {
+	h, src := apiHarness(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c, err := src.Consumer(ctx, time.Time{}, "c", "a-ok"); err != nil || len(c.Window.Partitions) != 1 {
+				t.Errorf("a-ok now: %+v, %v", c, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if _, err := src.Consumers(ctx, time.Time{}, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if h.history.tickReads != 1 {
+		t.Errorf("%d tick reads for 21 requests for the present within %s, want 1", h.history.tickReads, tickCacheTTL)
+	}
+	if _, err := src.Consumer(ctx, at0, "c", "a-ok"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Consumer(ctx, time.Time{}, "d", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if h.history.tickReads != 2 {
+		t.Errorf("%d tick reads, want 2: one more for cluster d, none for an instant", h.history.tickReads)
 	}
 }

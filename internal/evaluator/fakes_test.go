@@ -22,12 +22,13 @@ import (
 // fakeHistory is an in-process History: the windows and known groups it is
 // given, whatever the instant.
 type fakeHistory struct {
-	mu       sync.Mutex
-	windows  []evaluate.GroupWindow
-	known    []esindex.GroupKey
-	readErr  error
-	knownErr error // fails KnownGroups, after every window went by
-	installs int
+	mu        sync.Mutex
+	windows   []evaluate.GroupWindow
+	known     []esindex.GroupKey
+	readErr   error
+	knownErr  error // fails KnownGroups, after every window went by
+	tickReads int   // WindowTicks calls
+	installs  int
 	// topics are what the topic reads find at each cluster's latest tick,
 	// topicTick.
 	topics     []fakeTopic
@@ -69,6 +70,17 @@ func (h *fakeHistory) ReadWindows(_ context.Context, q esindex.WindowQuery, fn f
 		}
 	}
 	return st, nil
+}
+
+// WindowTicks counts its calls; the fake's windows need no tick times.
+func (h *fakeHistory) WindowTicks(_ context.Context, q esindex.WindowQuery) (*esindex.WindowTicks, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.tickReads++
+	if h.readErr != nil {
+		return nil, h.readErr
+	}
+	return &esindex.WindowTicks{}, nil
 }
 
 // WindowGroups lists the groups ReadWindows yields for q, sorted.

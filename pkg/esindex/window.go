@@ -30,6 +30,55 @@ type WindowQuery struct {
 	PageSize int
 	// Cluster and Group, when set, restrict the read to one cluster or group.
 	Cluster, Group string
+	// Ticks, when set, are tick times read earlier (WindowTicks) that stand
+	// in for the read's first search, if they were read with the same
+	// Cluster, Size and MaxAge at an instant at or before At (otherwise the
+	// search is made): a tick newer than their instant is missed.
+	Ticks *WindowTicks
+}
+
+// WindowTicks are the tick times a window read starts with: each cluster's
+// newest Size+1 ticks within (At-MaxAge, At] of the query they were read
+// for, newest first.
+type WindowTicks struct {
+	at      time.Time
+	maxAge  time.Duration
+	size    int
+	cluster string
+	times   map[string][]time.Time
+}
+
+// At is the instant the ticks were read for.
+func (t *WindowTicks) At() time.Time { return t.at }
+
+// WindowTicks reads the tick times of the window q asks for, to be handed
+// to later reads of the same cluster as q.Ticks: one request.
+func (c *Client) WindowTicks(ctx context.Context, q WindowQuery) (*WindowTicks, error) {
+	if q.Size <= 0 || q.MaxAge <= 0 || q.At.IsZero() {
+		return nil, errors.New("window ticks: Size, MaxAge and At must be set")
+	}
+	times, err := tickTimes(ctx, c.es, c.names.Offsets, q)
+	if err != nil {
+		return nil, err
+	}
+	return &WindowTicks{at: q.At, maxAge: q.MaxAge, size: q.Size, cluster: q.Cluster, times: times}, nil
+}
+
+// cutoffs are the window starts of q, and the ticks before them, from the
+// ticks in q.Ticks when they serve q, or from a search (searched says
+// which).
+func (c *Client) cutoffs(ctx context.Context, q WindowQuery) (start, before map[string]time.Time, searched bool, err error) {
+	t := q.Ticks
+	if t == nil || t.cluster != q.Cluster || t.size != q.Size || t.maxAge != q.MaxAge || t.at.After(q.At) {
+		times, err := tickTimes(ctx, c.es, c.names.Offsets, q)
+		if err != nil {
+			return nil, nil, true, err
+		}
+		start, before = cutoffsOf(times, q)
+		return start, before, true, nil
+	}
+	start, before = cutoffsOf(t.times, q)
+	return start, before, false, nil
 }
 
 // WindowStats counts one read.
@@ -70,6 +119,10 @@ type WindowStats struct {
 // fits in one page (one group's window, typically) is a single search,
 // without the point in time: three requests in all. Should that chunk
 // need a second page after all, the pages are read without one.
+//
+// A read of one group of one cluster (q.Cluster and q.Group set) lists no
+// groups: its chunk is that group, read without a point in time, so it
+// costs two requests, or one with q.Ticks.
 func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluate.GroupWindow) error) (st WindowStats, err error) {
 	es, names := c.es, c.names
 	if q.Size <= 0 || q.MaxAge <= 0 || q.At.IsZero() {
@@ -79,18 +132,29 @@ func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluat
 		q.PageSize = 5000
 	}
 	q.PageSize = min(q.PageSize, 10000) // Elasticsearch's max_result_window
-	cutoffs, before, err := tickCutoffs(ctx, es, names.Offsets, q)
-	st.Requests++
+	cutoffs, before, searched, err := c.cutoffs(ctx, q)
+	if searched {
+		st.Requests++
+	}
 	if err != nil {
 		return st, err
 	}
 	if len(cutoffs) == 0 {
 		return st, nil
 	}
-	chunks, reqs, err := groupChunks(ctx, es, names.Groups, q, cutoffs)
-	st.Requests += reqs
-	if err != nil || len(chunks) == 0 {
-		return st, err
+	var chunks []chunk
+	if _, ok := cutoffs[q.Cluster]; ok && q.Group != "" {
+		// One group of one cluster: its chunk is known without listing
+		// the window's groups. A group without documents in the window
+		// reads none, and has no window.
+		chunks = []chunk{{cluster: q.Cluster, groups: []string{q.Group}}}
+	} else {
+		var reqs int
+		chunks, reqs, err = groupChunks(ctx, es, names.Groups, q, cutoffs)
+		st.Requests += reqs
+		if err != nil || len(chunks) == 0 {
+			return st, err
+		}
 	}
 
 	// A point in time keeps the pages of a read consistent with each
@@ -284,8 +348,11 @@ func (c *Client) WindowGroups(ctx context.Context, q WindowQuery) ([]GroupKey, i
 	if q.Size <= 0 || q.MaxAge <= 0 || q.At.IsZero() {
 		return nil, 0, errors.New("window groups: Size, MaxAge and At must be set")
 	}
-	cutoffs, _, err := tickCutoffs(ctx, c.es, c.names.Offsets, q)
-	requests := 1
+	cutoffs, _, searched, err := c.cutoffs(ctx, q)
+	requests := 0
+	if searched {
+		requests++
+	}
 	if err != nil || len(cutoffs) == 0 {
 		return nil, requests, err
 	}
@@ -308,6 +375,47 @@ func (c *Client) WindowGroups(ctx context.Context, q WindowQuery) ([]GroupKey, i
 // before it, when there is one. The ticks are the cluster's, whatever
 // q.Group says.
 func tickCutoffs(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery) (start, before map[string]time.Time, err error) {
+	times, err := tickTimes(ctx, es, index, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	start, before = cutoffsOf(times, q)
+	return start, before, nil
+}
+
+// cutoffsOf are the window starts and the ticks before them (tickCutoffs)
+// among times, each cluster's newest ticks, newest first, as tickTimes reads
+// them for an instant at or before q.At: those outside (At-MaxAge, At] are
+// left out.
+func cutoffsOf(times map[string][]time.Time, q WindowQuery) (start, before map[string]time.Time) {
+	if times == nil {
+		return nil, nil
+	}
+	oldest := q.At.Add(-q.MaxAge)
+	start, before = map[string]time.Time{}, map[string]time.Time{}
+	for cluster, all := range times {
+		var ticks []time.Time
+		for _, t := range all {
+			if t.After(oldest) && !t.After(q.At) {
+				ticks = append(ticks, t)
+			}
+		}
+		if len(ticks) > q.Size {
+			before[cluster] = ticks[q.Size]
+			ticks = ticks[:q.Size]
+		}
+		if len(ticks) == 0 {
+			continue
+		}
+		start[cluster] = ticks[len(ticks)-1]
+	}
+	return start, before
+}
+
+// tickTimes reads, per cluster (only q.Cluster, when set), its newest
+// Size+1 tick times within (At-MaxAge, At], newest first: nil when there is
+// no offsets data stream.
+func tickTimes(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery) (map[string][]time.Time, error) {
 	filter := []any{map[string]any{"range": map[string]any{"@timestamp": map[string]any{
 		"gt": q.At.Add(-q.MaxAge).UTC().Format(time.RFC3339Nano), "lte": q.At.UTC().Format(time.RFC3339Nano)}}}}
 	if q.Cluster != "" {
@@ -339,24 +447,18 @@ func tickCutoffs(ctx context.Context, es *elasticsearch.Client, index string, q 
 	}
 	found, err := searchAggs(ctx, es, index, body, &out)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read windows: find tick times: %w", err)
+		return nil, fmt.Errorf("read windows: find tick times: %w", err)
 	}
 	if !found {
-		return nil, nil, nil
+		return nil, nil
 	}
-	start, before = map[string]time.Time{}, map[string]time.Time{}
+	times := map[string][]time.Time{}
 	for _, c := range out.Aggregations.Clusters.Buckets {
-		ticks := c.Ticks.Buckets
-		if len(ticks) > q.Size {
-			before[c.Key] = time.UnixMilli(ticks[q.Size].Key).UTC()
-			ticks = ticks[:q.Size]
+		for _, b := range c.Ticks.Buckets {
+			times[c.Key] = append(times[c.Key], time.UnixMilli(b.Key).UTC())
 		}
-		if len(ticks) == 0 {
-			continue
-		}
-		start[c.Key] = time.UnixMilli(ticks[len(ticks)-1].Key).UTC()
 	}
-	return start, before, nil
+	return times, nil
 }
 
 // windowSources read an offsets document from doc values as the key of a
