@@ -88,6 +88,13 @@ func (s *Source) cachedTicks(ctx context.Context, at time.Time, present bool, cl
 		}
 		return e.ticks
 	}
+	// Expired entries go, so that names of clusters asked for once (or
+	// that do not exist) do not pile up.
+	for c, old := range s.ticks {
+		if !now.Before(old.until) {
+			delete(s.ticks, c)
+		}
+	}
 	e = &tickEntry{ready: make(chan struct{}), until: now.Add(tickCacheTTL)}
 	s.ticks[cluster] = e
 	s.mu.Unlock()

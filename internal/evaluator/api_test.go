@@ -358,4 +358,17 @@ func TestSourceTickCache(t *testing.T) {
 	if h.history.tickReads != 2 {
 		t.Errorf("%d tick reads, want 2: one more for cluster d, none for an instant", h.history.tickReads)
 	}
+	// Entries expire and go when another is made: a cluster name asked
+	// for once is not kept.
+	src.mu.Lock()
+	for _, e := range src.ticks {
+		e.until = time.Now().Add(-time.Second)
+	}
+	src.mu.Unlock()
+	if _, err := src.Consumers(ctx, time.Time{}, "zz"); !errors.Is(err, burrowapi.ErrClusterNotFound) {
+		t.Fatalf("Consumers(zz): %v", err)
+	}
+	if n := len(src.ticks); n != 1 || h.history.tickReads != 3 {
+		t.Errorf("%d entries after %d reads, want the one of zz after 3", n, h.history.tickReads)
+	}
 }
