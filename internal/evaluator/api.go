@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/burrowapi"
@@ -24,19 +25,95 @@ const defaultAPITimeout = 10 * time.Second
 // reads, and is safe for concurrent use (as far as its History is).
 //
 // Every method bounds its reads with Settings.APITimeout. An instant is
-// answered from what the history held then: the groups and clusters seen
-// within Settings.NotFoundLookback before it, windows of the ticks up to it,
+// answered from what the history held then: the clusters seen within
+// Settings.NotFoundLookback before it, the groups with a window then (and,
+// for NOTFOUND, those seen within the lookback), windows of the ticks up to it,
 // the topics of the cluster's latest tick at or before it (within the same
 // lookback).
+//
+// A request for the present (no instant given) reuses the cluster's tick
+// times read by another such request within tickCacheTTL, so that a walk
+// over every group costs one search per group rather than two; it misses a
+// tick written within that time, as it would one written but not yet
+// searchable. A request for an instant reads its own.
 type Source struct {
 	cfg     Settings
 	history History
+
+	mu    sync.Mutex
+	ticks map[string]*tickEntry // by cluster
+}
+
+// tickCacheTTL is how long the tick times of a cluster read for the present
+// serve later requests for the present: about Elasticsearch's default
+// refresh interval, within which a new tick may be missed anyway.
+const tickCacheTTL = time.Second
+
+// tickEntry is a cluster's tick times, being read until ready is closed;
+// ticks is nil if the read failed.
+type tickEntry struct {
+	ready chan struct{}
+	ticks *esindex.WindowTicks
+	until time.Time
 }
 
 var _ burrowapi.Source = (*Source)(nil)
 
 // NewSource is a Source over h with the rules and spans of cfg.
-func NewSource(cfg Settings, h History) *Source { return &Source{cfg: cfg, history: h} }
+func NewSource(cfg Settings, h History) *Source {
+	return &Source{cfg: cfg, history: h, ticks: map[string]*tickEntry{}}
+}
+
+// cachedTicks are the tick times of cluster's window for a request for the
+// present at at: read within tickCacheTTL by another request (one read at a
+// time per cluster), or read now. Nil, for the window read to search, when
+// the request names an instant (present false), or when the read fails or
+// was made for a later instant.
+func (s *Source) cachedTicks(ctx context.Context, at time.Time, present bool, cluster string) *esindex.WindowTicks {
+	if !present {
+		return nil
+	}
+	now := time.Now()
+	s.mu.Lock()
+	e := s.ticks[cluster]
+	if e != nil && now.Before(e.until) {
+		s.mu.Unlock()
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			return nil
+		}
+		if e.ticks == nil || e.ticks.At().After(at) {
+			return nil
+		}
+		return e.ticks
+	}
+	// Expired entries go, so that names of clusters asked for once (or
+	// that do not exist) do not pile up.
+	for c, old := range s.ticks {
+		if !now.Before(old.until) {
+			delete(s.ticks, c)
+		}
+	}
+	e = &tickEntry{ready: make(chan struct{}), until: now.Add(tickCacheTTL)}
+	s.ticks[cluster] = e
+	s.mu.Unlock()
+
+	ticks, err := s.history.WindowTicks(ctx, s.windowQuery(at, cluster, ""))
+	if err != nil {
+		// No cache of a failure: the next request tries again, and this
+		// one's window read reports it.
+		s.mu.Lock()
+		if s.ticks[cluster] == e {
+			delete(s.ticks, cluster)
+		}
+		s.mu.Unlock()
+		ticks = nil
+	}
+	e.ticks = ticks
+	close(e.ready)
+	return ticks
+}
 
 // Source is the evaluator's API source: its settings and its history.
 func (e *Evaluator) Source() *Source { return NewSource(e.cfg, e.history) }
@@ -69,30 +146,44 @@ func (s *Source) Clusters(ctx context.Context, at time.Time) ([]string, error) {
 	return nonNil(clusters), nil
 }
 
-// Consumers lists the groups of cluster seen within the lookback before at,
-// in name order; ErrClusterNotFound when there is none. A cluster is known
-// by its groups' documents, so a cluster without a group is unknown here as
-// in Clusters.
+// Consumers lists the groups of cluster that have a window at at, in name
+// order: exactly those whose Consumer is not NOTFOUND. A group deleted from
+// Kafka leaves the list once the window has passed its last tick, as
+// Consumer starts to answer NOTFOUND for it. A cluster seen within the
+// lookback without such a group has an empty list; one not seen is
+// ErrClusterNotFound (a cluster is known by its groups' documents, as in
+// Clusters).
 func (s *Source) Consumers(ctx context.Context, at time.Time, cluster string) ([]string, error) {
+	present := at.IsZero()
 	ctx, cancel, at := s.bound(ctx, at)
 	defer cancel()
 	if cluster == "" {
 		return nil, burrowapi.ErrClusterNotFound
 	}
-	known, _, err := s.history.KnownGroups(ctx, s.since(at), at, cluster)
+	q := s.windowQuery(at, cluster, "")
+	q.Ticks = s.cachedTicks(ctx, at, present, cluster)
+	listed, _, err := s.history.WindowGroups(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	var groups []string
-	for _, k := range known {
+	groups := []string{}
+	for _, k := range listed {
 		if k.Cluster == cluster {
 			groups = append(groups, k.Group)
 		}
 	}
 	if len(groups) == 0 {
-		return nil, fmt.Errorf("cluster %q: %w", cluster, burrowapi.ErrClusterNotFound)
+		if err := s.clusterKnown(ctx, at, cluster); err != nil {
+			return nil, err
+		}
 	}
 	return groups, nil
+}
+
+// windowQuery asks for the window of cluster (of group alone, when set) at
+// at, as a run reads it.
+func (s *Source) windowQuery(at time.Time, cluster, group string) esindex.WindowQuery {
+	return esindex.WindowQuery{At: at, MaxAge: s.cfg.MaxAge, Size: s.cfg.Rules.WindowSize, PageSize: s.cfg.PageSize, Cluster: cluster, Group: group}
 }
 
 // Consumer evaluates group of cluster at at exactly as a run does: its
@@ -101,11 +192,12 @@ func (s *Source) Consumers(ctx context.Context, at time.Time, cluster string) ([
 // ErrGroupNotFound when the group was not seen within the lookback,
 // ErrClusterNotFound when the cluster was not either.
 //
-// The window is read alone (three requests: the cluster's tick times, the
-// group's entry in the groups data stream, its documents); the groups seen
-// within the lookback are listed only for a group without a window, as a
-// run lists them for NOTFOUND.
+// The window is read alone: one search of its documents, after one of the
+// cluster's tick times unless a request for the present read them within
+// tickCacheTTL. The groups seen within the lookback are listed only for a
+// group without a window, as a run lists them for NOTFOUND.
 func (s *Source) Consumer(ctx context.Context, at time.Time, cluster, group string) (burrowapi.Consumer, error) {
+	present := at.IsZero()
 	ctx, cancel, at := s.bound(ctx, at)
 	defer cancel()
 	if cluster == "" {
@@ -114,7 +206,8 @@ func (s *Source) Consumer(ctx context.Context, at time.Time, cluster, group stri
 	if group != "" {
 		var out burrowapi.Consumer
 		found := false
-		q := esindex.WindowQuery{At: at, MaxAge: s.cfg.MaxAge, Size: s.cfg.Rules.WindowSize, PageSize: s.cfg.PageSize, Cluster: cluster, Group: group}
+		q := s.windowQuery(at, cluster, group)
+		q.Ticks = s.cachedTicks(ctx, at, present, cluster)
 		_, err := s.history.ReadWindows(ctx, q, func(w evaluate.GroupWindow) error {
 			if w.Cluster == cluster && w.Group == group {
 				found, out.Window = true, w

@@ -54,8 +54,23 @@ func TestSourceOnElasticsearch(t *testing.T) {
 	if got, err := src.Clusters(ctx, time.Time{}); err != nil || !slices.Equal(got, []string{"api"}) {
 		t.Errorf("Clusters: %v, %v; want [api]", got, err)
 	}
-	if got, err := src.Consumers(ctx, time.Time{}, "api"); err != nil || !slices.Equal(got, []string{"g-gone", "g-ok", "g-stop"}) {
-		t.Errorf("Consumers: %v, %v", got, err)
+	// The list is the groups with a window: g-gone is in it while the last
+	// 3 ticks include its own, not after (its /lag is NOTFOUND then).
+	lists := []struct {
+		name   string
+		at     time.Time
+		want   []string
+		reason string
+	}{
+		{"now", time.Time{}, []string{"g-ok", "g-stop"}, "g-gone is not in the last 3 ticks"},
+		{"at g-gone's tick", tick(0), []string{"g-gone", "g-ok", "g-stop"}, "g-gone was there"},
+		{"window's last tick with g-gone", tick(2), []string{"g-gone", "g-ok", "g-stop"}, "ticks 0 to 2 are the window"},
+		{"window past g-gone", tick(3), []string{"g-ok", "g-stop"}, "ticks 1 to 3 are the window"},
+	}
+	for _, tc := range lists {
+		if got, err := src.Consumers(ctx, tc.at, "api"); err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("Consumers %s: %v, %v; want %v: %s", tc.name, got, err, tc.want, tc.reason)
+		}
 	}
 	if _, err := src.Consumers(ctx, time.Time{}, "nope"); !errors.Is(err, burrowapi.ErrClusterNotFound) {
 		t.Errorf("Consumers of an unknown cluster: %v", err)

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +37,16 @@ func (b boundedHistory) check(ctx context.Context, what string) {
 func (b boundedHistory) ReadWindows(ctx context.Context, q esindex.WindowQuery, fn func(evaluate.GroupWindow) error) (esindex.WindowStats, error) {
 	b.check(ctx, "ReadWindows")
 	return b.History.ReadWindows(ctx, q, fn)
+}
+
+func (b boundedHistory) WindowTicks(ctx context.Context, q esindex.WindowQuery) (*esindex.WindowTicks, error) {
+	b.check(ctx, "WindowTicks")
+	return b.History.WindowTicks(ctx, q)
+}
+
+func (b boundedHistory) WindowGroups(ctx context.Context, q esindex.WindowQuery) ([]esindex.GroupKey, int, error) {
+	b.check(ctx, "WindowGroups")
+	return b.History.WindowGroups(ctx, q)
 }
 
 func (b boundedHistory) KnownGroups(ctx context.Context, from, to time.Time, cluster string) ([]esindex.GroupKey, int, error) {
@@ -163,10 +175,41 @@ func TestSourceLists(t *testing.T) {
 		check(t, "Clusters", got, err, nil, []string{"c", "d"})
 	})
 	t.Run("consumers", func(t *testing.T) {
-		got, err := src.Consumers(ctx, at0, "c")
-		check(t, "Consumers(c)", got, err, nil, []string{"a-ok", "b-stopped", "c-gone"})
-		_, err = src.Consumers(ctx, at0, "zz")
-		check(t, "Consumers(zz)", nil, err, burrowapi.ErrClusterNotFound, nil)
+		cases := []struct {
+			name, cluster string
+			reason        string
+			want          []string
+			err           error
+		}{
+			{"groups with a window", "c", "c-gone is known but NOTFOUND: its /lag is a 404, so it is not listed", []string{"a-ok", "b-stopped"}, nil},
+			{"known cluster without a window", "d", "x is known, without a window", []string{}, nil},
+			{"unknown cluster", "zz", "no group of zz was seen", nil, burrowapi.ErrClusterNotFound},
+			{"no cluster", "", "the API always names one", nil, burrowapi.ErrClusterNotFound},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				got, err := src.Consumers(ctx, at0, tc.cluster)
+				check(t, "Consumers("+tc.cluster+"): "+tc.reason, got, err, tc.err, tc.want)
+			})
+		}
+	})
+	t.Run("listed exactly when not NOTFOUND", func(t *testing.T) {
+		listed, err := src.Consumers(ctx, at0, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range h.history.known {
+			if k.Cluster != "c" {
+				continue
+			}
+			c, err := src.Consumer(ctx, at0, k.Cluster, k.Group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if isListed, notFound := slices.Contains(listed, k.Group), c.Result.Status == evaluate.NotFound; isListed == notFound {
+				t.Errorf("group %s: listed %v, status %s", k.Group, isListed, c.Result.Status)
+			}
+		}
 	})
 	t.Run("topics", func(t *testing.T) {
 		got, err := src.Topics(ctx, at0, "c")
@@ -280,5 +323,52 @@ func TestServeAPI(t *testing.T) {
 	var ue envconf.UsageError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "EVALUATOR_HTTP_ADDR") {
 		t.Errorf("without an address: %v, want a usage error naming EVALUATOR_HTTP_ADDR", err)
+	}
+}
+
+// TestSourceTickCache: requests for the present share their cluster's tick
+// times for tickCacheTTL, one read at a time; a request for an instant reads
+// its own, through the window read.
+func TestSourceTickCache(t *testing.T) {
+	h, src := apiHarness(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c, err := src.Consumer(ctx, time.Time{}, "c", "a-ok"); err != nil || len(c.Window.Partitions) != 1 {
+				t.Errorf("a-ok now: %+v, %v", c, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if _, err := src.Consumers(ctx, time.Time{}, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if h.history.tickReads != 1 {
+		t.Errorf("%d tick reads for 21 requests for the present within %s, want 1", h.history.tickReads, tickCacheTTL)
+	}
+	if _, err := src.Consumer(ctx, at0, "c", "a-ok"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Consumer(ctx, time.Time{}, "d", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if h.history.tickReads != 2 {
+		t.Errorf("%d tick reads, want 2: one more for cluster d, none for an instant", h.history.tickReads)
+	}
+	// Entries expire and go when another is made: a cluster name asked
+	// for once is not kept.
+	src.mu.Lock()
+	for _, e := range src.ticks {
+		e.until = time.Now().Add(-time.Second)
+	}
+	src.mu.Unlock()
+	if _, err := src.Consumers(ctx, time.Time{}, "zz"); !errors.Is(err, burrowapi.ErrClusterNotFound) {
+		t.Fatalf("Consumers(zz): %v", err)
+	}
+	if n := len(src.ticks); n != 1 || h.history.tickReads != 3 {
+		t.Errorf("%d entries after %d reads, want the one of zz after 3", n, h.history.tickReads)
 	}
 }

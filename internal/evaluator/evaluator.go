@@ -39,6 +39,12 @@ type History interface {
 	// ReadWindows calls fn with each group's window, in (cluster, group)
 	// order.
 	ReadWindows(ctx context.Context, q esindex.WindowQuery, fn func(evaluate.GroupWindow) error) (esindex.WindowStats, error)
+	// WindowTicks reads the tick times a window read starts with, to be
+	// handed to later reads as WindowQuery.Ticks.
+	WindowTicks(ctx context.Context, q esindex.WindowQuery) (*esindex.WindowTicks, error)
+	// WindowGroups lists the groups ReadWindows would read, without
+	// reading them, and says how many requests that took.
+	WindowGroups(ctx context.Context, q esindex.WindowQuery) ([]esindex.GroupKey, int, error)
 	// KnownGroups lists the groups seen in [from, to] (of cluster, unless
 	// empty) and says how many requests that took.
 	KnownGroups(ctx context.Context, from, to time.Time, cluster string) ([]esindex.GroupKey, int, error)

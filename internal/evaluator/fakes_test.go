@@ -22,12 +22,13 @@ import (
 // fakeHistory is an in-process History: the windows and known groups it is
 // given, whatever the instant.
 type fakeHistory struct {
-	mu       sync.Mutex
-	windows  []evaluate.GroupWindow
-	known    []esindex.GroupKey
-	readErr  error
-	knownErr error // fails KnownGroups, after every window went by
-	installs int
+	mu        sync.Mutex
+	windows   []evaluate.GroupWindow
+	known     []esindex.GroupKey
+	readErr   error
+	knownErr  error // fails KnownGroups, after every window went by
+	tickReads int   // WindowTicks calls
+	installs  int
 	// topics are what the topic reads find at each cluster's latest tick,
 	// topicTick.
 	topics     []fakeTopic
@@ -69,6 +70,30 @@ func (h *fakeHistory) ReadWindows(_ context.Context, q esindex.WindowQuery, fn f
 		}
 	}
 	return st, nil
+}
+
+// WindowTicks counts its calls; the fake's windows need no tick times.
+func (h *fakeHistory) WindowTicks(_ context.Context, q esindex.WindowQuery) (*esindex.WindowTicks, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.tickReads++
+	if h.readErr != nil {
+		return nil, h.readErr
+	}
+	return &esindex.WindowTicks{}, nil
+}
+
+// WindowGroups lists the groups ReadWindows yields for q, sorted.
+func (h *fakeHistory) WindowGroups(ctx context.Context, q esindex.WindowQuery) ([]esindex.GroupKey, int, error) {
+	var out []esindex.GroupKey
+	_, err := h.ReadWindows(ctx, q, func(w evaluate.GroupWindow) error {
+		out = append(out, esindex.GroupKey{Cluster: w.Cluster, Group: w.Group})
+		return nil
+	})
+	slices.SortFunc(out, func(a, b esindex.GroupKey) int {
+		return strings.Compare(a.Cluster+"\x00"+a.Group, b.Cluster+"\x00"+b.Group)
+	})
+	return out, 2, err
 }
 
 func (h *fakeHistory) KnownGroups(_ context.Context, _, _ time.Time, cluster string) ([]esindex.GroupKey, int, error) {

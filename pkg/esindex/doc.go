@@ -13,8 +13,9 @@
 //     exactly once, retrying what Elasticsearch asks to be retried and
 //     spooling to disk what cannot be written now.
 //   - The evaluator reads and writes verdicts. Client.ReadWindows streams
-//     each group's window as pkg/evaluate's own GroupWindow; KnownGroups and
-//     KnownClusters list what the history knows; a StatusWriter
+//     each group's window as pkg/evaluate's own GroupWindow, WindowGroups lists
+//     the groups that have one; KnownGroups and KnownClusters list what the
+//     history knows; a StatusWriter
 //     (Client.NewStatusWriter) stores statuses through the Writer's send
 //     path; Client.Incidents is the notify.Store of alert incidents.
 //
@@ -23,8 +24,8 @@
 // and ids, spool records included), bulk.go (the one bulk send path:
 // rounds, retries, per-document outcomes), writer.go (Writer: spooling,
 // replay, template installation state), status.go (StatusDoc,
-// StatusWriter), tick.go (TickDoc), window.go (ReadWindows, KnownGroups,
-// KnownClusters), incidents.go. The on-disk spool itself, which stores
+// StatusWriter), tick.go (TickDoc), window.go (ReadWindows, WindowGroups,
+// KnownGroups, KnownClusters), incidents.go. The on-disk spool itself, which stores
 // opaque records and knows nothing of Elasticsearch, is internal/spool.
 //
 // Data flows one way through it: pkg/snapshot in (write), pkg/evaluate out

@@ -30,6 +30,55 @@ type WindowQuery struct {
 	PageSize int
 	// Cluster and Group, when set, restrict the read to one cluster or group.
 	Cluster, Group string
+	// Ticks, when set, are tick times read earlier (WindowTicks) that stand
+	// in for the read's first search, if they were read with the same
+	// Cluster, Size and MaxAge at an instant at or before At (otherwise the
+	// search is made): a tick newer than their instant is missed.
+	Ticks *WindowTicks
+}
+
+// WindowTicks are the tick times a window read starts with: each cluster's
+// newest Size+1 ticks within (At-MaxAge, At] of the query they were read
+// for, newest first.
+type WindowTicks struct {
+	at      time.Time
+	maxAge  time.Duration
+	size    int
+	cluster string
+	times   map[string][]time.Time
+}
+
+// At is the instant the ticks were read for.
+func (t *WindowTicks) At() time.Time { return t.at }
+
+// WindowTicks reads the tick times of the window q asks for, to be handed
+// to later reads of the same cluster as q.Ticks: one request.
+func (c *Client) WindowTicks(ctx context.Context, q WindowQuery) (*WindowTicks, error) {
+	if q.Size <= 0 || q.MaxAge <= 0 || q.At.IsZero() {
+		return nil, errors.New("window ticks: Size, MaxAge and At must be set")
+	}
+	times, err := tickTimes(ctx, c.es, c.names.Offsets, q)
+	if err != nil {
+		return nil, err
+	}
+	return &WindowTicks{at: q.At, maxAge: q.MaxAge, size: q.Size, cluster: q.Cluster, times: times}, nil
+}
+
+// cutoffs are the window starts of q, and the ticks before them, from the
+// ticks in q.Ticks when they serve q, or from a search (searched says
+// which).
+func (c *Client) cutoffs(ctx context.Context, q WindowQuery) (start, before map[string]time.Time, searched bool, err error) {
+	t := q.Ticks
+	if t == nil || t.cluster != q.Cluster || t.size != q.Size || t.maxAge != q.MaxAge || t.at.After(q.At) {
+		times, err := tickTimes(ctx, c.es, c.names.Offsets, q)
+		if err != nil {
+			return nil, nil, true, err
+		}
+		start, before = cutoffsOf(times, q)
+		return start, before, true, nil
+	}
+	start, before = cutoffsOf(t.times, q)
+	return start, before, false, nil
 }
 
 // WindowStats counts one read.
@@ -70,6 +119,10 @@ type WindowStats struct {
 // fits in one page (one group's window, typically) is a single search,
 // without the point in time: three requests in all. Should that chunk
 // need a second page after all, the pages are read without one.
+//
+// A read of one group of one cluster (q.Cluster and q.Group set) lists no
+// groups: its chunk is that group, read without a point in time, so it
+// costs two requests, or one with q.Ticks.
 func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluate.GroupWindow) error) (st WindowStats, err error) {
 	es, names := c.es, c.names
 	if q.Size <= 0 || q.MaxAge <= 0 || q.At.IsZero() {
@@ -79,18 +132,29 @@ func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluat
 		q.PageSize = 5000
 	}
 	q.PageSize = min(q.PageSize, 10000) // Elasticsearch's max_result_window
-	cutoffs, before, err := tickCutoffs(ctx, es, names.Offsets, q)
-	st.Requests++
+	cutoffs, before, searched, err := c.cutoffs(ctx, q)
+	if searched {
+		st.Requests++
+	}
 	if err != nil {
 		return st, err
 	}
 	if len(cutoffs) == 0 {
 		return st, nil
 	}
-	chunks, reqs, err := groupChunks(ctx, es, names.Groups, q, cutoffs)
-	st.Requests += reqs
-	if err != nil || len(chunks) == 0 {
-		return st, err
+	var chunks []chunk
+	if _, ok := cutoffs[q.Cluster]; ok && q.Group != "" {
+		// One group of one cluster: its chunk is known without listing
+		// the window's groups. A group without documents in the window
+		// reads none, and has no window.
+		chunks = []chunk{{cluster: q.Cluster, groups: []string{q.Group}}}
+	} else {
+		var reqs int
+		chunks, reqs, err = groupChunks(ctx, es, names.Groups, q, cutoffs)
+		st.Requests += reqs
+		if err != nil || len(chunks) == 0 {
+			return st, err
+		}
 	}
 
 	// A point in time keeps the pages of a read consistent with each
@@ -189,6 +253,39 @@ type chunk struct {
 // tick), the groups of each cluster's window in order with their partition
 // counts, and cuts them into chunks of about pageSize offsets documents.
 func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery, cutoffs map[string]time.Time) ([]chunk, int, error) {
+	var chunks []chunk
+	var cur chunk
+	requests, err := windowGroups(ctx, es, index, q, cutoffs, func(cluster, group string, groupDocs int64, partitions *float64) {
+		n := int64(1)
+		if partitions != nil && *partitions > 0 {
+			n = int64(*partitions)
+		}
+		docs := groupDocs * n
+		// A chunk stays below the page size, so that one request reads it
+		// whole (a full page would ask for one more).
+		if len(cur.groups) > 0 && (cur.cluster != cluster || cur.docs+docs >= int64(q.PageSize)) {
+			chunks = append(chunks, cur)
+			cur = chunk{}
+		}
+		cur.cluster = cluster
+		cur.groups = append(cur.groups, group)
+		cur.docs += docs
+	})
+	if err != nil {
+		return nil, requests, err
+	}
+	if len(cur.groups) > 0 {
+		chunks = append(chunks, cur)
+	}
+	return chunks, requests, nil
+}
+
+// windowGroups calls fn, in (cluster, group) order, with each group that has
+// a document in the groups data stream within its cluster's window,
+// [cutoffs[cluster], q.At] (only q.Group, when set): its documents there and
+// the most partitions one of them counted (nil when none says). It pages a
+// composite aggregation and says how many requests that took.
+func windowGroups(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery, cutoffs map[string]time.Time, fn func(cluster, group string, groupDocs int64, partitions *float64)) (int, error) {
 	var should []any
 	for cluster, from := range cutoffs {
 		should = append(should, map[string]any{"bool": map[string]any{"filter": []any{
@@ -200,8 +297,6 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 	if q.Group != "" {
 		filter = append(filter, map[string]any{"term": map[string]any{"kafka.consumergroup.id": q.Group}})
 	}
-	var chunks []chunk
-	var cur chunk
 	requests := 0
 	// bucket is one (cluster, group) pair: its documents and the most
 	// partitions a document of the group counted.
@@ -221,38 +316,58 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 				"aggs": map[string]any{"p": map[string]any{"max": map[string]any{"field": "lagwatch.group.partitions"}}}}}}, &page)
 		requests++
 		if err != nil {
-			return nil, requests, fmt.Errorf("read windows: list groups: %w", err)
+			return requests, fmt.Errorf("read windows: list groups: %w", err)
 		}
 		if !found {
-			break
+			return requests, nil
 		}
 		for _, b := range page.Aggregations.G.Buckets {
-			cluster, group := b.Key["cluster"], b.Key["group"]
-			partitions := int64(1)
-			if b.P.Value != nil && *b.P.Value > 0 {
-				partitions = int64(*b.P.Value)
-			}
-			docs := b.DocCount * partitions
-			// A chunk stays below the page size, so that one request reads
-			// it whole (a full page would ask for one more).
-			if len(cur.groups) > 0 && (cur.cluster != cluster || cur.docs+docs >= int64(q.PageSize)) {
-				chunks = append(chunks, cur)
-				cur = chunk{}
-			}
-			cur.cluster = cluster
-			cur.groups = append(cur.groups, group)
-			cur.docs += docs
+			fn(b.Key["cluster"], b.Key["group"], b.DocCount, b.P.Value)
 		}
 		// A page short of its size is the last: no request for an empty one.
 		if len(page.Aggregations.G.Buckets) < groupListPage || page.Aggregations.G.AfterKey == nil {
-			break
+			return requests, nil
 		}
 		after = page.Aggregations.G.AfterKey
 	}
-	if len(cur.groups) > 0 {
-		chunks = append(chunks, cur)
+}
+
+// WindowGroups lists the groups that have a window at q.At, those
+// ReadWindows would read with the same query, in (cluster, group) order,
+// without reading one: the groups with a group document counting a
+// partition within their cluster's window (the last q.Size ticks of the
+// cluster within (At-MaxAge, At]), each such document coming with an offsets
+// document per partition. A group deleted from Kafka stays in the list until
+// its cluster has q.Size ticks without it; a group without partitions (a
+// share group, or one that never committed) is never in it. PageSize is not
+// used.
+//
+// It costs the first two requests of ReadWindows: the tick times and the
+// list of the window's groups.
+func (c *Client) WindowGroups(ctx context.Context, q WindowQuery) ([]GroupKey, int, error) {
+	if q.Size <= 0 || q.MaxAge <= 0 || q.At.IsZero() {
+		return nil, 0, errors.New("window groups: Size, MaxAge and At must be set")
 	}
-	return chunks, requests, nil
+	cutoffs, _, searched, err := c.cutoffs(ctx, q)
+	requests := 0
+	if searched {
+		requests++
+	}
+	if err != nil || len(cutoffs) == 0 {
+		return nil, requests, err
+	}
+	var out []GroupKey
+	reqs, err := windowGroups(ctx, c.es, c.names.Groups, q, cutoffs, func(cluster, group string, _ int64, partitions *float64) {
+		// No partitions, no offsets document: no window.
+		if partitions != nil && *partitions > 0 {
+			out = append(out, GroupKey{Cluster: cluster, Group: group})
+		}
+	})
+	requests += reqs
+	if err != nil {
+		return nil, requests, err
+	}
+	return out, requests, nil
 }
 
 // tickCutoffs finds, per cluster, the time of the Size-th newest tick within
@@ -260,6 +375,47 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 // before it, when there is one. The ticks are the cluster's, whatever
 // q.Group says.
 func tickCutoffs(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery) (start, before map[string]time.Time, err error) {
+	times, err := tickTimes(ctx, es, index, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	start, before = cutoffsOf(times, q)
+	return start, before, nil
+}
+
+// cutoffsOf are the window starts and the ticks before them (tickCutoffs)
+// among times, each cluster's newest ticks, newest first, as tickTimes reads
+// them for an instant at or before q.At: those outside (At-MaxAge, At] are
+// left out.
+func cutoffsOf(times map[string][]time.Time, q WindowQuery) (start, before map[string]time.Time) {
+	if times == nil {
+		return nil, nil
+	}
+	oldest := q.At.Add(-q.MaxAge)
+	start, before = map[string]time.Time{}, map[string]time.Time{}
+	for cluster, all := range times {
+		var ticks []time.Time
+		for _, t := range all {
+			if t.After(oldest) && !t.After(q.At) {
+				ticks = append(ticks, t)
+			}
+		}
+		if len(ticks) > q.Size {
+			before[cluster] = ticks[q.Size]
+			ticks = ticks[:q.Size]
+		}
+		if len(ticks) == 0 {
+			continue
+		}
+		start[cluster] = ticks[len(ticks)-1]
+	}
+	return start, before
+}
+
+// tickTimes reads, per cluster (only q.Cluster, when set), its newest
+// Size+1 tick times within (At-MaxAge, At], newest first: nil when there is
+// no offsets data stream.
+func tickTimes(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery) (map[string][]time.Time, error) {
 	filter := []any{map[string]any{"range": map[string]any{"@timestamp": map[string]any{
 		"gt": q.At.Add(-q.MaxAge).UTC().Format(time.RFC3339Nano), "lte": q.At.UTC().Format(time.RFC3339Nano)}}}}
 	if q.Cluster != "" {
@@ -291,24 +447,18 @@ func tickCutoffs(ctx context.Context, es *elasticsearch.Client, index string, q 
 	}
 	found, err := searchAggs(ctx, es, index, body, &out)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read windows: find tick times: %w", err)
+		return nil, fmt.Errorf("read windows: find tick times: %w", err)
 	}
 	if !found {
-		return nil, nil, nil
+		return nil, nil
 	}
-	start, before = map[string]time.Time{}, map[string]time.Time{}
+	times := map[string][]time.Time{}
 	for _, c := range out.Aggregations.Clusters.Buckets {
-		ticks := c.Ticks.Buckets
-		if len(ticks) > q.Size {
-			before[c.Key] = time.UnixMilli(ticks[q.Size].Key).UTC()
-			ticks = ticks[:q.Size]
+		for _, b := range c.Ticks.Buckets {
+			times[c.Key] = append(times[c.Key], time.UnixMilli(b.Key).UTC())
 		}
-		if len(ticks) == 0 {
-			continue
-		}
-		start[c.Key] = time.UnixMilli(ticks[len(ticks)-1].Key).UTC()
 	}
-	return start, before, nil
+	return times, nil
 }
 
 // windowSources read an offsets document from doc values as the key of a

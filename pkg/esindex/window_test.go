@@ -2,12 +2,14 @@ package esindex
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
+	"github.com/lagwatch/lagwatch/pkg/snapshot"
 )
 
 // TestReadWindows writes 14 ticks of 3 groups and reads the window of the
@@ -112,22 +114,34 @@ func TestReadWindowsDeletedGroup(t *testing.T) {
 		if i > 5 {
 			s.Groups = s.Groups[:2] // group-002 deleted
 		}
+		// A share group: a group document without partitions, never a window.
+		s.Groups = append(s.Groups, snapshot.Group{ID: "share-0", Type: snapshot.TypeShare, State: "Stable"})
 		if _, err := w.Write(ctxT(t), s); err != nil {
 			t.Fatalf("write tick %d: %v", i, err)
 		}
 	}
 	refresh(t, es, names)
 	at := func(i int) time.Time { return tick0.Add(time.Duration(i) * 30 * time.Second) }
+	// rows also checks that WindowGroups lists the groups ReadWindows reads.
 	rows := func(q WindowQuery) map[string]int {
 		t.Helper()
 		got := map[string]int{}
+		var read []GroupKey
 		if _, err := clientOf(t, es, names).ReadWindows(ctxT(t), q, func(g evaluate.GroupWindow) error {
+			read = append(read, GroupKey{g.Cluster, g.Group})
 			for _, p := range g.Partitions {
 				got[g.Group] += len(p.Obs)
 			}
 			return nil
 		}); err != nil {
 			t.Fatal(err)
+		}
+		listed, reqs, err := clientOf(t, es, names).WindowGroups(ctxT(t), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(listed, read) || reqs != 2 {
+			t.Errorf("WindowGroups %v in %d requests, want %v (those ReadWindows read) in 2", listed, reqs, read)
 		}
 		return got
 	}
@@ -234,6 +248,18 @@ func TestReadWindowsRequests(t *testing.T) {
 	if len(all) != groups {
 		t.Fatalf("the whole read found %d groups, want %d", len(all), groups)
 	}
+	ticksAt := func(q WindowQuery) *WindowTicks {
+		t.Helper()
+		ticks, err := c.WindowTicks(ctxT(t), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ticks
+	}
+	now := ticksAt(WindowQuery{At: at, MaxAge: time.Hour, Size: 10, Cluster: "test"})
+	// Read a second after the last tick; used a second later still.
+	earlier := ticksAt(WindowQuery{At: at.Add(time.Second), MaxAge: time.Hour, Size: 10, Cluster: "test"})
+	later := ticksAt(WindowQuery{At: at.Add(time.Second), MaxAge: time.Hour, Size: 10, Cluster: "test"})
 	// One group's window: 11 ticks (10 and the one before) x 5 partitions.
 	cases := []struct {
 		name     string
@@ -242,12 +268,20 @@ func TestReadWindowsRequests(t *testing.T) {
 		requests int
 		pages    int
 	}{
-		{"one group, one page", "tick times, the group list, one search: no point in time",
-			WindowQuery{At: at, MaxAge: time.Hour, Size: 10, Cluster: "test", Group: "group-001"}, 3, 1},
-		{"one group, pages of 20", "55 documents in 3 pages under a point in time (open and close)",
-			WindowQuery{At: at, MaxAge: time.Hour, Size: 10, PageSize: 20, Cluster: "test", Group: "group-001"}, 7, 3},
-		{"one group, a page of exactly its documents", "its 55 documents fill the page: paged under a point in time, the second page empty",
-			WindowQuery{At: at, MaxAge: time.Hour, Size: 10, PageSize: 55, Cluster: "test", Group: "group-001"}, 6, 2},
+		{"one group, one page", "tick times and one search: no group list, no point in time",
+			WindowQuery{At: at, MaxAge: time.Hour, Size: 10, Cluster: "test", Group: "group-001"}, 2, 1},
+		{"one group, pages of 20", "55 documents in 3 pages, without a point in time",
+			WindowQuery{At: at, MaxAge: time.Hour, Size: 10, PageSize: 20, Cluster: "test", Group: "group-001"}, 4, 3},
+		{"one group, a page of exactly its documents", "its 55 documents fill the page: the second page is empty",
+			WindowQuery{At: at, MaxAge: time.Hour, Size: 10, PageSize: 55, Cluster: "test", Group: "group-001"}, 3, 2},
+		{"one group, its cluster's tick times given", "read for the same instant: one search",
+			WindowQuery{At: at, MaxAge: time.Hour, Size: 10, Cluster: "test", Group: "group-001", Ticks: now}, 1, 1},
+		{"tick times read a second before", "no tick since: the same window in one search",
+			WindowQuery{At: at.Add(2 * time.Second), MaxAge: time.Hour, Size: 10, Cluster: "test", Group: "group-001", Ticks: earlier}, 1, 1},
+		{"tick times read for a later instant", "they might hold a tick after At: searched again",
+			WindowQuery{At: at, MaxAge: time.Hour, Size: 10, Cluster: "test", Group: "group-001", Ticks: later}, 2, 1},
+		{"tick times of another window size", "not the ticks this window needs: searched again",
+			WindowQuery{At: at, MaxAge: time.Hour, Size: 10, Cluster: "test", Group: "group-001", Ticks: ticksAt(WindowQuery{At: at, MaxAge: time.Hour, Size: 3, Cluster: "test"})}, 2, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
