@@ -261,31 +261,30 @@ func (s *Source) Topics(ctx context.Context, at time.Time, cluster string) ([]st
 // whose log-end offset is unknown, or that no group reads.
 // ErrTopicNotFound when the tick has no document of the topic.
 func (s *Source) Topic(ctx context.Context, at time.Time, cluster, topic string) ([]int64, error) {
-	ctx, cancel, at := s.bound(ctx, at)
-	defer cancel()
-	offsets, tick, err := s.history.TopicOffsets(ctx, s.topicQuery(at, cluster, topic))
-	if err != nil {
-		return nil, err
-	}
-	if len(offsets) == 0 {
-		return nil, s.topicNotFound(ctx, at, cluster, topic, tick)
-	}
-	return offsets, nil
+	return readTopic(ctx, s, at, cluster, topic, s.history.TopicOffsets)
 }
 
 // TopicConsumers lists the groups that read topic at cluster's latest tick
 // at or before at, in name order; ErrTopicNotFound when there is none.
 func (s *Source) TopicConsumers(ctx context.Context, at time.Time, cluster, topic string) ([]string, error) {
+	return readTopic(ctx, s, at, cluster, topic, s.history.TopicGroups)
+}
+
+// readTopic reads what read says of topic at cluster's latest tick at or
+// before at, within the API's time bound; an empty answer is the topic's
+// (or the cluster's) not-found error.
+func readTopic[T any](ctx context.Context, s *Source, at time.Time, cluster, topic string,
+	read func(context.Context, esindex.TopicQuery) ([]T, time.Time, error)) ([]T, error) {
 	ctx, cancel, at := s.bound(ctx, at)
 	defer cancel()
-	groups, tick, err := s.history.TopicGroups(ctx, s.topicQuery(at, cluster, topic))
+	items, tick, err := read(ctx, s.topicQuery(at, cluster, topic))
 	if err != nil {
 		return nil, err
 	}
-	if len(groups) == 0 {
+	if len(items) == 0 {
 		return nil, s.topicNotFound(ctx, at, cluster, topic, tick)
 	}
-	return groups, nil
+	return items, nil
 }
 
 func (s *Source) topicQuery(at time.Time, cluster, topic string) esindex.TopicQuery {
