@@ -20,6 +20,7 @@ import (
 	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/esindex/esindextest"
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
 )
 
@@ -78,34 +79,9 @@ func seed(ctx context.Context, t *testing.T, w *esindex.Writer, t0 time.Time) {
 	}
 }
 
-// lagBody is the part of Burrow's /consumer/(group)/lag body (and of each
-// line of `evaluator status --json`) that Telegraf reads.
-type lagBody struct {
-	Error  bool `json:"error"`
-	Status struct {
-		Cluster        string         `json:"cluster"`
-		Group          string         `json:"group"`
-		Status         string         `json:"status"`
-		Partitions     []partitionLag `json:"partitions"`
-		PartitionCount int            `json:"partition_count"`
-		MaxLag         *partitionLag  `json:"maxlag"`
-		TotalLag       int64          `json:"totallag"`
-	} `json:"status"`
-}
-
-type partitionLag struct {
-	Topic      string  `json:"topic"`
-	Partition  int32   `json:"partition"`
-	Owner      string  `json:"owner"`
-	Status     string  `json:"status"`
-	End        *offset `json:"end"`
-	CurrentLag int64   `json:"current_lag"`
-}
-
-type offset struct {
-	Offset    int64 `json:"offset"`
-	Timestamp int64 `json:"timestamp"`
-}
+// lagBody is Burrow's /consumer/(group)/lag body, as each line of
+// `evaluator status --json` prints it.
+type lagBody = evaluate.BurrowLagResponse
 
 // statusCode is Telegraf's status_code for a Burrow status string; written
 // out here so that a change on either side shows.
@@ -181,12 +157,12 @@ func TestTelegrafBurrowInput(t *testing.T) {
 	}
 	for g, e := range expected {
 		b := want[g]
-		if b.Status.Status != e.group {
+		if b.Status.Status.String() != e.group {
 			t.Errorf("lagwatch: %s is %s, want %s: %s", g, b.Status.Status, e.group, e.reason)
 		}
 		got := map[string]string{}
 		for _, p := range b.Status.Partitions {
-			got[fmt.Sprintf("%s/%d", p.Topic, p.Partition)] = p.Status
+			got[fmt.Sprintf("%s/%d", p.Topic, p.Partition)] = p.Status.String()
 		}
 		if !maps.Equal(got, e.partitions) {
 			t.Errorf("lagwatch: %s partitions %v, want %v: %s", g, got, e.partitions, e.reason)
@@ -212,8 +188,8 @@ func TestTelegrafBurrowInput(t *testing.T) {
 			maxLag = b.Status.MaxLag.CurrentLag
 		}
 		fields := map[string]any{
-			"status":          b.Status.Status,
-			"status_code":     statusCode[b.Status.Status],
+			"status":          b.Status.Status.String(),
+			"status_code":     statusCode[b.Status.Status.String()],
 			"partition_count": b.Status.PartitionCount,
 			"total_lag":       b.Status.TotalLag,
 			"lag":             maxLag,
@@ -231,13 +207,13 @@ func TestTelegrafBurrowInput(t *testing.T) {
 		for _, p := range b.Status.Partitions {
 			n++
 			key := fmt.Sprintf("%s/%s/%s/%d/%s", cluster, g, p.Topic, p.Partition, p.Owner)
-			var end offset
+			var end evaluate.BurrowOffset
 			if p.End != nil {
 				end = *p.End
 			}
 			compare(t, "burrow_partition "+key, parts[key], map[string]any{
-				"status":      p.Status,
-				"status_code": statusCode[p.Status],
+				"status":      p.Status.String(),
+				"status_code": statusCode[p.Status.String()],
 				"lag":         p.CurrentLag,
 				"offset":      end.Offset,
 				"timestamp":   end.Timestamp,
