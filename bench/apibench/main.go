@@ -56,7 +56,7 @@ type options struct {
 	esURL, ns            string
 	groups, partitions   int
 	ticks, window        int
-	seed                 bool
+	seed, newTick        bool
 	runs, n, concurrency int
 	traceES              bool
 	serverLog, evaluator string
@@ -73,6 +73,7 @@ func main() {
 	flag.BoolVar(&o.seed, "seed", true, "write the history first (its last tick at the present)")
 	flag.IntVar(&o.runs, "runs", 3, "Telegraf walks")
 	flag.IntVar(&o.n, "n", 200, "sequential /lag requests")
+	flag.BoolVar(&o.newTick, "new-tick", true, "at the end, write one more tick and measure how soon the present shows it, with a walk meanwhile")
 	flag.IntVar(&o.concurrency, "concurrency", 20, "requests in flight during a walk (Telegraf's concurrent_connections default)")
 	flag.BoolVar(&o.traceES, "trace-es", false, "count the Elasticsearch requests of one /lag through a proxy")
 	flag.StringVar(&o.serverLog, "server-log", "", "write the server's log to this file")
@@ -155,6 +156,14 @@ func run(ctx context.Context, o options) error {
 
 	cl := &client{base: srv.base, http: &http.Client{Timeout: o.reqTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency}}}
 
+	// A load balancer sends requests once /burrow/admin/ready says READY:
+	// the server has read the present window into memory by then.
+	ready, err := srv.awaitReady(ctx, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("/burrow/admin/ready answered READY %.2f s after the process started (the present window read into memory)\n\n", ready.Seconds())
+
 	// One sequential pass first, so that the walks do not measure a cold
 	// Elasticsearch cache alone.
 	groups, err := cl.list(ctx, "/v3/kafka/"+benchseed.Cluster+"/consumer", "consumers")
@@ -193,6 +202,12 @@ func run(ctx context.Context, o options) error {
 		}
 		seq = append(seq, d)
 	}
+	var tickLine string
+	if o.newTick {
+		if tickLine, err = newTick(ctx, es, cl, o, last, groups[0]); err != nil {
+			return err
+		}
+	}
 	rss := srv.watch.Stop()
 	srv.watch = nil
 
@@ -212,18 +227,90 @@ func run(ctx context.Context, o options) error {
 		tr.report(probes)
 	}
 
+	if tickLine != "" {
+		fmt.Printf("\n%s\n", tickLine)
+	}
+
 	slices.Sort(walls)
 	fmt.Printf("\nmedian walk %.2f s (target 5 s), /lag p99 %s one at a time and %s during the walks (target 50 ms), server peak RSS %.0f MiB (target 150 MB), load average %s at the end\n",
 		walls[len(walls)/2].Seconds(), ms(pct(seq, 99)), ms(pct(walkLag, 99)), float64(rss)/(1<<20), loadAverage())
 	return nil
 }
 
+// newTick writes one more tick after last, the next the seed would have
+// written, and measures how long after it is due and searchable the
+// present answers (a /lag of group) show it, with a Telegraf walk running
+// from that moment.
+func newTick(ctx context.Context, es *esindex.Client, cl *client, o options, last time.Time, group string) (string, error) {
+	t0 := last.Add(-time.Duration(o.ticks-1) * benchseed.Interval)
+	snap := benchseed.Snapshot(t0, o.ticks, o.groups, o.partitions)
+	w, err := es.NewWriter(esindex.WriterOptions{})
+	if err != nil {
+		return "", err
+	}
+	if _, err := w.Install(ctx); err != nil {
+		return "", err
+	}
+	start := time.Now()
+	if _, err := w.Write(ctx, snap); err != nil {
+		return "", fmt.Errorf("write the new tick: %w", err)
+	}
+	if err := es.Refresh(ctx); err != nil {
+		return "", err
+	}
+	written := time.Since(start)
+	// The server reads ticks up to the present: one in the future is due
+	// at its time.
+	if d := time.Until(snap.Time); d > 0 {
+		time.Sleep(d)
+	}
+	due := time.Now()
+	walked := make(chan walkResult, 1)
+	go func() {
+		w, _ := cl.walk(ctx, o.concurrency)
+		walked <- w
+	}()
+	path := "/v3/kafka/" + benchseed.Cluster + "/consumer/" + url.PathEscape(group) + "/lag"
+	var seen time.Duration
+	for {
+		body, _, err := cl.fetch(ctx, path)
+		if err != nil {
+			return "", err
+		}
+		var lag struct {
+			Status struct {
+				Partitions []struct {
+					End struct {
+						ObservedAt int64 `json:"observedAt"`
+					} `json:"end"`
+				} `json:"partitions"`
+			} `json:"status"`
+		}
+		if err := json.Unmarshal(body, &lag); err != nil {
+			return "", err
+		}
+		if ps := lag.Status.Partitions; len(ps) > 0 && ps[0].End.ObservedAt == snap.Time.UnixMilli() {
+			seen = time.Since(due)
+			break
+		}
+		if time.Since(due) > 2*time.Minute {
+			return "", fmt.Errorf("the new tick did not show in %s within 2 minutes", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	wk := <-walked
+	return fmt.Sprintf("a new tick (%d documents, written in %.2f s) showed in /lag %.2f s after it was due and searchable; "+
+		"a walk started at that moment took %.2f s, /lag p99 %s, %d errors",
+		o.groups*o.partitions, written.Seconds(), seen.Seconds(), wk.wall.Seconds(), ms(pct(wk.lat["lag"], 99)), wk.errors), nil
+}
+
 // server is the evaluator serving the API.
 type server struct {
-	cmd   *exec.Cmd
-	base  string
-	watch *peakrss.Watch
-	done  chan error
+	started time.Time
+	cmd     *exec.Cmd
+	base    string
+	watch   *peakrss.Watch
+	done    chan error
 }
 
 func startServer(bin, esURL string, o options, maxAge time.Duration, dir string) (*server, error) {
@@ -250,7 +337,7 @@ func startServer(bin, esURL string, o options, maxAge time.Duration, dir string)
 		logf.Close()
 		return nil, err
 	}
-	s := &server{cmd: cmd, base: "http://" + addr, watch: peakrss.Start(cmd.Process.Pid, 2*time.Millisecond), done: make(chan error, 1)}
+	s := &server{started: time.Now(), cmd: cmd, base: "http://" + addr, watch: peakrss.Start(cmd.Process.Pid, 2*time.Millisecond), done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait(); logf.Close() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -270,6 +357,29 @@ func startServer(bin, esURL string, o options, maxAge time.Duration, dir string)
 		if time.Now().After(deadline) {
 			s.stop()
 			return nil, fmt.Errorf("evaluator serve: no healthy /healthz at %s within 30 s", s.base)
+		}
+	}
+}
+
+// awaitReady polls /burrow/admin/ready until it answers 200, and says how
+// long after the start that was.
+func (s *server) awaitReady(ctx context.Context, limit time.Duration) (time.Duration, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		res, err := http.Get(s.base + "/burrow/admin/ready")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return time.Since(s.started), nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("evaluator serve: /burrow/admin/ready not READY within %s", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

@@ -208,6 +208,9 @@ func TestServeBurrowAPI(t *testing.T) {
 	})
 	base := "http://" + addr
 	waitHealthy(t, base+"/healthz")
+	// READY once the present window is in memory: the answers below come
+	// from it, as a load balancer's would.
+	waitHealthy(t, base+"/burrow/admin/ready")
 
 	// The clusters, groups and topics the history knows.
 	var clusters struct {

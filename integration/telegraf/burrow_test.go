@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,6 +114,21 @@ func TestTelegrafBurrowInput(t *testing.T) {
 	cmd.Env = append(slices.Clone(env), "EVALUATOR_HTTP_ADDR="+addr)
 	proc := testenv.StartProcess(t, cmd)
 	proc.WaitFor(t, `"msg":"evaluator serving"`, 30*time.Second)
+	// Gather once the present window is in memory, as a load balancer
+	// would send the requests.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		res, err := http.Get("http://" + addr + "/burrow/admin/ready")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/burrow/admin/ready not READY within 30 s (last error %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	plugin := &burrow.Burrow{Servers: []string{"http://" + addr}}
 	var acc testutil.Accumulator

@@ -47,6 +47,11 @@ type Source interface {
 	TopicConsumers(ctx context.Context, at time.Time, cluster, topic string) ([]string, error)
 }
 
+// Readier is a Source that can answer, quickly, only once it has started:
+// /burrow/admin/ready answers STARTING (503) until Ready is true. Any
+// Source answers before; one that is not ready answers more slowly.
+type Readier interface{ Ready() bool }
+
 // Consumer is one group as of an instant.
 type Consumer struct {
 	Window evaluate.GroupWindow // the observations, oldest first, per partition
@@ -120,9 +125,18 @@ func New(src Source, o Options) http.Handler {
 		_, _ = w.Write([]byte(invalidRequest))
 	})
 	mux.HandleFunc("/burrow/admin", a.text("GOOD"))
-	// Burrow answers READY once it has started, STARTING (503) before; this
-	// handler answers from the history as soon as it exists.
-	mux.HandleFunc("/burrow/admin/ready", a.text("READY"))
+	// Burrow answers READY once it has started, STARTING (503) before; here
+	// READY once the Source is ready (Readier), so that a load balancer
+	// sends requests to a started instance only.
+	mux.HandleFunc("/burrow/admin/ready", func(w http.ResponseWriter, r *http.Request) {
+		if rd, ok := src.(Readier); ok && !rd.Ready() {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("STARTING"))
+			return
+		}
+		a.text("READY")(w, r)
+	})
 
 	get("/v3/kafka", (*call).clusterList)
 	get("/v3/kafka/{cluster}", (*call).clusterDetail)

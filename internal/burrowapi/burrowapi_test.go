@@ -122,6 +122,32 @@ func TestAdmin(t *testing.T) {
 	}
 }
 
+// startingSource is a Source that is not ready yet.
+type startingSource struct {
+	*fake
+	ready bool
+}
+
+func (s *startingSource) Ready() bool { return s.ready }
+
+// TestReady: a Source that is not ready makes /burrow/admin/ready answer
+// Burrow's STARTING with 503, and READY once it is; /burrow/admin is GOOD
+// all along.
+func TestReady(t *testing.T) {
+	src := &startingSource{fake: newFake()}
+	h := newHandler(src, slog.New(slog.DiscardHandler))
+	if rec := serve(h, "GET", "/burrow/admin/ready"); rec.Code != 503 || rec.Body.String() != "STARTING" {
+		t.Errorf("not ready: got %d %q, want 503 STARTING", rec.Code, rec.Body)
+	}
+	if rec := serve(h, "GET", "/burrow/admin"); rec.Code != 200 || rec.Body.String() != "GOOD" {
+		t.Errorf("/burrow/admin while starting: got %d %q, want 200 GOOD", rec.Code, rec.Body)
+	}
+	src.ready = true
+	if rec := serve(h, "GET", "/burrow/admin/ready"); rec.Code != 200 || rec.Body.String() != "READY" {
+		t.Errorf("ready: got %d %q, want 200 READY", rec.Code, rec.Body)
+	}
+}
+
 // TestAt checks that ?at reaches the Source on every read endpoint, and
 // that its absence means the latest data (a zero instant).
 func TestAt(t *testing.T) {

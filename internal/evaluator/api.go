@@ -42,6 +42,10 @@ type Source struct {
 
 	mu    sync.Mutex
 	ticks map[string]*tickEntry // by cluster
+
+	// present, when StartPresent was called, answers requests for the
+	// present from memory (present.go).
+	present *present
 }
 
 // tickCacheTTL is how long the tick times of a cluster read for the present
@@ -121,15 +125,27 @@ func (e *Evaluator) Source() *Source { return NewSource(e.cfg, e.history) }
 // bound is ctx with the per-request time limit, and the instant asked for:
 // at, or the present when at is zero.
 func (s *Source) bound(ctx context.Context, at time.Time) (context.Context, context.CancelFunc, time.Time) {
-	timeout := s.cfg.APITimeout
-	if timeout <= 0 {
-		timeout = defaultAPITimeout
-	}
 	if at.IsZero() {
 		at = time.Now()
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.apiTimeout())
 	return ctx, cancel, at.UTC().Truncate(time.Millisecond)
+}
+
+func (s *Source) apiTimeout() time.Duration {
+	if s.cfg.APITimeout <= 0 {
+		return defaultAPITimeout
+	}
+	return s.cfg.APITimeout
+}
+
+// view is cluster's present view for a request for the present (present
+// true), nil when the request is to read the history.
+func (s *Source) view(ctx context.Context, present bool, cluster string) *presentView {
+	if !present || s.present == nil || cluster == "" {
+		return nil
+	}
+	return s.present.view(ctx, cluster)
 }
 
 func (s *Source) since(at time.Time) time.Time { return at.Add(-s.cfg.NotFoundLookback) }
@@ -159,6 +175,9 @@ func (s *Source) Consumers(ctx context.Context, at time.Time, cluster string) ([
 	defer cancel()
 	if cluster == "" {
 		return nil, burrowapi.ErrClusterNotFound
+	}
+	if v := s.view(ctx, present, cluster); v != nil {
+		return v.consumers(), nil
 	}
 	q := s.windowQuery(at, cluster, "")
 	q.Ticks = s.cachedTicks(ctx, at, present, cluster)
@@ -203,6 +222,12 @@ func (s *Source) Consumer(ctx context.Context, at time.Time, cluster, group stri
 	if cluster == "" {
 		return burrowapi.Consumer{}, burrowapi.ErrClusterNotFound
 	}
+	if v := s.view(ctx, present, cluster); v != nil && group != "" {
+		if w, ok := v.groupWindow(cluster, group); ok {
+			return burrowapi.Consumer{Window: w, Result: evaluate.EvaluateGroup(w, s.cfg.Rules, at)}, nil
+		}
+		return s.withoutWindow(ctx, at, cluster, group)
+	}
 	if group != "" {
 		var out burrowapi.Consumer
 		found := false
@@ -221,6 +246,15 @@ func (s *Source) Consumer(ctx context.Context, at time.Time, cluster, group stri
 		if found {
 			return out, nil
 		}
+	}
+	return s.withoutWindow(ctx, at, cluster, group)
+}
+
+// withoutWindow answers for a group without a window at at: NOTFOUND when
+// it was seen within the lookback, as a run lists it, else the group's (or
+// the cluster's) not-found error.
+func (s *Source) withoutWindow(ctx context.Context, at time.Time, cluster, group string) (burrowapi.Consumer, error) {
+	if group != "" {
 		known, _, err := s.history.KnownGroups(ctx, s.since(at), at, cluster)
 		if err != nil {
 			return burrowapi.Consumer{}, err
@@ -242,8 +276,12 @@ func (s *Source) Consumer(ctx context.Context, at time.Time, cluster, group stri
 // name order: those some group had committed offsets of. A cluster known
 // without topics has an empty list; an unknown one is ErrClusterNotFound.
 func (s *Source) Topics(ctx context.Context, at time.Time, cluster string) ([]string, error) {
+	present := at.IsZero()
 	ctx, cancel, at := s.bound(ctx, at)
 	defer cancel()
+	if v := s.topicView(ctx, present, at, cluster); v != nil {
+		return v.topicList(), nil
+	}
 	topics, tick, err := s.history.Topics(ctx, s.topicQuery(at, cluster, ""))
 	if err != nil {
 		return nil, err
@@ -261,22 +299,30 @@ func (s *Source) Topics(ctx context.Context, at time.Time, cluster string) ([]st
 // whose log-end offset is unknown, or that no group reads.
 // ErrTopicNotFound when the tick has no document of the topic.
 func (s *Source) Topic(ctx context.Context, at time.Time, cluster, topic string) ([]int64, error) {
-	return readTopic(ctx, s, at, cluster, topic, s.history.TopicOffsets)
+	return readTopic(ctx, s, at, cluster, topic, s.history.TopicOffsets, (*presentView).topicOffsets)
 }
 
 // TopicConsumers lists the groups that read topic at cluster's latest tick
 // at or before at, in name order; ErrTopicNotFound when there is none.
 func (s *Source) TopicConsumers(ctx context.Context, at time.Time, cluster, topic string) ([]string, error) {
-	return readTopic(ctx, s, at, cluster, topic, s.history.TopicGroups)
+	return readTopic(ctx, s, at, cluster, topic, s.history.TopicGroups, (*presentView).topicGroups)
 }
 
 // readTopic reads what read says of topic at cluster's latest tick at or
-// before at, within the API's time bound; an empty answer is the topic's
-// (or the cluster's) not-found error.
+// before at, within the API's time bound, or takes it from the present view
+// with held; an empty answer is the topic's (or the cluster's) not-found
+// error.
 func readTopic[T any](ctx context.Context, s *Source, at time.Time, cluster, topic string,
-	read func(context.Context, esindex.TopicQuery) ([]T, time.Time, error)) ([]T, error) {
+	read func(context.Context, esindex.TopicQuery) ([]T, time.Time, error), held func(*presentView, string) []T) ([]T, error) {
+	present := at.IsZero()
 	ctx, cancel, at := s.bound(ctx, at)
 	defer cancel()
+	if v := s.topicView(ctx, present, at, cluster); v != nil {
+		if items := held(v, topic); len(items) > 0 {
+			return items, nil
+		}
+		return nil, s.topicNotFound(ctx, at, cluster, topic, v.newest())
+	}
 	items, tick, err := read(ctx, s.topicQuery(at, cluster, topic))
 	if err != nil {
 		return nil, err
@@ -285,6 +331,17 @@ func readTopic[T any](ctx context.Context, s *Source, at time.Time, cluster, top
 		return nil, s.topicNotFound(ctx, at, cluster, topic, tick)
 	}
 	return items, nil
+}
+
+// topicView is the present view for a topic request: the view's newest
+// tick is the cluster's latest, as the topic reads find it, when it lies
+// within the lookback they search.
+func (s *Source) topicView(ctx context.Context, present bool, at time.Time, cluster string) *presentView {
+	v := s.view(ctx, present, cluster)
+	if v == nil || !v.newest().After(s.since(at)) {
+		return nil
+	}
+	return v
 }
 
 func (s *Source) topicQuery(at time.Time, cluster, topic string) esindex.TopicQuery {
@@ -328,13 +385,23 @@ func nonNil(s []string) []string {
 
 // listen starts the listeners Settings ask for: the API with /metrics and
 // /healthz on HTTPAddr, and /metrics and /healthz alone on MetricsAddr
-// when it is another address.
-func (e *Evaluator) listen() error {
+// when it is another address. The API answers the present from its present
+// view until ctx ends. Without a schedule (serveOnly), Burrow's gauges come
+// from that view, there being no run to publish them.
+func (e *Evaluator) listen(ctx context.Context, serveOnly bool) error {
 	var err error
 	if e.cfg.HTTPAddr != "" {
 		var api http.Handler // nil: no API routes
-		if e.api != nil {
-			api = e.api(e.Source())
+		if e.api != nil || serveOnly {
+			src := e.Source()
+			src.StartPresent(ctx, e.log, serveOnly)
+			if e.api != nil {
+				api = e.api(src)
+			}
+			if serveOnly {
+				e.metrics.reg.Unregister(e.metrics.burrow)
+				e.metrics.reg.MustRegister(src.PresentGauges())
+			}
 		}
 		if e.http, err = service.ListenWith(e.cfg.HTTPAddr, "EVALUATOR_HTTP_ADDR", e.metrics.reg, &e.last, api, e.log); err != nil {
 			return err
@@ -358,7 +425,7 @@ func (e *Evaluator) ServeAPI(ctx context.Context) error {
 	if e.cfg.HTTPAddr == "" {
 		return envconf.UsageError{Err: errors.New("EVALUATOR_HTTP_ADDR is empty: serve needs an address to listen on")}
 	}
-	if err := e.listen(); err != nil {
+	if err := e.listen(ctx, true); err != nil {
 		return err
 	}
 	e.log.Info("evaluator serving", "addr", e.http.Addr().String(), "api", e.api != nil, "namespace", e.cfg.Namespace)

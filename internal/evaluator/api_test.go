@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -411,8 +412,37 @@ func TestSourceOnElasticsearch(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := Settings{Rules: evaluate.Rules{WindowSize: 3}, MaxAge: time.Hour, NotFoundLookback: 24 * time.Hour, PageSize: 1000, APITimeout: 30 * time.Second}
-	src := NewSource(cfg, c)
+	// The same answers, whether the present is read from the history or
+	// from the present view.
+	t.Run("history", func(t *testing.T) { checkSourceAnswers(ctx, t, NewSource(cfg, c), tick) })
+	t.Run("present view", func(t *testing.T) {
+		pctx, stop := context.WithCancel(ctx)
+		defer stop()
+		src := NewSource(cfg, c)
+		src.StartPresent(pctx, slog.New(slog.DiscardHandler), false)
+		waitReady(t, src)
+		checkSourceAnswers(ctx, t, src, tick)
+		if v := src.present.view(ctx, "api"); v == nil || !v.newest().Equal(tick(ticks-1)) {
+			t.Errorf("the present view of cluster api is %+v, want one at the last tick", v)
+		}
+	})
+}
 
+// waitReady waits for src's present view to have read every cluster.
+func waitReady(t *testing.T, src *Source) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !src.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("the present view was not ready within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// checkSourceAnswers asks src about the four ticks TestSourceOnElasticsearch
+// writes.
+func checkSourceAnswers(ctx context.Context, t *testing.T, src *Source, tick func(int) time.Time) {
 	if got, err := src.Clusters(ctx, time.Time{}); err != nil || !slices.Equal(got, []string{"api"}) {
 		t.Errorf("Clusters: %v, %v; want [api]", got, err)
 	}

@@ -204,20 +204,26 @@ func exact[S ~[]E, E any](s S) S {
 func (g *burrowGauges) publish(b *burrowBuild) { g.cur.Store(b.finish()) }
 
 // Describe implements prometheus.Collector.
-func (g *burrowGauges) Describe(ch chan<- *prometheus.Desc) {
+func (g *burrowGauges) Describe(ch chan<- *prometheus.Desc) { describeBurrow(ch) }
+
+// Collect implements prometheus.Collector: the latest set's series, none
+// before the first live evaluation.
+func (g *burrowGauges) Collect(ch chan<- prometheus.Metric) {
+	if s := g.cur.Load(); s != nil {
+		s.collect(ch)
+	}
+}
+
+// describeBurrow sends the descriptions of Burrow's gauges.
+func describeBurrow(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{burrowConsumerStatus, burrowConsumerLagTotal, burrowPartitionLag,
 		burrowCurrentOffset, burrowPartitionStatus, burrowTopicOffset} {
 		ch <- d
 	}
 }
 
-// Collect implements prometheus.Collector: the latest set's series, none
-// before the first live evaluation.
-func (g *burrowGauges) Collect(ch chan<- prometheus.Metric) {
-	s := g.cur.Load()
-	if s == nil {
-		return
-	}
+// collect sends the set's series.
+func (s *burrowSet) collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}

@@ -327,7 +327,7 @@ func (e *Evaluator) Serve(ctx context.Context) error {
 	if err != nil {
 		return envconf.UsageError{Err: fmt.Errorf("EVALUATOR_SCHEDULE: %w", err)}
 	}
-	if err := e.listen(); err != nil {
+	if err := e.listen(ctx, false); err != nil {
 		return err
 	}
 	sched.Start(ctx, func(ctx context.Context) { _ = e.Live(ctx) })

@@ -35,6 +35,10 @@ type WindowQuery struct {
 	// Cluster, Size and MaxAge at an instant at or before At (otherwise the
 	// search is made): a tick newer than their instant is missed.
 	Ticks *WindowTicks
+	// NoBefore leaves out the observation at the tick before the window
+	// (PartitionWindow.Before), and the read of that tick: for a reader
+	// that holds it already.
+	NoBefore bool
 }
 
 // WindowTicks are the tick times a window read starts with: each cluster's
@@ -45,11 +49,32 @@ type WindowTicks struct {
 	maxAge  time.Duration
 	size    int
 	cluster string
-	times   map[string][]time.Time
+	times   map[string][]Tick
+}
+
+// Tick is one collection tick of a cluster as the offsets data stream holds
+// it: its time and how many offsets documents of the cluster carry it. The
+// count grows while the tick is being written (and when a spooled tick is
+// replayed), so a reader that keeps a tick's documents can tell when to read
+// them again.
+type Tick struct {
+	Time time.Time
+	Docs int64
+}
+
+// NewWindowTicks are the ticks of q's window as another reader found them,
+// newest first per cluster: for a History other than the Client (a test's).
+func NewWindowTicks(q WindowQuery, ticks map[string][]Tick) *WindowTicks {
+	return &WindowTicks{at: q.At, maxAge: q.MaxAge, size: q.Size, cluster: q.Cluster, times: ticks}
 }
 
 // At is the instant the ticks were read for.
 func (t *WindowTicks) At() time.Time { return t.at }
+
+// Of are cluster's ticks, newest first: the Size newest within (At-MaxAge,
+// At], then the one before them when there is one. Nil for a cluster
+// without a tick then. The slice must not be changed.
+func (t *WindowTicks) Of(cluster string) []Tick { return t.times[cluster] }
 
 // WindowTicks reads the tick times of the window q asks for, to be handed
 // to later reads of the same cluster as q.Ticks: one request.
@@ -75,9 +100,15 @@ func (c *Client) cutoffs(ctx context.Context, q WindowQuery) (start, before map[
 			return nil, nil, true, err
 		}
 		start, before = cutoffsOf(times, q)
+		if q.NoBefore {
+			before = nil
+		}
 		return start, before, true, nil
 	}
 	start, before = cutoffsOf(t.times, q)
+	if q.NoBefore {
+		before = nil
+	}
 	return start, before, false, nil
 }
 
@@ -387,7 +418,7 @@ func tickCutoffs(ctx context.Context, es *elasticsearch.Client, index string, q 
 // among times, each cluster's newest ticks, newest first, as tickTimes reads
 // them for an instant at or before q.At: those outside (At-MaxAge, At] are
 // left out.
-func cutoffsOf(times map[string][]time.Time, q WindowQuery) (start, before map[string]time.Time) {
+func cutoffsOf(times map[string][]Tick, q WindowQuery) (start, before map[string]time.Time) {
 	if times == nil {
 		return nil, nil
 	}
@@ -396,8 +427,8 @@ func cutoffsOf(times map[string][]time.Time, q WindowQuery) (start, before map[s
 	for cluster, all := range times {
 		var ticks []time.Time
 		for _, t := range all {
-			if t.After(oldest) && !t.After(q.At) {
-				ticks = append(ticks, t)
+			if t.Time.After(oldest) && !t.Time.After(q.At) {
+				ticks = append(ticks, t.Time)
 			}
 		}
 		if len(ticks) > q.Size {
@@ -414,8 +445,9 @@ func cutoffsOf(times map[string][]time.Time, q WindowQuery) (start, before map[s
 
 // tickTimes reads, per cluster (only q.Cluster, when set), its newest
 // Size+1 tick times within (At-MaxAge, At], newest first: nil when there is
-// no offsets data stream.
-func tickTimes(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery) (map[string][]time.Time, error) {
+// no offsets data stream. Each tick's document count is exact: the ticks
+// are the newest keys, and every shard returns its newest.
+func tickTimes(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery) (map[string][]Tick, error) {
 	filter := []any{map[string]any{"range": map[string]any{"@timestamp": map[string]any{
 		"gt": q.At.Add(-q.MaxAge).UTC().Format(time.RFC3339Nano), "lte": q.At.UTC().Format(time.RFC3339Nano)}}}}
 	if q.Cluster != "" {
@@ -438,7 +470,8 @@ func tickTimes(ctx context.Context, es *elasticsearch.Client, index string, q Wi
 					Key   string `json:"key"`
 					Ticks struct {
 						Buckets []struct {
-							Key int64 `json:"key"`
+							Key      int64 `json:"key"`
+							DocCount int64 `json:"doc_count"`
 						} `json:"buckets"`
 					} `json:"ticks"`
 				} `json:"buckets"`
@@ -452,10 +485,10 @@ func tickTimes(ctx context.Context, es *elasticsearch.Client, index string, q Wi
 	if !found {
 		return nil, nil
 	}
-	times := map[string][]time.Time{}
+	times := map[string][]Tick{}
 	for _, c := range out.Aggregations.Clusters.Buckets {
 		for _, b := range c.Ticks.Buckets {
-			times[c.Key] = append(times[c.Key], time.UnixMilli(b.Key).UTC())
+			times[c.Key] = append(times[c.Key], Tick{Time: time.UnixMilli(b.Key).UTC(), Docs: b.DocCount})
 		}
 	}
 	return times, nil
