@@ -46,6 +46,9 @@ type Source struct {
 	// present, when StartPresent was called, answers requests for the
 	// present from memory (present.go).
 	present *present
+	// heads are time lag lookups beyond the window that cannot change,
+	// shared with the evaluator's runs.
+	heads *headCache
 }
 
 // tickCacheTTL is how long the tick times of a cluster read for the present
@@ -65,7 +68,7 @@ var _ burrowapi.Source = (*Source)(nil)
 
 // NewSource is a Source over h with the rules and spans of cfg.
 func NewSource(cfg Settings, h History) *Source {
-	return &Source{cfg: cfg, history: h, ticks: map[string]*tickEntry{}}
+	return &Source{cfg: cfg, history: h, ticks: map[string]*tickEntry{}, heads: &headCache{}}
 }
 
 // cachedTicks are the tick times of cluster's window for a request for the
@@ -120,7 +123,11 @@ func (s *Source) cachedTicks(ctx context.Context, at time.Time, present bool, cl
 }
 
 // Source is the evaluator's API source: its settings and its history.
-func (e *Evaluator) Source() *Source { return NewSource(e.cfg, e.history) }
+func (e *Evaluator) Source() *Source {
+	s := NewSource(e.cfg, e.history)
+	s.heads = &e.heads
+	return s
+}
 
 // bound is ctx with the per-request time limit, and the instant asked for:
 // at, or the present when at is zero.
@@ -224,7 +231,9 @@ func (s *Source) Consumer(ctx context.Context, at time.Time, cluster, group stri
 	}
 	if v := s.view(ctx, present, cluster); v != nil && group != "" {
 		if w, ok := v.groupWindow(cluster, group); ok {
-			return burrowapi.Consumer{Window: w, Result: evaluate.EvaluateGroup(w, s.cfg.Rules, at)}, nil
+			r := evaluate.EvaluateGroup(w, s.cfg.Rules, at)
+			s.withHeads(ctx, &r)
+			return burrowapi.Consumer{Window: w, Result: r}, nil
 		}
 		return s.withoutWindow(ctx, at, cluster, group)
 	}
@@ -237,6 +246,7 @@ func (s *Source) Consumer(ctx context.Context, at time.Time, cluster, group stri
 			if w.Cluster == cluster && w.Group == group {
 				found, out.Window = true, w
 				out.Result = evaluate.EvaluateGroup(w, s.cfg.Rules, at)
+				s.withHeads(ctx, &out.Result)
 			}
 			return nil
 		})

@@ -48,6 +48,10 @@ type History interface {
 	// KnownGroups lists the groups seen in [from, to] (of cluster, unless
 	// empty) and says how many requests that took.
 	KnownGroups(ctx context.Context, from, to time.Time, cluster string) ([]esindex.GroupKey, int, error)
+	// HeadPassages answers, per lookup, when the history before its window
+	// saw the log end pass its committed offset, and says how many
+	// requests that took.
+	HeadPassages(ctx context.Context, lookups []esindex.HeadLookup) ([]evaluate.HeadPassage, int, error)
 	// KnownClusters lists the clusters seen in [from, to].
 	KnownClusters(ctx context.Context, from, to time.Time) ([]string, error)
 	// Topics, TopicOffsets and TopicGroups read a cluster's topics, a
@@ -128,6 +132,7 @@ type Evaluator struct {
 	http    *service.Server // nil until Serve or ServeAPI, and without an HTTP address
 
 	templatesOK bool
+	heads       headCache // time lag lookups beyond the window (heads.go)
 
 	last service.LastRun // the latest evaluation, for /healthz
 }
@@ -163,7 +168,17 @@ type runStats struct {
 	requests int
 	byStatus map[evaluate.Status]int
 	groups   int
+	// headLookups counts the partitions whose time lag was looked up in
+	// the history beyond the window, headFailed those whose lookup failed.
+	headLookups, headFailed int
 }
+
+// The most groups, and the most lookups, an evaluation holds before asking
+// the history about them.
+const (
+	headBatchGroups  = 1000
+	headBatchLookups = 2000
+)
 
 // evaluateAt evaluates every group at instant at, calling fn for each in
 // (cluster, group) order, groups without a window (NOTFOUND) after the
@@ -177,13 +192,67 @@ func (e *Evaluator) evaluateAt(ctx context.Context, at time.Time, cluster, group
 		st.byStatus[r.Status]++
 		return fn(r)
 	}
+	// Groups wait in pending until the history has said, in one batch, when
+	// the log end passed the committed offsets the windows can only bound
+	// (evaluate.HeadQueries): the time lag is then exact as far back as the
+	// history goes. A failed lookup keeps the windows' bounds.
+	var (
+		pending []evaluate.GroupResult
+		asks    []int // HeadQueries per pending group
+		lookups []esindex.HeadLookup
+		warned  bool
+	)
+	drain := func() error {
+		if len(lookups) > 0 {
+			hs, reqs, err := e.heads.lookup(ctx, e.history, lookups)
+			st.requests += reqs
+			st.headLookups += len(lookups)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return err
+			case err != nil:
+				st.headFailed += len(lookups)
+				if !warned {
+					warned = true
+					e.log.Warn("time lag beyond the window not looked up; the window's lower bounds stand", "err", err)
+				}
+			default:
+				j := 0
+				for i := range pending {
+					if n := asks[i]; n > 0 {
+						pending[i].ApplyHeadHistory(hs[j : j+n])
+						j += n
+					}
+				}
+			}
+		}
+		for _, r := range pending {
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
+		pending, asks, lookups = pending[:0], asks[:0], lookups[:0]
+		return nil
+	}
 	q := esindex.WindowQuery{At: at, MaxAge: e.cfg.MaxAge, Size: e.cfg.Rules.WindowSize, PageSize: e.cfg.PageSize, Cluster: cluster, Group: group}
 	ws, err := e.history.ReadWindows(ctx, q, func(w evaluate.GroupWindow) error {
 		seen[esindex.GroupKey{Cluster: w.Cluster, Group: w.Group}] = true
-		return emit(evaluate.EvaluateGroup(w, e.cfg.Rules, at))
+		r := evaluate.EvaluateGroup(w, e.cfg.Rules, at)
+		qs := evaluate.HeadQueries(r)
+		for _, hq := range qs {
+			lookups = append(lookups, esindex.HeadLookup{Cluster: w.Cluster, HeadQuery: hq})
+		}
+		pending, asks = append(pending, r), append(asks, len(qs))
+		if len(pending) >= headBatchGroups || len(lookups) >= headBatchLookups {
+			return drain()
+		}
+		return nil
 	})
 	st.window = ws
 	st.requests += ws.Requests
+	if err == nil {
+		err = drain()
+	}
 	if err != nil {
 		return st, err
 	}
@@ -309,6 +378,7 @@ func (e *Evaluator) finish(start, at time.Time, st runStats, wr esindex.WriteRes
 	attrs := []any{"at", at, "groups", st.groups,
 		"ok", st.byStatus[evaluate.OK], "warn", st.byStatus[evaluate.Warn], "err", st.byStatus[evaluate.Err], "notfound", st.byStatus[evaluate.NotFound],
 		"documents_read", st.window.Docs, "pages", st.window.Pages, "es_requests", st.requests,
+		"time_lag_lookups", st.headLookups, "time_lag_lookups_failed", st.headFailed,
 		"written", wr.Indexed, "duplicates", wr.Duplicates, "failed", wr.Failed,
 		"alerts_sent", al.sent, "alerts_failed", al.failed, "duration", took}
 	e.metrics.observe(st, wr, al, took, err)

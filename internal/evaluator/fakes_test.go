@@ -109,6 +109,11 @@ func (h *fakeHistory) KnownGroups(_ context.Context, _, _ time.Time, cluster str
 	return out, 1, nil
 }
 
+// HeadPassages finds nothing beyond the windows: their bounds stand.
+func (h *fakeHistory) HeadPassages(_ context.Context, lookups []esindex.HeadLookup) ([]evaluate.HeadPassage, int, error) {
+	return make([]evaluate.HeadPassage, len(lookups)), 1, nil
+}
+
 func (h *fakeHistory) KnownClusters(context.Context, time.Time, time.Time) ([]string, error) {
 	var out []string
 	for _, k := range h.known {

@@ -185,7 +185,7 @@ func TestPresentFollowsTicks(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	h := esindextest.New(ctx, t, "evalpresent")
-	c, w := h.Client, h.Writer
+	c := h.Client
 	t0 := time.Now().UTC().Truncate(time.Second).Add(-2 * time.Minute)
 	tick := func(i int) time.Time { return t0.Add(time.Duration(i) * 10 * time.Second) }
 	const partitions = 3
@@ -206,12 +206,7 @@ func TestPresentFollowsTicks(t *testing.T) {
 	}
 	write := func(s snapshot.Snapshot) {
 		t.Helper()
-		if _, err := w.Write(ctx, s); err != nil {
-			t.Fatalf("write tick at %s: %v", s.Time, err)
-		}
-		if err := c.Refresh(ctx); err != nil {
-			t.Fatal(err)
-		}
+		h.Write(ctx, t, s)
 	}
 	for i := range 4 {
 		write(snap(i, "alpha", "beta", "gamma"))

@@ -25,7 +25,7 @@ func statusDoc(r evaluate.GroupResult, at time.Time, windowSize int) esindex.Sta
 	}
 	if r.TimeLag.Known {
 		s := r.TimeLag.Duration.Seconds()
-		d.TimeLagSeconds = &s
+		d.TimeLagSeconds, d.TimeLagLowerBound = &s, r.TimeLag.LowerBound
 	}
 	if r.PartitionCount > 0 {
 		c, p := r.ConsumeRate, r.ProduceRate

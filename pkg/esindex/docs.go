@@ -363,6 +363,7 @@ type statusFields struct {
 	MaxLagTopic     string            `json:"max_lag_topic,omitempty"`
 	MaxLagPartition *int32            `json:"max_lag_partition,omitempty"`
 	TimeLagSeconds  *float64          `json:"time_lag_seconds,omitempty"`
+	TimeLagLower    bool              `json:"time_lag_lower_bound,omitempty"`
 	ConsumeRate     *float64          `json:"consume_rate,omitempty"`
 	ProduceRate     *float64          `json:"produce_rate,omitempty"`
 	CatchUpSeconds  *float64          `json:"catch_up_seconds,omitempty"`
@@ -400,7 +401,7 @@ func encodeStatus(d StatusDoc) ([]byte, error) {
 	if d.MaxLag != nil {
 		f.MaxLag, f.MaxLagTopic, f.MaxLagPartition = &d.MaxLag.Lag, d.MaxLag.Topic, &d.MaxLag.Partition
 	}
-	f.TimeLagSeconds, f.ConsumeRate, f.ProduceRate = d.TimeLagSeconds, d.ConsumeRate, d.ProduceRate
+	f.TimeLagSeconds, f.TimeLagLower, f.ConsumeRate, f.ProduceRate = d.TimeLagSeconds, d.TimeLagLowerBound, d.ConsumeRate, d.ProduceRate
 	f.CatchUpSeconds, f.CatchUpNever, f.WindowSize = d.CatchUpSeconds, d.CatchUpNever, d.WindowSize
 	for _, p := range d.Partitions {
 		pf := partitionFields{Topic: p.Topic, Partition: p.Partition, Status: p.Status, Code: p.Code, Complete: p.Complete,

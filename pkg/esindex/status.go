@@ -24,8 +24,11 @@ type StatusDoc struct {
 	// MaxLag is the partition with the most lag; nil when none has lag.
 	MaxLag *MaxLag
 	// TimeLagSeconds is how far behind the head the group is, the maximum
-	// over its partitions; nil when unknown.
-	TimeLagSeconds *float64
+	// over its partitions; nil when unknown. TimeLagLowerBound: it is at
+	// least that (the history does not reach back to where the consumer
+	// is).
+	TimeLagSeconds    *float64
+	TimeLagLowerBound bool
 	// Rates in messages per second over the window; nil when unknown.
 	ConsumeRate, ProduceRate *float64
 	// CatchUpSeconds estimates the time to lag 0; nil when unknown or never

@@ -17,8 +17,9 @@ import (
 // TemplateVersion is the version of the index templates and mappings this
 // package installs, stored in each template's "version" and _meta.version.
 // Raise it with any change to templates/*.json. 3: kafka.consumergroup.type
-// on offsets and group documents.
-const TemplateVersion = 3
+// on offsets and group documents. 4: lagwatch.status.time_lag_lower_bound on
+// status documents.
+const TemplateVersion = 4
 
 // templatePriority puts lagwatch's templates above Elasticsearch's built-in
 // metrics-*-* template (priority 100), so the exact-name pattern wins.

@@ -490,11 +490,6 @@ func EvaluateGroup(g GroupWindow, r Rules, now time.Time) GroupResult {
 		if p.CurrentLag > res.Partitions[maxIdx].CurrentLag {
 			maxIdx = i
 		}
-		if p.TimeLag.Known {
-			res.TimeLag.Known = true
-			res.TimeLag.Duration = max(res.TimeLag.Duration, p.TimeLag.Duration)
-			res.TimeLag.LowerBound = res.TimeLag.LowerBound || p.TimeLag.LowerBound
-		}
 		if p.HasConsumeRate {
 			res.ConsumeRate += p.ConsumeRate
 		}
@@ -502,6 +497,7 @@ func EvaluateGroup(g GroupWindow, r Rules, now time.Time) GroupResult {
 			res.ProduceRate += p.ProduceRate
 		}
 	}
+	res.TimeLag = groupTimeLag(res.Partitions)
 	res.Complete = float64(complete) / float64(res.PartitionCount)
 	m := res.Partitions[maxIdx]
 	res.MaxLag = &m

@@ -141,3 +141,101 @@ func catchUp(p PartitionResult) CatchUp {
 	}
 	return CatchUp{Duration: time.Duration(secs * float64(time.Second)), Known: true}
 }
+
+// HeadQuery asks the history before a window when a partition's log end
+// passed a committed offset: for a partition whose window time lag is only a
+// lower bound, because every log end in the window is already above it.
+type HeadQuery struct {
+	Topic     string
+	Partition int32
+	// Committed is the group's committed offset at the window's newest
+	// observation.
+	Committed int64
+	// Before is the window's first observation: only what came before it
+	// is asked about.
+	Before time.Time
+}
+
+// HeadPoint is one observation of a partition's log-end offset.
+type HeadPoint struct {
+	Time   time.Time
+	LogEnd int64
+}
+
+// HeadPassage is what the history before the window holds about a
+// HeadQuery, from the documents of every group reading the partition:
+// Below is the newest observation with a log end at or below Committed,
+// Above the oldest with one above it; nil when there is none.
+type HeadPassage struct{ Below, Above *HeadPoint }
+
+// HeadQueries are the questions the history can answer about r: one per
+// partition whose time lag the window can only bound.
+func HeadQueries(r GroupResult) []HeadQuery {
+	var qs []HeadQuery
+	for _, p := range r.Partitions {
+		if p.TimeLag.Known && p.TimeLag.LowerBound {
+			qs = append(qs, HeadQuery{Topic: p.Topic, Partition: p.Partition, Committed: p.End.Committed, Before: p.Start.Time})
+		}
+	}
+	return qs
+}
+
+// ApplyHeadHistory sets the time lag of the partitions HeadQueries(*r)
+// named from what the history answered, hs[i] for the i-th query, and the
+// group's time lag from its partitions'. Per partition, with C the
+// committed offset and the time lag measured, as in the window, to its
+// newest observation:
+//
+//   - Below and Above, Above the later: the message at C was appended when
+//     the log end reached C+1, interpolated between them. Exact.
+//   - Below alone, or an Above older than Below (the log end shrank, as
+//     when a topic is recreated): the passage lies between Below and the
+//     window's first observation, which is above C; interpolated there.
+//   - Above alone: even the oldest stored observation is past C. A lower
+//     bound, from that observation, as far back as retention keeps.
+//   - Neither: the window's lower bound stands.
+func (r *GroupResult) ApplyHeadHistory(hs []HeadPassage) {
+	i := 0
+	for k := range r.Partitions {
+		p := &r.Partitions[k]
+		if !p.TimeLag.Known || !p.TimeLag.LowerBound {
+			continue
+		}
+		if i >= len(hs) {
+			break
+		}
+		h := hs[i]
+		i++
+		c, newest := p.End.Committed, p.End.Time
+		switch {
+		case h.Below != nil:
+			above := HeadPoint{Time: p.Start.Time, LogEnd: p.Start.LogEnd}
+			if h.Above != nil && h.Above.Time.After(h.Below.Time) {
+				above = *h.Above
+			}
+			if above.LogEnd <= h.Below.LogEnd || !above.Time.After(h.Below.Time) {
+				continue // nothing to interpolate on: the window's bound stands
+			}
+			frac := float64(c+1-h.Below.LogEnd) / float64(above.LogEnd-h.Below.LogEnd)
+			produced := h.Below.Time.Add(time.Duration(frac * float64(above.Time.Sub(h.Below.Time))))
+			p.TimeLag = TimeLag{Duration: nonNegative(newest.Sub(produced)), Known: true}
+		case h.Above != nil:
+			p.TimeLag = TimeLag{Duration: nonNegative(newest.Sub(h.Above.Time)), Known: true, LowerBound: true}
+		}
+	}
+	r.TimeLag = groupTimeLag(r.Partitions)
+}
+
+// groupTimeLag is the greatest known partition time lag, a lower bound when
+// any partition's is.
+func groupTimeLag(ps []PartitionResult) TimeLag {
+	var t TimeLag
+	for _, p := range ps {
+		if p.TimeLag.Known {
+			t.Known = true
+			t.Duration = max(t.Duration, p.TimeLag.Duration)
+			t.LowerBound = t.LowerBound || p.TimeLag.LowerBound
+		}
+	}
+	return t
+}

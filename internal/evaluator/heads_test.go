@@ -1,0 +1,96 @@
+package evaluator
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/lagwatch/lagwatch/pkg/esindex"
+	"github.com/lagwatch/lagwatch/pkg/esindex/esindextest"
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
+	"github.com/lagwatch/lagwatch/pkg/snapshot"
+)
+
+// TestTimeLagFromHistory: twelve ticks, 30 s apart, of a partition whose log
+// end grows by 10 a tick (10 at tick 0). Group "stuck" has sat at offset 25
+// all along: the log end reached 26 at tick 1 + 18 s (20 at tick 1, 30 at
+// tick 2), far before its window of 3 ticks, which can only say "at least
+// 60 s". Group "fresh" appears at tick 10 at offset 0, older than the whole
+// history. An evaluation run, its status documents and the API must give the
+// time lag from the history: exact for "stuck", a lower bound from the
+// oldest tick for "fresh".
+func TestTimeLagFromHistory(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h := esindextest.New(ctx, t, "evaltimelag")
+	const ticks = 12
+	t0 := time.Now().UTC().Truncate(time.Second).Add(-ticks * 30 * time.Second)
+	tick := func(i int) time.Time { return t0.Add(time.Duration(i) * 30 * time.Second) }
+	var snaps []snapshot.Snapshot
+	for i := range ticks {
+		end := int64(10 * (i + 1))
+		part := func(committed int64) []snapshot.Partition {
+			return []snapshot.Partition{{Topic: "orders", Partition: 0, Committed: committed, HasCommitted: true, LogEnd: end, HasOffsets: true}}
+		}
+		s := snapshot.Snapshot{Cluster: "tl", Time: tick(i), Groups: []snapshot.Group{{ID: "stuck", State: "Empty", Partitions: part(25)}}}
+		if i >= 10 {
+			s.Groups = append(s.Groups, snapshot.Group{ID: "fresh", State: "Empty", Partitions: part(0)})
+		}
+		snaps = append(snaps, s)
+	}
+	h.Write(ctx, t, snaps...)
+	newest := tick(ticks - 1)
+	want := map[string]evaluate.TimeLag{
+		"stuck": {Duration: newest.Sub(tick(1).Add(18 * time.Second)), Known: true},
+		"fresh": {Duration: newest.Sub(tick(0)), Known: true, LowerBound: true},
+	}
+
+	var log bytes.Buffer
+	statuses := &fakeStatuses{}
+	cfg := Settings{Rules: evaluate.Rules{WindowSize: 3}, MaxAge: time.Hour, NotFoundLookback: 24 * time.Hour, PageSize: 100,
+		Timeout: time.Minute, APITimeout: 30 * time.Second}
+	e := New(cfg, Parts{History: h.Client, Statuses: statuses, Incidents: &fakeStore{}, Log: slog.New(slog.NewJSONHandler(&log, nil))})
+	if err := e.Live(ctx); err != nil {
+		t.Fatalf("evaluation: %v\n%s", err, log.String())
+	}
+	docs := map[string]esindex.StatusDoc{}
+	for _, d := range statuses.docs() {
+		docs[d.Group] = d
+	}
+	for g, tl := range want {
+		d, ok := docs[g]
+		if !ok || d.TimeLagSeconds == nil || *d.TimeLagSeconds != tl.Duration.Seconds() {
+			t.Errorf("status of %s: time lag %v, want %v s", g, secondsOf(d.TimeLagSeconds), tl.Duration.Seconds())
+		}
+		if len(d.Partitions) != 1 || d.Partitions[0].TimeLagLowerBound != tl.LowerBound {
+			t.Errorf("status of %s: partitions %+v, want one, lower bound %v", g, d.Partitions, tl.LowerBound)
+		}
+	}
+
+	// The API, from the present view and from the history at an instant.
+	src := e.Source()
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	src.StartPresent(pctx, slog.New(slog.DiscardHandler), false)
+	waitReady(t, src)
+	for g, tl := range want {
+		for _, at := range []time.Time{{}, newest} {
+			c, err := src.Consumer(ctx, at, "tl", g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Result.TimeLag != tl {
+				t.Errorf("API %s at %v: time lag %+v, want %+v", g, at, c.Result.TimeLag, tl)
+			}
+		}
+	}
+}
+
+func secondsOf(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
