@@ -104,7 +104,7 @@ func run(ctx context.Context, o options) error {
 		last = time.Now().UTC().Truncate(benchseed.Interval)
 		t0 := last.Add(-time.Duration(o.ticks-1) * benchseed.Interval)
 		start := time.Now()
-		if err := benchseed.Write(ctx, es, t0, o.ticks, o.groups, o.partitions); err != nil {
+		if err := benchseed.Write(ctx, es, t0, o.ticks, o.groups, o.partitions, false); err != nil {
 			return err
 		}
 		fmt.Printf("seeded %d offsets documents (+%d group documents) in %s into namespace %s\n",
@@ -243,7 +243,7 @@ func run(ctx context.Context, o options) error {
 // from that moment.
 func newTick(ctx context.Context, es *esindex.Client, cl *client, o options, last time.Time, group string) (string, error) {
 	t0 := last.Add(-time.Duration(o.ticks-1) * benchseed.Interval)
-	snap := benchseed.Snapshot(t0, o.ticks, o.groups, o.partitions)
+	snap := benchseed.Snapshot(t0, o.ticks, o.groups, o.partitions, false)
 	w, err := es.NewWriter(esindex.WriterOptions{})
 	if err != nil {
 		return "", err

@@ -35,12 +35,22 @@ func main() {
 	window := flag.Int("window", 10, "EVALUATOR_WINDOW_SIZE")
 	ns := flag.String("namespace", fmt.Sprintf("evalbench%d", time.Now().Unix()), "data stream namespace")
 	seed := flag.Bool("seed", true, "write the history first")
+	lagging := flag.Bool("lagging", false, "every group stuck before the window (time lag from the history), rather than the mix of OK, STOP and WARN")
+	evaluator := flag.String("evaluator", "", "measure this evaluator binary rather than one built from ./cmd/evaluator (e.g. an earlier commit's)")
 	runs := flag.Int("runs", 3, "evaluator runs")
 	esURL := flag.String("es", envOr("ELASTICSEARCH_URL", "http://127.0.0.1:9200"), "Elasticsearch URL")
 	flag.Parse()
-	if err := run(*esURL, *ns, *groups, *partitions, *ticks, *window, *runs, *seed); err != nil {
+	if err := run(*esURL, *ns, *groups, *partitions, *ticks, *window, *runs, *seed, *lagging, *evaluator); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// orDash is v, or "-" for a summary without it (an older evaluator's).
+func orDash(v any) any {
+	if v == nil {
+		return "-"
+	}
+	return v
 }
 
 func envOr(k, def string) string {
@@ -53,7 +63,7 @@ func envOr(k, def string) string {
 // t0 is the first tick's time: evalbench evaluates a fixed past instant.
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed bool) error {
+func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed, lagging bool, bin string) error {
 	ctx := context.Background()
 	es, err := esindex.New(esindex.ConnConfig{URLs: []string{esURL}}, ns)
 	if err != nil {
@@ -62,7 +72,7 @@ func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed boo
 	docs := groups * partitions * ticks
 	if seed {
 		start := time.Now()
-		if err := benchseed.Write(ctx, es, t0, ticks, groups, partitions); err != nil {
+		if err := benchseed.Write(ctx, es, t0, ticks, groups, partitions, lagging); err != nil {
 			return err
 		}
 		fmt.Printf("seeded %d offsets documents (+%d group documents) in %s into namespace %s\n",
@@ -74,15 +84,16 @@ func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed boo
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := benchenv.Build(ctx, dir, "./cmd/evaluator")
-	if err != nil {
-		return err
+	if bin == "" {
+		if bin, err = benchenv.Build(ctx, dir, "./cmd/evaluator"); err != nil {
+			return err
+		}
 	}
 	at := t0.Add(time.Duration(ticks-1) * benchseed.Interval)
 	fmt.Printf("\nevaluator --at %s, window %d, %d groups x %d partitions, %d documents stored\n\n",
 		at.Format(time.RFC3339), window, groups, partitions, docs)
-	fmt.Println("| run | wall | peak RSS | documents read | pages | Elasticsearch requests | groups OK / WARN / ERR |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	fmt.Println("| run | wall | peak RSS | documents read | pages | Elasticsearch requests | time lag lookups | groups OK / WARN / ERR |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 	var walls []time.Duration
 	var rsss []int64
 	for r := 1; r <= runs; r++ {
@@ -120,8 +131,9 @@ func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed boo
 			return fmt.Errorf("no evaluation summary in the evaluator's log:\n%s", strings.Join(lines, "\n"))
 		}
 		walls, rsss = append(walls, wall), append(rsss, rss)
-		fmt.Printf("| %d | %.2f s | %.0f MiB | %v | %v | %v | %v / %v / %v |\n", r, wall.Seconds(), float64(rss)/1024,
-			summary["documents_read"], summary["pages"], summary["es_requests"], summary["ok"], summary["warn"], summary["err"])
+		fmt.Printf("| %d | %.2f s | %.0f MiB | %v | %v | %v | %v | %v / %v / %v |\n", r, wall.Seconds(), float64(rss)/1024,
+			summary["documents_read"], summary["pages"], summary["es_requests"], orDash(summary["time_lag_lookups"]),
+			summary["ok"], summary["warn"], summary["err"])
 	}
 	sort.Slice(walls, func(i, j int) bool { return walls[i] < walls[j] })
 	sort.Slice(rsss, func(i, j int) bool { return rsss[i] < rsss[j] })

@@ -240,7 +240,7 @@ func (e *Evaluator) evaluateAt(ctx context.Context, at time.Time, cluster, group
 		r := evaluate.EvaluateGroup(w, e.cfg.Rules, at)
 		qs := evaluate.HeadQueries(r)
 		for _, hq := range qs {
-			lookups = append(lookups, esindex.HeadLookup{Cluster: w.Cluster, HeadQuery: hq})
+			lookups = append(lookups, esindex.HeadLookup{Cluster: w.Cluster, Group: w.Group, HeadQuery: hq})
 		}
 		pending, asks = append(pending, r), append(asks, len(qs))
 		if len(pending) >= headBatchGroups || len(lookups) >= headBatchLookups {

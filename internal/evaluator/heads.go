@@ -55,15 +55,28 @@ func (c *headCache) put(k headKey, h evaluate.HeadPassage) {
 // h (keeping the stable answers), in order; requests counts h's requests.
 func (c *headCache) lookup(ctx context.Context, h History, lookups []esindex.HeadLookup) (hs []evaluate.HeadPassage, requests int, err error) {
 	hs = make([]evaluate.HeadPassage, len(lookups))
+	// Groups stuck at the same offset of a partition (or one group asked
+	// about twice) share one question; the earliest window start asks
+	// the most of the history, and its answer serves the others (the
+	// passage is before all of them).
 	var missing []esindex.HeadLookup
-	var at []int
+	ask := map[headKey]int{} // index in missing
+	at := make([]int, len(lookups))
 	for i, l := range lookups {
-		if p, ok := c.get(headKey{l.Cluster, l.Topic, l.Partition, l.Committed}); ok {
-			hs[i] = p
+		k := headKey{l.Cluster, l.Topic, l.Partition, l.Committed}
+		if p, ok := c.get(k); ok {
+			hs[i], at[i] = p, -1
 			continue
 		}
-		missing = append(missing, l)
-		at = append(at, i)
+		j, ok := ask[k]
+		if !ok {
+			j = len(missing)
+			ask[k] = j
+			missing = append(missing, l)
+		} else if l.Before.Before(missing[j].Before) {
+			missing[j].Before = l.Before
+		}
+		at[i] = j
 	}
 	if len(missing) == 0 {
 		return hs, 0, nil
@@ -72,9 +85,13 @@ func (c *headCache) lookup(ctx context.Context, h History, lookups []esindex.Hea
 	if err != nil {
 		return nil, requests, err
 	}
-	for j, p := range found {
-		hs[at[j]] = p
-		c.put(headKey{missing[j].Cluster, missing[j].Topic, missing[j].Partition, missing[j].Committed}, p)
+	for k, j := range ask {
+		c.put(k, found[j])
+	}
+	for i, j := range at {
+		if j >= 0 {
+			hs[i] = found[j]
+		}
 	}
 	return hs, requests, nil
 }
@@ -90,7 +107,7 @@ func (s *Source) withHeads(ctx context.Context, r *evaluate.GroupResult) {
 	}
 	lookups := make([]esindex.HeadLookup, len(qs))
 	for i, q := range qs {
-		lookups[i] = esindex.HeadLookup{Cluster: r.Cluster, HeadQuery: q}
+		lookups[i] = esindex.HeadLookup{Cluster: r.Cluster, Group: r.Group, HeadQuery: q}
 	}
 	if hs, _, err := s.heads.lookup(ctx, s.history, lookups); err == nil {
 		r.ApplyHeadHistory(hs)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -93,4 +94,50 @@ func secondsOf(p *float64) any {
 		return nil
 	}
 	return *p
+}
+
+// askingHistory answers head lookups with a passage per committed offset,
+// and records what it was asked.
+type askingHistory struct {
+	fakeHistory
+	asked [][]esindex.HeadLookup
+}
+
+func (h *askingHistory) HeadPassages(_ context.Context, lookups []esindex.HeadLookup) ([]evaluate.HeadPassage, int, error) {
+	h.asked = append(h.asked, slices.Clone(lookups))
+	out := make([]evaluate.HeadPassage, len(lookups))
+	for i, l := range lookups {
+		out[i] = evaluate.HeadPassage{Above: &evaluate.HeadPoint{Time: l.Before.Add(-time.Minute), LogEnd: l.Committed + 1}}
+		if l.Committed == 7 { // only the point below: not kept
+			out[i] = evaluate.HeadPassage{Below: &evaluate.HeadPoint{Time: l.Before.Add(-time.Minute), LogEnd: 7}}
+		}
+	}
+	return out, 1, nil
+}
+
+// TestHeadCacheLookup: one question per partition and offset, asked with the
+// earliest window start; stable answers are not asked again, answers with
+// only the point below are.
+func TestHeadCacheLookup(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 3, 0, 0, 0, time.UTC)
+	l := func(group int, committed int64, before time.Time) esindex.HeadLookup {
+		return esindex.HeadLookup{Cluster: "c", Group: "g", HeadQuery: evaluate.HeadQuery{Topic: "t", Partition: int32(group % 2), Committed: committed, Before: before}}
+	}
+	h := &askingHistory{}
+	var c headCache
+	first := []esindex.HeadLookup{l(0, 5, t0.Add(time.Minute)), l(2, 5, t0), l(1, 5, t0), l(0, 7, t0)}
+	hs, requests, err := c.lookup(context.Background(), h, first)
+	if err != nil || requests != 1 || len(hs) != 4 {
+		t.Fatalf("lookup: %d answers, %d requests, %v", len(hs), requests, err)
+	}
+	want := []esindex.HeadLookup{l(0, 5, t0), l(1, 5, t0), l(0, 7, t0)}
+	if !slices.Equal(h.asked[0], want) {
+		t.Errorf("asked %+v, want %+v: t/0 at 5 once, with the earlier window start", h.asked[0], want)
+	}
+	if hs[0].Above == nil || !hs[0].Above.Time.Equal(t0.Add(-time.Minute)) || hs[1] != hs[0] {
+		t.Errorf("answers %+v: the first two share the one asked at %s", hs[:2], t0)
+	}
+	if _, requests, _ := c.lookup(context.Background(), h, first); requests != 1 || len(h.asked) != 2 || !slices.Equal(h.asked[1], []esindex.HeadLookup{l(0, 7, t0)}) {
+		t.Errorf("again: %d requests, asked %+v; want only t/0 at 7, its answer having only the point below", requests, h.asked[1:])
+	}
 }

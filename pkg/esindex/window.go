@@ -225,7 +225,7 @@ func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluat
 		for {
 			opts := []func(*esapi.SearchRequest){es.Search.WithContext(ctx)}
 			if pit != "" {
-				body["pit"] = map[string]any{"id": pit, "keep_alive": "1m"}
+				body["pit"] = map[string]any{"id": pit, "keep_alive": pitKeepAlive}
 			} else {
 				opts = append(opts, es.Search.WithIndex(names.Offsets))
 			}
@@ -769,8 +769,13 @@ func decodeResponse(res *esapi.Response, v any) error {
 	return json.Unmarshal(b, v)
 }
 
+// pitKeepAlive is how long a window read's point in time outlives its
+// latest page: the reader's callback may do work of its own between pages
+// (the evaluator looks time lags up in batches).
+const pitKeepAlive = "5m"
+
 func openPIT(ctx context.Context, es *elasticsearch.Client, index string) (string, error) {
-	res, err := es.OpenPointInTime([]string{index}, "1m", es.OpenPointInTime.WithContext(ctx))
+	res, err := es.OpenPointInTime([]string{index}, pitKeepAlive, es.OpenPointInTime.WithContext(ctx))
 	if err != nil {
 		return "", fmt.Errorf("open point in time on %s: %w", index, err)
 	}

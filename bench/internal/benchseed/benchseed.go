@@ -29,7 +29,11 @@ const Interval = 30 * time.Second
 // lag grows and never reaches 0 in that window), the rest keep up, so that
 // every rule runs. Group g is "group-%05d"; partition p is on topic
 // "topic-{p%5}".
-func Snapshot(t0 time.Time, i, groups, partitions int) snapshot.Snapshot {
+//
+// With lagging, every group is stuck instead, each at an offset of its own
+// that the log end passed before the last 10 ticks (ERR, and a time lag
+// only the history before the window can give).
+func Snapshot(t0 time.Time, i, groups, partitions int, lagging bool) snapshot.Snapshot {
 	s := snapshot.Snapshot{Cluster: Cluster, ClusterID: Cluster, Time: t0.Add(time.Duration(i) * Interval)}
 	s.Groups = make([]snapshot.Group, groups)
 	for g := range s.Groups {
@@ -39,11 +43,16 @@ func Snapshot(t0 time.Time, i, groups, partitions int) snapshot.Snapshot {
 		for p := range grp.Partitions {
 			logEnd := int64(1000*i + p)
 			committed := logEnd
-			switch g % 4 {
-			case 1: // stopped at tick 5
+			switch {
+			case lagging:
+				// Stuck since the start at an offset of its own, which
+				// the log end passed at about tick committed/1000: before
+				// the window of the last 10 ticks for every partition.
+				committed = int64((g*7919)%9000 + p)
+			case g%4 == 1: // stopped at tick 5
 				committed = int64(1000*min(i, 5) + p)
 				grp.State = "Empty"
-			case 2: // falling behind, 500 messages back from the start
+			case g%4 == 2: // falling behind, 500 messages back from the start
 				committed = int64(max(900*i-500, 0) + p)
 			}
 			part := snapshot.Partition{Topic: fmt.Sprintf("topic-%d", p%5), Partition: int32(p), Committed: committed, HasCommitted: true,
@@ -71,7 +80,7 @@ func GroupName(g int) string { return fmt.Sprintf("group-%05d", g) }
 // ticks snapshots of groups x partitions from t0 on, then refreshes, so
 // that everything is searchable when it returns. A document Elasticsearch
 // refuses (spooled by the writer) is an error.
-func Write(ctx context.Context, es *esindex.Client, t0 time.Time, ticks, groups, partitions int) error {
+func Write(ctx context.Context, es *esindex.Client, t0 time.Time, ticks, groups, partitions int, lagging bool) error {
 	spool, err := os.MkdirTemp("", "benchseed-spool")
 	if err != nil {
 		return err
@@ -85,7 +94,7 @@ func Write(ctx context.Context, es *esindex.Client, t0 time.Time, ticks, groups,
 		return err
 	}
 	for i := 0; i < ticks; i++ {
-		res, err := w.Write(ctx, Snapshot(t0, i, groups, partitions))
+		res, err := w.Write(ctx, Snapshot(t0, i, groups, partitions, lagging))
 		if err != nil {
 			return fmt.Errorf("seed tick %d: %w", i, err)
 		}
