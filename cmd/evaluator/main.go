@@ -11,6 +11,9 @@
 //	                                 print the verdicts, write nothing
 //	evaluator serve                  answer the HTTP API on EVALUATOR_HTTP_ADDR until SIGINT or SIGTERM:
 //	                                 no schedule, no alerts, nothing written
+//	evaluator report --from T1 --to T2 [--step D] [--cluster C] [--group G] [--json]
+//	                                 how the current settings would have judged T1 to T2: time in each
+//	                                 status, incidents and alerts per group; writes and sends nothing
 //
 // Schedule mode serves the same API on EVALUATOR_HTTP_ADDR.
 //
@@ -55,6 +58,7 @@ func exitCode(err error, stderr io.Writer) int { return envconf.ExitCode(err, st
 
 // options are the command line.
 type options struct {
+	report         bool
 	once           bool
 	at, from, to   time.Time
 	step           time.Duration
@@ -73,6 +77,9 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		}
 		o.serve = true
 		return o, nil
+	}
+	if len(args) > 0 && args[0] == "report" {
+		return parseReport(args[1:], stderr)
 	}
 	status := len(args) > 0 && args[0] == "status"
 	if status {
@@ -128,6 +135,44 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
+// parseReport reads the report command's flags.
+func parseReport(args []string, stderr io.Writer) (options, error) {
+	o := options{report: true}
+	fs := flag.NewFlagSet("evaluator report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	from := fs.String("from", "", "the report's first instant (RFC 3339, or `2006-01-02 15:04` in UTC); required")
+	to := fs.String("to", "", "its last instant (inclusive); required")
+	fs.DurationVar(&o.step, "step", time.Minute, "time between two evaluations")
+	fs.StringVar(&o.group, "group", "", "only this consumer group")
+	fs.StringVar(&o.cluster, "cluster", "", "only this cluster")
+	fs.BoolVar(&o.json, "json", false, "print one JSON document instead of tables")
+	if err := fs.Parse(args); err != nil {
+		return o, usageError{Err: err}
+	}
+	if fs.NArg() > 0 {
+		return o, usageError{Err: fmt.Errorf("report: unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	if *from == "" || *to == "" {
+		return o, usageError{Err: errors.New("report needs --from and --to")}
+	}
+	var err error
+	if o.from, err = parseTime(*from); err != nil {
+		return o, usageError{Err: fmt.Errorf("--from: %w", err)}
+	}
+	if o.to, err = parseTime(*to); err != nil {
+		return o, usageError{Err: fmt.Errorf("--to: %w", err)}
+	}
+	switch {
+	case o.to.Before(o.from):
+		return o, usageError{Err: errors.New("report: --to is before --from")}
+	case o.step <= 0:
+		return o, usageError{Err: fmt.Errorf("report: --step must be positive, got %s", o.step)}
+	case o.to.Sub(o.from)/o.step > 100000:
+		return o, usageError{Err: fmt.Errorf("a report of %d steps is too long; use a larger --step", o.to.Sub(o.from)/o.step)}
+	}
+	return o, nil
+}
+
 func parseTime(s string) (time.Time, error) {
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02T15:04"} {
 		if t, err := time.Parse(layout, s); err == nil {
@@ -150,7 +195,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.serve && cfg.HTTPAddr == "" {
 		return usageError{Err: fmt.Errorf("serve needs %s: it is empty", vars.Evaluator.HttpAddr)}
 	}
-	if !o.status {
+	if !o.status && !o.report {
 		log.Info("evaluator starting", "config", cfg)
 	}
 	e, err := newEvaluator(cfg, log)
@@ -159,6 +204,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer e.Close()
 	switch {
+	case o.report:
+		return e.Report(ctx, evaluator.ReportQuery{From: o.from, To: o.to, Step: o.step, Cluster: o.cluster, Group: o.group, JSON: o.json}, stdout)
 	case o.status:
 		return e.PrintStatus(ctx, evaluator.StatusQuery{At: o.at, Group: o.group, Cluster: o.cluster, JSON: o.json}, stdout)
 	case !o.from.IsZero():

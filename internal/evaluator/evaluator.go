@@ -185,6 +185,12 @@ const (
 // others. Groups are NOTFOUND when the groups data stream saw them within
 // NotFoundLookback but they have no document in the window.
 func (e *Evaluator) evaluateAt(ctx context.Context, at time.Time, cluster, group string, fn func(evaluate.GroupResult) error) (runStats, error) {
+	return e.evaluate(ctx, at, cluster, group, true, fn)
+}
+
+// evaluate is evaluateAt, with the time lags beyond the windows looked up
+// in the history only with heads.
+func (e *Evaluator) evaluate(ctx context.Context, at time.Time, cluster, group string, heads bool, fn func(evaluate.GroupResult) error) (runStats, error) {
 	st := runStats{byStatus: map[evaluate.Status]int{}}
 	seen := map[esindex.GroupKey]bool{}
 	emit := func(r evaluate.GroupResult) error {
@@ -238,7 +244,10 @@ func (e *Evaluator) evaluateAt(ctx context.Context, at time.Time, cluster, group
 	ws, err := e.history.ReadWindows(ctx, q, func(w evaluate.GroupWindow) error {
 		seen[esindex.GroupKey{Cluster: w.Cluster, Group: w.Group}] = true
 		r := evaluate.EvaluateGroup(w, e.cfg.Rules, at)
-		qs := evaluate.HeadQueries(r)
+		var qs []evaluate.HeadQuery
+		if heads {
+			qs = evaluate.HeadQueries(r)
+		}
 		for _, hq := range qs {
 			lookups = append(lookups, esindex.HeadLookup{Cluster: w.Cluster, Group: w.Group, HeadQuery: hq})
 		}
