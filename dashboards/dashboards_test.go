@@ -52,20 +52,22 @@ var panelTypes = map[string]bool{"timeseries": true, "table": true, "stat": true
 // esindex template that holds the stream's mapping.
 func streamOf(names esindex.Names) map[string]string {
 	return map[string]string{
-		"lagwatch-offsets":   names.Offsets,
-		"lagwatch-groups":    names.Groups,
-		"lagwatch-status":    names.Status,
-		"lagwatch-collector": names.Ticks,
-		"lagwatch-incidents": names.Incidents,
+		"lagwatch-offsets":      names.Offsets,
+		"lagwatch-groups":       names.Groups,
+		"lagwatch-status":       names.Status,
+		"lagwatch-collector":    names.Ticks,
+		"lagwatch-incidents":    names.Incidents,
+		"lagwatch-incident-log": names.IncidentLog,
 	}
 }
 
 var templateOf = map[string]string{
-	"lagwatch-offsets":   "offsets.json",
-	"lagwatch-groups":    "groups.json",
-	"lagwatch-status":    "status.json",
-	"lagwatch-collector": "collector.json",
-	"lagwatch-incidents": "incidents.json",
+	"lagwatch-offsets":      "offsets.json",
+	"lagwatch-groups":       "groups.json",
+	"lagwatch-status":       "status.json",
+	"lagwatch-collector":    "collector.json",
+	"lagwatch-incidents":    "incidents.json",
+	"lagwatch-incident-log": "incidents.json",
 }
 
 // ---------------------------------------------------------------- provisioning
@@ -194,10 +196,83 @@ func TestProvisioning(t *testing.T) {
 
 // board is one dashboard file, decoded strictly.
 type board struct {
-	file   string
-	model  dashboard.Dashboard
-	panels []*boardPanel
-	vars   []dashboard.VariableModel
+	file        string
+	model       dashboard.Dashboard
+	panels      []*boardPanel
+	vars        []dashboard.VariableModel
+	annotations []esAnnotation
+}
+
+// esAnnotation is an Elasticsearch annotation query as Grafana's
+// Elasticsearch data source reads it (its annotationQuery): the Lucene
+// query in target.query, the document fields at the top. The Foundation
+// SDK's AnnotationQuery has no place for those fields, so these are decoded
+// here, strictly, and taken out before the SDK decodes the dashboard.
+type esAnnotation struct {
+	Name       string `json:"name"`
+	Datasource struct {
+		Type string `json:"type"`
+		UID  string `json:"uid"`
+	} `json:"datasource"`
+	Enable    bool   `json:"enable"`
+	Hide      bool   `json:"hide"`
+	IconColor string `json:"iconColor"`
+	Target    struct {
+		Query string `json:"query"`
+		Limit int    `json:"limit"`
+	} `json:"target"`
+	TimeField    string `json:"timeField"`
+	TimeEndField string `json:"timeEndField"`
+	TextField    string `json:"textField"`
+	TagsField    string `json:"tagsField"`
+}
+
+// splitAnnotations takes the Elasticsearch annotation queries out of a
+// dashboard's JSON, decoded strictly, and returns the rest.
+func splitAnnotations(raw []byte) ([]byte, []esAnnotation, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, nil, err
+	}
+	var ann struct {
+		List []json.RawMessage `json:"list"`
+	}
+	if top["annotations"] == nil {
+		return raw, nil, nil
+	}
+	if err := json.Unmarshal(top["annotations"], &ann); err != nil {
+		return nil, nil, err
+	}
+	var kept []json.RawMessage
+	var out []esAnnotation
+	for _, a := range ann.List {
+		var head struct {
+			Datasource struct {
+				Type string `json:"type"`
+			} `json:"datasource"`
+		}
+		if err := json.Unmarshal(a, &head); err != nil {
+			return nil, nil, err
+		}
+		if head.Datasource.Type != "elasticsearch" {
+			kept = append(kept, a)
+			continue
+		}
+		var e esAnnotation
+		dec := json.NewDecoder(bytes.NewReader(a))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			return nil, nil, fmt.Errorf("annotation: %w", err)
+		}
+		out = append(out, e)
+	}
+	list, err := json.Marshal(map[string]any{"list": kept})
+	if err != nil {
+		return nil, nil, err
+	}
+	top["annotations"] = list
+	rest, err := json.Marshal(top)
+	return rest, out, err
 }
 
 // boardPanel is a panel with its raw JSON (for the parts the SDK keeps as
@@ -234,7 +309,12 @@ var registerPlugins sync.Once
 func decodeBoard(file string, raw []byte) (*board, error) {
 	registerPlugins.Do(plugins.RegisterDefaultPlugins)
 	b := &board{file: file}
-	if err := b.model.UnmarshalJSONStrict(raw); err != nil {
+	rest, anns, err := splitAnnotations(raw)
+	if err != nil {
+		return nil, fmt.Errorf("strict decoding: %w", err)
+	}
+	b.annotations = anns
+	if err := b.model.UnmarshalJSONStrict(rest); err != nil {
 		return nil, fmt.Errorf("strict decoding: %w", err)
 	}
 	var rawBoard struct {
@@ -525,6 +605,14 @@ var (
 	termsTypes = map[string]bool{"keyword": true, "long": true, "integer": true, "short": true, "byte": true,
 		"boolean": true, "date": true}
 	dateTypes = map[string]bool{"date": true, "date_nanos": true}
+	// minMaxTypes: numbers, and booleans (1 or 0).
+	minMaxTypes = func() map[string]bool {
+		m := map[string]bool{"boolean": true}
+		for t := range numericTypes {
+			m[t] = true
+		}
+		return m
+	}()
 )
 
 // luceneField finds the fields a Lucene query names (field:value).
@@ -545,7 +633,10 @@ func fieldErrors(q parsedQuery, m mapping) []error {
 	}
 	for _, mt := range q.Metrics {
 		switch mt.Type {
-		case "min", "max", "avg", "sum":
+		case "min", "max":
+			// A boolean is 1 or 0 to min and max: "any true" is its max.
+			need(mt.Field, mt.Type, minMaxTypes)
+		case "avg", "sum":
 			need(mt.Field, mt.Type, numericTypes)
 		}
 	}
@@ -1306,5 +1397,95 @@ func TestStrictDecodingRejects(t *testing.T) {
 				t.Logf("rejected: %.300v", found[0])
 			}
 		})
+	}
+}
+
+// annotationSearch is the search Grafana's Elasticsearch data source sends
+// for an annotation query (annotationQuery): documents whose start, or end,
+// lies in the time range, matching the interpolated Lucene query, up to
+// 10,000.
+func annotationSearch(a esAnnotation, index string, vars map[string]variable, from, to time.Time) (search, error) {
+	q, err := interpolateLucene(a.Target.Query, vars)
+	if err != nil {
+		return search{}, err
+	}
+	span := func(field string) map[string]any {
+		return map[string]any{"range": map[string]any{field: map[string]any{
+			"from": from.UnixMilli(), "to": to.UnixMilli(), "format": "epoch_millis"}}}
+	}
+	ranges := []any{span(a.TimeField)}
+	if a.TimeEndField != "" {
+		ranges = append(ranges, span(a.TimeEndField))
+	}
+	filter := []any{map[string]any{"bool": map[string]any{"should": ranges, "minimum_should_match": 1}}}
+	if q != "" {
+		filter = append(filter, map[string]any{"query_string": map[string]any{"query": q}})
+	}
+	return search{Header: map[string]any{"search_type": "query_then_fetch", "ignore_unavailable": true, "index": index},
+		Body: map[string]any{"query": map[string]any{"bool": map[string]any{"filter": filter}}, "size": 10000}}, nil
+}
+
+// annotationErrors checks a board's Elasticsearch annotations: a known data
+// source, start and end fields of a date type, text and tags fields and the
+// Lucene query's fields in its mapping, and variables the board has.
+func annotationErrors(b *board, dss map[string]provisionedDS, mappings map[string]mapping) []error {
+	var errs []error
+	vars := map[string]bool{}
+	for _, v := range b.vars {
+		vars[v.Name] = true
+	}
+	for _, a := range b.annotations {
+		fail := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("annotation %q: "+format, append([]any{a.Name}, args...)...))
+		}
+		if _, ok := dss[a.Datasource.UID]; !ok {
+			fail("data source %q is not provisioned", a.Datasource.UID)
+			continue
+		}
+		m := mappings[a.Datasource.UID]
+		for _, f := range []string{a.TimeField, a.TimeEndField} {
+			if !dateTypes[m[f]] {
+				fail("time field %q is %q in the mapping, want a date", f, m[f])
+			}
+		}
+		for _, f := range []string{a.TextField, a.TagsField} {
+			if _, ok := m[f]; !ok {
+				fail("field %q is not in the mapping", f)
+			}
+		}
+		for _, f := range luceneField.FindAllStringSubmatch(a.Target.Query, -1) {
+			if _, ok := m[f[1]]; !ok {
+				fail("query field %q is not in the mapping", f[1])
+			}
+		}
+		for _, v := range variableRefs(a.Target.Query) {
+			if !vars[v] {
+				fail("query uses $%s, which the dashboard does not have", v)
+			}
+		}
+		if !a.Enable || a.Target.Limit <= 0 {
+			fail("enable %v, limit %d: want it on, with a limit", a.Enable, a.Target.Limit)
+		}
+	}
+	return errs
+}
+
+// TestAnnotations: the Consumer group dashboard marks the group's incidents
+// on its graphs, from the incident log, and every annotation query names
+// what the mappings hold.
+func TestAnnotations(t *testing.T) {
+	dss := loadDatasources(t)
+	mappings := templateMappings(t)
+	found := false
+	for _, b := range loadBoards(t) {
+		for _, err := range annotationErrors(b, dss, mappings) {
+			t.Errorf("%s: %v", b.file, err)
+		}
+		for _, a := range b.annotations {
+			found = found || (strings.HasSuffix(b.file, "lagwatch-group.json") && a.Datasource.UID == "lagwatch-incident-log")
+		}
+	}
+	if !found {
+		t.Error("the Consumer group dashboard has no incident annotations from lagwatch-incident-log")
 	}
 }

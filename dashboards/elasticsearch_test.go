@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,7 +114,7 @@ func tickDoc(at time.Time, cluster string, i int) esindex.TickDoc {
 func ptr[T any](v T) *T { return &v }
 
 // statusDocs are the evaluator's verdicts at tick i: the lagging group goes
-// OK, WARN, ERR; the others stay OK.
+// OK, WARN, ERR (its time lag a lower bound then); the others stay OK.
 func statusDocs(at time.Time, i int, prod snapshot.Snapshot) []esindex.StatusDoc {
 	var out []esindex.StatusDoc
 	for _, g := range prod.Groups {
@@ -128,7 +129,9 @@ func statusDocs(at time.Time, i int, prod snapshot.Snapshot) []esindex.StatusDoc
 			d.TimeLagSeconds, d.ConsumeRate, d.ProduceRate = ptr(5+12*float64(i)), ptr(0.67), ptr(3.3)
 			switch {
 			case i >= 7:
-				d.Status, d.Code = "ERR", 3
+				// Stopped on orders/2 long enough that the history no
+				// longer reaches back to its offset.
+				d.Status, d.Code, d.TimeLagLowerBound = "ERR", 3, true
 				d.Partitions = []esindex.PartitionStatusDoc{{Topic: "orders", Partition: 2, Status: "STOP", Code: 4, Complete: 1, CurrentLag: 50 * int64(i)}}
 			case i >= 3:
 				d.Status, d.Code = "WARN", 2
@@ -186,7 +189,7 @@ func seedHistory(ctx context.Context, t *testing.T, es *elasticsearch.Client) hi
 		}
 	}
 	res, err := es.Indices.Refresh(es.Indices.Refresh.WithContext(ctx),
-		es.Indices.Refresh.WithIndex(names.Offsets, names.Groups, names.Ticks, names.Status, names.Incidents))
+		es.Indices.Refresh.WithIndex(names.Offsets, names.Groups, names.Ticks, names.Status, names.Incidents, names.IncidentLog))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,6 +477,46 @@ func TestQueriesAgainstElasticsearch(t *testing.T) {
 					if check := rowChecks[p.title()]; check != nil {
 						check(t, h, rows)
 					}
+				}
+			})
+		}
+	}
+	for _, b := range boards {
+		vars := variablesFor(b, testSelection)
+		for _, a := range b.annotations {
+			t.Run(b.file+"/annotation "+a.Name, func(t *testing.T) {
+				uid := a.Datasource.UID
+				for _, err := range annotationErrors(&board{vars: b.vars, annotations: []esAnnotation{a}}, dss, mappings) {
+					t.Errorf("real mapping of %s: %v", indexOf[uid], err)
+				}
+				s, err := annotationSearch(a, indexOf[uid], vars, from, to)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resps, err := msearch(ctx, es, dss[uid].JSONData.MaxConcurrentShardRequests, []search{s})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The lagging group's incident, opened at tick 3 and still
+				// open, is the one annotation of the selection.
+				hits, _ := resps[0]["hits"].(map[string]any)
+				docs, _ := hits["hits"].([]any)
+				var got []string
+				for _, d := range docs {
+					src, _ := d.(map[string]any)["_source"].(map[string]any)
+					get := func(path string) any {
+						var v any = src
+						for _, k := range strings.Split(path, ".") {
+							m, _ := v.(map[string]any)
+							v = m[k]
+						}
+						return v
+					}
+					got = append(got, fmt.Sprintf("%v %v %v %v", get(a.TimeField), get(a.TimeEndField), get(a.TextField), get(a.TagsField)))
+				}
+				want := []string{fmt.Sprintf("%s <nil> ERR ERR", h.ticks[3].UTC().Format("2006-01-02T15:04:05.000Z"))}
+				if !slices.Equal(got, want) {
+					t.Errorf("annotations %q, want %q", got, want)
 				}
 			})
 		}

@@ -95,7 +95,7 @@ func TestReportCommand(t *testing.T) {
 			t.Errorf("table without %q:\n%s", want, out.String())
 		}
 	}
-	for _, index := range []string{h.Names.Status, h.Names.Incidents} {
+	for _, index := range []string{h.Names.Status, h.Names.Incidents, h.Names.IncidentLog} {
 		res, err := h.ES.Count(h.ES.Count.WithIndex(index), h.ES.Count.WithIgnoreUnavailable(true), h.ES.Count.WithAllowNoIndices(true))
 		if err != nil {
 			t.Fatal(err)

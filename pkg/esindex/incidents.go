@@ -206,5 +206,27 @@ func (s IncidentStore) Save(ctx context.Context, inc notify.Incident) (notify.In
 		return inc, fmt.Errorf("save incident of group %q: %w", inc.Group, err)
 	}
 	inc.Version = incidentVersion(out.SeqNo, out.PrimaryTerm)
+	if inc.OpenedAt.IsZero() {
+		return inc, nil
+	}
+	// The evaluator that saved the incident logs it: one document per
+	// incident, its id from the group and the opening, so that updates and
+	// the close replace it. A failure here leaves the incident saved.
+	res, err = idx(names.IncidentLog, bytes.NewReader(raw), idx.WithContext(ctx),
+		idx.WithDocumentID(incidentLogID(inc.Cluster, inc.Group, inc.OpenedAt)))
+	if err != nil {
+		return inc, fmt.Errorf("log incident of group %q: %w", inc.Group, err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		body, _ := io.ReadAll(res.Body)
+		return inc, fmt.Errorf("log incident of group %q: HTTP %d: %s", inc.Group, res.StatusCode, errorReason(res.StatusCode, string(body)))
+	}
 	return inc, nil
+}
+
+// incidentLogID is the _id of the incident log document of the incident of
+// (cluster, group) opened at opened.
+func incidentLogID(cluster, group string, opened time.Time) string {
+	return docID(opened.UnixMilli(), -2, cluster, group)
 }

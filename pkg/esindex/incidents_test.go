@@ -1,8 +1,11 @@
 package esindex
 
 import (
+	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/lagwatch/lagwatch/internal/notify"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
@@ -48,8 +51,53 @@ func TestIncidentVersions(t *testing.T) {
 		t.Fatalf("update over a stale version: %v, want notify.ErrConflict", err)
 	}
 	loaded, _ = clientOf(t, es, names).Incidents().Load(ctxT(t))
-	if l := loaded[notify.GroupKey{Cluster: "c", Group: "g"}]; l.Status != evaluate.Err || l.Sends != 2 || !l.Open {
+	l = loaded[notify.GroupKey{Cluster: "c", Group: "g"}]
+	if l.Status != evaluate.Err || l.Sends != 2 || !l.Open {
 		t.Errorf("after the stale update: %+v, want the fresh one kept", l)
+	}
+
+	// The incident log: one document per incident, the latest saved
+	// state (not the stale update's), then its close; a second incident
+	// is a second document.
+	t.Cleanup(func() { _, _ = es.Indices.Delete([]string{names.IncidentLog}) })
+	l.Open, l.Status, l.ClosedAt = false, evaluate.OK, tick0.Add(time.Minute)
+	if _, err := clientOf(t, es, names).Incidents().Save(ctxT(t), l); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	second := notify.Incident{Cluster: "c", Group: "g", Open: true, Status: evaluate.Warn, WorstStatus: evaluate.Warn,
+		OpenedAt: tick0.Add(time.Hour), UpdatedAt: tick0.Add(time.Hour)}
+	loaded, _ = clientOf(t, es, names).Incidents().Load(ctxT(t))
+	second.Version = loaded[notify.GroupKey{Cluster: "c", Group: "g"}].Version
+	if _, err := clientOf(t, es, names).Incidents().Save(ctxT(t), second); err != nil {
+		t.Fatalf("second incident: %v", err)
+	}
+	if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.IncidentLog)); err == nil {
+		res.Body.Close()
+	}
+	res, err := es.Search(es.Search.WithIndex(names.IncidentLog), es.Search.WithSort("lagwatch.incident.opened_at:asc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var log struct {
+		Hits struct {
+			Hits []struct {
+				Source incidentJSON `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&log); err != nil {
+		t.Fatal(err)
+	}
+	type logged struct{ opened, closed, worst string }
+	var entries []logged
+	for _, h := range log.Hits.Hits {
+		i := h.Source.Lagwatch.Incident
+		entries = append(entries, logged{i.OpenedAt, i.ClosedAt, i.WorstStatus})
+	}
+	want := []logged{{formatTime(tick0), formatTime(tick0.Add(time.Minute)), "ERR"}, {formatTime(tick0.Add(time.Hour)), "", "WARN"}}
+	if !slices.Equal(entries, want) {
+		t.Errorf("incident log %+v, want %+v", entries, want)
 	}
 }
 

@@ -39,6 +39,10 @@ type Names struct {
 	// updated in place) holding each group's alert incident:
 	// lagwatch-incidents-<namespace>.
 	Incidents string
+	// IncidentLog is a plain index holding every incident, one document
+	// each, updated until it closes (dashboard annotations, audits):
+	// lagwatch-incident-log-<namespace>.
+	IncidentLog string
 }
 
 // NewNames validates namespace by Elastic's rules for the namespace part of a
@@ -48,12 +52,13 @@ func NewNames(namespace string) (Names, error) {
 		return Names{}, fmt.Errorf("namespace %q: %w", namespace, err)
 	}
 	return Names{
-		Namespace: namespace,
-		Offsets:   streamType + "-" + datasetOffsets + "-" + namespace,
-		Groups:    streamType + "-" + datasetGroups + "-" + namespace,
-		Status:    streamType + "-" + datasetStatus + "-" + namespace,
-		Ticks:     streamType + "-" + datasetTicks + "-" + namespace,
-		Incidents: "lagwatch-incidents-" + namespace,
+		Namespace:   namespace,
+		Offsets:     streamType + "-" + datasetOffsets + "-" + namespace,
+		Groups:      streamType + "-" + datasetGroups + "-" + namespace,
+		Status:      streamType + "-" + datasetStatus + "-" + namespace,
+		Ticks:       streamType + "-" + datasetTicks + "-" + namespace,
+		Incidents:   "lagwatch-incidents-" + namespace,
+		IncidentLog: "lagwatch-incident-log-" + namespace,
 	}, nil
 }
 

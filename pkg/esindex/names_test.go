@@ -39,7 +39,8 @@ func TestNewNames(t *testing.T) {
 					t.Fatalf("NewNames(%q): %v", tc.ns, err)
 				}
 				want := Names{Namespace: tc.ns, Offsets: "metrics-lagwatch.offsets-" + tc.ns,
-					Groups: "metrics-lagwatch.groups-" + tc.ns, Status: "metrics-lagwatch.status-" + tc.ns, Incidents: "lagwatch-incidents-" + tc.ns, Ticks: "metrics-lagwatch.collector-" + tc.ns}
+					Groups: "metrics-lagwatch.groups-" + tc.ns, Status: "metrics-lagwatch.status-" + tc.ns, Incidents: "lagwatch-incidents-" + tc.ns, Ticks: "metrics-lagwatch.collector-" + tc.ns,
+					IncidentLog: "lagwatch-incident-log-" + tc.ns}
 				if n != want {
 					t.Errorf("got %+v, want %+v", n, want)
 				}

@@ -18,7 +18,7 @@ import (
 // package installs, stored in each template's "version" and _meta.version.
 // Raise it with any change to templates/*.json. 3: kafka.consumergroup.type
 // on offsets and group documents. 4: lagwatch.status.time_lag_lower_bound on
-// status documents.
+// status documents, and the incident log.
 const TemplateVersion = 4
 
 // templatePriority puts lagwatch's templates above Elasticsearch's built-in
@@ -87,12 +87,14 @@ func templates(names Names, retention time.Duration) ([]namedTemplate, error) {
 	})
 }
 
-// evaluatorTemplates are the templates of the evaluator's status data stream
-// and of its incident index (a plain index: incidents are updated in place).
+// evaluatorTemplates are the templates of the evaluator's status data stream,
+// of its incident index (a plain index: incidents are updated in place) and
+// of its incident log (one document per incident, the same fields).
 func evaluatorTemplates(names Names, retention time.Duration) ([]namedTemplate, error) {
 	return buildTemplates(retention, []templateSpec{
 		{names.Status, "templates/status.json", "one document per cluster and consumer group per evaluation", true},
 		{names.Incidents, "templates/incidents.json", "one document per cluster and consumer group: its alert incident", false},
+		{names.IncidentLog, "templates/incidents.json", "one document per alert incident, from its opening to its close", false},
 	})
 }
 

@@ -26,7 +26,8 @@ func TestTemplatesGolden(t *testing.T) {
 	}
 	tmpls = append(tmpls, eval...)
 	files := map[string]string{names.Offsets: "offsets.template.json", names.Groups: "groups.template.json",
-		names.Status: "status.template.json", names.Incidents: "incidents.template.json", names.Ticks: "collector.template.json"}
+		names.Status: "status.template.json", names.Incidents: "incidents.template.json", names.Ticks: "collector.template.json",
+		names.IncidentLog: "incident-log.template.json"}
 	if len(tmpls) != len(files) {
 		t.Fatalf("%d templates, want %d", len(tmpls), len(files))
 	}
