@@ -37,6 +37,18 @@ type Config struct {
 	// Webhooks are the alert sinks: none, the generic webhook, the Slack
 	// one, or both in that order.
 	Webhooks []WebhookConfig
+	// Alertmanagers are the base URLs of the Alertmanagers alerts are
+	// posted to (each one of them); none for no Alertmanager sink. They
+	// may carry credentials.
+	Alertmanagers []envconf.Secret
+	// GrafanaURL is Grafana's base URL for dashboard links in alerts; empty
+	// for none.
+	GrafanaURL string
+	// DeliveryTimeout and DeliveryRetries bound each sink's attempts to
+	// deliver an alert (EVALUATOR_WEBHOOK_TIMEOUT and _RETRIES); the
+	// webhooks carry their own copy.
+	DeliveryTimeout time.Duration
+	DeliveryRetries int
 	// MetricsAddr is the listen address for /metrics and /healthz in
 	// schedule mode; empty disables the listener.
 	MetricsAddr string
@@ -88,10 +100,10 @@ const (
 // each further one.
 const webhookBackoff = time.Second
 
-// Sinks builds the alert sinks, in the order of c.Webhooks. Each has its own
-// copy of the headers.
-func (c Config) Sinks() []*notify.Webhook {
-	var sinks []*notify.Webhook
+// Sinks builds the alert sinks: the webhooks in the order of c.Webhooks
+// (each with its own copy of the headers), then Alertmanager.
+func (c Config) Sinks() []notify.Sink {
+	var sinks []notify.Sink
 	for _, w := range c.Webhooks {
 		var headers map[string]string
 		if w.Headers != nil {
@@ -109,6 +121,15 @@ func (c Config) Sinks() []*notify.Webhook {
 			Retries: w.Retries,
 			Backoff: webhookBackoff,
 		})
+	}
+	if len(c.Alertmanagers) > 0 {
+		am := &notify.Alertmanager{DashboardURL: c.GrafanaURL}
+		for _, u := range c.Alertmanagers {
+			am.Targets = append(am.Targets, &notify.Webhook{Name: "alertmanager",
+				URL:     strings.TrimRight(string(u), "/") + notify.AlertmanagerAPI,
+				Timeout: c.DeliveryTimeout, Retries: c.DeliveryRetries, Backoff: webhookBackoff})
+		}
+		sinks = append(sinks, am)
 	}
 	return sinks
 }
@@ -137,6 +158,8 @@ type evaluatorEnv struct {
 		WebhookTemplateFile string `split_words:"true"`
 		WebhookHeaders      string `split_words:"true"`
 		SlackWebhookURL     string `split_words:"true"`
+		AlertmanagerUrl     string `split_words:"true"`
+		GrafanaUrl          string `split_words:"true"`
 		WebhookTimeout      string `split_words:"true" default:"5s"`
 		WebhookRetries      string `split_words:"true" default:"3"`
 		MetricsAddr         string `split_words:"true" default:":9309" keep_empty:"true"`
@@ -207,6 +230,11 @@ func loadConfig() (Config, error) {
 			Timeout: timeout, Retries: retries,
 		})
 	}
+	for _, u := range envconf.SplitList(e.AlertmanagerUrl) {
+		cfg.Alertmanagers = append(cfg.Alertmanagers, envconf.Secret(u))
+	}
+	cfg.GrafanaURL = strings.TrimSpace(e.GrafanaUrl)
+	cfg.DeliveryTimeout, cfg.DeliveryRetries = timeout, retries
 	cfg.LogLevel, cfg.LogFormat = env.Log.Parse(&ps)
 	ps.Merge(cfg.validate())
 	return cfg, ps.Err()
@@ -283,6 +311,16 @@ func (c Config) validate() envconf.Problems {
 		seen[w.Name] = true
 		w.validate(&ps)
 	}
+	for i, u := range c.Alertmanagers {
+		if err := notify.CheckURL(string(u)); err != nil {
+			ps.Add(n.AlertmanagerUrl, "entry %d %v", i+1, err)
+		}
+	}
+	if c.GrafanaURL != "" {
+		if err := notify.CheckURL(c.GrafanaURL); err != nil {
+			ps.Add(n.GrafanaUrl, "%v", err)
+		}
+	}
 	envconf.ListenAddr(&ps, n.MetricsAddr, c.MetricsAddr)
 	envconf.ListenAddr(&ps, n.HttpAddr, c.HTTPAddr)
 	envconf.Positive(&ps, n.HttpTimeout, c.HTTPTimeout)
@@ -344,6 +382,11 @@ func (c Config) LogValue() slog.Value {
 			slog.String("threshold", c.Alert.Threshold.String()),
 			slog.Duration("resend", c.Alert.Resend)),
 		slog.Attr{Key: "webhooks", Value: slog.GroupValue(hooks...)},
+		slog.Any("alertmanagers", redactedURLs(c.Alertmanagers)),
+		slog.Group("delivery",
+			slog.Duration("timeout", c.DeliveryTimeout),
+			slog.Int("retries", c.DeliveryRetries)),
+		slog.String("grafana_url", c.GrafanaURL),
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.Duration("http_timeout", c.HTTPTimeout),
@@ -365,6 +408,15 @@ func (w WebhookConfig) LogValue() slog.Value {
 		slog.String("template", tmpl),
 		slog.Duration("timeout", w.Timeout),
 		slog.Int("retries", w.Retries))
+}
+
+// redactedURLs shows only the scheme and host of each URL.
+func redactedURLs(us []envconf.Secret) []string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = notify.RedactURL(string(u))
+	}
+	return out
 }
 
 // The String and GoString methods make fmt's %v, %+v and %#v show the

@@ -64,6 +64,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		PageSize:         5000,
 		Timeout:          5 * time.Minute,
 		Alert:            AlertConfig{Threshold: evaluate.Warn, Resend: time.Hour},
+		DeliveryTimeout:  5 * time.Second,
+		DeliveryRetries:  3,
 		MetricsAddr:      ":9309",
 		HTTPAddr:         ":8000",
 		HTTPTimeout:      10 * time.Second,
@@ -94,7 +96,8 @@ func TestEnvNames(t *testing.T) {
 		"EVALUATOR_SCHEDULE", "EVALUATOR_WINDOW_SIZE", "EVALUATOR_MAX_AGE", "EVALUATOR_MIN_COMPLETE",
 		"EVALUATOR_ALLOWED_LAG", "EVALUATOR_NOTFOUND_LOOKBACK", "EVALUATOR_PAGE_SIZE", "EVALUATOR_TIMEOUT",
 		"EVALUATOR_ALERT_THRESHOLD", "EVALUATOR_ALERT_RESEND", "EVALUATOR_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TEMPLATE_FILE",
-		"EVALUATOR_WEBHOOK_HEADERS", "EVALUATOR_SLACK_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TIMEOUT", "EVALUATOR_WEBHOOK_RETRIES",
+		"EVALUATOR_WEBHOOK_HEADERS", "EVALUATOR_SLACK_WEBHOOK_URL", "EVALUATOR_ALERTMANAGER_URL", "EVALUATOR_GRAFANA_URL",
+		"EVALUATOR_WEBHOOK_TIMEOUT", "EVALUATOR_WEBHOOK_RETRIES",
 		"EVALUATOR_METRICS_ADDR", "EVALUATOR_HTTP_ADDR", "EVALUATOR_HTTP_TIMEOUT", "LOG_LEVEL", "LOG_FORMAT",
 	}
 	if got := strings.Fields(buf.String()); !reflect.DeepEqual(got, want) {
@@ -269,7 +272,7 @@ func TestLoadConfigAccepts(t *testing.T) {
 				if name := c.Webhooks[0].Template.Name(); name != good {
 					return fmt.Errorf("template named %q, want the file %q", name, good)
 				}
-				body, err := c.Sinks()[0].Render(notify.Alert{Kind: notify.Open, Cluster: "prod", Group: "billing", Status: "WARN", TotalLag: 7})
+				body, err := c.Sinks()[0].(*notify.Webhook).Render(notify.Alert{Kind: notify.Open, Cluster: "prod", Group: "billing", Status: "WARN", TotalLag: 7})
 				var msg struct{ Message string }
 				if err != nil || json.Unmarshal(body, &msg) != nil || msg.Message != "Opened: group billing on prod is WARN (lag 7)" {
 					return fmt.Errorf("body %s (%v)", body, err)
@@ -361,6 +364,8 @@ func TestLoadConfigRejects(t *testing.T) {
 
 		// Webhooks.
 		{"webhook scheme", envWith("EVALUATOR_WEBHOOK_URL", "ftp://h/x"), "EVALUATOR_WEBHOOK_URL", "not an http or https URL (value not shown)", "wrong scheme"},
+		{"alertmanager scheme", envWith("EVALUATOR_ALERTMANAGER_URL", "http://am-1:9093,am-2:9093"), "EVALUATOR_ALERTMANAGER_URL", "entry 2 is not an http or https URL (value not shown)", "a host without scheme"},
+		{"grafana url", envWith("EVALUATOR_GRAFANA_URL", "grafana:3000"), "EVALUATOR_GRAFANA_URL", "not an http or https URL", "no scheme"},
 		{"webhook no host", envWith("EVALUATOR_WEBHOOK_URL", "https:///x"), "EVALUATOR_WEBHOOK_URL", "has no host", "no host"},
 		{"webhook unparsable", envWith("EVALUATOR_WEBHOOK_URL", "http://[::1/x"), "EVALUATOR_WEBHOOK_URL", "not a URL (value not shown)", "broken IPv6 literal"},
 		{"slack scheme", envWith("EVALUATOR_SLACK_WEBHOOK_URL", "hooks.slack.com/services/x"), "EVALUATOR_SLACK_WEBHOOK_URL", "not an http or https URL", "no scheme"},
@@ -468,6 +473,8 @@ func TestSecretsNeverShown(t *testing.T) {
 			{"webhook unparsable", envWith("EVALUATOR_WEBHOOK_URL", "https://[::1/"+hookTok), "net/url quotes the URL in its errors"},
 			{"webhook control char", envWith("EVALUATOR_WEBHOOK_URL", "https://h/"+hookTok+"\x7f"), "net/url quotes the URL in its errors"},
 			{"webhook user info", envWith("EVALUATOR_WEBHOOK_URL", "https://u:"+userTok+"@h/x", "EVALUATOR_WEBHOOK_RETRIES", "99"), "credentials in an accepted URL, another variable at fault"},
+			{"alertmanager user info", envWith("EVALUATOR_ALERTMANAGER_URL", "https://u:"+userTok+"@am:9093", "EVALUATOR_WEBHOOK_RETRIES", "99"), "credentials in an accepted Alertmanager URL"},
+			{"alertmanager no scheme", envWith("EVALUATOR_ALERTMANAGER_URL", userTok), "a bare token where a URL goes"},
 			{"slack no scheme", envWith("EVALUATOR_SLACK_WEBHOOK_URL", slackTok), "a bare token"},
 			{"slack no host", envWith("EVALUATOR_SLACK_WEBHOOK_URL", "https:"+slackTok), "an opaque URL"},
 			{"header no colon", hookWith("EVALUATOR_WEBHOOK_HEADERS", "Authorization Bearer "+hdrTok), "a pair without its colon"},
@@ -499,6 +506,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			"EVALUATOR_WEBHOOK_URL":       hook,
 			"EVALUATOR_WEBHOOK_HEADERS":   "Authorization: Bearer " + hdrTok + "; X-Team: lag",
 			"EVALUATOR_SLACK_WEBHOOK_URL": slack,
+			"EVALUATOR_ALERTMANAGER_URL":  "https://u:" + userTok + "@am:9093",
 		})
 		cfg, err := loadConfig()
 		if err != nil {
@@ -506,7 +514,8 @@ func TestSecretsNeverShown(t *testing.T) {
 		}
 		out := renderConfig(cfg)
 		envconftest.NoSecret(t, "rendered config", out, all)
-		for _, want := range []string{"[REDACTED]", "https://alerts.example/[REDACTED]", "https://hooks.slack.test/[REDACTED]", "headers=2", "http://es:9200"} {
+		for _, want := range []string{"[REDACTED]", "https://alerts.example/[REDACTED]", "https://hooks.slack.test/[REDACTED]", "headers=2", "http://es:9200",
+			"https://[REDACTED]@am:9093"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("rendered config lacks %q; it shows:\n%s", want, out)
 			}
@@ -557,8 +566,13 @@ func TestSinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sinks := cfg.Sinks()
-	if len(sinks) != 2 || sinks[0].Name != "webhook" || sinks[1].Name != "slack" {
+	var sinks []*notify.Webhook
+	for _, s := range cfg.Sinks() {
+		if w, ok := s.(*notify.Webhook); ok {
+			sinks = append(sinks, w)
+		}
+	}
+	if len(sinks) != 2 || len(cfg.Sinks()) != 2 || sinks[0].Name != "webhook" || sinks[1].Name != "slack" {
 		t.Fatalf("Sinks() = %d sinks: %v", len(sinks), cfg.Webhooks)
 	}
 	for _, s := range sinks {

@@ -198,6 +198,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !o.status && !o.report {
 		log.Info("evaluator starting", "config", cfg)
 	}
+	if !o.status && !o.report && !o.serve && o.at.IsZero() && o.from.IsZero() && len(cfg.Sinks()) == 0 {
+		log.Info("no alert sink configured: incidents are kept in Elasticsearch and shown on the dashboards, no alert is sent or counted")
+	}
 	e, err := newEvaluator(cfg, log)
 	if err != nil {
 		return fmt.Errorf("cannot start: %w", err)

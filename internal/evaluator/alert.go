@@ -37,7 +37,12 @@ func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.
 		prev := incidents[key]
 		next, kind := notify.Decide(prev, r.Cluster, r.Group, r.Status, at, e.cfg.Alert)
 		if kind == notify.None {
-			// Stored state changes only together with an alert.
+			// Stored state changes only together with an alert. An open
+			// incident is posted again to the sinks that need to hear of
+			// it while it lasts (Alertmanager).
+			if prev.Open && r.Status != evaluate.NotFound && prev.Sends > 0 {
+				e.refresh(ctx, notify.NewAlert(notify.Resend, r, prev, prev, at))
+			}
 			continue
 		}
 		a := notify.NewAlert(kind, r, prev, next, at)
@@ -50,9 +55,13 @@ func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.
 			_, err := e.store.Save(ctx, saved)
 			mu.Lock()
 			defer mu.Unlock()
-			if ok {
+			switch {
+			case len(e.sinks) == 0:
+				// Nothing to send to: the incident is kept (dashboards
+				// show it), and no alert is counted.
+			case ok:
 				st.sent++
-			} else {
+			default:
 				st.failed++
 			}
 			switch {
@@ -68,6 +77,24 @@ func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.
 	return st, errors.Join(errs...)
 }
 
+// refresh posts a again to the sinks that must hear of an open incident
+// while nothing changes. A failure is logged and counted, and the next
+// evaluation tries again.
+func (e *Evaluator) refresh(ctx context.Context, a notify.Alert) {
+	for _, s := range e.sinks {
+		r, ok := s.(notify.Refresher)
+		if !ok {
+			continue
+		}
+		if err := r.Refresh(ctx, a); err != nil {
+			e.metrics.sinkFailures.WithLabelValues(s.Label()).Inc()
+			e.log.Error("alert not refreshed", "sink", s.Label(), "cluster", a.Cluster, "group", a.Group, "status", a.Status, "err", err)
+			continue
+		}
+		e.metrics.sinkSends.WithLabelValues(s.Label(), "refresh").Inc()
+	}
+}
+
 // send delivers a to every sink; it reports whether all of them took it.
 // Failures are logged and counted, never returned: a failing sink must not
 // fail the evaluation. With no sink configured, the incident is still kept
@@ -77,12 +104,12 @@ func (e *Evaluator) send(ctx context.Context, a notify.Alert) bool {
 	for _, s := range e.sinks {
 		if err := s.Send(ctx, a); err != nil {
 			ok = false
-			e.metrics.sinkFailures.WithLabelValues(s.Name).Inc()
-			e.log.Error("alert not delivered", "sink", s.Name, "cluster", a.Cluster, "group", a.Group, "status", a.Status, "err", err)
+			e.metrics.sinkFailures.WithLabelValues(s.Label()).Inc()
+			e.log.Error("alert not delivered", "sink", s.Label(), "cluster", a.Cluster, "group", a.Group, "status", a.Status, "err", err)
 			continue
 		}
-		e.metrics.sinkSends.WithLabelValues(s.Name, string(a.Kind)).Inc()
-		e.log.Info("alert sent", "sink", s.Name, "kind", a.Kind, "cluster", a.Cluster, "group", a.Group, "status", a.Status)
+		e.metrics.sinkSends.WithLabelValues(s.Label(), string(a.Kind)).Inc()
+		e.log.Info("alert sent", "sink", s.Label(), "kind", a.Kind, "cluster", a.Cluster, "group", a.Group, "status", a.Status)
 	}
 	return ok
 }

@@ -110,7 +110,7 @@ type Parts struct {
 	Statuses  StatusWriter
 	Incidents notify.Store
 	// Sinks receive the alerts, in this order.
-	Sinks []*notify.Webhook
+	Sinks []notify.Sink
 	Log   *slog.Logger
 	// API makes the HTTP handler of the API over a Source; nil serves no
 	// API, only /metrics and /healthz.
@@ -125,7 +125,7 @@ type Evaluator struct {
 	history History
 	status  StatusWriter
 	store   notify.Store
-	sinks   []*notify.Webhook
+	sinks   []notify.Sink
 	metrics *metrics
 	server  *service.Server // nil until Serve, and without a metrics address
 	api     func(burrowapi.Source) http.Handler

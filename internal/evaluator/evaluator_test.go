@@ -74,6 +74,24 @@ func TestRecordBatches(t *testing.T) {
 // turned ERR and sends it, saves the incident, counts the alert in the
 // summary line and the metrics; the next run sends nothing; a run once the
 // group is OK closes it.
+// TestLiveWithoutSinks: with no sink configured the incident is still kept,
+// and no alert is counted as sent or failed.
+func TestLiveWithoutSinks(t *testing.T) {
+	h := newHarness(t)
+	now := time.Now().UTC()
+	h.history.windows = []evaluate.GroupWindow{window("stopped", true, now)}
+	if err := h.Live(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if inc := h.store.incidents[notify.GroupKey{Cluster: "c", Group: "stopped"}]; !inc.Open || inc.Status != evaluate.Err {
+		t.Errorf("incident %+v, want it kept, open at ERR", inc)
+	}
+	lines := h.lines(t, "evaluation")
+	if len(lines) != 1 || lines[0]["alerts_sent"] != 0.0 || lines[0]["alerts_failed"] != 0.0 {
+		t.Errorf("summary %v, want 0 alerts sent and 0 failed", lines)
+	}
+}
+
 func TestLiveAlertsOnTransition(t *testing.T) {
 	s := &sink{}
 	h := newHarness(t, s.webhook(t))

@@ -298,7 +298,7 @@ type harness struct {
 	log      bytes.Buffer
 }
 
-func newHarness(t *testing.T, sinks ...*notify.Webhook) *harness {
+func newHarness(t *testing.T, sinks ...notify.Sink) *harness {
 	h := &harness{history: &fakeHistory{}, statuses: &fakeStatuses{}, store: &fakeStore{}}
 	cfg := Settings{Rules: evaluate.Rules{WindowSize: 3}, MaxAge: time.Hour, NotFoundLookback: 24 * time.Hour, PageSize: 100,
 		Timeout: 10 * time.Second, Alert: notify.Policy{Threshold: evaluate.Warn, ResendEvery: time.Hour}, Namespace: "test"}

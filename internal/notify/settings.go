@@ -59,6 +59,10 @@ func CheckWebhook[S ~string](ps Problems, v WebhookVars, name, rawURL string, he
 // checkURL accepts an absolute http or https URL. The URL may hold a
 // token anywhere (user information, path, query): messages never quote it,
 // nor the errors of net/url, which do.
+// CheckURL is nil for an http or https URL with a host; its error never
+// shows the value (it may hold a token).
+func CheckURL(raw string) error { return checkURL(raw) }
+
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	switch {

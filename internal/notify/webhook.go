@@ -169,6 +169,14 @@ func (w *Webhook) Send(ctx context.Context, a Alert) error {
 	if err != nil {
 		return err
 	}
+	return w.deliver(ctx, body)
+}
+
+// Label names the sink in logs and metrics.
+func (w *Webhook) Label() string { return w.Name }
+
+// deliver posts body, retrying as the sink says.
+func (w *Webhook) deliver(ctx context.Context, body []byte) error {
 	backoff := w.Backoff
 	if backoff <= 0 {
 		backoff = time.Second

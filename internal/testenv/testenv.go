@@ -36,6 +36,9 @@ import (
 const (
 	DefaultKafkaBrokers     = "127.0.0.1:9092"
 	DefaultElasticsearchURL = "http://127.0.0.1:9200"
+	DefaultAlertmanagerURL  = "http://127.0.0.1:9193"
+	DefaultSMTPAddr         = "127.0.0.1:1025"
+	DefaultMailpitURL       = "http://127.0.0.1:8025"
 )
 
 // Kafka returns the test broker addresses from KAFKA_BROKERS (or the default),
@@ -61,6 +64,47 @@ func checkKafka(addr string) error {
 func Elasticsearch(t testing.TB) string {
 	t.Helper()
 	return server(t, "Elasticsearch", "ELASTICSEARCH_URL", DefaultElasticsearchURL, checkElasticsearch)
+}
+
+// Alertmanager returns the test Alertmanager's URL from
+// TESTENV_ALERTMANAGER_URL (or the default), after checking that it is ready.
+func Alertmanager(t testing.TB) string {
+	t.Helper()
+	return server(t, "Alertmanager", "TESTENV_ALERTMANAGER_URL", DefaultAlertmanagerURL, func(u string) error {
+		return httpOK("alertmanager", strings.TrimRight(u, "/")+"/-/ready")
+	})
+}
+
+// SMTP returns the test SMTP server's address (TESTENV_SMTP_ADDR) and the URL
+// of its HTTP API listing what arrived (TESTENV_MAILPIT_URL), after
+// checking both.
+func SMTP(t testing.TB) (addr, api string) {
+	t.Helper()
+	addr = server(t, "SMTP server", "TESTENV_SMTP_ADDR", DefaultSMTPAddr, func(a string) error {
+		conn, err := net.DialTimeout("tcp", a, 5*time.Second)
+		if err != nil {
+			return fmt.Errorf("smtp server %s unreachable: %w", a, err)
+		}
+		return conn.Close()
+	})
+	api = server(t, "Mailpit API", "TESTENV_MAILPIT_URL", DefaultMailpitURL, func(u string) error {
+		return httpOK("mailpit", strings.TrimRight(u, "/")+"/api/v1/info")
+	})
+	return addr, api
+}
+
+// httpOK is nil when url answers 200.
+func httpOK(what, url string) error {
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return fmt.Errorf("%s at %s unreachable: %w", what, url, err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s at %s answered %s", what, url, resp.Status)
+	}
+	return nil
 }
 
 // server returns the address of a real server from the variable env, or def
