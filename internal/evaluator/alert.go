@@ -35,7 +35,17 @@ func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.
 	for _, r := range results {
 		key := notify.GroupKey{Cluster: r.Cluster, Group: r.Group}
 		prev := incidents[key]
+		if notify.InFlight(prev, at, e.cfg.Timeout) {
+			// Another evaluator is delivering this group's alert.
+			continue
+		}
 		next, kind := notify.Decide(prev, r.Cluster, r.Group, r.Status, at, e.cfg.Alert)
+		if kind == notify.None && notify.Owed(prev) != notify.None {
+			// An alert not delivered yet: a failed one, or one whose
+			// evaluator stopped mid-delivery.
+			next, kind = prev, notify.Owed(prev)
+			next.UpdatedAt = at
+		}
 		if kind == notify.None {
 			// Stored state changes only together with an alert. An open
 			// incident is posted again to the sinks that need to hear of
@@ -50,9 +60,22 @@ func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			// Claim the transition first, over the version read: of several
+			// evaluators, only the one whose claim is stored sends it.
+			claimed, err := e.store.Save(ctx, notify.Claimed(next, kind, at))
+			if err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				if errors.Is(err, notify.ErrConflict) {
+					st.conflicts++
+					e.log.Info("incident claimed by another evaluator; not sent here", "cluster", r.Cluster, "group", r.Group)
+					return
+				}
+				errs = append(errs, err)
+				return
+			}
 			ok := e.send(ctx, a)
-			saved := notify.Delivered(next, kind, ok, at)
-			_, err := e.store.Save(ctx, saved)
+			_, err = e.store.Save(ctx, notify.Delivered(claimed, kind, ok, at))
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -67,7 +90,8 @@ func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.
 			switch {
 			case errors.Is(err, notify.ErrConflict):
 				st.conflicts++
-				e.log.Warn("incident changed by another evaluator; skipped", "cluster", r.Cluster, "group", r.Group)
+				e.log.Warn("incident taken over by another evaluator while this one delivered it (its claim had outlived EVALUATOR_TIMEOUT)",
+					"cluster", r.Cluster, "group", r.Group)
 			case err != nil:
 				errs = append(errs, err)
 			}

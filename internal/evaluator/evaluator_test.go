@@ -150,7 +150,8 @@ func TestLiveAlertsOnTransition(t *testing.T) {
 }
 
 // TestAlertConflict: an incident another evaluator changed in the meantime
-// is skipped with a warning; the run does not fail.
+// (it claimed the transition first) is not sent here: no alert, a line
+// naming the group; the run does not fail.
 func TestAlertConflict(t *testing.T) {
 	s := &sink{}
 	h := newHarness(t, s.webhook(t))
@@ -159,9 +160,12 @@ func TestAlertConflict(t *testing.T) {
 	if err := h.Live(context.Background()); err != nil {
 		t.Fatalf("a conflict failed the run: %v", err)
 	}
-	w := h.lines(t, "incident changed by another evaluator; skipped")
-	if len(w) != 1 || w[0]["cluster"] != "c" || w[0]["group"] != "stopped" || w[0]["level"] != "WARN" {
-		t.Errorf("conflict lines %v, want one warning naming the group", w)
+	if got := s.alerts(); len(got) != 0 {
+		t.Errorf("alerts %v sent by the evaluator whose claim lost, want none", got)
+	}
+	w := h.lines(t, "incident claimed by another evaluator; not sent here")
+	if len(w) != 1 || w[0]["cluster"] != "c" || w[0]["group"] != "stopped" {
+		t.Errorf("conflict lines %v, want one naming the group", w)
 	}
 	if st, _ := h.alert(context.Background(), at0, []evaluate.GroupResult{{Cluster: "c", Group: "stopped", Status: evaluate.Err}}); st.conflicts != 1 {
 		t.Errorf("alert stats %+v, want 1 conflict", st)
@@ -185,6 +189,78 @@ func TestSinkFailure(t *testing.T) {
 	}
 	if n := h.counter(t, "alert_failures_total", "sink", "webhook"); n != 1 {
 		t.Errorf("alert_failures_total = %v, want 1", n)
+	}
+}
+
+// TestFailedAlertsAreOwed: an alert no sink took stays pending on the
+// incident, and the next evaluation sends it, whatever its kind: a close
+// that failed is sent again although the group stays OK.
+func TestFailedAlertsAreOwed(t *testing.T) {
+	s := &sink{}
+	h := newHarness(t, s.webhook(t))
+	ctx := context.Background()
+	key := notify.GroupKey{Cluster: "c", Group: "g"}
+	step := func(stopped bool, status int) {
+		t.Helper()
+		s.mu.Lock()
+		s.status = status
+		s.mu.Unlock()
+		h.history.windows = []evaluate.GroupWindow{window("g", stopped, time.Now().UTC())}
+		if err := h.Live(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step(true, 0) // open, delivered
+	step(false, http.StatusBadRequest)
+	if inc := h.store.incidents[key]; inc.Open || inc.Pending != notify.Close || !inc.ClaimedAt.IsZero() {
+		t.Fatalf("after a failed close: %+v, want closed with the close pending and no claim", inc)
+	}
+	step(false, 0)
+	if got := s.alerts(); !slices.Equal(got, []string{"open:ERR", "close:OK", "close:OK"}) {
+		t.Errorf("alerts %v, want the close tried again and delivered", got)
+	}
+	if inc := h.store.incidents[key]; inc.Pending != notify.None || inc.Sends != 2 || inc.FailedSends != 1 {
+		t.Errorf("incident %+v, want nothing pending after 2 sends and 1 failure", inc)
+	}
+	if l := h.lines(t, "evaluation"); l[2]["alerts_sent"] != 1.0 || l[1]["alerts_failed"] != 1.0 {
+		t.Errorf("summaries %v, want the failure and the retry counted", l)
+	}
+	step(false, 0)
+	if got := s.alerts(); len(got) != 3 {
+		t.Errorf("alerts %v: nothing owed any more, want no more", got)
+	}
+}
+
+// TestClaimedIncidentIsLeftAlone: an incident another evaluator claimed
+// within EVALUATOR_TIMEOUT is being delivered: nothing is sent here. A
+// claim older than that is an evaluator that stopped mid-delivery: its
+// alert is sent.
+func TestClaimedIncidentIsLeftAlone(t *testing.T) {
+	s := &sink{}
+	h := newHarness(t, s.webhook(t))
+	ctx := context.Background()
+	key := notify.GroupKey{Cluster: "c", Group: "g"}
+	now := time.Now().UTC()
+	h.history.windows = []evaluate.GroupWindow{window("g", true, now)}
+	h.store.incidents = map[notify.GroupKey]notify.Incident{key: {Cluster: "c", Group: "g", Open: true, Status: evaluate.Err,
+		WorstStatus: evaluate.Err, OpenedAt: now, Pending: notify.Open, ClaimedAt: now.Add(-time.Second), Version: "1"}}
+	if err := h.Live(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.alerts(); len(got) != 0 {
+		t.Fatalf("alerts %v while another evaluator's claim is fresh, want none", got)
+	}
+	inc := h.store.incidents[key]
+	inc.ClaimedAt = now.Add(-2 * h.cfg.Timeout)
+	h.store.incidents[key] = inc
+	if err := h.Live(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.alerts(); !slices.Equal(got, []string{"open:ERR"}) {
+		t.Errorf("alerts %v after the claim went stale, want the owed open", got)
+	}
+	if inc := h.store.incidents[key]; inc.Pending != notify.None || inc.Sends != 1 || !inc.ClaimedAt.IsZero() {
+		t.Errorf("incident %+v, want delivered", inc)
 	}
 }
 

@@ -33,6 +33,12 @@ type Incident struct {
 	LastSentAt          time.Time
 	Sends, FailedSends  int
 	UpdatedAt           time.Time
+	// Pending is the alert owed to the sinks: set when an evaluator claims
+	// a transition, kept when its delivery failed (the next evaluation
+	// sends it again), cleared once delivered. ClaimedAt is when an
+	// evaluator claimed it and is delivering it now; zero otherwise.
+	Pending   Kind
+	ClaimedAt time.Time
 
 	// Version is the Store's mark of the stored revision this incident was
 	// loaded or saved at; empty for one never stored. It is opaque outside
@@ -133,16 +139,39 @@ func Decide(inc Incident, cluster, group string, status evaluate.Status, now tim
 	return next, None
 }
 
-// Delivered records the outcome of sending alert kind for inc at now.
+// Delivered records the outcome of sending alert kind for inc at now: the
+// claim ends; a failed alert stays Pending for the next evaluation.
 func Delivered(inc Incident, kind Kind, ok bool, now time.Time) Incident {
 	if kind == None {
 		return inc
 	}
+	inc.ClaimedAt = time.Time{}
 	if ok {
 		inc.Sends++
 		inc.LastSentAt = now
+		inc.Pending = None
 	} else {
 		inc.FailedSends++
+		inc.Pending = kind
 	}
 	return inc
 }
+
+// Claimed is inc as an evaluator stores it before delivering kind: the
+// alert pending, and the claim's time. Saved over the version it was loaded
+// at, it makes that evaluator the only one to send it.
+func Claimed(inc Incident, kind Kind, now time.Time) Incident {
+	inc.Pending, inc.ClaimedAt = kind, now
+	return inc
+}
+
+// InFlight is true while another evaluator's claim on inc is younger than
+// ttl: it is delivering the pending alert, and nobody else may. An older
+// claim is an evaluator that stopped mid-delivery: its alert is owed.
+func InFlight(inc Incident, now time.Time, ttl time.Duration) bool {
+	return !inc.ClaimedAt.IsZero() && now.Sub(inc.ClaimedAt) < ttl
+}
+
+// Owed returns the alert to send for inc when Decide has nothing new: the
+// pending one (its delivery failed, or its evaluator stopped), or None.
+func Owed(inc Incident) Kind { return inc.Pending }

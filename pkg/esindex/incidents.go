@@ -39,6 +39,8 @@ type incidentJSON struct {
 			LastSentAt  string `json:"last_sent_at,omitempty"`
 			Sends       int    `json:"sends"`
 			FailedSends int    `json:"failed_sends"`
+			Pending     string `json:"pending,omitempty"`
+			ClaimedAt   string `json:"claimed_at,omitempty"`
 		} `json:"incident"`
 	} `json:"lagwatch"`
 }
@@ -148,6 +150,7 @@ func (s IncidentStore) Load(ctx context.Context) (map[notify.GroupKey]notify.Inc
 				Status: parseIncidentStatus(i.Status), WorstStatus: parseIncidentStatus(i.WorstStatus),
 				OpenedAt: parseTime(i.OpenedAt), ClosedAt: parseTime(i.ClosedAt), LastSentAt: parseTime(i.LastSentAt),
 				Sends: i.Sends, FailedSends: i.FailedSends, UpdatedAt: parseTime(d.Timestamp),
+				Pending: notify.Kind(i.Pending), ClaimedAt: parseTime(i.ClaimedAt),
 				Version: incidentVersion(h.SeqNo, h.PrimaryTerm),
 			}
 			out[notify.GroupKey{Cluster: inc.Cluster, Group: inc.Group}] = inc
@@ -171,6 +174,7 @@ func (s IncidentStore) Save(ctx context.Context, inc notify.Incident) (notify.In
 	i.Open, i.Status, i.WorstStatus = inc.Open, incidentStatus(inc.Status), incidentStatus(inc.WorstStatus)
 	i.OpenedAt, i.ClosedAt, i.LastSentAt = formatTime(inc.OpenedAt), formatTime(inc.ClosedAt), formatTime(inc.LastSentAt)
 	i.Sends, i.FailedSends = inc.Sends, inc.FailedSends
+	i.Pending, i.ClaimedAt = string(inc.Pending), formatTime(inc.ClaimedAt)
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return inc, err

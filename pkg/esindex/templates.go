@@ -18,8 +18,9 @@ import (
 // package installs, stored in each template's "version" and _meta.version.
 // Raise it with any change to templates/*.json. 3: kafka.consumergroup.type
 // on offsets and group documents. 4: lagwatch.status.time_lag_lower_bound on
-// status documents, and the incident log.
-const TemplateVersion = 4
+// status documents, and the incident log. 5: lagwatch.incident.pending and
+// .claimed_at.
+const TemplateVersion = 5
 
 // templatePriority puts lagwatch's templates above Elasticsearch's built-in
 // metrics-*-* template (priority 100), so the exact-name pattern wins.
