@@ -1,8 +1,10 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"text/template"
@@ -44,6 +46,8 @@ type Config struct {
 	// GrafanaURL is Grafana's base URL for dashboard links in alerts; empty
 	// for none.
 	GrafanaURL string
+	// Mail is the e-mail sink; nil without EVALUATOR_SMTP_ADDR.
+	Mail *MailConfig
 	// DeliveryTimeout and DeliveryRetries bound each sink's attempts to
 	// deliver an alert (EVALUATOR_WEBHOOK_TIMEOUT and _RETRIES); the
 	// webhooks carry their own copy.
@@ -90,6 +94,19 @@ type WebhookConfig struct {
 	Retries int
 }
 
+// MailConfig is the e-mail sink's settings.
+type MailConfig struct {
+	Addr, From string
+	To         []string
+	// TLS is notify.MailStartTLS, MailTLS or MailNoTLS; CAFile, when set,
+	// holds the CA certificates that verify the server.
+	TLS, CAFile         string
+	Username            string
+	Password            envconf.Secret
+	Subject, Body       *template.Template
+	SubjectSet, BodySet bool // not the built-in ones
+}
+
 // Sink names, in the order Config.Webhooks holds them.
 const (
 	webhookGeneric = "webhook"
@@ -122,6 +139,9 @@ func (c Config) Sinks() []notify.Sink {
 			Backoff: webhookBackoff,
 		})
 	}
+	if c.Mail != nil {
+		sinks = append(sinks, c.mailSink())
+	}
 	if len(c.Alertmanagers) > 0 {
 		am := &notify.Alertmanager{DashboardURL: c.GrafanaURL}
 		for _, u := range c.Alertmanagers {
@@ -132,6 +152,21 @@ func (c Config) Sinks() []notify.Sink {
 		sinks = append(sinks, am)
 	}
 	return sinks
+}
+
+// mailSink is the e-mail sink of c.Mail (not nil). A CA file that does not
+// load leaves the system roots (loadConfig reported it).
+func (c Config) mailSink() *notify.Mail {
+	m := c.Mail
+	s := &notify.Mail{Addr: m.Addr, TLS: m.TLS, Username: m.Username, Password: string(m.Password), From: m.From,
+		To: m.To, Subject: m.Subject, Body: m.Body, DashboardURL: c.GrafanaURL,
+		Timeout: c.DeliveryTimeout, Retries: c.DeliveryRetries, Backoff: webhookBackoff}
+	if m.CAFile != "" {
+		if pool, err := envconf.LoadCAPool(m.CAFile); err == nil {
+			s.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
+	}
+	return s
 }
 
 // evaluatorEnv is the raw environment, every value a string so that each one
@@ -158,6 +193,15 @@ type evaluatorEnv struct {
 		WebhookTemplateFile string `split_words:"true"`
 		WebhookHeaders      string `split_words:"true"`
 		SlackWebhookURL     string `split_words:"true"`
+		SmtpAddr            string `split_words:"true"`
+		SmtpFrom            string `split_words:"true"`
+		SmtpTo              string `split_words:"true"`
+		SmtpUsername        string `split_words:"true"`
+		SmtpPassword        string `split_words:"true"`
+		SmtpTls             string `split_words:"true" default:"starttls"`
+		SmtpCaFile          string `split_words:"true"`
+		SmtpSubject         string `split_words:"true"`
+		SmtpTemplateFile    string `split_words:"true"`
 		AlertmanagerUrl     string `split_words:"true"`
 		GrafanaUrl          string `split_words:"true"`
 		WebhookTimeout      string `split_words:"true" default:"5s"`
@@ -230,6 +274,31 @@ func loadConfig() (Config, error) {
 			Timeout: timeout, Retries: retries,
 		})
 	}
+	if addr := strings.TrimSpace(e.SmtpAddr); addr != "" {
+		m := &MailConfig{Addr: addr, From: strings.TrimSpace(e.SmtpFrom), To: envconf.SplitList(e.SmtpTo),
+			TLS: strings.ToLower(strings.TrimSpace(e.SmtpTls)), CAFile: strings.TrimSpace(e.SmtpCaFile),
+			Username: strings.TrimSpace(e.SmtpUsername), Password: envconf.Secret(e.SmtpPassword)}
+		m.Subject = parseMailTemplate(&ps, n.SmtpSubject, "subject", e.SmtpSubject, notify.MailSubjectTemplate)
+		m.SubjectSet = strings.TrimSpace(e.SmtpSubject) != ""
+		body := notify.MailBodyTemplate
+		if f := strings.TrimSpace(e.SmtpTemplateFile); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				ps.Add(n.SmtpTemplateFile, "%v", err)
+			}
+			body, m.BodySet = string(b), true
+		}
+		m.Body = parseMailTemplate(&ps, n.SmtpTemplateFile, "body", body, notify.MailBodyTemplate)
+		if m.CAFile != "" {
+			if _, err := envconf.LoadCAPool(m.CAFile); err != nil {
+				ps.Add(n.SmtpCaFile, "%v", err)
+			}
+		}
+		cfg.Mail = m
+	} else {
+		envconf.Ignored(&ps, n.SmtpAddr+" is empty", n.SmtpFrom, e.SmtpFrom, n.SmtpTo, e.SmtpTo, n.SmtpUsername, e.SmtpUsername,
+			n.SmtpPassword, e.SmtpPassword, n.SmtpCaFile, e.SmtpCaFile, n.SmtpSubject, e.SmtpSubject, n.SmtpTemplateFile, e.SmtpTemplateFile)
+	}
 	for _, u := range envconf.SplitList(e.AlertmanagerUrl) {
 		cfg.Alertmanagers = append(cfg.Alertmanagers, envconf.Secret(u))
 	}
@@ -238,6 +307,20 @@ func loadConfig() (Config, error) {
 	cfg.LogLevel, cfg.LogFormat = env.Log.Parse(&ps)
 	ps.Merge(cfg.validate())
 	return cfg, ps.Err()
+}
+
+// parseMailTemplate parses a mail template (text, or def when blank),
+// recording a failure under variable.
+func parseMailTemplate(ps *envconf.Problems, variable, name, text, def string) *template.Template {
+	if strings.TrimSpace(text) == "" {
+		text = def
+	}
+	t, err := notify.ParseTemplate("mail "+name, text)
+	if err != nil {
+		ps.Add(variable, "does not parse: %v", err)
+		return nil
+	}
+	return t
 }
 
 // parseShare, parseMessages and parseThreshold are the syntax of
@@ -311,6 +394,14 @@ func (c Config) validate() envconf.Problems {
 		seen[w.Name] = true
 		w.validate(&ps)
 	}
+	if c.Mail != nil {
+		m := c.mailSink()
+		notify.CheckMail(&ps, notify.MailVars{Addr: n.SmtpAddr, From: n.SmtpFrom, To: n.SmtpTo, TLS: n.SmtpTls,
+			Subject: n.SmtpSubject, Template: n.SmtpTemplateFile}, m)
+		if c.Mail.Password != "" && c.Mail.Username == "" {
+			ps.Add(n.SmtpPassword, "is set but %s is empty", n.SmtpUsername)
+		}
+	}
 	for i, u := range c.Alertmanagers {
 		if err := notify.CheckURL(string(u)); err != nil {
 			ps.Add(n.AlertmanagerUrl, "entry %d %v", i+1, err)
@@ -383,6 +474,7 @@ func (c Config) LogValue() slog.Value {
 			slog.Duration("resend", c.Alert.Resend)),
 		slog.Attr{Key: "webhooks", Value: slog.GroupValue(hooks...)},
 		slog.Any("alertmanagers", redactedURLs(c.Alertmanagers)),
+		slog.Any("email", c.Mail),
 		slog.Group("delivery",
 			slog.Duration("timeout", c.DeliveryTimeout),
 			slog.Int("retries", c.DeliveryRetries)),
@@ -417,6 +509,17 @@ func redactedURLs(us []envconf.Secret) []string {
 		out[i] = notify.RedactURL(string(u))
 	}
 	return out
+}
+
+// LogValue implements slog.LogValuer: the password only as set or not.
+func (m *MailConfig) LogValue() slog.Value {
+	if m == nil {
+		return slog.StringValue("")
+	}
+	return slog.GroupValue(
+		slog.String("addr", m.Addr), slog.String("from", m.From), slog.Any("to", m.To), slog.String("tls", m.TLS),
+		slog.String("ca_file", m.CAFile), slog.String("username", m.Username), slog.Any("password", m.Password),
+		slog.Bool("subject_set", m.SubjectSet), slog.Bool("template_set", m.BodySet))
 }
 
 // The String and GoString methods make fmt's %v, %+v and %#v show the

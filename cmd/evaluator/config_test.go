@@ -40,6 +40,12 @@ func envWith(kv ...string) map[string]string {
 	return envconftest.With(map[string]string{"ELASTICSEARCH_URL": "http://127.0.0.1:9200"}, kv...)
 }
 
+// mailWith is envWith plus a mail sink.
+func mailWith(kv ...string) map[string]string {
+	return envWith(append([]string{"EVALUATOR_SMTP_ADDR", "127.0.0.1:25", "EVALUATOR_SMTP_FROM", "lagwatch@example.com",
+		"EVALUATOR_SMTP_TO", "oncall@example.com"}, kv...)...)
+}
+
 // hookWith is envWith plus a generic webhook.
 func hookWith(kv ...string) map[string]string {
 	return envWith(append([]string{"EVALUATOR_WEBHOOK_URL", "http://127.0.0.1:9/hook"}, kv...)...)
@@ -96,7 +102,10 @@ func TestEnvNames(t *testing.T) {
 		"EVALUATOR_SCHEDULE", "EVALUATOR_WINDOW_SIZE", "EVALUATOR_MAX_AGE", "EVALUATOR_MIN_COMPLETE",
 		"EVALUATOR_ALLOWED_LAG", "EVALUATOR_NOTFOUND_LOOKBACK", "EVALUATOR_PAGE_SIZE", "EVALUATOR_TIMEOUT",
 		"EVALUATOR_ALERT_THRESHOLD", "EVALUATOR_ALERT_RESEND", "EVALUATOR_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TEMPLATE_FILE",
-		"EVALUATOR_WEBHOOK_HEADERS", "EVALUATOR_SLACK_WEBHOOK_URL", "EVALUATOR_ALERTMANAGER_URL", "EVALUATOR_GRAFANA_URL",
+		"EVALUATOR_WEBHOOK_HEADERS", "EVALUATOR_SLACK_WEBHOOK_URL",
+		"EVALUATOR_SMTP_ADDR", "EVALUATOR_SMTP_FROM", "EVALUATOR_SMTP_TO", "EVALUATOR_SMTP_USERNAME", "EVALUATOR_SMTP_PASSWORD",
+		"EVALUATOR_SMTP_TLS", "EVALUATOR_SMTP_CA_FILE", "EVALUATOR_SMTP_SUBJECT", "EVALUATOR_SMTP_TEMPLATE_FILE",
+		"EVALUATOR_ALERTMANAGER_URL", "EVALUATOR_GRAFANA_URL",
 		"EVALUATOR_WEBHOOK_TIMEOUT", "EVALUATOR_WEBHOOK_RETRIES",
 		"EVALUATOR_METRICS_ADDR", "EVALUATOR_HTTP_ADDR", "EVALUATOR_HTTP_TIMEOUT", "LOG_LEVEL", "LOG_FORMAT",
 	}
@@ -365,6 +374,14 @@ func TestLoadConfigRejects(t *testing.T) {
 		// Webhooks.
 		{"webhook scheme", envWith("EVALUATOR_WEBHOOK_URL", "ftp://h/x"), "EVALUATOR_WEBHOOK_URL", "not an http or https URL (value not shown)", "wrong scheme"},
 		{"alertmanager scheme", envWith("EVALUATOR_ALERTMANAGER_URL", "http://am-1:9093,am-2:9093"), "EVALUATOR_ALERTMANAGER_URL", "entry 2 is not an http or https URL (value not shown)", "a host without scheme"},
+		{"smtp addr", mailWith("EVALUATOR_SMTP_ADDR", "mail.example"), "EVALUATOR_SMTP_ADDR", `"mail.example" is not host:port`, "no port"},
+		{"smtp from", mailWith("EVALUATOR_SMTP_FROM", "lagwatch"), "EVALUATOR_SMTP_FROM", `"lagwatch" is not an e-mail address`, "no domain"},
+		{"smtp no to", mailWith("EVALUATOR_SMTP_TO", ""), "EVALUATOR_SMTP_TO", "needs at least one address when EVALUATOR_SMTP_ADDR is set", "nobody to write to"},
+		{"smtp bad to", mailWith("EVALUATOR_SMTP_TO", "a@example.com, b"), "EVALUATOR_SMTP_TO", `entry 2, "b", is not an e-mail address`, "the second address"},
+		{"smtp tls", mailWith("EVALUATOR_SMTP_TLS", "ssl"), "EVALUATOR_SMTP_TLS", `"ssl" is not starttls, tls or none`, "an unknown mode"},
+		{"smtp subject", mailWith("EVALUATOR_SMTP_SUBJECT", "{{.Nope}}"), "EVALUATOR_SMTP_SUBJECT", "does not render an alert", "a field alerts lack"},
+		{"smtp password alone", mailWith("EVALUATOR_SMTP_PASSWORD", "x"), "EVALUATOR_SMTP_PASSWORD", "is set but EVALUATOR_SMTP_USERNAME is empty", "half a login"},
+		{"smtp without addr", envWith("EVALUATOR_SMTP_TO", "a@example.com"), "EVALUATOR_SMTP_TO", "is set but EVALUATOR_SMTP_ADDR is empty", "mail settings that would not be used"},
 		{"grafana url", envWith("EVALUATOR_GRAFANA_URL", "grafana:3000"), "EVALUATOR_GRAFANA_URL", "not an http or https URL", "no scheme"},
 		{"webhook no host", envWith("EVALUATOR_WEBHOOK_URL", "https:///x"), "EVALUATOR_WEBHOOK_URL", "has no host", "no host"},
 		{"webhook unparsable", envWith("EVALUATOR_WEBHOOK_URL", "http://[::1/x"), "EVALUATOR_WEBHOOK_URL", "not a URL (value not shown)", "broken IPv6 literal"},
@@ -507,6 +524,11 @@ func TestSecretsNeverShown(t *testing.T) {
 			"EVALUATOR_WEBHOOK_HEADERS":   "Authorization: Bearer " + hdrTok + "; X-Team: lag",
 			"EVALUATOR_SLACK_WEBHOOK_URL": slack,
 			"EVALUATOR_ALERTMANAGER_URL":  "https://u:" + userTok + "@am:9093",
+			"EVALUATOR_SMTP_ADDR":         "mail.example:587",
+			"EVALUATOR_SMTP_FROM":         "lagwatch@example.com",
+			"EVALUATOR_SMTP_TO":           "oncall@example.com",
+			"EVALUATOR_SMTP_USERNAME":     "lagwatch",
+			"EVALUATOR_SMTP_PASSWORD":     userTok,
 		})
 		cfg, err := loadConfig()
 		if err != nil {
@@ -515,7 +537,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		out := renderConfig(cfg)
 		envconftest.NoSecret(t, "rendered config", out, all)
 		for _, want := range []string{"[REDACTED]", "https://alerts.example/[REDACTED]", "https://hooks.slack.test/[REDACTED]", "headers=2", "http://es:9200",
-			"https://[REDACTED]@am:9093"} {
+			"https://[REDACTED]@am:9093", "email.password=[REDACTED]", "email.addr=mail.example:587"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("rendered config lacks %q; it shows:\n%s", want, out)
 			}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -104,6 +103,8 @@ func (am *Alertmanager) post(ctx context.Context, alerts []postableAlert) error 
 	return errors.Join(errs...)
 }
 
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
 // Severity is the severity label of a group status.
 func Severity(status string) string {
 	if status == "ERR" {
@@ -141,8 +142,7 @@ func (am *Alertmanager) alert(a Alert, status string, resolved bool) postableAle
 		p.Annotations["worst_partition"] = fmt.Sprintf("%s/%d (lag %d)", a.MaxLagTopic, a.MaxLagPartition, a.MaxLag)
 	}
 	if am.DashboardURL != "" {
-		link := strings.TrimRight(am.DashboardURL, "/") + "/d/lagwatch-group?var-cluster=" + url.QueryEscape(a.Cluster) +
-			"&var-group=" + url.QueryEscape(a.Group)
+		link := dashboardLink(am.DashboardURL, a.Cluster, a.Group)
 		p.Annotations["dashboard"] = link
 		p.GeneratorURL = link
 	}

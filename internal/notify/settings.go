@@ -1,13 +1,17 @@
 package notify
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
+	"net/mail"
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -224,4 +228,64 @@ func RedactURL(raw string) string {
 		s += "/" + redacted
 	}
 	return s
+}
+
+// MailVars name the variables the mail sink's settings are read from.
+type MailVars struct {
+	Addr, From, To, TLS, Subject, Template string
+}
+
+// CheckMail checks the mail sink's settings: a host:port address, a From
+// and at least one To address, a known TLS mode, and templates that render
+// an alert of every kind.
+func CheckMail(ps Problems, v MailVars, m *Mail) {
+	if _, port, err := net.SplitHostPort(m.Addr); err != nil || port == "" {
+		ps.Add(v.Addr, "%q is not host:port", m.Addr)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		ps.Add(v.Addr, "port %q is not a number from 0 to 65535", port)
+	}
+	if _, err := mail.ParseAddress(m.From); err != nil {
+		ps.Add(v.From, "%q is not an e-mail address: %v", m.From, err)
+	}
+	if len(m.To) == 0 {
+		ps.Add(v.To, "needs at least one address when %s is set", v.Addr)
+	}
+	for i, to := range m.To {
+		if _, err := mail.ParseAddress(to); err != nil {
+			ps.Add(v.To, "entry %d, %q, is not an e-mail address: %v", i+1, to, err)
+		}
+	}
+	switch m.TLS {
+	case MailStartTLS, MailTLS, MailNoTLS:
+	default:
+		ps.Add(v.TLS, "%q is not starttls, tls or none", m.TLS)
+	}
+	for _, t := range []struct {
+		variable string
+		tmpl     *template.Template
+	}{{v.Subject, m.Subject}, {v.Template, m.Body}} {
+		if t.tmpl == nil {
+			continue // already reported
+		}
+		if err := checkMailRenders(m, t.tmpl); err != nil {
+			ps.Add(t.variable, "does not render an alert: %v", err)
+		}
+	}
+}
+
+// checkMailRenders renders an alert of every kind with t in place of the
+// part it is.
+func checkMailRenders(m *Mail, t *template.Template) error {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := Alert{Cluster: "cluster", Group: "group", Status: "ERR", Previous: "WARN", Worst: "ERR", At: at, OpenedAt: at.Add(-time.Hour),
+		TotalLag: 1200, MaxLagTopic: "topic", MaxLagPartition: 3, MaxLag: 700, TimeLagSeconds: 90,
+		Partitions: []AlertPartition{{Topic: "topic", Partition: 3, Status: "STOP", CurrentLag: 700}}}
+	for _, k := range []Kind{Open, Update, Resend, Close} {
+		a.Kind = k
+		var buf bytes.Buffer
+		if err := t.Execute(&buf, mailView{Alert: a, Link: "http://grafana/d/x"}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -108,7 +108,7 @@ type Webhook struct {
 
 // ParseTemplate parses a body template with the functions the templates
 // above use: json (JSON-encode a value), rfc3339, title, since, timelag,
-// parts.
+// duration (seconds as 1m30s), parts.
 func ParseTemplate(name, text string) (*template.Template, error) {
 	return template.New(name).Funcs(template.FuncMap{
 		"json": func(v any) (string, error) {
@@ -135,6 +135,12 @@ func ParseTemplate(name, text string) (*template.Template, error) {
 				return ""
 			}
 			return fmt.Sprintf(", %s behind", (time.Duration(s) * time.Second).String())
+		},
+		"duration": func(s float64) string {
+			if s < 0 {
+				return "unknown"
+			}
+			return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
 		},
 		"parts": func(ps []AlertPartition) string {
 			if len(ps) == 0 {
@@ -177,23 +183,33 @@ func (w *Webhook) Label() string { return w.Name }
 
 // deliver posts body, retrying as the sink says.
 func (w *Webhook) deliver(ctx context.Context, body []byte) error {
-	backoff := w.Backoff
+	if err := withRetries(ctx, w.Retries, w.Backoff, func() (bool, error) { return w.post(ctx, body) }); err != nil {
+		return fmt.Errorf("webhook %s: %w", w.Name, err)
+	}
+	return nil
+}
+
+// withRetries runs attempt, then up to retries more times while it fails
+// with retry true, pausing backoff (1 s when 0) before the first retry and
+// doubling it each time. The error is the last attempt's, or the context's
+// with the last failure.
+func withRetries(ctx context.Context, retries int, backoff time.Duration, attempt func() (retry bool, err error)) error {
 	if backoff <= 0 {
 		backoff = time.Second
 	}
 	var last error
-	for attempt := 0; attempt <= w.Retries; attempt++ {
-		if attempt > 0 {
+	for n := 0; n <= retries; n++ {
+		if n > 0 {
 			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return fmt.Errorf("webhook %s: %w (last failure: %v)", w.Name, ctx.Err(), last)
+				return fmt.Errorf("%w (last failure: %v)", ctx.Err(), last)
 			case <-t.C:
 			}
 			backoff *= 2
 		}
-		retry, err := w.post(ctx, body)
+		retry, err := attempt()
 		if err == nil {
 			return nil
 		}
@@ -202,7 +218,7 @@ func (w *Webhook) deliver(ctx context.Context, body []byte) error {
 			break
 		}
 	}
-	return fmt.Errorf("webhook %s: %w", w.Name, last)
+	return last
 }
 
 func (w *Webhook) post(ctx context.Context, body []byte) (retry bool, err error) {

@@ -15,6 +15,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -91,6 +92,19 @@ func SMTP(t testing.TB) (addr, api string) {
 		return httpOK("mailpit", strings.TrimRight(u, "/")+"/api/v1/info")
 	})
 	return addr, api
+}
+
+// SMTPCA is the PEM file of the CA that signed the test SMTP server's
+// certificate (TESTENV_SMTP_CA), for STARTTLS.
+func SMTPCA(t testing.TB) string {
+	t.Helper()
+	return server(t, "SMTP server's CA", "TESTENV_SMTP_CA", "", func(path string) error {
+		if path == "" {
+			return errors.New("TESTENV_SMTP_CA is not set")
+		}
+		_, err := os.Stat(path)
+		return err
+	})
 }
 
 // httpOK is nil when url answers 200.

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lagwatch/lagwatch/internal/testenv"
+)
+
+// mailpitMessage is a message as Mailpit's API lists it.
+type mailpitMessage struct {
+	ID      string `json:"ID"`
+	Subject string `json:"Subject"`
+	From    struct {
+		Address string `json:"Address"`
+	} `json:"From"`
+	To []struct {
+		Address string `json:"Address"`
+	} `json:"To"`
+}
+
+// mailsAbout lists, oldest first, the messages on the real SMTP server
+// whose subject names group, with their plain-text bodies.
+func mailsAbout(t *testing.T, api, group string) (msgs []mailpitMessage, bodies []string) {
+	t.Helper()
+	get := func(path string, v any) {
+		t.Helper()
+		res, err := http.Get(api + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 {
+			t.Fatalf("GET %s: %s %s", path, res.Status, b)
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+	}
+	var list struct {
+		Messages []mailpitMessage `json:"messages"`
+	}
+	get("/api/v1/search?query="+url.QueryEscape(`subject:"`+group+`"`), &list)
+	for i := len(list.Messages) - 1; i >= 0; i-- { // newest first there
+		m := list.Messages[i]
+		var full struct {
+			Text string `json:"Text"`
+		}
+		get("/api/v1/message/"+m.ID, &full)
+		msgs, bodies = append(msgs, m), append(bodies, full.Text)
+	}
+	return msgs, bodies
+}
+
+// TestMailSink runs the evaluator as a batch job against the real SMTP
+// server: a stopped group's incident arrives as a mail (subject, sender,
+// recipients, a body with the lags, the worst partition and the dashboard
+// link), its recovery as a second one.
+func TestMailSink(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	es, ns, names, _, w := newHistory(ctx, t, "mail")
+	smtpAddr, api := testenv.SMTP(t)
+	group := testenv.Name(t, "mail-billing")
+	write := func(at time.Time, committed, logEnd int64) {
+		t.Helper()
+		if _, err := w.Write(ctx, stoppedSnapshot(at, group, committed, logEnd)); err != nil {
+			t.Fatalf("write snapshot: %v", err)
+		}
+		if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
+			res.Body.Close()
+		}
+	}
+	t.Setenv("ELASTICSEARCH_URL", testenv.Elasticsearch(t))
+	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
+	t.Setenv("EVALUATOR_SMTP_ADDR", smtpAddr)
+	t.Setenv("EVALUATOR_SMTP_TLS", "none")
+	t.Setenv("EVALUATOR_SMTP_FROM", "lagwatch@example.com")
+	t.Setenv("EVALUATOR_SMTP_TO", "oncall@example.com, team@example.com")
+	t.Setenv("EVALUATOR_SMTP_USERNAME", "lagwatch")
+	t.Setenv("EVALUATOR_SMTP_PASSWORD", "any")
+	t.Setenv("EVALUATOR_GRAFANA_URL", "http://grafana.example:3000")
+	t.Setenv("EVALUATOR_METRICS_ADDR", "")
+	t.Setenv("EVALUATOR_HTTP_ADDR", "")
+	evaluate := func(step string) {
+		t.Helper()
+		var stderr bytes.Buffer
+		if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
+			t.Fatalf("%s: evaluator --once: %v\n%s", step, err, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), `"alerts_sent":1`) {
+			t.Fatalf("%s: the run did not count one alert sent:\n%s", step, stderr.String())
+		}
+	}
+	now := time.Now().UTC()
+	for i := 3; i >= 1; i-- {
+		write(now.Add(-time.Duration(i)*time.Second), 5, 20+int64(3-i))
+	}
+	evaluate("stopped")
+	msgs, bodies := mailsAbout(t, api, group)
+	if len(msgs) != 1 {
+		t.Fatalf("%d mails about %s, want 1", len(msgs), group)
+	}
+	m := msgs[0]
+	if want := "[lagwatch] Opened: consumer group " + group + " on alerts is ERR"; m.Subject != want {
+		t.Errorf("subject %q, want %q", m.Subject, want)
+	}
+	if m.From.Address != "lagwatch@example.com" || len(m.To) != 2 || m.To[0].Address != "oncall@example.com" || m.To[1].Address != "team@example.com" {
+		t.Errorf("from %q to %+v", m.From.Address, m.To)
+	}
+	for _, want := range []string{"is ERR", "Total lag: 17 messages, the most on orders/0 (17)", "orders/0: STOP, lag 17",
+		"Dashboard: http://grafana.example:3000/d/lagwatch-group?var-cluster=alerts&var-group=" + url.QueryEscape(group)} {
+		if !strings.Contains(bodies[0], want) {
+			t.Errorf("body without %q:\n%s", want, bodies[0])
+		}
+	}
+
+	write(time.Now().UTC().Add(-10*time.Millisecond), 23, 23) // caught up
+	evaluate("recovered")
+	msgs, _ = mailsAbout(t, api, group)
+	if len(msgs) != 2 || !strings.HasPrefix(msgs[1].Subject, "[lagwatch] Resolved: consumer group "+group) {
+		t.Errorf("mails %+v, want the open then the close", msgs)
+	}
+}
