@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
@@ -75,6 +76,9 @@ type AlertConfig struct {
 	// Resend is the interval at which an open, unchanged incident is sent
 	// again; 0 never re-sends.
 	Resend time.Duration
+	// GroupAllow and GroupDeny select the groups that alert (see
+	// notify.Policy); nil for no restriction.
+	GroupAllow, GroupDeny *regexp.Regexp
 }
 
 // WebhookConfig is one alert sink.
@@ -189,6 +193,8 @@ type evaluatorEnv struct {
 		Timeout             string `split_words:"true" default:"5m"`
 		AlertThreshold      string `split_words:"true" default:"WARN"`
 		AlertResend         string `split_words:"true" default:"1h"`
+		AlertGroupAllow     string `split_words:"true"`
+		AlertGroupDeny      string `split_words:"true"`
 		WebhookURL          string `split_words:"true"`
 		WebhookTemplateFile string `split_words:"true"`
 		WebhookHeaders      string `split_words:"true"`
@@ -253,6 +259,8 @@ func loadConfig() (Config, error) {
 	cfg.HTTPTimeout = envconf.Parse(&ps, n.HttpTimeout, e.HttpTimeout, envconf.Duration)
 	cfg.Alert.Threshold = envconf.Parse(&ps, n.AlertThreshold, e.AlertThreshold, parseThreshold)
 	cfg.Alert.Resend = envconf.Parse(&ps, n.AlertResend, e.AlertResend, envconf.Duration)
+	cfg.Alert.GroupAllow = parseGroupRegexp(&ps, n.AlertGroupAllow, e.AlertGroupAllow)
+	cfg.Alert.GroupDeny = parseGroupRegexp(&ps, n.AlertGroupDeny, e.AlertGroupDeny)
 
 	// The shared delivery settings are checked even when no webhook is set,
 	// so that a bad value does not wait for the day one is.
@@ -307,6 +315,19 @@ func loadConfig() (Config, error) {
 	cfg.LogLevel, cfg.LogFormat = env.Log.Parse(&ps)
 	ps.Merge(cfg.validate())
 	return cfg, ps.Err()
+}
+
+// parseGroupRegexp compiles a group pattern; nil when blank.
+func parseGroupRegexp(ps *envconf.Problems, variable, s string) *regexp.Regexp {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	re, err := regexp.Compile(s)
+	if err != nil {
+		ps.Add(variable, "is not a regular expression: %v", err)
+		return nil
+	}
+	return re
 }
 
 // parseMailTemplate parses a mail template (text, or def when blank),
@@ -471,7 +492,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("timeout", c.Timeout),
 		slog.Group("alert",
 			slog.String("threshold", c.Alert.Threshold.String()),
-			slog.Duration("resend", c.Alert.Resend)),
+			slog.Duration("resend", c.Alert.Resend),
+			slog.String("group_allow", regexpText(c.Alert.GroupAllow)),
+			slog.String("group_deny", regexpText(c.Alert.GroupDeny))),
 		slog.Attr{Key: "webhooks", Value: slog.GroupValue(hooks...)},
 		slog.Any("alertmanagers", redactedURLs(c.Alertmanagers)),
 		slog.Any("email", c.Mail),
@@ -500,6 +523,13 @@ func (w WebhookConfig) LogValue() slog.Value {
 		slog.String("template", tmpl),
 		slog.Duration("timeout", w.Timeout),
 		slog.Int("retries", w.Retries))
+}
+
+func regexpText(re *regexp.Regexp) string {
+	if re == nil {
+		return ""
+	}
+	return re.String()
 }
 
 // redactedURLs shows only the scheme and host of each URL.

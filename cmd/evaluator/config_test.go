@@ -101,7 +101,8 @@ func TestEnvNames(t *testing.T) {
 		"ELASTICSEARCH_CA_FILE", "ELASTICSEARCH_NAMESPACE", "ELASTICSEARCH_RETENTION",
 		"EVALUATOR_SCHEDULE", "EVALUATOR_WINDOW_SIZE", "EVALUATOR_MAX_AGE", "EVALUATOR_MIN_COMPLETE",
 		"EVALUATOR_ALLOWED_LAG", "EVALUATOR_NOTFOUND_LOOKBACK", "EVALUATOR_PAGE_SIZE", "EVALUATOR_TIMEOUT",
-		"EVALUATOR_ALERT_THRESHOLD", "EVALUATOR_ALERT_RESEND", "EVALUATOR_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TEMPLATE_FILE",
+		"EVALUATOR_ALERT_THRESHOLD", "EVALUATOR_ALERT_RESEND", "EVALUATOR_ALERT_GROUP_ALLOW", "EVALUATOR_ALERT_GROUP_DENY",
+		"EVALUATOR_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TEMPLATE_FILE",
 		"EVALUATOR_WEBHOOK_HEADERS", "EVALUATOR_SLACK_WEBHOOK_URL",
 		"EVALUATOR_SMTP_ADDR", "EVALUATOR_SMTP_FROM", "EVALUATOR_SMTP_TO", "EVALUATOR_SMTP_USERNAME", "EVALUATOR_SMTP_PASSWORD",
 		"EVALUATOR_SMTP_TLS", "EVALUATOR_SMTP_CA_FILE", "EVALUATOR_SMTP_SUBJECT", "EVALUATOR_SMTP_TEMPLATE_FILE",
@@ -374,6 +375,8 @@ func TestLoadConfigRejects(t *testing.T) {
 		// Webhooks.
 		{"webhook scheme", envWith("EVALUATOR_WEBHOOK_URL", "ftp://h/x"), "EVALUATOR_WEBHOOK_URL", "not an http or https URL (value not shown)", "wrong scheme"},
 		{"alertmanager scheme", envWith("EVALUATOR_ALERTMANAGER_URL", "http://am-1:9093,am-2:9093"), "EVALUATOR_ALERTMANAGER_URL", "entry 2 is not an http or https URL (value not shown)", "a host without scheme"},
+		{"group allow", envWith("EVALUATOR_ALERT_GROUP_ALLOW", "prod-("), "EVALUATOR_ALERT_GROUP_ALLOW", "is not a regular expression", "unbalanced"},
+		{"group deny", envWith("EVALUATOR_ALERT_GROUP_DENY", "*x"), "EVALUATOR_ALERT_GROUP_DENY", "is not a regular expression", "nothing to repeat"},
 		{"smtp addr", mailWith("EVALUATOR_SMTP_ADDR", "mail.example"), "EVALUATOR_SMTP_ADDR", `"mail.example" is not host:port`, "no port"},
 		{"smtp from", mailWith("EVALUATOR_SMTP_FROM", "lagwatch"), "EVALUATOR_SMTP_FROM", `"lagwatch" is not an e-mail address`, "no domain"},
 		{"smtp no to", mailWith("EVALUATOR_SMTP_TO", ""), "EVALUATOR_SMTP_TO", "needs at least one address when EVALUATOR_SMTP_ADDR is set", "nobody to write to"},

@@ -33,6 +33,9 @@ func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.
 	var errs []error
 	sem := make(chan struct{}, alertConcurrency)
 	for _, r := range results {
+		if !e.cfg.Alert.Covers(r.Group) {
+			continue // EVALUATOR_ALERT_GROUP_ALLOW / _DENY
+		}
 		key := notify.GroupKey{Cluster: r.Cluster, Group: r.Group}
 		prev := incidents[key]
 		if notify.InFlight(prev, at, e.cfg.Timeout) {

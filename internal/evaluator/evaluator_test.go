@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -228,6 +229,26 @@ func TestFailedAlertsAreOwed(t *testing.T) {
 	step(false, 0)
 	if got := s.alerts(); len(got) != 3 {
 		t.Errorf("alerts %v: nothing owed any more, want no more", got)
+	}
+}
+
+// TestDeniedGroupsDoNotAlert: a group EVALUATOR_ALERT_GROUP_DENY matches
+// (or ALLOW does not) neither opens an incident nor alerts; the others do.
+func TestDeniedGroupsDoNotAlert(t *testing.T) {
+	s := &sink{}
+	h := newHarness(t, s.webhook(t))
+	h.cfg.Alert.Allow = regexp.MustCompile(`^stopped`)
+	h.cfg.Alert.Deny = regexp.MustCompile(`-test$`)
+	now := time.Now().UTC()
+	h.history.windows = []evaluate.GroupWindow{window("stopped", true, now), window("stopped-test", true, now), window("other", true, now)}
+	if err := h.Live(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.alerts(); len(got) != 1 {
+		t.Errorf("alerts %v, want one, for group stopped alone", got)
+	}
+	if _, ok := h.store.incidents[notify.GroupKey{Cluster: "c", Group: "stopped"}]; !ok || len(h.store.incidents) != 1 {
+		t.Errorf("incidents %v, want only stopped's", h.store.incidents)
 	}
 }
 

@@ -116,6 +116,9 @@ func (e *Evaluator) Report(ctx context.Context, q ReportQuery, w io.Writer) erro
 			g.Steps++
 			g.Seconds[r.Status.String()] += q.Step.Seconds()
 			g.Worst = max(g.Worst, r.Status)
+			if !e.cfg.Alert.Covers(r.Group) {
+				return nil // no incident, no alert
+			}
 			next, kind := notify.Decide(st.inc, r.Cluster, r.Group, r.Status, at, e.cfg.Alert)
 			if kind == notify.None {
 				return nil // the stored incident changes only with an alert

@@ -13,6 +13,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"regexp"
 	"time"
 
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
@@ -86,6 +87,20 @@ type Policy struct {
 	Threshold evaluate.Status
 	// ResendEvery re-sends an open, unchanged incident; 0 never re-sends.
 	ResendEvery time.Duration
+	// Allow, when set, is the groups that alert (regexp.MatchString: a
+	// match anywhere in the name; anchor with ^ and $); Deny, when set, the
+	// groups that never do, whatever Allow says. Burrow's notifier group
+	// allowlist and denylist.
+	Allow, Deny *regexp.Regexp
+}
+
+// Covers is whether group alerts at all under p. A group it does not cover
+// has no incident and no alert.
+func (p Policy) Covers(group string) bool {
+	if p.Deny != nil && p.Deny.MatchString(group) {
+		return false
+	}
+	return p.Allow == nil || p.Allow.MatchString(group)
 }
 
 // Decide returns what to send for a group whose status is now status, and

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -137,5 +138,34 @@ func TestWebhookRetries(t *testing.T) {
 	err := w.Send(context.Background(), sampleAlert())
 	if err == nil || strings.Contains(err.Error(), "T0KEN") {
 		t.Errorf("unreachable sink: %v (must fail without showing the URL)", err)
+	}
+}
+
+// TestPolicyCovers: which groups alert under allow and deny patterns.
+func TestPolicyCovers(t *testing.T) {
+	for _, tc := range []struct {
+		name, allow, deny, group string
+		want                     bool
+		reason                   string
+	}{
+		{"no patterns", "", "", "billing", true, "every group alerts"},
+		{"allowed", "^prod-", "", "prod-billing", true, "matches the allow pattern"},
+		{"not allowed", "^prod-", "", "stage-billing", false, "allow set, no match"},
+		{"denied", "", "console-consumer", "console-consumer-4711", false, "a match anywhere in the name"},
+		{"deny wins", "^prod-", "-test$", "prod-billing-test", false, "denied although allowed"},
+		{"allowed, not denied", "^prod-", "-test$", "prod-billing", true, "allowed, deny does not match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p Policy
+			if tc.allow != "" {
+				p.Allow = regexp.MustCompile(tc.allow)
+			}
+			if tc.deny != "" {
+				p.Deny = regexp.MustCompile(tc.deny)
+			}
+			if got := p.Covers(tc.group); got != tc.want {
+				t.Errorf("Covers(%q) = %v, want %v: %s", tc.group, got, tc.want, tc.reason)
+			}
+		})
 	}
 }
