@@ -130,3 +130,64 @@ func TestMailSink(t *testing.T) {
 		t.Errorf("mails %+v, want the open then the close", msgs)
 	}
 }
+
+// TestSinkDownLosesNothing: while the mail server is unreachable, the
+// open and then the close of an incident fail (counted); each is sent by
+// the next evaluation that reaches the server, once.
+func TestSinkDownLosesNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	es, ns, names, _, w := newHistory(ctx, t, "maildown")
+	smtpAddr, api := testenv.SMTP(t)
+	down := testenv.FreeAddr(t) // nothing listens there
+	group := testenv.Name(t, "down-billing")
+	write := func(at time.Time, committed, logEnd int64) {
+		t.Helper()
+		if _, err := w.Write(ctx, stoppedSnapshot(at, group, committed, logEnd)); err != nil {
+			t.Fatalf("write snapshot: %v", err)
+		}
+		if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
+			res.Body.Close()
+		}
+	}
+	t.Setenv("ELASTICSEARCH_URL", testenv.Elasticsearch(t))
+	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
+	t.Setenv("EVALUATOR_SMTP_TLS", "none")
+	t.Setenv("EVALUATOR_SMTP_FROM", "lagwatch@example.com")
+	t.Setenv("EVALUATOR_SMTP_TO", "oncall@example.com")
+	t.Setenv("EVALUATOR_WEBHOOK_RETRIES", "0")
+	t.Setenv("EVALUATOR_METRICS_ADDR", "")
+	t.Setenv("EVALUATOR_HTTP_ADDR", "")
+	evaluate := func(step, addr, want string) {
+		t.Helper()
+		t.Setenv("EVALUATOR_SMTP_ADDR", addr)
+		var stderr bytes.Buffer
+		if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
+			t.Fatalf("%s: evaluator --once: %v\n%s", step, err, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), want) {
+			t.Fatalf("%s: summary without %s:\n%s", step, want, stderr.String())
+		}
+	}
+	subjects := func() []string {
+		msgs, _ := mailsAbout(t, api, group)
+		var out []string
+		for _, m := range msgs {
+			out = append(out, strings.Fields(m.Subject)[1])
+		}
+		return out
+	}
+	now := time.Now().UTC()
+	for i := 3; i >= 1; i-- {
+		write(now.Add(-time.Duration(i)*time.Second), 5, 20+int64(3-i))
+	}
+	evaluate("stopped, server down", down, `"alerts_sent":0,"alerts_failed":1`)
+	evaluate("server back", smtpAddr, `"alerts_sent":1,"alerts_failed":0`)
+	write(time.Now().UTC().Add(-10*time.Millisecond), 23, 23) // caught up
+	evaluate("recovered, server down", down, `"alerts_sent":0,"alerts_failed":1`)
+	evaluate("server back again", smtpAddr, `"alerts_sent":1,"alerts_failed":0`)
+	evaluate("nothing owed", smtpAddr, `"alerts_sent":0,"alerts_failed":0`)
+	if got := subjects(); len(got) != 2 || got[0] != "Opened:" || got[1] != "Resolved:" {
+		t.Errorf("mails %v, want the open and the close, once each", got)
+	}
+}
