@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/lagwatch/lagwatch/internal/collector"
 	"github.com/lagwatch/lagwatch/internal/envconf"
@@ -108,7 +109,13 @@ func (p *program) serve(ctx context.Context) error {
 	if err != nil {
 		return usageError{Err: fmt.Errorf("COLLECTOR_SCHEDULE: %w", err)}
 	}
-	sched.Start(ctx, func(ctx context.Context) { _, _ = p.core.Tick(ctx) })
+	sched.Start(ctx, func(ctx context.Context) {
+		at, ok := service.PlannedAt(ctx)
+		if !ok {
+			at = time.Now()
+		}
+		_, _ = p.core.TickAt(ctx, at)
+	})
 	p.log.Info("collector running", "schedule", p.cfg.Schedule, "clusters", len(p.core.Sources))
 	<-ctx.Done()
 	p.log.Info("stopping: waiting for the tick in flight")

@@ -74,7 +74,13 @@ type Result struct {
 // cluster could not be read or a snapshot could be neither written nor
 // spooled, with one error per failed cluster joined; group and partition
 // errors are counted and logged but are part of a successful tick.
-func (c *Collector) Tick(ctx context.Context) (Result, error) {
+func (c *Collector) Tick(ctx context.Context) (Result, error) { return c.TickAt(ctx, time.Now()) }
+
+// TickAt is Tick with the snapshots' time taken from at (truncated to the
+// second) rather than from the clock: the instant a scheduled tick was
+// planned for, so that collectors of one cluster on one schedule aligned to
+// the clock write the same tick times, and so the same document ids.
+func (c *Collector) TickAt(ctx context.Context, at time.Time) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	start := time.Now()
@@ -90,7 +96,7 @@ func (c *Collector) Tick(ctx context.Context) (Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			snaps[i] = src.Take(ctx, start)
+			snaps[i] = src.Take(ctx, at)
 			readDone[i] = time.Since(start)
 		}()
 	}

@@ -324,6 +324,11 @@ func (e *Evaluator) Live(ctx context.Context) error {
 	defer cancel()
 	start := time.Now()
 	at := start.UTC().Truncate(time.Millisecond)
+	if planned, ok := service.PlannedAt(ctx); ok {
+		// Evaluators on one schedule aligned to the clock evaluate the same
+		// instant, and write the same status documents (stored once).
+		at = planned.UTC().Truncate(time.Millisecond)
+	}
 	// Make the collector's latest tick searchable before reading it.
 	// A failure shows in the read that follows.
 	_ = e.history.Refresh(ctx)

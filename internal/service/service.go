@@ -62,9 +62,31 @@ func (s *Schedule) Start(ctx context.Context, job func(context.Context)) {
 				s.log.Error("scheduled run panicked; the next one runs on schedule", "err", fmt.Sprint(r), "stack", string(debug.Stack()))
 			}
 		}()
-		job(runCtx)
+		job(context.WithValue(runCtx, plannedKey{}, Planned(s.sched, time.Now())))
 	}))
 	s.cron.Start()
+}
+
+type plannedKey struct{}
+
+// Planned is the instant a run that starts at now was scheduled for: the
+// schedule's activation in the second before now, whatever the start-up
+// delay of this process, so that processes on one schedule aligned to the
+// clock (a cron spec such as "*/30 * * * * *") agree on it to the
+// millisecond. A schedule not aligned to the clock (@every 30s counts from
+// each process's start) has no such activation: the run's own start.
+func Planned(sched cron.Schedule, now time.Time) time.Time {
+	if p := sched.Next(now.Add(-time.Second)); !p.After(now) {
+		return p
+	}
+	return now
+}
+
+// PlannedAt is the instant the scheduled run of ctx was planned for
+// (Planned); false outside a scheduled run.
+func PlannedAt(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(plannedKey{}).(time.Time)
+	return t, ok
 }
 
 // Stop starts no further run and waits for the run in flight, if any.

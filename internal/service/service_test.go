@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lagwatch/lagwatch/internal/envconf"
+
 	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -317,4 +319,38 @@ func TestStopBeforeStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Stop() // nothing scheduled: returns at once
+}
+
+// TestPlanned: a run's planned instant is the schedule's activation in the
+// second before its start, the same for every process on a schedule aligned
+// to the clock; @every schedules, counted from each process's start, and a
+// run started too late have none: the start itself.
+func TestPlanned(t *testing.T) {
+	at := func(s string) time.Time {
+		t.Helper()
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		name, spec, now, want, reason string
+	}{
+		{"aligned, on time", "*/30 * * * * *", "2026-05-01T03:00:30.004Z", "2026-05-01T03:00:30Z", "fired 4 ms after the activation"},
+		{"aligned, late", "*/30 * * * * *", "2026-05-01T03:00:30.900Z", "2026-05-01T03:00:30Z", "a slow start within the second"},
+		{"aligned, too late", "*/30 * * * * *", "2026-05-01T03:00:31.200Z", "2026-05-01T03:00:31.200Z", "more than a second late: not this activation"},
+		{"five fields", "* * * * *", "2026-05-01T03:01:00.010Z", "2026-05-01T03:01:00Z", "every minute, at its first second"},
+		{"every", "@every 30s", "2026-05-01T03:00:30.004Z", "2026-05-01T03:00:30.004Z", "counted from the process's start"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sched, err := envconf.ScheduleParser.Parse(tc.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := Planned(sched, at(tc.now)); !got.Equal(at(tc.want)) {
+				t.Errorf("Planned(%s, %s) = %s, want %s: %s", tc.spec, tc.now, got.Format(time.RFC3339Nano), tc.want, tc.reason)
+			}
+		})
+	}
 }
