@@ -147,7 +147,7 @@ func (c Config) Sinks() []notify.Sink {
 		sinks = append(sinks, c.mailSink())
 	}
 	if len(c.Alertmanagers) > 0 {
-		am := &notify.Alertmanager{DashboardURL: c.GrafanaURL}
+		am := &notify.Alertmanager{DashboardURL: c.GrafanaURL, ResolveAfter: resolveAfter(c.Schedule, time.Now())}
 		for _, u := range c.Alertmanagers {
 			am.Targets = append(am.Targets, &notify.Webhook{Name: "alertmanager",
 				URL:     strings.TrimRight(string(u), "/") + notify.AlertmanagerAPI,
@@ -156,6 +156,19 @@ func (c Config) Sinks() []notify.Sink {
 		sinks = append(sinks, am)
 	}
 	return sinks
+}
+
+// resolveAfter is how long an alert posted to Alertmanager stays firing
+// without being posted again: three intervals of the schedule, at least 5
+// minutes, so that one late or failed evaluation does not resolve it.
+func resolveAfter(schedule string, now time.Time) time.Duration {
+	const least = 5 * time.Minute
+	sched, err := envconf.ScheduleParser.Parse(schedule)
+	if err != nil {
+		return least
+	}
+	next := sched.Next(now)
+	return max(least, 3*sched.Next(next).Sub(next))
 }
 
 // mailSink is the e-mail sink of c.Mail (not nil). A CA file that does not

@@ -647,3 +647,22 @@ func TestDocsListEveryVariable(t *testing.T) {
 		}
 	})
 }
+
+// TestResolveAfter: alerts posted to Alertmanager outlive three intervals
+// of the schedule, and five minutes at least.
+func TestResolveAfter(t *testing.T) {
+	now := time.Date(2026, 5, 1, 3, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		schedule string
+		want     time.Duration
+	}{
+		{"@every 1m", 5 * time.Minute},
+		{"*/30 * * * * *", 5 * time.Minute},
+		{"*/10 * * * *", 30 * time.Minute},
+		{"@hourly", 3 * time.Hour},
+	} {
+		if got := resolveAfter(tc.schedule, now); got != tc.want {
+			t.Errorf("resolveAfter(%q) = %s, want %s", tc.schedule, got, tc.want)
+		}
+	}
+}
