@@ -65,6 +65,29 @@ func stoppedSnapshot(at time.Time, group string, committed, logEnd int64) snapsh
 	}}}
 }
 
+// groupHistory is a fresh namespace on the test node, the test's
+// environment pointing the evaluator at it (no listeners), and a writer of
+// ticks of one group of cluster "alerts" (stoppedSnapshot), each made
+// searchable at once.
+func groupHistory(ctx context.Context, t *testing.T, prefix string) (group string, write func(at time.Time, committed, logEnd int64)) {
+	t.Helper()
+	es, ns, names, _, w := newHistory(ctx, t, prefix)
+	group = testenv.Name(t, prefix+"-group")
+	t.Setenv("ELASTICSEARCH_URL", testenv.Elasticsearch(t))
+	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
+	t.Setenv("EVALUATOR_METRICS_ADDR", "")
+	t.Setenv("EVALUATOR_HTTP_ADDR", "")
+	return group, func(at time.Time, committed, logEnd int64) {
+		t.Helper()
+		if _, err := w.Write(ctx, stoppedSnapshot(at, group, committed, logEnd)); err != nil {
+			t.Fatalf("write snapshot: %v", err)
+		}
+		if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
+			res.Body.Close()
+		}
+	}
+}
+
 // newHistory is a fresh namespace on the test node with the collector's
 // templates installed, its client and a writer (esindextest.New).
 func newHistory(ctx context.Context, t *testing.T, prefix string) (*elasticsearch.Client, string, esindex.Names, *esindex.Client, *esindex.Writer) {

@@ -55,25 +55,10 @@ func alertsOf(t *testing.T, base, group string) []amAlert {
 func TestAlertmanagerSink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	es, ns, names, _, w := newHistory(ctx, t, "am")
+	group, write := groupHistory(ctx, t, "am")
 	am := testenv.Alertmanager(t)
-	group := testenv.Name(t, "am-billing")
-	write := func(at time.Time, committed, logEnd int64) {
-		t.Helper()
-		s := stoppedSnapshot(at, group, committed, logEnd)
-		if _, err := w.Write(ctx, s); err != nil {
-			t.Fatalf("write snapshot: %v", err)
-		}
-		if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
-			res.Body.Close()
-		}
-	}
-	t.Setenv("ELASTICSEARCH_URL", testenv.Elasticsearch(t))
-	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
 	t.Setenv("EVALUATOR_ALERTMANAGER_URL", am)
 	t.Setenv("EVALUATOR_GRAFANA_URL", "http://grafana.example:3000")
-	t.Setenv("EVALUATOR_METRICS_ADDR", "")
-	t.Setenv("EVALUATOR_HTTP_ADDR", "")
 	evaluate := func(step string) map[string]any {
 		t.Helper()
 		var stderr bytes.Buffer

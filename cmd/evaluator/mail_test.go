@@ -67,20 +67,8 @@ func mailsAbout(t *testing.T, api, group string) (msgs []mailpitMessage, bodies 
 func TestMailSink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	es, ns, names, _, w := newHistory(ctx, t, "mail")
+	group, write := groupHistory(ctx, t, "mail")
 	smtpAddr, api := testenv.SMTP(t)
-	group := testenv.Name(t, "mail-billing")
-	write := func(at time.Time, committed, logEnd int64) {
-		t.Helper()
-		if _, err := w.Write(ctx, stoppedSnapshot(at, group, committed, logEnd)); err != nil {
-			t.Fatalf("write snapshot: %v", err)
-		}
-		if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
-			res.Body.Close()
-		}
-	}
-	t.Setenv("ELASTICSEARCH_URL", testenv.Elasticsearch(t))
-	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
 	t.Setenv("EVALUATOR_SMTP_ADDR", smtpAddr)
 	t.Setenv("EVALUATOR_SMTP_TLS", "none")
 	t.Setenv("EVALUATOR_SMTP_FROM", "lagwatch@example.com")
@@ -88,8 +76,6 @@ func TestMailSink(t *testing.T) {
 	t.Setenv("EVALUATOR_SMTP_USERNAME", "lagwatch")
 	t.Setenv("EVALUATOR_SMTP_PASSWORD", "any")
 	t.Setenv("EVALUATOR_GRAFANA_URL", "http://grafana.example:3000")
-	t.Setenv("EVALUATOR_METRICS_ADDR", "")
-	t.Setenv("EVALUATOR_HTTP_ADDR", "")
 	evaluate := func(step string) {
 		t.Helper()
 		var stderr bytes.Buffer
@@ -137,27 +123,13 @@ func TestMailSink(t *testing.T) {
 func TestSinkDownLosesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	es, ns, names, _, w := newHistory(ctx, t, "maildown")
+	group, write := groupHistory(ctx, t, "maildown")
 	smtpAddr, api := testenv.SMTP(t)
 	down := testenv.FreeAddr(t) // nothing listens there
-	group := testenv.Name(t, "down-billing")
-	write := func(at time.Time, committed, logEnd int64) {
-		t.Helper()
-		if _, err := w.Write(ctx, stoppedSnapshot(at, group, committed, logEnd)); err != nil {
-			t.Fatalf("write snapshot: %v", err)
-		}
-		if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
-			res.Body.Close()
-		}
-	}
-	t.Setenv("ELASTICSEARCH_URL", testenv.Elasticsearch(t))
-	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
 	t.Setenv("EVALUATOR_SMTP_TLS", "none")
 	t.Setenv("EVALUATOR_SMTP_FROM", "lagwatch@example.com")
 	t.Setenv("EVALUATOR_SMTP_TO", "oncall@example.com")
 	t.Setenv("EVALUATOR_WEBHOOK_RETRIES", "0")
-	t.Setenv("EVALUATOR_METRICS_ADDR", "")
-	t.Setenv("EVALUATOR_HTTP_ADDR", "")
 	evaluate := func(step, addr, want string) {
 		t.Helper()
 		t.Setenv("EVALUATOR_SMTP_ADDR", addr)
