@@ -16,4 +16,4 @@ down:
 	@scripts/testenv down
 
 build:
-	go build -o bin/ ./cmd/...
+	go build -buildvcs=auto -o bin/ ./cmd/collector ./cmd/evaluator

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func TestOnceStoresKafkaToolLags(t *testing.T) {
 
 	ns := setCollectorEnv(t, empty, active)
 	var stderr bytes.Buffer
-	if err := run(ctx, []string{"--once"}, &stderr); err != nil {
+	if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
 		t.Fatalf("collector --once: %v\n%s", err, stderr.String())
 	}
 	docs := testenv.SearchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns)
@@ -90,7 +91,7 @@ func TestBadConfigurationExitsTwo(t *testing.T) {
 			t.Setenv("ELASTICSEARCH_URL", "http://127.0.0.1:9200")
 			t.Setenv(tc.variable, tc.value)
 			var stderr bytes.Buffer
-			err := run(context.Background(), []string{"--once"}, &stderr)
+			err := run(context.Background(), []string{"--once"}, io.Discard, &stderr)
 			if code := exitCode(err, &stderr); code != 2 {
 				t.Fatalf("exit code %d, want 2 (err %v)", code, err)
 			}

@@ -85,13 +85,13 @@ type collectorEnv struct {
 	} `split_words:"true"`
 	Elasticsearch envconf.ESEnv `split_words:"true"`
 	Collector     struct {
-		Schedule         string `split_words:"true" default:"@every 30s"`
-		TickTimeout      string `split_words:"true" default:"25s"`
-		KafkaTimeout     string `split_words:"true" default:"10s"`
-		FetchConcurrency string `split_words:"true" default:"16"`
-		SpoolDir         string `split_words:"true" default:"lagwatch-spool"`
-		SpoolMaxBytes    string `split_words:"true" default:"256MiB"`
-		MetricsAddr      string `split_words:"true" default:":9308" keep_empty:"true"`
+		Schedule         string `split_words:"true" default:"@every 30s" desc:"When to take snapshots, as a cron spec: a descriptor (@every 30s, @hourly), 5 fields (*/5 * * * *: minute, hour, day of month, month, day of week) or 6 fields with a leading seconds field (*/15 * * * * *)."`
+		TickTimeout      string `split_words:"true" default:"25s" desc:"Time limit of one whole tick, every cluster and the write included."`
+		KafkaTimeout     string `split_words:"true" default:"10s" desc:"Time limit of one Kafka request, and of connecting to a broker (TLS and SASL included)."`
+		FetchConcurrency string `split_words:"true" default:"16" desc:"Most per-group offset fetches in flight at once, per cluster."`
+		SpoolDir         string `split_words:"true" default:"lagwatch-spool" desc:"Directory for snapshots not yet written to Elasticsearch."`
+		SpoolMaxBytes    string `split_words:"true" default:"256MiB" desc:"Most bytes the spool may hold: a number of bytes, or a number followed by KiB, MiB or GiB (KB, MB, GB are rejected as ambiguous)."`
+		MetricsAddr      string `split_words:"true" default:":9308" keep_empty:"true" desc:"Listen address ([host]:port, numeric port) of the Prometheus /metrics and the /healthz endpoints."`
 	} `split_words:"true"`
 	Log envconf.LogEnv `split_words:"true"`
 }
@@ -99,22 +99,22 @@ type collectorEnv struct {
 // clusterEnv is one cluster's variables, read under "KAFKA" (single cluster)
 // or "KAFKA_<NAME>".
 type clusterEnv struct {
-	Brokers string `split_words:"true"`
+	Brokers string `split_words:"true" desc:"Bootstrap brokers, host:port list (IPv6 as [::1]:9092)."`
 	TLS     struct {
-		Enabled            string `split_words:"true" default:"false"`
-		CAFile             string `split_words:"true"`
-		CertFile           string `split_words:"true"`
-		KeyFile            string `split_words:"true"`
-		InsecureSkipVerify string `split_words:"true" default:"false"`
+		Enabled            string `split_words:"true" default:"false" desc:"Connect with TLS (1.2 or later)."`
+		CAFile             string `split_words:"true" desc:"PEM file of CA certificates that verify the brokers."`
+		CertFile           string `split_words:"true" desc:"PEM client certificate (chain) for mutual TLS."`
+		KeyFile            string `split_words:"true" desc:"PEM private key of the client certificate."`
+		InsecureSkipVerify string `split_words:"true" default:"false" desc:"Do not verify the brokers' certificates."`
 	} `split_words:"true"`
 	SASL struct {
-		Mechanism string `split_words:"true"`
-		Username  string `split_words:"true"`
-		Password  string `split_words:"true"`
+		Mechanism string `split_words:"true" desc:"PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (any case)."`
+		Username  string `split_words:"true" desc:"SASL user."`
+		Password  string `split_words:"true" desc:"SASL password (secret)."`
 	} `split_words:"true"`
 	Group struct {
-		Allow string `split_words:"true"`
-		Deny  string `split_words:"true"`
+		Allow string `split_words:"true" desc:"Go regular expression: only consumer groups whose id matches are watched."`
+		Deny  string `split_words:"true" desc:"Go regular expression: groups whose id matches are not watched, even when allowed."`
 	} `split_words:"true"`
 }
 

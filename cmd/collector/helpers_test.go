@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -60,7 +61,7 @@ func runOnce(ctx context.Context, t *testing.T, env map[string]string) (output s
 		t.Setenv(k, v)
 	}
 	var stderr bytes.Buffer
-	err = run(ctx, []string{"--once"}, &stderr)
+	err = run(ctx, []string{"--once"}, io.Discard, &stderr)
 	return stderr.String(), err
 }
 

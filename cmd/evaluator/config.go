@@ -196,38 +196,38 @@ func (c Config) mailSink() *notify.Mail {
 type evaluatorEnv struct {
 	Elasticsearch envconf.ESEnv `split_words:"true"`
 	Evaluator     struct {
-		Schedule            string `split_words:"true" default:"@every 1m"`
-		WindowSize          string `split_words:"true" default:"10"`
-		MaxAge              string `split_words:"true" default:"1h"`
-		MinComplete         string `split_words:"true" default:"0"`
-		AllowedLag          string `split_words:"true" default:"0"`
-		NotfoundLookback    string `split_words:"true" default:"24h"`
-		PageSize            string `split_words:"true" default:"5000"`
-		Timeout             string `split_words:"true" default:"5m"`
-		AlertThreshold      string `split_words:"true" default:"WARN"`
-		AlertResend         string `split_words:"true" default:"1h"`
-		AlertGroupAllow     string `split_words:"true"`
-		AlertGroupDeny      string `split_words:"true"`
-		WebhookURL          string `split_words:"true"`
-		WebhookTemplateFile string `split_words:"true"`
-		WebhookHeaders      string `split_words:"true"`
-		SlackWebhookURL     string `split_words:"true"`
-		SmtpAddr            string `split_words:"true"`
-		SmtpFrom            string `split_words:"true"`
-		SmtpTo              string `split_words:"true"`
-		SmtpUsername        string `split_words:"true"`
-		SmtpPassword        string `split_words:"true"`
-		SmtpTls             string `split_words:"true" default:"starttls"`
-		SmtpCaFile          string `split_words:"true"`
-		SmtpSubject         string `split_words:"true"`
-		SmtpTemplateFile    string `split_words:"true"`
-		AlertmanagerUrl     string `split_words:"true"`
-		GrafanaUrl          string `split_words:"true"`
-		WebhookTimeout      string `split_words:"true" default:"5s"`
-		WebhookRetries      string `split_words:"true" default:"3"`
-		MetricsAddr         string `split_words:"true" default:":9309" keep_empty:"true"`
-		HttpAddr            string `split_words:"true" default:":8000" keep_empty:"true"`
-		HttpTimeout         string `split_words:"true" default:"10s"`
+		Schedule            string `split_words:"true" default:"@every 1m" desc:"When to evaluate in schedule mode (no --once, --at, backtest or status)."`
+		WindowSize          string `split_words:"true" default:"10" desc:"Observations of a partition that make a complete window (Burrow's stored intervals): the newest this many are evaluated."`
+		MaxAge              string `split_words:"true" default:"1h" desc:"Observations older than this are left out of a window."`
+		MinComplete         string `split_words:"true" default:"0" desc:"Share of a complete window, 0 to 1, below which a partition is OK without further checks."`
+		AllowedLag          string `split_words:"true" default:"0" desc:"Lag, in messages, that still counts as caught up."`
+		NotfoundLookback    string `split_words:"true" default:"24h" desc:"A group without observations within EVALUATOR_MAX_AGE is reported NOTFOUND when it was seen within this time; a group seen only earlier is forgotten."`
+		PageSize            string `split_words:"true" default:"5000" desc:"Documents per search request when reading windows."`
+		Timeout             string `split_words:"true" default:"5m" desc:"Time limit of one evaluation run (reading, writing the statuses, sending the alerts), or of one backtest step."`
+		AlertThreshold      string `split_words:"true" default:"WARN" desc:"Least group status that opens an incident: WARN (WARN and ERR groups alert) or ERR (any case)."`
+		AlertResend         string `split_words:"true" default:"1h" desc:"How often an open incident whose status did not change is sent again."`
+		AlertGroupAllow     string `split_words:"true" desc:"Regular expression: only matching groups alert."`
+		AlertGroupDeny      string `split_words:"true" desc:"Regular expression: matching groups never alert."`
+		WebhookURL          string `split_words:"true" desc:"Generic webhook (secret: it may hold a token): alerts are POSTed here, http:// or https://."`
+		WebhookTemplateFile string `split_words:"true" desc:"Go text/template file that renders the generic webhook's body."`
+		WebhookHeaders      string `split_words:"true" desc:"Headers of the generic webhook's requests (secret): Name: value pairs separated by ;, or one a line."`
+		SlackWebhookURL     string `split_words:"true" desc:"Slack incoming webhook URL (secret), or anything that takes Slack's {'text': ...}."`
+		SmtpAddr            string `split_words:"true" desc:"Mail server, host:port: alerts are also sent as e-mail."`
+		SmtpFrom            string `split_words:"true" desc:"Sender address."`
+		SmtpTo              string `split_words:"true" desc:"Recipient addresses, a list."`
+		SmtpUsername        string `split_words:"true" desc:"Login (SMTP AUTH PLAIN)."`
+		SmtpPassword        string `split_words:"true" desc:"Password of that login (secret)."`
+		SmtpTls             string `split_words:"true" default:"starttls" desc:"starttls, tls (implicit, port 465) or none."`
+		SmtpCaFile          string `split_words:"true" desc:"PEM file of CA certificates that verify the mail server."`
+		SmtpSubject         string `split_words:"true" desc:"Go text/template of the subject line."`
+		SmtpTemplateFile    string `split_words:"true" desc:"Go text/template file of the plain-text body."`
+		AlertmanagerUrl     string `split_words:"true" desc:"Prometheus Alertmanager base URLs, a list (secret): every alert is posted to each one's /api/v2/alerts."`
+		GrafanaUrl          string `split_words:"true" desc:"Grafana's base URL, for the dashboard link in alerts."`
+		WebhookTimeout      string `split_words:"true" default:"5s" desc:"Time limit of one attempt to deliver an alert, for every webhook."`
+		WebhookRetries      string `split_words:"true" default:"3" desc:"Further attempts after one fails with a network error, HTTP 429 or 5xx, pausing 1s, 2s, 4s, ..."`
+		MetricsAddr         string `split_words:"true" default:":9309" keep_empty:"true" desc:"Listen address ([host]:port, numeric port) of the Prometheus /metrics and the /healthz endpoints in schedule and serve mode."`
+		HttpAddr            string `split_words:"true" default:":8000" keep_empty:"true" desc:"Listen address of the HTTP API, with /metrics and /healthz, in schedule and serve mode. Empty: no API (serve mode refuses to start)."`
+		HttpTimeout         string `split_words:"true" default:"10s" desc:"Time limit of the Elasticsearch reads of one API request."`
 	} `split_words:"true"`
 	Log envconf.LogEnv `split_words:"true"`
 }

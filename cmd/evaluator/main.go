@@ -58,6 +58,8 @@ func exitCode(err error, stderr io.Writer) int { return envconf.ExitCode(err, st
 
 // options are the command line.
 type options struct {
+	help           string // a help text to print instead of running
+	version        bool
 	report         bool
 	once           bool
 	at, from, to   time.Time
@@ -72,6 +74,10 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	var o options
 	if len(args) > 0 && args[0] == "serve" {
 		// serve has no flags: each mode of the others has its own command.
+		if len(args) == 2 && (args[1] == "--help" || args[1] == "-help" || args[1] == "-h") {
+			o.help = helpServe
+			return o, nil
+		}
 		if len(args) > 1 {
 			return o, usageError{Err: fmt.Errorf("serve takes no flags or arguments, got %q: it only answers the HTTP API until stopped", strings.Join(args[1:], " "))}
 		}
@@ -79,54 +85,40 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return o, nil
 	}
 	if len(args) > 0 && args[0] == "report" {
-		return parseReport(args[1:], stderr)
+		return parseReport(args[1:])
 	}
-	status := len(args) > 0 && args[0] == "status"
-	if status {
-		args = args[1:]
+	if len(args) > 0 && args[0] == "status" {
+		return parseStatus(args[1:])
 	}
-	fs := flag.NewFlagSet("evaluator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.BoolVar(&o.once, "once", false, "evaluate now, write the statuses, send alerts, and exit")
-	at := fs.String("at", "", "evaluate this instant (RFC 3339, or `2006-01-02 15:04` in UTC)")
-	from := fs.String("from", "", "backtest from this instant")
-	to := fs.String("to", "", "backtest up to this instant (inclusive)")
-	fs.DurationVar(&o.step, "step", 0, "backtest step, e.g. 1m")
-	if status {
-		fs.StringVar(&o.group, "group", "", "only this consumer group")
-		fs.StringVar(&o.cluster, "cluster", "", "only this cluster")
-		fs.BoolVar(&o.json, "json", false, "print Burrow's /v3/kafka/(cluster)/consumer/(group)/lag response per group, one per line")
-	}
+	fs := mainFlags(&o)
+	at := fs.Lookup("at").Value.(*timeFlag)
+	from := fs.Lookup("from").Value.(*timeFlag)
+	to := fs.Lookup("to").Value.(*timeFlag)
 	if err := fs.Parse(args); err != nil {
-		return o, usageError{Err: err}
+		if errors.Is(err, flag.ErrHelp) {
+			o.help = helpMain
+			return o, nil
+		}
+		return o, usageError{Err: fmt.Errorf("%v (evaluator --help lists the commands and flags)", err)}
 	}
-	if slices.Contains(fs.Args(), "serve") {
-		return o, usageError{Err: errors.New("serve is a command: run `evaluator serve` alone, without other commands or flags")}
+	if slices.Contains(fs.Args(), "serve") || slices.Contains(fs.Args(), "status") || slices.Contains(fs.Args(), "report") {
+		return o, usageError{Err: errors.New("a command (serve, status, report) comes first: `evaluator status --at ...`, not `evaluator --at ... status`")}
 	}
 	if fs.NArg() > 0 {
-		return o, usageError{Err: fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+		return o, usageError{Err: fmt.Errorf("unexpected arguments: %s (evaluator --help lists the commands and flags)", strings.Join(fs.Args(), " "))}
 	}
-	o.status = status
-	var err error
-	for _, f := range []struct {
-		name, v string
-		t       *time.Time
-	}{{"--at", *at, &o.at}, {"--from", *from, &o.from}, {"--to", *to, &o.to}} {
-		if f.v == "" {
-			continue
-		}
-		if *f.t, err = parseTime(f.v); err != nil {
-			return o, usageError{Err: fmt.Errorf("%s: %w", f.name, err)}
-		}
+	if o.version {
+		return o, nil
 	}
+	o.at, o.from, o.to = at.t, from.t, to.t
 	backtest := !o.from.IsZero() || !o.to.IsZero() || o.step != 0
 	switch {
 	case backtest && (o.from.IsZero() || o.to.IsZero() || o.step <= 0):
 		return o, usageError{Err: errors.New("a backtest needs --from, --to and a positive --step")}
 	case backtest && o.to.Before(o.from):
 		return o, usageError{Err: errors.New("--to is before --from")}
-	case backtest && (o.once || !o.at.IsZero() || o.status):
-		return o, usageError{Err: errors.New("--from/--to/--step cannot be combined with --once, --at or status")}
+	case backtest && (o.once || !o.at.IsZero()):
+		return o, usageError{Err: errors.New("--from/--to/--step cannot be combined with --once or --at")}
 	case o.once && !o.at.IsZero():
 		return o, usageError{Err: errors.New("--once evaluates now; use --at alone for a past instant")}
 	case backtest && o.to.Sub(o.from)/o.step > 100000:
@@ -135,19 +127,99 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-// parseReport reads the report command's flags.
-func parseReport(args []string, stderr io.Writer) (options, error) {
-	o := options{report: true}
-	fs := flag.NewFlagSet("evaluator report", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	from := fs.String("from", "", "the report's first instant (RFC 3339, or `2006-01-02 15:04` in UTC); required")
-	to := fs.String("to", "", "its last instant (inclusive); required")
+// Help texts, by command.
+const (
+	helpMain   = "main"
+	helpStatus = "status"
+	helpReport = "report"
+	helpServe  = "serve"
+)
+
+// mainFlags are the flags of the evaluator without a command.
+func mainFlags(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("evaluator", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported once, by exitCode
+	fs.BoolVar(&o.once, "once", false, "evaluate now, write the statuses, send alerts, and exit")
+	fs.Var(&timeFlag{}, "at", "evaluate this past `TIME` and write its statuses; no alerts")
+	fs.Var(&timeFlag{}, "from", "backtest: evaluate every --step from this `TIME`, writing the statuses")
+	fs.Var(&timeFlag{}, "to", "backtest up to this `TIME` (inclusive)")
+	fs.DurationVar(&o.step, "step", 0, "backtest step, e.g. 1m")
+	fs.BoolVar(&o.version, "version", false, "print the version and the revision it was built from, and exit")
+	return fs
+}
+
+// statusFlags are the status command's flags.
+func statusFlags(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("evaluator status", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.group, "group", "", "only this consumer group")
+	fs.StringVar(&o.cluster, "cluster", "", "only this cluster")
+	fs.Var(&timeFlag{}, "at", "as of this past `TIME`; default now")
+	fs.BoolVar(&o.json, "json", false, "print Burrow's /v3/kafka/(cluster)/consumer/(group)/lag response per group, one per line")
+	return fs
+}
+
+// parseStatus reads the status command's flags: status prints and writes
+// nothing, so --once, --from, --to and --step are not its flags.
+func parseStatus(args []string) (options, error) {
+	o := options{status: true}
+	fs := statusFlags(&o)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			o.help = helpStatus
+			return o, nil
+		}
+		return o, usageError{Err: fmt.Errorf("status: %v (evaluator status --help lists its flags)", err)}
+	}
+	if fs.NArg() > 0 {
+		return o, usageError{Err: fmt.Errorf("status: unexpected arguments: %s (evaluator status --help lists its flags)", strings.Join(fs.Args(), " "))}
+	}
+	o.at = fs.Lookup("at").Value.(*timeFlag).t
+	return o, nil
+}
+
+// timeFlag is a flag holding an instant (parseTime's syntax).
+type timeFlag struct{ t time.Time }
+
+func (f *timeFlag) String() string {
+	if f == nil || f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f *timeFlag) Set(s string) error {
+	t, err := parseTime(s)
+	if err != nil {
+		return err
+	}
+	f.t = t
+	return nil
+}
+
+// reportFlags are the report command's flags, and where --from and --to go.
+func reportFlags(o *options) (fs *flag.FlagSet, from, to *string) {
+	fs = flag.NewFlagSet("evaluator report", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	from = fs.String("from", "", "the report's first `TIME`; required")
+	to = fs.String("to", "", "its last `TIME` (inclusive); required")
 	fs.DurationVar(&o.step, "step", time.Minute, "time between two evaluations")
 	fs.StringVar(&o.group, "group", "", "only this consumer group")
 	fs.StringVar(&o.cluster, "cluster", "", "only this cluster")
 	fs.BoolVar(&o.json, "json", false, "print one JSON document instead of tables")
+	return fs, from, to
+}
+
+// parseReport reads the report command's flags.
+func parseReport(args []string) (options, error) {
+	o := options{report: true}
+	fs, from, to := reportFlags(&o)
 	if err := fs.Parse(args); err != nil {
-		return o, usageError{Err: err}
+		if errors.Is(err, flag.ErrHelp) {
+			o.help = helpReport
+			return o, nil
+		}
+		return o, usageError{Err: fmt.Errorf("report: %v (evaluator report --help lists its flags)", err)}
 	}
 	if fs.NArg() > 0 {
 		return o, usageError{Err: fmt.Errorf("report: unexpected arguments: %s", strings.Join(fs.Args(), " "))}
@@ -185,6 +257,13 @@ func parseTime(s string) (time.Time, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseArgs(args, stderr)
 	if err != nil {
+		return err
+	}
+	if o.help != "" {
+		return writeHelp(stdout, o.help)
+	}
+	if o.version {
+		_, err := fmt.Fprintln(stdout, envconf.Version("evaluator"))
 		return err
 	}
 	cfg, err := loadConfig() // validates too
@@ -272,4 +351,62 @@ func logged(err error) error {
 		return nil
 	}
 	return envconf.Logged{Err: err}
+}
+
+// writeHelp prints a command's help: what it does, its flags and, for the
+// evaluator itself, its commands and every environment variable (from the
+// configuration structs).
+func writeHelp(w io.Writer, which string) error {
+	var o options
+	flags := func(fs *flag.FlagSet) {
+		fmt.Fprintln(w, "\nFlags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	switch which {
+	case helpStatus:
+		fmt.Fprint(w, `evaluator status prints every group's verdict now (or --at a past instant), as a table in the
+spirit of kafka-consumer-groups --describe or, with --json, Burrow's /lag bodies. It writes nothing.
+A group asked for with --group that is NOTFOUND exits 1, saying why.
+`)
+		flags(statusFlags(&o))
+		return nil
+	case helpReport:
+		fmt.Fprint(w, `evaluator report evaluates every --step from --from to --to with the current settings (or
+others given in the environment for that run) and prints per group the time spent in each status,
+the incidents that would have opened and the alerts that would have been sent. It writes nothing
+and sends nothing.
+`)
+		fs, _, _ := reportFlags(&o)
+		flags(fs)
+		return nil
+	case helpServe:
+		_, err := fmt.Fprint(w, `evaluator serve answers Burrow's HTTP API v3, /metrics and /healthz on EVALUATOR_HTTP_ADDR until
+SIGINT or SIGTERM: no schedule, no alerts, nothing written. It takes no flags; the environment
+below (evaluator --help) configures it.
+`)
+		return err
+	}
+	fmt.Fprint(w, `evaluator classifies every consumer group from the history the collector keeps in Elasticsearch,
+the way Burrow does, writes the verdicts back and alerts when a group's status changes.
+
+Usage:
+  evaluator                    evaluate on EVALUATOR_SCHEDULE until SIGINT or SIGTERM
+  evaluator --once             evaluate now, write statuses, send alerts, exit
+  evaluator --at TIME          evaluate one past instant, write its statuses (no alerts)
+  evaluator --from T1 --to T2 --step D
+                               backtest: evaluate every step, write that status history
+  evaluator status [flags]     print the verdicts, write nothing (evaluator status --help)
+  evaluator report [flags]     how the settings would have judged a span (evaluator report --help)
+  evaluator serve              answer the HTTP API alone (evaluator serve --help)
+  evaluator --version          print the version and exit
+`)
+	flags(mainFlags(&o))
+	fmt.Fprint(w, "\nEnvironment (the configuration; every variable is optional unless said):\n")
+	if err := envconf.WriteVariables(w, "", &evaluatorEnv{}); err != nil {
+		return err
+	}
+	_, err := fmt.Fprint(w, "\nTIME is RFC 3339 (2026-03-01T03:00:00Z) or a date and time in UTC (2026-03-01 03:00).\n"+
+		"Exit status: 0 success, 1 failure, 2 invalid configuration or usage.\n")
+	return err
 }

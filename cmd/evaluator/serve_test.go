@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
@@ -129,8 +130,8 @@ func TestServeRefuses(t *testing.T) {
 	}{
 		{"a flag after serve", "serve has no flags", []string{"serve", "--once"}, ":0", `serve takes no flags or arguments, got "--once"`},
 		{"an argument after serve", "nor arguments", []string{"serve", "now"}, ":0", `serve takes no flags or arguments, got "now"`},
-		{"a flag before serve", "serve is a command, first and alone", []string{"--once", "serve"}, ":0", "serve is a command"},
-		{"status and serve", "two commands", []string{"status", "serve"}, ":0", "serve is a command"},
+		{"a flag before serve", "serve is a command, first and alone", []string{"--once", "serve"}, ":0", "a command (serve, status, report) comes first"},
+		{"status and serve", "two commands", []string{"status", "serve"}, ":0", "status: unexpected arguments: serve"},
 		{"no address", "nothing to serve on", []string{"serve"}, "", "serve needs EVALUATOR_HTTP_ADDR"},
 		{"a bad address", "the configuration names the variable", []string{"serve"}, "8000", "EVALUATOR_HTTP_ADDR"},
 	}
@@ -386,5 +387,58 @@ func getJSON(t *testing.T, url string, code int, v any) {
 	}
 	if err := json.Unmarshal([]byte(body), v); err != nil {
 		t.Fatalf("GET %s: %v\n%s", url, err, body)
+	}
+}
+
+// TestHelpAndVersion: --help (of the evaluator and of each command) prints,
+// on standard output and with exit status 0, the commands, the flags and,
+// for the evaluator, every environment variable the configuration reads,
+// with its default; --version names the module. Flags of another command
+// are refused with one line and status 2.
+func TestHelpAndVersion(t *testing.T) {
+	run1 := func(args ...string) (string, string, int) {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), args, &out, &errOut)
+		code := exitCode(err, &errOut)
+		return out.String(), errOut.String(), code
+	}
+	out, _, code := run1("--help")
+	if code != 0 {
+		t.Fatalf("--help exits %d", code)
+	}
+	vars, err := envconf.Variables("", &evaluatorEnv{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vars {
+		want := "  " + v.Name
+		if v.Default != "" {
+			want += " (default " + v.Default + ")"
+		}
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("--help lacks %q", want)
+		}
+		if v.Desc == "" {
+			t.Errorf("%s has no description (a desc tag on its field)", v.Name)
+		}
+	}
+	for _, want := range []string{"evaluator status [flags]", "evaluator report [flags]", "evaluator serve", "-once", "-version", "Exit status"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+	for cmd, want := range map[string]string{"status": "-group", "report": "-from TIME", "serve": "no flags"} {
+		if out, _, code := run1(cmd, "--help"); code != 0 || !strings.Contains(out, want) {
+			t.Errorf("%s --help: exit %d, %q lacks %q", cmd, code, out, want)
+		}
+	}
+	if out, _, code := run1("--version"); code != 0 || !strings.HasPrefix(out, "evaluator github.com/lagwatch/lagwatch ") {
+		t.Errorf("--version: exit %d, %q", code, out)
+	}
+	for _, args := range [][]string{{"status", "--once"}, {"status", "--from", "2026-01-01 00:00"}, {"--bogus"}} {
+		_, errOut, code := run1(args...)
+		if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "--help") {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and one line pointing to --help", args, code, errOut)
+		}
 	}
 }

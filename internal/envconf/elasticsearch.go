@@ -17,12 +17,12 @@ import (
 // string so that Parse reports each problem under the variable's own name.
 type ESEnv struct {
 	URL       string `split_words:"true" desc:"comma-separated http(s) URLs"`
-	APIKey    string `split_words:"true"`
-	Username  string `split_words:"true"`
-	Password  string `split_words:"true"`
-	CAFile    string `split_words:"true"`
-	Namespace string `split_words:"true" default:"default"`
-	Retention string `split_words:"true" default:"30d"`
+	APIKey    string `split_words:"true" desc:"API key (the base64 id:key form Elasticsearch returns as encoded; secret)."`
+	Username  string `split_words:"true" desc:"Basic authentication user; needs ELASTICSEARCH_PASSWORD."`
+	Password  string `split_words:"true" desc:"Basic authentication password (secret); needs ELASTICSEARCH_USERNAME."`
+	CAFile    string `split_words:"true" desc:"PEM file of CA certificates for https URLs."`
+	Namespace string `split_words:"true" default:"default" desc:"Data stream namespace, the last part of the data stream names."`
+	Retention string `split_words:"true" default:"30d" desc:"How long history is kept: a whole number of days (30d) or a Go duration (720h)."`
 }
 
 // ESVars names the Elasticsearch variables: ESVars.URL is

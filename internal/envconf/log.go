@@ -14,8 +14,8 @@ import (
 // struct as a field named Log tagged `split_words:"true"`, so that it reads
 // LOG_LEVEL and LOG_FORMAT.
 type LogEnv struct {
-	Level  string `split_words:"true" default:"info"`
-	Format string `split_words:"true" default:"json"`
+	Level  string `split_words:"true" default:"info" desc:"debug, info, warn or error (any case)."`
+	Format string `split_words:"true" default:"json" desc:"json (one JSON object a line) or text (key=value pairs)."`
 }
 
 // LogVars names the logging variables: LogVars.Level is "LOG_LEVEL".

@@ -12,9 +12,9 @@ import (
 // Variable is one environment variable a configuration struct reads.
 type Variable struct {
 	// Name is the variable's name, as envconfig reads it; Default is the
-	// field's `default` tag.
-	Name, Default string
-	field         reflect.Value
+	// field's `default` tag, Desc its `desc` tag.
+	Name, Default, Desc string
+	field               reflect.Value
 }
 
 // Variables lists the variables envconfig reads for spec, a pointer to a
@@ -23,7 +23,7 @@ type Variable struct {
 // documentation checks and the reading itself cannot disagree.
 func Variables(prefix string, spec any) ([]Variable, error) {
 	var buf bytes.Buffer
-	if err := envconfig.Usagef(prefix, spec, &buf, "{{range .}}{{usage_key .}}\t{{usage_default .}}\t{{.Name}}\n{{end}}"); err != nil {
+	if err := envconfig.Usagef(prefix, spec, &buf, "{{range .}}{{usage_key .}}\t{{usage_default .}}\t{{.Name}}\t{{usage_description .}}\n{{end}}"); err != nil {
 		return nil, fmt.Errorf("list environment variables: %w", err)
 	}
 	fields := stringFields(reflect.ValueOf(spec).Elem(), nil)
@@ -34,10 +34,10 @@ func Variables(prefix string, spec any) ([]Variable, error) {
 	vars := make([]Variable, len(fields))
 	for i, line := range lines {
 		parts := strings.Split(line, "\t")
-		if len(parts) != 3 || parts[2] != fields[i].name {
+		if len(parts) != 4 || parts[2] != fields[i].name {
 			return nil, fmt.Errorf("list environment variables: %q does not match field %s", line, fields[i].name)
 		}
-		vars[i] = Variable{Name: parts[0], Default: parts[1], field: fields[i].v}
+		vars[i] = Variable{Name: parts[0], Default: parts[1], Desc: parts[3], field: fields[i].v}
 	}
 	return vars, nil
 }
