@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lagwatch/lagwatch/internal/envconf"
+	"github.com/lagwatch/lagwatch/internal/envconf/envconftest"
 )
 
 // TestHelpAndVersion: --help prints, on standard output and with exit
@@ -24,27 +24,8 @@ func TestHelpAndVersion(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("--help exits %d", code)
 	}
-	for _, spec := range []struct {
-		prefix string
-		v      any
-	}{{"", &collectorEnv{}}, {"KAFKA", &clusterEnv{}}} {
-		vars, err := envconf.Variables(spec.prefix, spec.v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range vars {
-			want := "  " + v.Name
-			if v.Default != "" {
-				want += " (default " + v.Default + ")"
-			}
-			if !strings.Contains(out, want+"\n") {
-				t.Errorf("--help lacks %q", want)
-			}
-			if v.Desc == "" {
-				t.Errorf("%s has no description (a desc tag on its field)", v.Name)
-			}
-		}
-	}
+	envconftest.HelpListsVariables(t, out, "", &collectorEnv{})
+	envconftest.HelpListsVariables(t, out, "KAFKA", &clusterEnv{})
 	for _, want := range []string{"collector --once", "-version", "KAFKA_<NAME>_", "Exit status"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help lacks %q", want)

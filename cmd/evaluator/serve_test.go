@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lagwatch/lagwatch/internal/envconf"
+	"github.com/lagwatch/lagwatch/internal/envconf/envconftest"
 	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
@@ -406,22 +406,7 @@ func TestHelpAndVersion(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("--help exits %d", code)
 	}
-	vars, err := envconf.Variables("", &evaluatorEnv{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range vars {
-		want := "  " + v.Name
-		if v.Default != "" {
-			want += " (default " + v.Default + ")"
-		}
-		if !strings.Contains(out, want+"\n") {
-			t.Errorf("--help lacks %q", want)
-		}
-		if v.Desc == "" {
-			t.Errorf("%s has no description (a desc tag on its field)", v.Name)
-		}
-	}
+	envconftest.HelpListsVariables(t, out, "", &evaluatorEnv{})
 	for _, want := range []string{"evaluator status [flags]", "evaluator report [flags]", "evaluator serve", "-once", "-version", "Exit status"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help lacks %q", want)
