@@ -1403,7 +1403,8 @@ func TestStrictDecodingRejects(t *testing.T) {
 // annotationSearch is the search Grafana's Elasticsearch data source sends
 // for an annotation query (annotationQuery): documents whose start, or end,
 // lies in the time range, matching the interpolated Lucene query, up to
-// 10,000.
+// 10,000. The range is gte/lte: Grafana's older frontend wrote from/to,
+// which Elasticsearch 9 refuses ("[range] query does not support [from]").
 func annotationSearch(a esAnnotation, index string, vars map[string]variable, from, to time.Time) (search, error) {
 	q, err := interpolateLucene(a.Target.Query, vars)
 	if err != nil {
@@ -1411,7 +1412,7 @@ func annotationSearch(a esAnnotation, index string, vars map[string]variable, fr
 	}
 	span := func(field string) map[string]any {
 		return map[string]any{"range": map[string]any{field: map[string]any{
-			"from": from.UnixMilli(), "to": to.UnixMilli(), "format": "epoch_millis"}}}
+			"gte": from.UnixMilli(), "lte": to.UnixMilli(), "format": "epoch_millis"}}}
 	}
 	ranges := []any{span(a.TimeField)}
 	if a.TimeEndField != "" {
