@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // KafkaClient returns a kafka-go client for the test broker.
@@ -337,6 +340,45 @@ type JavaConsumer struct {
 	stopping bool
 }
 
+// RequireConsumerProtocol skips the test when the test broker does not run
+// the consumer group protocol (KIP-848): generally available from Kafka 4.0,
+// a preview that is off by default in 3.x, where no group of that protocol
+// can exist. It asks with a ConsumerGroupHeartbeat of a probe group with no
+// topics (then leaves it): Kafka 3.9 lists the API but answers
+// UNSUPPORTED_VERSION. An unreachable broker fails the test.
+func RequireConsumerProtocol(t testing.TB) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(Kafka(t)...))
+	if err != nil {
+		t.Fatalf("client of the test broker: %v", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	group := Name(t, "kip848-probe")
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Group = group
+	req.MemberID = strings.ReplaceAll(group, "-", "") + "0000000000"
+	req.RebalanceTimeoutMillis = 5000
+	req.SubscribedTopicNames = []string{}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("ConsumerGroupHeartbeat to the test broker: %v", err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		if errors.Is(err, kerr.UnsupportedVersion) {
+			t.Skip("the test broker does not run the consumer group protocol (KIP-848, generally available from Kafka 4.0; a preview, off, in 3.x)")
+		}
+		t.Fatalf("ConsumerGroupHeartbeat to the test broker: %v", err)
+	}
+	leave := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	leave.Group, leave.MemberID, leave.MemberEpoch = group, req.MemberID, -1
+	_, _ = leave.RequestWith(ctx, cl)
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.Groups = []string{group}
+	_, _ = del.RequestWith(ctx, cl)
+}
+
 // StartJavaConsumer starts a console consumer in opts.Group reading
 // opts.Topic. It is stopped (see Stop) when the test ends. It returns once
 // the process runs, before the consumer has joined its group: the caller
@@ -345,6 +387,9 @@ func StartJavaConsumer(t testing.TB, opts JavaConsumerOptions) *JavaConsumer {
 	t.Helper()
 	if opts.Topic == "" || opts.Group == "" {
 		t.Fatal("StartJavaConsumer: Topic and Group are required")
+	}
+	if opts.Protocol == "consumer" {
+		RequireConsumerProtocol(t)
 	}
 	brokers := Kafka(t)
 	args := []string{"-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"}
