@@ -3,6 +3,8 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -358,9 +360,16 @@ func RequireConsumerProtocol(t testing.TB) {
 	group := Name(t, "kip848-probe")
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	req.Group = group
-	req.MemberID = strings.ReplaceAll(group, "-", "") + "0000000000"
+	// A member id of the client's making, as Kafka 4 wants it: a UUID in
+	// Kafka's base64 form.
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	req.MemberID = base64.RawURLEncoding.EncodeToString(id[:])
 	req.RebalanceTimeoutMillis = 5000
+	// The first heartbeat names the subscription and the owned partitions,
+	// both empty here, never null.
 	req.SubscribedTopicNames = []string{}
+	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatalf("ConsumerGroupHeartbeat to the test broker: %v", err)
