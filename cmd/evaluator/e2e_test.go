@@ -282,6 +282,23 @@ func TestEndToEndThroughTheCollector(t *testing.T) {
 			t.Errorf("status table lacks %q:\n%s", col, out.String())
 		}
 	}
+	// The default table leaves the offsets and consumers to --wide.
+	if strings.Contains(out.String(), "CURRENT-OFFSET") {
+		t.Errorf("the default status table has the offsets:\n%s", out.String())
+	}
+	narrow := out.String()
+	out.Reset()
+	if err := run(ctx, []string{"status", "--wide"}, &out, &stderr); err != nil {
+		t.Fatalf("evaluator status --wide: %v", err)
+	}
+	for _, col := range []string{"CURRENT-OFFSET", "LOG-END-OFFSET", "CONSUMER-ID", "CLIENT-ID", group["stop"], "STOP"} {
+		if !strings.Contains(out.String(), col) {
+			t.Errorf("status --wide lacks %q:\n%s", col, out.String())
+		}
+	}
+	if n, w := strings.Count(narrow, "\n"), strings.Count(out.String(), "\n"); n != w {
+		t.Errorf("status has %d lines, status --wide %d", n, w)
+	}
 
 	// A deleted group is NOTFOUND by every route, also with a maximum age
 	// that still holds its last documents: its window is the cluster's last

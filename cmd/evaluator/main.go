@@ -67,7 +67,7 @@ type options struct {
 	status         bool
 	serve          bool
 	group, cluster string
-	json           bool
+	json, wide     bool
 }
 
 func parseArgs(args []string, stderr io.Writer) (options, error) {
@@ -156,6 +156,7 @@ func statusFlags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.cluster, "cluster", "", "only this cluster")
 	fs.Var(&timeFlag{}, "at", "as of this past `TIME`; default now")
 	fs.BoolVar(&o.json, "json", false, "print Burrow's /v3/kafka/(cluster)/consumer/(group)/lag response per group, one per line")
+	fs.BoolVar(&o.wide, "wide", false, "print every column: offsets, completeness, consumer id, host and client id")
 	return fs
 }
 
@@ -173,6 +174,9 @@ func parseStatus(args []string) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, usageError{Err: fmt.Errorf("status: unexpected arguments: %s (evaluator status --help lists its flags)", strings.Join(fs.Args(), " "))}
+	}
+	if o.json && o.wide {
+		return o, usageError{Err: errors.New("status: --wide widens the table, --json prints every field already: give one of them (evaluator status --help lists its flags)")}
 	}
 	o.at = fs.Lookup("at").Value.(*timeFlag).t
 	return o, nil
@@ -289,7 +293,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case o.report:
 		return e.Report(ctx, evaluator.ReportQuery{From: o.from, To: o.to, Step: o.step, Cluster: o.cluster, Group: o.group, JSON: o.json}, stdout)
 	case o.status:
-		return e.PrintStatus(ctx, evaluator.StatusQuery{At: o.at, Group: o.group, Cluster: o.cluster, JSON: o.json}, stdout)
+		return e.PrintStatus(ctx, evaluator.StatusQuery{At: o.at, Group: o.group, Cluster: o.cluster, JSON: o.json, Wide: o.wide}, stdout)
 	case !o.from.IsZero():
 		return logged(e.Backtest(ctx, o.from, o.to, o.step))
 	case !o.at.IsZero():

@@ -420,7 +420,7 @@ func TestHelpAndVersion(t *testing.T) {
 	if out, _, code := run1("--version"); code != 0 || !strings.HasPrefix(out, "evaluator github.com/lagwatch/lagwatch ") {
 		t.Errorf("--version: exit %d, %q", code, out)
 	}
-	for _, args := range [][]string{{"status", "--once"}, {"status", "--from", "2026-01-01 00:00"}, {"--bogus"}} {
+	for _, args := range [][]string{{"status", "--once"}, {"status", "--from", "2026-01-01 00:00"}, {"status", "--json", "--wide"}, {"--bogus"}} {
 		_, errOut, code := run1(args...)
 		if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "--help") {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and one line pointing to --help", args, code, errOut)

@@ -340,6 +340,17 @@ func TestPrintStatus(t *testing.T) {
 		!strings.Contains(lines[1], "stopped") || !strings.Contains(lines[1], "ERR") {
 		t.Errorf("table:\n%s", out.String())
 	}
+	if strings.Contains(out.String(), "CURRENT-OFFSET") || len(strings.Fields(strings.Split(out.String(), "\n")[1])) != 8 {
+		t.Errorf("default table is not the narrow one:\n%s", out.String())
+	}
+	out.Reset()
+	if err := h.PrintStatus(context.Background(), StatusQuery{At: at0, Wide: true}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 2 || !strings.Contains(lines[0], "CURRENT-OFFSET") ||
+		len(strings.Fields(lines[1])) != 14 {
+		t.Errorf("wide table:\n%s", out.String())
+	}
 	out.Reset()
 	err := h.PrintStatus(context.Background(), StatusQuery{At: at0, Group: "never", JSON: true}, &out)
 	if err == nil || !strings.Contains(err.Error(), `group "never": NOTFOUND`) || !strings.Contains(err.Error(), `namespace "test"`) {

@@ -75,11 +75,15 @@ type StatusQuery struct {
 	Group, Cluster string
 	// JSON asks for Burrow's response bodies rather than a table.
 	JSON bool
+	// Wide asks for every column of the table: offsets, completeness and
+	// the owning consumer. The default table fits about 90 columns.
+	Wide bool
 }
 
 // PrintStatus evaluates at o.At (or now) and prints, without writing
-// anything: a table in the spirit of `kafka-consumer-groups --describe` with
-// the verdicts and time lag added, or with --json one body of Burrow's
+// anything: a table of the verdicts, lag and time lag per partition (with
+// Wide, in the spirit of `kafka-consumer-groups --describe`: offsets and
+// consumers too), or with --json one body of Burrow's
 // /v3/kafka/(cluster)/consumer/(group)/lag per group and line (every
 // partition). A group asked for with --group that is NOTFOUND (deleted from
 // Kafka, or never seen) gets Burrow's NOTFOUND body or a NOTFOUND row, a
@@ -95,7 +99,11 @@ func (e *Evaluator) PrintStatus(ctx context.Context, o StatusQuery, w io.Writer)
 	var tw *tabwriter.Writer
 	if !o.JSON {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLUSTER\tGROUP\tSTATUS\tTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tTIME-LAG\tPARTITION-STATUS\tCOMPLETE\tCONSUMER-ID\tHOST\tCLIENT-ID")
+		if o.Wide {
+			fmt.Fprintln(tw, "CLUSTER\tGROUP\tSTATUS\tTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tTIME-LAG\tPARTITION-STATUS\tCOMPLETE\tCONSUMER-ID\tHOST\tCLIENT-ID")
+		} else {
+			fmt.Fprintln(tw, "CLUSTER\tGROUP\tSTATUS\tTOPIC\tPARTITION\tLAG\tTIME-LAG\tPARTITION-STATUS")
+		}
 	}
 	enc := json.NewEncoder(w)
 	show := func(r evaluate.GroupResult) error {
@@ -105,10 +113,20 @@ func (e *Evaluator) PrintStatus(ctx context.Context, o StatusQuery, w io.Writer)
 			return enc.Encode(b)
 		}
 		if len(r.Partitions) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", r.Cluster, r.Group, r.Status)
+			if o.Wide {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", r.Cluster, r.Group, r.Status)
+			} else {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\n", r.Cluster, r.Group, r.Status)
+			}
 			return nil
 		}
 		for _, p := range r.Partitions {
+			if !o.Wide {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n",
+					r.Cluster, r.Group, r.Status, p.Topic, p.Partition,
+					optInt(p.CurrentLag, p.HasLag), formatTimeLag(p.TimeLag), p.Status)
+				continue
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%s\n",
 				r.Cluster, r.Group, r.Status, p.Topic, p.Partition,
 				optInt(p.End.Committed, p.End.HasCommitted), optInt(p.End.LogEnd, p.End.HasLogEnd), optInt(p.CurrentLag, p.HasLag),
