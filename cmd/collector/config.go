@@ -88,7 +88,7 @@ type collectorEnv struct {
 		Schedule         string `split_words:"true" default:"@every 30s" desc:"When to take snapshots, as a cron spec: a descriptor (@every 30s, @hourly), 5 fields (*/5 * * * *: minute, hour, day of month, month, day of week) or 6 fields with a leading seconds field (*/15 * * * * *)."`
 		TickTimeout      string `split_words:"true" default:"25s" desc:"Time limit of one whole tick, every cluster and the write included."`
 		KafkaTimeout     string `split_words:"true" default:"10s" desc:"Time limit of one Kafka request, and of connecting to a broker (TLS and SASL included)."`
-		FetchConcurrency string `split_words:"true" default:"16" desc:"Most per-group offset fetches in flight at once, per cluster."`
+		FetchConcurrency string `split_words:"true" default:"16" desc:"Most per-group offset fetches in flight at once, per cluster, on brokers before Kafka 3.0 (later brokers answer all of a coordinator's groups in one request)."`
 		SpoolDir         string `split_words:"true" default:"lagwatch-spool" desc:"Directory for snapshots not yet written to Elasticsearch."`
 		SpoolMaxBytes    string `split_words:"true" default:"256MiB" desc:"Most bytes the spool may hold: a number of bytes, or a number followed by KiB, MiB or GiB (KB, MB, GB are rejected as ambiguous)."`
 		MetricsAddr      string `split_words:"true" default:":9308" keep_empty:"true" desc:"Listen address ([host]:port, numeric port) of the Prometheus /metrics and the /healthz endpoints."`

@@ -111,7 +111,7 @@ func tickDoc(s Summary, tickTook time.Duration, segments int, bytes int64) esind
 // their own as well.
 func logSummary(log *slog.Logger, s Summary) {
 	attrs := []any{"cluster", s.Cluster, "groups", s.Groups, "partitions", s.Partitions,
-		"kafka_requests", s.Stats.Requests, "group_errors", s.Stats.GroupErrors, "partition_errors", s.PartitionErrors,
+		"kafka_requests", s.Stats.Requests, "kafka_requests_by_type", s.Stats.RequestsByType, "group_errors", s.Stats.GroupErrors, "partition_errors", s.PartitionErrors,
 		"negative_lags", s.Stats.NegativeLags, "read_duration", s.ReadDuration}
 	if s.ReadErr != nil {
 		log.Error("tick failed: cluster not read", append(attrs, "duration", s.Duration, "err", s.ReadErr)...)

@@ -2,12 +2,18 @@ package kafkasource
 
 import (
 	"encoding/binary"
+	"maps"
 	"testing"
 )
 
 func TestCountingConnFraming(t *testing.T) {
-	frame := func(n int) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(n)), make([]byte, n)...) }
-	stream := append(append(frame(10), frame(0)...), frame(300)...)
+	// frame is a request of API key key and n bytes after the key.
+	frame := func(key uint16, n int) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(n+2))
+		b = binary.BigEndian.AppendUint16(b, key)
+		return append(b, make([]byte, n)...)
+	}
+	stream := append(append(append(frame(9, 10), frame(18, 0)...), frame(9, 300)...), frame(300, 1)...)
 	cases := []struct {
 		name  string
 		chunk int
@@ -23,8 +29,12 @@ func TestCountingConnFraming(t *testing.T) {
 			for i := 0; i < len(stream); i += tc.chunk {
 				c.scan(stream[i:min(i+tc.chunk, len(stream))])
 			}
-			if got := rc.Count(); got != 3 {
-				t.Errorf("counted %d requests, want 3", got)
+			if got := rc.Count(); got != 4 {
+				t.Errorf("counted %d requests, want 4", got)
+			}
+			want := map[int16]int64{9: 2, 18: 1, maxCountedKey: 1}
+			if got := rc.ByKey(); !maps.Equal(got, want) {
+				t.Errorf("by key %v, want %v", got, want)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package kafkasource
 
 import (
 	"net"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -23,8 +24,8 @@ type Cluster struct {
 	VarPrefix string
 	// Filter keeps a group when it returns true; nil keeps all.
 	Filter func(group string) bool
-	// Concurrency bounds the offset fetches in flight (one per group); <= 0
-	// means 16.
+	// Concurrency bounds the offset fetches in flight on brokers older than
+	// Kafka 3.0, which answer one group per request; <= 0 means 16.
 	Concurrency int
 	// DialTimeout bounds opening one connection, TLS handshake and SASL
 	// exchange included; 0 is kafka-go's default (5s).
@@ -48,6 +49,11 @@ type Source struct {
 	// counter, when set, is read before and after the tick to report the
 	// requests it sent in Stats.Requests.
 	counter *requestCounter
+
+	// offsetFetchV8 remembers per broker id whether it takes OffsetFetch
+	// v8 (see batchesOffsetFetch).
+	versionsMu    sync.Mutex
+	offsetFetchV8 map[int32]bool
 }
 
 // New makes the Source of c. It sends nothing yet: the first Take dials.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,7 +16,6 @@ import (
 	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/protocol/describegroups"
 	"github.com/segmentio/kafka-go/protocol/listoffsets"
-	"github.com/segmentio/kafka-go/protocol/offsetfetch"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -33,12 +33,19 @@ import (
 func (r *Source) Take(ctx context.Context, now time.Time) snapshot.Snapshot {
 	s := snapshot.Snapshot{Cluster: r.cluster, Time: now.UTC().Truncate(time.Second)}
 	var before int64
+	var beforeByKey map[int16]int64
 	if r.counter != nil {
-		before = r.counter.Count()
+		before, beforeByKey = r.counter.Count(), r.counter.ByKey()
 	}
 	s.Err = r.take(ctx, &s)
 	if r.counter != nil {
 		s.Stats.Requests = r.counter.Count() - before
+		s.Stats.RequestsByType = map[string]int64{}
+		for k, n := range r.counter.ByKey() {
+			if n -= beforeByKey[k]; n > 0 {
+				s.Stats.RequestsByType[requestName(k)] = n
+			}
+		}
 	}
 	for _, g := range s.Groups {
 		if g.Err != nil {
@@ -300,6 +307,15 @@ func applyConsumerGroup(g *snapshot.Group, rg *kmsg.ConsumerGroupDescribeRespons
 	sort.Slice(g.Members, func(i, j int) bool { return g.Members[i].MemberID < g.Members[j].MemberID })
 }
 
+// requestName is Kafka's name of an API key, or "key N" for one unknown
+// here.
+func requestName(key int16) string {
+	if name := kmsg.NameForKey(key); name != "" && name != "Unknown" {
+		return name
+	}
+	return "key " + strconv.Itoa(int(key))
+}
+
 // clientID is the client id the transport sends, for the requests this
 // package frames itself.
 func (r *Source) clientID() string {
@@ -323,66 +339,9 @@ func keepsOffsets(g *snapshot.Group) bool {
 	return g.Type != snapshot.TypeClassic && g.Type != snapshot.TypeShare && g.Type != ""
 }
 
-// fetchCommitted reads every committed offset of every group, one request
-// per group to its coordinator, at most Cluster.Concurrency at a time, and
-// builds the group's partition list: committed partitions plus assigned
-// ones.
-func (r *Source) fetchCommitted(ctx context.Context, groups []snapshot.Group, coordinator map[string]int32) {
-	limit := r.concurrency
-	if limit <= 0 {
-		limit = 16
-	}
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	for i := range groups {
-		g := &groups[i]
-		if !keepsOffsets(g) {
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			committed, err := r.offsetFetch(ctx, g.ID, coordinator[g.ID])
-			if err != nil {
-				g.Err = errors.Join(g.Err, err)
-			}
-			g.Partitions = partitionsOf(g, committed)
-		}()
-	}
-	wg.Wait()
-}
-
 type topicPartition struct {
 	topic     string
 	partition int32
-}
-
-func (r *Source) offsetFetch(ctx context.Context, group string, coordinator int32) (map[topicPartition]int64, error) {
-	res, err := r.transport.RoundTrip(ctx, r.addr, &brokerOffsetFetch{GroupID: group, toBroker: toBroker{coordinator}})
-	if err != nil {
-		return nil, fmt.Errorf("fetch offsets for group %q: %w", group, err)
-	}
-	of := res.(*offsetfetch.Response)
-	if of.ErrorCode != 0 {
-		return nil, fmt.Errorf("fetch offsets for group %q: %w", group, kafka.Error(of.ErrorCode))
-	}
-	out := map[topicPartition]int64{}
-	var errs []error
-	for _, t := range of.Topics {
-		for _, p := range t.Partitions {
-			if p.ErrorCode != 0 {
-				errs = append(errs, fmt.Errorf("fetch offset for group %q topic %q partition %d: %w", group, t.Name, p.PartitionIndex, kafka.Error(p.ErrorCode)))
-				continue
-			}
-			// -1: no committed offset (the coordinator lists it anyway when
-			// asked about the partition explicitly).
-			if p.CommittedOffset >= 0 {
-				out[topicPartition{t.Name, p.PartitionIndex}] = p.CommittedOffset
-			}
-		}
-	}
-	return out, errors.Join(errs...)
 }
 
 func partitionsOf(g *snapshot.Group, committed map[topicPartition]int64) []snapshot.Partition {

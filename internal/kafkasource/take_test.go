@@ -3,6 +3,7 @@ package kafkasource
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -209,8 +210,8 @@ func TestRequestsDoNotGrowWithPartitions(t *testing.T) {
 	complete := func(partitions int) func(snapshot.Snapshot) bool {
 		return func(s snapshot.Snapshot) bool { return len(s.Groups[0].Partitions) == partitions && allOffsets(s) }
 	}
-	one := fewestRequests(ctx, t, []string{gSmall}, complete(1))
-	sixty := fewestRequests(ctx, t, []string{gLarge}, complete(60))
+	one, _ := fewestRequests(ctx, t, []string{gSmall}, complete(1))
+	sixty, _ := fewestRequests(ctx, t, []string{gLarge}, complete(60))
 	t.Logf("requests per tick of a classic group: %d on 1 partition, %d on 60", one, sixty)
 	if one != 5 || sixty != 5 {
 		t.Errorf("requests per tick: %d for 1 partition, %d for 60; want 5 for both", one, sixty)
@@ -221,8 +222,8 @@ func TestRequestsDoNotGrowWithPartitions(t *testing.T) {
 // consumer-protocol groups (Kafka's Java consumer, group.protocol=consumer)
 // on one partition and on sixty: one ConsumerGroupDescribe more than a
 // classic group's five, whatever the partitions. A tick with both of them and
-// a classic group sends one DescribeGroups and one ConsumerGroupDescribe for
-// the three (one coordinator), and an offset fetch per group: eight.
+// a classic group sends one DescribeGroups, one ConsumerGroupDescribe and
+// one OffsetFetch for the three (one coordinator): six as well.
 func TestRequestsWithConsumerProtocolGroups(t *testing.T) {
 	small := testenv.CreateTopic(t, "req-cg-small", 1)
 	large := testenv.CreateTopic(t, "req-cg-large", 60)
@@ -257,20 +258,66 @@ func TestRequestsWithConsumerProtocolGroups(t *testing.T) {
 		}
 		return allOffsets(s)
 	}
-	one := fewestRequests(ctx, t, []string{gSmall}, complete)
-	sixty := fewestRequests(ctx, t, []string{gLarge}, complete)
-	three := fewestRequests(ctx, t, []string{gSmall, gLarge, gClassic}, complete)
-	t.Logf("requests per tick: %d for a consumer-protocol group on 1 partition, %d on 60, %d for both and a classic group", one, sixty, three)
-	if one != 6 || sixty != 6 || three != 8 {
-		t.Errorf("requests per tick: %d for a consumer-protocol group on 1 partition, %d on 60, %d for both and a classic group; want 6, 6 and 8",
-			one, sixty, three)
+	one, _ := fewestRequests(ctx, t, []string{gSmall}, complete)
+	sixty, _ := fewestRequests(ctx, t, []string{gLarge}, complete)
+	three, tick := fewestRequests(ctx, t, []string{gSmall, gLarge, gClassic}, complete)
+	t.Logf("requests per tick: %d for a consumer-protocol group on 1 partition, %d on 60, %d for both and a classic group (%v)",
+		one, sixty, three, tick.Stats.RequestsByType)
+	if one != 6 || sixty != 6 || three != 6 || tick.Stats.RequestsByType["OffsetFetch"] != 1 {
+		t.Errorf("requests per tick: %d for a consumer-protocol group on 1 partition, %d on 60, %d for both and a classic group (%v); want 6 each, one OffsetFetch",
+			one, sixty, three, tick.Stats.RequestsByType)
+	}
+}
+
+// TestManyGroupsOneOffsetFetch: forty groups on one coordinator cost the
+// five requests of one (list groups, one describe, one OffsetFetch v8 for
+// all forty, log-start and log-end offsets), and every committed offset
+// reads back as committed.
+func TestManyGroupsOneOffsetFetch(t *testing.T) {
+	topic := testenv.CreateTopic(t, "many", 4)
+	testenv.Produce(t, topic, 0, 10)
+	testenv.Produce(t, topic, 3, 10)
+	want := map[string]map[int32]int64{}
+	var groups []string
+	for i := range 40 {
+		g := testenv.Name(t, fmt.Sprintf("many-%02d", i))
+		offsets := map[int]int64{0: int64(i % 11), 3: int64((i * 7) % 11)}
+		if i%2 == 0 {
+			offsets[1] = 0
+		}
+		testenv.Commit(t, g, topic, offsets)
+		want[g] = map[int32]int64{}
+		for p, o := range offsets {
+			want[g][int32(p)] = o
+		}
+		groups = append(groups, g)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, s := fewestRequests(ctx, t, groups, allOffsets)
+	t.Logf("requests per tick of 40 groups: %d (%v)", n, s.Stats.RequestsByType)
+	if n != 5 || s.Stats.RequestsByType["OffsetFetch"] != 1 {
+		t.Errorf("requests per tick of 40 groups: %d (%v); want 5, one OffsetFetch", n, s.Stats.RequestsByType)
+	}
+	for _, g := range s.Groups {
+		got := map[int32]int64{}
+		for _, p := range g.Partitions {
+			if p.Topic != topic || !p.HasCommitted {
+				t.Errorf("group %s: partition %+v", g.ID, p)
+				continue
+			}
+			got[p.Partition] = p.Committed
+		}
+		if !maps.Equal(got, want[g.ID]) {
+			t.Errorf("group %s: committed %v, want %v", g.ID, got, want[g.ID])
+		}
 	}
 }
 
 // fewestRequests ticks a reader that keeps only groups until a tick reads
 // them all without error and complete accepts it, then returns the fewest
-// requests of three more such ticks.
-func fewestRequests(ctx context.Context, t *testing.T, groups []string, complete func(snapshot.Snapshot) bool) int64 {
+// requests of three more such ticks, with that tick.
+func fewestRequests(ctx context.Context, t *testing.T, groups []string, complete func(snapshot.Snapshot) bool) (int64, snapshot.Snapshot) {
 	t.Helper()
 	keep := map[string]bool{}
 	for _, g := range groups {
@@ -310,14 +357,15 @@ func fewestRequests(ctx context.Context, t *testing.T, groups []string, complete
 	// The fewest of three ticks: a retry after a transient NOT_LEADER adds
 	// requests to one tick, not to every one.
 	fewest := int64(-1)
+	var tick snapshot.Snapshot
 	for i := 0; i < 3; i++ {
 		s := r.Take(ctx, time.Now())
 		if !ok(s) {
 			t.Fatalf("tick of %v: %v %+v", groups, s.Err, s.Groups)
 		}
 		if fewest < 0 || s.Stats.Requests < fewest {
-			fewest = s.Stats.Requests
+			fewest, tick = s.Stats.Requests, s
 		}
 	}
-	return fewest
+	return fewest, tick
 }

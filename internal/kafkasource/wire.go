@@ -22,10 +22,12 @@ import (
 // below carry the same wire format as kafka-go's own (the fields and tags are
 // copied from its protocol packages) but are addressed to one broker and are
 // never split, through the protocol package's override registry, so that one
-// tick sends one ListOffsets request per partition leader and offset kind, one
-// DescribeGroups per coordinator, and one OffsetFetch per group straight to its
-// coordinator. ConsumerGroupDescribe, which kafka-go does not know, travels
-// as a rawRequest, one per coordinator that has consumer-protocol groups.
+// tick sends one ListOffsets request per partition leader and offset kind and
+// one DescribeGroups per coordinator. ConsumerGroupDescribe, which kafka-go
+// does not know, travels as a rawRequest, one per coordinator that has
+// consumer-protocol groups, and so does OffsetFetch v8 for many groups (see
+// offsets.go); kafka-go's OffsetFetch (up to v5), one group per request
+// straight to its coordinator, is for brokers before Kafka 3.0.
 
 const overrideKey protocol.OverrideTypeKey = 17
 

@@ -39,6 +39,9 @@ type Stats struct {
 	// Requests is the number of Kafka requests the tick sent, as seen by the
 	// client's transport (coordinator lookups included).
 	Requests int64
+	// RequestsByType splits Requests by request type, Kafka's names
+	// ("OffsetFetch", "ListOffsets"); nil when requests are not counted.
+	RequestsByType map[string]int64
 	// NegativeLags counts partitions whose log-end offset read below the
 	// committed offset (a race between the two reads); their lag is stored
 	// as 0.
