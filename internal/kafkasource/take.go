@@ -354,24 +354,20 @@ func partitionsOf(g *snapshot.Group, committed map[topicPartition]int64) []snaps
 			}
 		}
 	}
-	seen := map[topicPartition]bool{}
-	var out []snapshot.Partition
-	add := func(tp topicPartition) {
-		if seen[tp] {
-			return
-		}
-		seen[tp] = true
-		p := snapshot.Partition{Topic: tp.topic, Partition: tp.partition, Owner: owner[tp]}
-		if off, ok := committed[tp]; ok {
-			p.Committed, p.HasCommitted = off, true
-		}
-		out = append(out, p)
-	}
-	for tp := range committed {
-		add(tp)
-	}
+	onlyAssigned := 0
 	for tp := range owner {
-		add(tp)
+		if _, ok := committed[tp]; !ok {
+			onlyAssigned++
+		}
+	}
+	out := make([]snapshot.Partition, 0, len(committed)+onlyAssigned)
+	for tp, off := range committed {
+		out = append(out, snapshot.Partition{Topic: tp.topic, Partition: tp.partition, Owner: owner[tp], Committed: off, HasCommitted: true})
+	}
+	for tp, m := range owner {
+		if _, ok := committed[tp]; !ok {
+			out = append(out, snapshot.Partition{Topic: tp.topic, Partition: tp.partition, Owner: m})
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Topic != out[j].Topic {

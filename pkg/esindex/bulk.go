@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
-	"github.com/elastic/go-elasticsearch/v8/esutil"
 )
 
 // sender is the one implementation of sending documents in bulk, with its
@@ -23,6 +23,32 @@ import (
 type sender struct {
 	es   *elasticsearch.Client
 	opts WriterOptions // with defaults
+	// bufs keeps request bodies for the next request to fill: a round
+	// holds at most Workers + 1 of them (those in flight and the one being
+	// filled), so a write's memory does not grow with its documents.
+	bufs chan []byte
+}
+
+func newSender(es *elasticsearch.Client, opts WriterOptions) sender {
+	return sender{es: es, opts: opts, bufs: make(chan []byte, opts.Workers+1)}
+}
+
+// buffer returns an empty request body to fill.
+func (s *sender) buffer() []byte {
+	select {
+	case b := <-s.bufs:
+		return b[:0]
+	default:
+		return make([]byte, 0, s.opts.FlushBytes+64<<10)
+	}
+}
+
+// release gives a request body back once nothing refers to it.
+func (s *sender) release(b []byte) {
+	select {
+	case s.bufs <- b:
+	default:
+	}
 }
 
 // tally accumulates one call's WriteResult and its distinct problems.
@@ -49,37 +75,17 @@ const (
 	refused                  // whole request refused with a 4xx: spool now
 )
 
-// send writes docs in bulk rounds: the first, then up to MaxRetries more for
-// documents that got a temporary failure, with exponential backoff.
-func (s *sender) send(ctx context.Context, docs []doc, t *tally) sendOutcome {
+// send writes the documents of src in bulk rounds: the first, streamed from
+// src, then up to MaxRetries more for documents that got a temporary
+// failure, with exponential backoff.
+func (s *sender) send(ctx context.Context, src docSource, t *tally) sendOutcome {
 	var out sendOutcome
-	pending := docs
-	for round := 0; len(pending) > 0; round++ {
-		outcomes := s.bulk(ctx, pending, t)
-		var retry []doc
-		for i, o := range outcomes {
-			switch o {
-			case created:
-				t.res.Indexed++
-				out.written++
-			case duplicate:
-				t.res.Duplicates++
-				out.written++
-			case rejected:
-				t.res.Failed++
-			case refused:
-				out.unwritten = append(out.unwritten, pending[i])
-			default:
-				retry = append(retry, pending[i])
-			}
-		}
-		pending = retry
-		if len(retry) == 0 || round >= s.opts.MaxRetries || !s.sleep(ctx, round) {
-			break
-		}
+	retry := s.round(ctx, src, t, &out)
+	for r := 0; len(retry) > 0 && r < s.opts.MaxRetries && s.sleep(ctx, r); r++ {
 		t.res.Retried += len(retry)
+		retry = s.round(ctx, &sliceSource{docs: retry}, t, &out)
 	}
-	out.unwritten = append(out.unwritten, pending...)
+	out.unwritten = append(out.unwritten, retry...)
 	return out
 }
 
@@ -102,68 +108,118 @@ func (s *sender) sleep(ctx context.Context, round int) bool {
 	}
 }
 
-// bulk sends docs once, in bulk requests of about FlushBytes, with create
-// actions, and returns each document's outcome.
-//
-// Each request is its own esutil.BulkIndexer, filled here and then flushed
-// by its Close in the background, at most Workers at a time: while
-// Elasticsearch indexes one request, the next is being filled. (One indexer
-// for all documents fills every worker's buffer and then sends them all at
-// once, so Elasticsearch waits while the client fills and the client waits
-// while Elasticsearch indexes: a third more time for a tick, in
-// docs/BENCHMARKS.md.)
-//
-// Outcomes come only from the per-item callbacks: a document the response
-// never mentions (a torn or short response) stays noAnswer and is retried;
-// each indexer's Stats must agree with its callbacks, or the difference is
-// reported.
-func (s *sender) bulk(ctx context.Context, docs []doc, t *tally) []outcome {
-	outcomes := make([]outcome, len(docs))
-	if ctx.Err() != nil {
-		t.problem(Temporary, 0, "not sent: "+ctx.Err().Error(), len(docs))
-		return outcomes
-	}
-	var mu sync.Mutex
-	record := func(i int, o outcome, kind ProblemKind, status int, reason string) {
-		mu.Lock()
-		defer mu.Unlock()
-		outcomes[i] = o
-		if kind != "" {
-			t.problem(kind, status, reason, 1)
-		}
-	}
+// bulkRequest is one bulk request: its body (an action line and a source
+// line per document) and its documents, whose bodies are slices of it.
+type bulkRequest struct {
+	body []byte
+	docs []doc
+}
+
+// round sends the documents of src once, in create requests of about
+// FlushBytes, at most Workers in flight: while Elasticsearch indexes one
+// request, the next is being filled. It counts what was written, rejected
+// and refused (refused documents go to out.unwritten), and returns, in
+// src's order, the documents to send again: those answered with a
+// temporary failure, those the answer never mentioned (a torn or short
+// response), and those not sent because ctx ended. The documents it returns
+// own their bodies.
+func (s *sender) round(ctx context.Context, src docSource, t *tally, out *sendOutcome) []doc {
+	// Each request's documents to send again and refused, in request
+	// order; a request's goroutine fills only its own.
+	type result struct{ retry, refused []doc }
+	var (
+		mu      sync.Mutex // t and out
+		wg      sync.WaitGroup
+		results []*result
+	)
 	inFlight := make(chan struct{}, s.opts.Workers)
-	var wg sync.WaitGroup
-	notSent := func(n int, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		t.problem(Temporary, 0, "not sent: "+err.Error(), n)
-	}
-	for lo := 0; lo < len(docs); {
+	var carry doc
+	hasCarry := false
+	for {
 		if err := ctx.Err(); err != nil {
-			notSent(len(docs)-lo, err)
+			var rest []doc
+			if hasCarry {
+				rest = append(rest, owned(carry))
+			}
+			for d, ok := src.next(); ok; d, ok = src.next() {
+				rest = append(rest, owned(d))
+			}
+			if len(rest) > 0 {
+				mu.Lock()
+				t.problem(Temporary, 0, "not sent: "+err.Error(), len(rest))
+				mu.Unlock()
+				results = append(results, &result{retry: rest})
+			}
 			break
 		}
-		hi, size := lo+1, bulkSize(&docs[lo])
-		for ; hi < len(docs) && size+bulkSize(&docs[hi]) <= s.opts.FlushBytes; hi++ {
-			size += bulkSize(&docs[hi])
+		req := &bulkRequest{body: s.buffer()}
+		for {
+			d, ok := carry, hasCarry
+			if !ok {
+				d, ok = src.next()
+			}
+			hasCarry = false
+			if !ok {
+				break
+			}
+			if len(req.docs) > 0 && len(req.body)+bulkSize(&d) > s.opts.FlushBytes {
+				carry, hasCarry = d, true
+				break
+			}
+			req.body = appendBulkItem(req.body, &d)
+			d.body = req.body[len(req.body)-len(d.body)-1 : len(req.body)-1]
+			req.docs = append(req.docs, d)
 		}
-		bi, added, err := s.fill(ctx, docs[lo:hi], lo, size, record)
-		if err != nil {
-			notSent(len(docs)-lo, err)
+		if len(req.docs) == 0 {
+			s.release(req.body)
 			break
 		}
+		r := &result{}
+		results = append(results, r)
 		inFlight <- struct{}{}
 		wg.Add(1)
-		go func(lo, hi int) {
+		go func() {
 			defer wg.Done()
 			defer func() { <-inFlight }()
-			s.flush(ctx, bi, added, hi-lo, outcomes[lo:hi], &mu, t)
-		}(lo, hi)
-		lo = hi
+			outcomes, problems := s.post(ctx, req)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range problems {
+				t.problem(p.Kind, p.Status, p.Reason, p.Count)
+			}
+			for i, o := range outcomes {
+				switch o {
+				case created:
+					t.res.Indexed++
+					out.written++
+				case duplicate:
+					t.res.Duplicates++
+					out.written++
+				case rejected:
+					t.res.Failed++
+				case refused:
+					r.refused = append(r.refused, owned(req.docs[i]))
+				default:
+					r.retry = append(r.retry, owned(req.docs[i]))
+				}
+			}
+			s.release(req.body)
+		}()
 	}
 	wg.Wait()
-	return outcomes
+	var retry []doc
+	for _, r := range results {
+		out.unwritten = append(out.unwritten, r.refused...)
+		retry = append(retry, r.retry...)
+	}
+	return retry
+}
+
+// owned is d with a body of its own, for a document kept beyond its
+// request.
+func owned(d doc) doc {
+	d.body = bytes.Clone(d.body)
+	return d
 }
 
 // bulkSize is what d takes in a bulk request, its action line
@@ -171,96 +227,78 @@ func (s *sender) bulk(ctx context.Context, docs []doc, t *tally) []outcome {
 // unless the index or the id need escaping.
 func bulkSize(d *doc) int { return len(d.body) + len(d.index) + len(d.id) + 35 }
 
-// fill makes a one-request bulk indexer and adds docs to it; they are the
-// write's documents from index first on, for record, and take size bytes
-// (bulkSize). The indexer's buffer is made that size and a little more
-// (its FlushBytes, which only Close reaches, so only Close sends the
-// request): the indexer copies each body with bytes.Buffer.ReadFrom, which
-// wants 512 bytes free before every read and would otherwise double the
-// buffer for the last documents. Were an escaped name to make the request
-// longer, the indexer would send two, which is as correct. It returns how
-// many documents were added.
-func (s *sender) fill(ctx context.Context, docs []doc, first, size int, record func(int, outcome, ProblemKind, int, string)) (esutil.BulkIndexer, int, error) {
-	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
-		Client:        boundTransport{ctx: ctx, next: s.es},
-		NumWorkers:    1,
-		FlushBytes:    size + 2*bytes.MinRead,
-		FlushInterval: time.Hour, // Close flushes
-		FilterPath:    []string{"errors", "items.*.status", "items.*.error"},
-		Decoder:       bulkDecoder{},
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("bulk indexer: %w", err)
-	}
-	added := 0
-	for j := range docs {
-		if ctx.Err() != nil {
-			break
-		}
-		i, d := first+j, &docs[j]
-		err := bi.Add(ctx, esutil.BulkIndexerItem{
-			Index:      d.index,
-			Action:     "create",
-			DocumentID: d.id,
-			Body:       bytes.NewReader(d.body),
-			OnSuccess: func(_ context.Context, _ esutil.BulkIndexerItem, r esutil.BulkIndexerResponseItem) {
-				record(i, created, "", 0, "")
-			},
-			OnFailure: func(_ context.Context, _ esutil.BulkIndexerItem, r esutil.BulkIndexerResponseItem, err error) {
-				o, kind, status, reason := classify(r, err)
-				record(i, o, kind, status, reason)
-			},
-		})
-		if err != nil {
-			break
-		}
-		added++
-	}
-	return bi, added, nil
+// appendBulkItem appends d's action line and source line to b.
+func appendBulkItem(b []byte, d *doc) []byte {
+	b = append(b, `{"create":{"_index":`...)
+	b = appendString(b, d.index)
+	b = append(b, `,"_id":`...)
+	b = appendString(b, d.id)
+	b = append(b, "}}\n"...)
+	b = append(b, d.body...)
+	return append(b, '\n')
 }
 
-// flush closes bi, which sends its request, and checks what came back for
-// its n documents, of which added were added (outcomes is their part of the
-// outcomes): every document added must have an answer, and the indexer's own
-// count of created documents must agree with the callbacks, or a document
-// would be taken as written on the indexer's word alone.
-func (s *sender) flush(ctx context.Context, bi esutil.BulkIndexer, added, n int, outcomes []outcome, mu *sync.Mutex, t *tally) {
-	// Requests are bound to ctx by the transport, so Close returns soon
-	// after ctx is done; it is given no deadline of its own so that no
-	// callback can run after it returns.
-	_ = bi.Close(context.Background())
-	st := bi.Stats()
-
-	mu.Lock()
-	defer mu.Unlock()
-	if added < n {
-		t.problem(Temporary, 0, fmt.Sprintf("not sent: %v", cmpOr(ctx.Err(), errors.New("the bulk indexer refused the document"))), n-added)
-	}
-	answered, createdN := 0, 0
-	for _, o := range outcomes {
-		if o != noAnswer {
-			answered++
+// post sends one bulk request and returns each document's outcome and the
+// problems met. A document the answer does not mention stays noAnswer.
+func (s *sender) post(ctx context.Context, req *bulkRequest) ([]outcome, []Problem) {
+	outcomes := make([]outcome, len(req.docs))
+	failAll := func(err error) ([]outcome, []Problem) {
+		o, kind, status, reason := classify(bulkItem{}, err)
+		for i := range outcomes {
+			outcomes[i] = o
 		}
-		if o == created {
-			createdN++
-		}
+		return outcomes, []Problem{{Kind: kind, Status: status, Reason: reason, Count: len(outcomes)}}
 	}
-	if missing := added - answered; missing > 0 {
-		t.problem(Temporary, 0, "no answer for the document in the bulk response", missing)
+	res, err := esapi.BulkRequest{
+		Body:       bytes.NewReader(req.body),
+		FilterPath: []string{"errors", "items.*.status", "items.*.error"},
+	}.Do(ctx, s.es)
+	if err != nil {
+		return failAll(err)
 	}
-	if int(st.NumCreated) != createdN {
-		for i, o := range outcomes {
-			if o == created {
-				outcomes[i] = noAnswer
+	defer res.Body.Close()
+	if res.StatusCode >= 300 {
+		body := readExcerpt(res.Body)
+		return failAll(&requestError{Status: res.StatusCode, Reason: errorReason(res.StatusCode, body)})
+	}
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		return failAll(err)
+	}
+	items, err := decodeBulk(body)
+	if err != nil {
+		return failAll(fmt.Errorf("read bulk response: %w", err))
+	}
+	var problems []Problem
+	add := func(kind ProblemKind, status int, reason string) {
+		for i := range problems {
+			if problems[i].Kind == kind && problems[i].Status == status && problems[i].Reason == reason {
+				problems[i].Count++
+				return
 			}
 		}
-		t.problem(Temporary, 0, fmt.Sprintf("bulk indexer counted %d documents created, its callbacks %d", st.NumCreated, createdN), createdN)
+		problems = append(problems, Problem{Kind: kind, Status: status, Reason: reason, Count: 1})
 	}
+	for i := range min(len(items), len(outcomes)) {
+		if items[i].Status == http.StatusCreated {
+			outcomes[i] = created
+			continue
+		}
+		o, kind, status, reason := classify(items[i], nil)
+		outcomes[i] = o
+		if kind != "" {
+			add(kind, status, reason)
+		}
+	}
+	if missing := len(outcomes) - len(items); missing > 0 {
+		problems = append(problems, Problem{Kind: Temporary, Reason: "no answer for the document in the bulk response", Count: missing})
+	}
+	return outcomes, problems
 }
 
 // classify reads a failed item: its response item, or err when the whole
 // request failed.
-func classify(r esutil.BulkIndexerResponseItem, err error) (outcome, ProblemKind, int, string) {
+func classify(r bulkItem, err error) (outcome, ProblemKind, int, string) {
 	if err != nil {
 		var re *requestError
 		if errors.As(err, &re) {
@@ -306,28 +344,6 @@ func (t *tally) problem(kind ProblemKind, status int, reason string, n int) {
 	if len(ps) < maxProblems {
 		t.res.Problems = append(ps, Problem{Kind: kind, Status: status, Reason: reason, Count: n})
 	}
-}
-
-// boundTransport sends the bulk indexer's requests with the Write's context
-// (the indexer's workers use a background one), and turns an HTTP error
-// answer to a whole bulk request into a *requestError, so that the item
-// callbacks can tell a 429 or 503 from a 401.
-type boundTransport struct {
-	ctx  context.Context
-	next esapi.Transport
-}
-
-func (t boundTransport) Perform(req *http.Request) (*http.Response, error) {
-	res, err := t.next.Perform(req.WithContext(t.ctx))
-	if err != nil {
-		return nil, err
-	}
-	if res.StatusCode < 300 {
-		return res, nil
-	}
-	body := readExcerpt(res.Body)
-	res.Body.Close()
-	return nil, &requestError{Status: res.StatusCode, Reason: errorReason(res.StatusCode, body)}
 }
 
 // requestError is an HTTP error answer to a whole request.

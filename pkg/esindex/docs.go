@@ -91,41 +91,74 @@ func decodeSpoolRecords(recs [][]byte) (docs []doc, bad int, badErr error) {
 	return docs, bad, badErr
 }
 
-// encodeSnapshot turns a snapshot into its group and offsets documents: for
-// each group, its group document and then one offsets document per partition.
-// A snapshot that could not read the cluster at all (Err, no groups) gives
-// none. Bodies share one backing array.
-func encodeSnapshot(names Names, s snapshot.Snapshot) []doc {
+// docSource yields documents one at a time, in order. A document's body is
+// valid until the next call.
+type docSource interface {
+	next() (doc, bool)
+}
+
+// sliceSource yields docs.
+type sliceSource struct {
+	docs []doc
+	i    int
+}
+
+func (s *sliceSource) next() (doc, bool) {
+	if s.i >= len(s.docs) {
+		return doc{}, false
+	}
+	s.i++
+	return s.docs[s.i-1], true
+}
+
+// snapshotSource yields a snapshot's group and offsets documents: for each
+// group, its group document and then one offsets document per partition.
+// A snapshot that could not read the cluster at all (Err, no groups) has
+// none. Each body is encoded when it is asked for, into one reused buffer,
+// so that a write holds its requests' bytes and never all documents.
+type snapshotSource struct {
+	names  Names
+	s      *snapshot.Snapshot
+	ts     string
+	ms     int64
+	gi, pi int // the next document: group gi's group document when pi is -1, else its partition pi's
+	buf    []byte
+}
+
+func newSnapshotSource(names Names, s *snapshot.Snapshot) *snapshotSource {
+	return &snapshotSource{names: names, s: s, ts: s.Time.UTC().Format(timestampLayout), ms: s.Time.UnixMilli(), pi: -1}
+}
+
+func (src *snapshotSource) next() (doc, bool) {
+	s := src.s
+	for src.gi < len(s.Groups) && src.pi >= len(s.Groups[src.gi].Partitions) {
+		src.gi, src.pi = src.gi+1, -1
+	}
+	if src.gi >= len(s.Groups) {
+		return doc{}, false
+	}
+	g := &s.Groups[src.gi]
+	var d doc
+	if src.pi < 0 {
+		src.buf = appendGroupDoc(src.buf[:0], *s, src.ts, g)
+		d = doc{index: src.names.Groups, id: groupID(s.Cluster, g.ID, src.ms), body: src.buf}
+	} else {
+		p := &g.Partitions[src.pi]
+		src.buf = appendOffsetsDoc(src.buf[:0], *s, src.ts, g, p)
+		d = doc{index: src.names.Offsets, id: offsetsID(s.Cluster, g.ID, p.Topic, p.Partition, src.ms)}
+		d.body = src.buf
+	}
+	src.pi++
+	return d, true
+}
+
+// snapshotDocs is the number of documents of s.
+func snapshotDocs(s *snapshot.Snapshot) int {
 	n := 0
 	for _, g := range s.Groups {
 		n += 1 + len(g.Partitions)
 	}
-	if n == 0 {
-		return nil
-	}
-	docs := make([]doc, 0, n)
-	ends := make([]int, 0, n)
-	buf := make([]byte, 0, n*400)
-	ts := s.Time.UTC().Format(timestampLayout)
-	ms := s.Time.UnixMilli()
-	for gi := range s.Groups {
-		g := &s.Groups[gi]
-		buf = appendGroupDoc(buf, s, ts, g)
-		docs = append(docs, doc{index: names.Groups, id: groupID(s.Cluster, g.ID, ms)})
-		ends = append(ends, len(buf))
-		for pi := range g.Partitions {
-			p := &g.Partitions[pi]
-			buf = appendOffsetsDoc(buf, s, ts, g, p)
-			docs = append(docs, doc{index: names.Offsets, id: offsetsID(s.Cluster, g.ID, p.Topic, p.Partition, ms)})
-			ends = append(ends, len(buf))
-		}
-	}
-	start := 0
-	for i := range docs {
-		docs[i].body = buf[start:ends[i]:ends[i]]
-		start = ends[i]
-	}
-	return docs
+	return n
 }
 
 // appendOffsetsDoc appends the offsets document of partition p of group g.

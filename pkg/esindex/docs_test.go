@@ -299,6 +299,16 @@ func TestDocumentIDs(t *testing.T) {
 	}
 }
 
+// encodeSnapshot collects every document of s, each owning its body.
+func encodeSnapshot(names Names, s snapshot.Snapshot) []doc {
+	var docs []doc
+	src := newSnapshotSource(names, &s)
+	for d, ok := src.next(); ok; d, ok = src.next() {
+		docs = append(docs, owned(d))
+	}
+	return docs
+}
+
 func TestEncodeSnapshot(t *testing.T) {
 	s := tickSnapshot(1, 3, 5)
 	names, _ := NewNames("default")
@@ -320,17 +330,30 @@ func TestEncodeSnapshot(t *testing.T) {
 	if docs := encodeSnapshot(names, snapshot.Snapshot{Cluster: "c", Err: errors.New("no cluster")}); docs != nil {
 		t.Errorf("a snapshot without groups made %d documents", len(docs))
 	}
+	if n := snapshotDocs(&s); n != len(docs) {
+		t.Errorf("snapshotDocs = %d, the source gave %d", n, len(docs))
+	}
 }
 
 // BenchmarkEncodeSnapshot encodes a tick of 50,000 offsets documents (100
-// groups of 500 partitions) and their 100 group documents.
+// groups of 500 partitions) and their 100 group documents into bulk
+// request bodies, as a write does.
 func BenchmarkEncodeSnapshot(b *testing.B) {
 	s := tickSnapshot(1, 100, 500)
 	names, _ := NewNames("default")
 	b.ReportAllocs()
 	var n int
+	body := make([]byte, 0, DefaultFlushBytes)
 	for b.Loop() {
-		n = len(encodeSnapshot(names, s))
+		n = 0
+		src := newSnapshotSource(names, &s)
+		for d, ok := src.next(); ok; d, ok = src.next() {
+			if len(body)+bulkSize(&d) > DefaultFlushBytes {
+				body = body[:0]
+			}
+			body = appendBulkItem(body, &d)
+			n++
+		}
 	}
 	b.ReportMetric(float64(n), "docs/op")
 }

@@ -320,3 +320,84 @@ func TestFaultsInOneOfSeveralRequests(t *testing.T) {
 	}
 	stored(map[int]snapshot.Snapshot{1: s})
 }
+
+// TestRetriedDocumentsKeepTheirBodies streams one write in many small
+// requests, two in flight, and has the node refuse every other item of the
+// first three with 429: the refused documents outlive their requests'
+// recycled buffers, so each is checked, once stored, against its
+// partition's offsets in the snapshot.
+func TestRetriedDocumentsKeepTheirBodies(t *testing.T) {
+	opts := fastRetries(t.TempDir())
+	opts.FlushBytes, opts.Workers = 4<<10, 2
+	f, w, stored := faultWriter(t, opts)
+	f.itemBulks, f.rejectEvery = 3, 2
+	s := tickSnapshot(1, 4, 40)
+	r, err := w.Write(ctxT(t), s)
+	if err != nil || r.Indexed != r.Docs || r.Retried == 0 {
+		t.Fatalf("Write = %+v, %v; want every document indexed, some after a retry", r, err)
+	}
+	stored(map[int]snapshot.Snapshot{1: s})
+
+	want := map[string]string{}
+	for _, g := range s.Groups {
+		for _, p := range g.Partitions {
+			key := fmt.Sprintf("%s/%s/%d", g.ID, p.Topic, p.Partition)
+			committed, newest := p.Committed, p.LogEnd
+			if !p.HasCommitted {
+				committed = 0
+			}
+			if !p.HasOffsets {
+				newest = 0
+			}
+			want[key] = fmt.Sprintf("committed %d %v, newest %d %v", committed, p.HasCommitted, newest, p.HasOffsets)
+		}
+	}
+	es := clientFor(t, testenv.Elasticsearch(t))
+	q := `{"size":1000,"query":{"term":{"@timestamp":"` + s.Time.UTC().Format(timestampLayout) + `"}}}`
+	res, err := es.Search(es.Search.WithIndex(w.names.Offsets), es.Search.WithBody(strings.NewReader(q)), es.Search.WithContext(ctxT(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Hits struct {
+			Hits []struct {
+				Source struct {
+					Kafka struct {
+						ConsumerGroup struct {
+							ID     string `json:"id"`
+							Offset *int64 `json:"offset"`
+						} `json:"consumergroup"`
+						Topic struct {
+							Name string `json:"name"`
+						} `json:"topic"`
+						Partition struct {
+							ID     int32 `json:"id"`
+							Offset struct {
+								Newest *int64 `json:"newest"`
+							} `json:"offset"`
+						} `json:"partition"`
+					} `json:"kafka"`
+				} `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	testenv.DecodeBody(t, res.StatusCode, res.Body, "search offsets", &out)
+	if len(out.Hits.Hits) != len(want) {
+		t.Fatalf("%d offsets documents read back, want %d", len(out.Hits.Hits), len(want))
+	}
+	for _, h := range out.Hits.Hits {
+		k := h.Source.Kafka
+		key := fmt.Sprintf("%s/%s/%d", k.ConsumerGroup.ID, k.Topic.Name, k.Partition.ID)
+		var committed, newest int64
+		if k.ConsumerGroup.Offset != nil {
+			committed = *k.ConsumerGroup.Offset
+		}
+		if k.Partition.Offset.Newest != nil {
+			newest = *k.Partition.Offset.Newest
+		}
+		got := fmt.Sprintf("committed %d %v, newest %d %v", committed, k.ConsumerGroup.Offset != nil, newest, k.Partition.Offset.Newest != nil)
+		if want[key] != got {
+			t.Errorf("%s: stored %q, want %q", key, got, want[key])
+		}
+	}
+}

@@ -82,7 +82,7 @@ type StatusWriter struct {
 // the Writer's default retries and request sizes.
 func (c *Client) NewStatusWriter() *StatusWriter {
 	opts, _ := WriterOptions{}.withDefaults() // the zero options are valid
-	return &StatusWriter{sender: sender{es: c.es, opts: opts}, index: c.names.Status}
+	return &StatusWriter{sender: newSender(c.es, opts), index: c.names.Status}
 }
 
 // Write stores docs. The error wraps ErrLost when any document was neither
@@ -97,7 +97,7 @@ func (sw *StatusWriter) Write(ctx context.Context, docs []StatusDoc) (WriteResul
 		batch = append(batch, doc{index: sw.index, id: statusID(d.Cluster, d.Group, d.At.UnixMilli()), body: body})
 	}
 	t := newTally(len(batch))
-	unwritten := sw.send(ctx, batch, t).unwritten
+	unwritten := sw.send(ctx, &sliceSource{docs: batch}, t).unwritten
 	t.res.Dropped += len(unwritten)
 	return t.res, lostError(t.res, len(unwritten))
 }

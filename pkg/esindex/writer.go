@@ -178,7 +178,7 @@ func (c *Client) NewWriter(opts WriterOptions) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new writer: %w", err)
 	}
-	w := &Writer{sender: sender{es: c.es, opts: opts}, names: c.names, opts: opts}
+	w := &Writer{sender: newSender(c.es, opts), names: c.names, opts: opts}
 	if opts.SpoolDir != "" {
 		sp, err := spool.Open(opts.SpoolDir, opts.SpoolMaxBytes)
 		if err != nil {
@@ -333,7 +333,7 @@ func (w *Writer) SpoolDepth() (segments int, bytes int64) {
 // Dropped, or neither written nor spooled); the result is complete either
 // way.
 func (w *Writer) Write(ctx context.Context, s snapshot.Snapshot) (WriteResult, error) {
-	return w.write(ctx, encodeSnapshot(w.names, s))
+	return w.write(ctx, newSnapshotSource(w.names, &s), snapshotDocs(&s))
 }
 
 // WriteTick writes the document that records how a collector tick went,
@@ -344,23 +344,51 @@ func (w *Writer) WriteTick(ctx context.Context, t TickDoc) (WriteResult, error) 
 	if err != nil {
 		return WriteResult{}, err
 	}
-	return w.write(ctx, []doc{d})
+	return w.write(ctx, &sliceSource{docs: []doc{d}}, 1)
 }
 
-func (w *Writer) write(ctx context.Context, docs []doc) (WriteResult, error) {
+// write sends the n documents of src, or spools them all when the templates
+// are not installed or the spool could not be emptied first.
+func (w *Writer) write(ctx context.Context, src docSource, n int) (WriteResult, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 
-	t := newTally(len(docs))
-	unwritten := docs
-	if w.Installed() && w.replay(ctx, t) {
-		unwritten = w.send(ctx, docs, t).unwritten
+	t := newTally(n)
+	if !w.Installed() || !w.replay(ctx, t) {
+		notSpooled := w.spoolAll(src, t)
+		return t.res, lostError(t.res, notSpooled)
 	}
 	notSpooled := 0
-	if len(unwritten) > 0 {
+	if unwritten := w.send(ctx, src, t).unwritten; len(unwritten) > 0 {
 		notSpooled = w.spoolDocs(unwritten, t)
 	}
 	return t.res, lostError(t.res, notSpooled)
+}
+
+// spoolChunkBytes is about the most document bytes spoolAll holds before it
+// writes them as one spool segment.
+const spoolChunkBytes = 8 << 20
+
+// spoolAll spools every document of src, a segment per spoolChunkBytes of
+// them, and returns how many could not be spooled.
+func (w *Writer) spoolAll(src docSource, t *tally) int {
+	notSpooled := 0
+	var chunk []doc
+	size := 0
+	for {
+		d, ok := src.next()
+		if ok {
+			chunk = append(chunk, owned(d))
+			size += bulkSize(&d)
+		}
+		if len(chunk) > 0 && (!ok || size >= spoolChunkBytes) {
+			notSpooled += w.spoolDocs(chunk, t)
+			chunk, size = nil, 0
+		}
+		if !ok {
+			return notSpooled
+		}
+	}
 }
 
 func lostError(res WriteResult, notSpooled int) error {
@@ -446,7 +474,7 @@ func (w *Writer) replay(ctx context.Context, t *tally) bool {
 			t.res.Dropped += bad
 			t.problem(Spool, 0, "unreadable spool lines dropped: "+badErr.Error(), bad)
 		}
-		out := w.send(ctx, docs, t)
+		out := w.send(ctx, &sliceSource{docs: docs}, t)
 		t.res.Replayed += out.written
 		left, err := encodeSpoolRecords(out.unwritten)
 		if err == nil {

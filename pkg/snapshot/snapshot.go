@@ -107,23 +107,25 @@ type Member struct {
 	Assigned map[string][]int32
 }
 
-// Partition is one group's position on one topic partition.
+// Partition is one group's position on one topic partition. A tick holds one
+// per group-partition, so the fields are ordered to leave no padding (72
+// bytes).
 type Partition struct {
-	Topic     string
-	Partition int32
+	Topic string
 	// Committed is the group's committed offset; HasCommitted is false when
 	// the group never committed to this partition (assigned, not yet
 	// committed), and then there is no lag either.
-	Committed    int64
-	HasCommitted bool
+	Committed int64
 	// LogEnd (high watermark) and LogStart offsets; HasOffsets is false when
 	// listing them failed for this partition (Err says why).
 	LogEnd, LogStart int64
-	HasOffsets       bool
 	// Owner is the member the partition is assigned to, nil when none.
 	Owner *Member
 	// Err is set when this partition's log offsets could not be read.
-	Err error
+	Err          error
+	Partition    int32
+	HasCommitted bool
+	HasOffsets   bool
 }
 
 // Lag is the partition's consumer lag: log-end offset minus committed offset,
