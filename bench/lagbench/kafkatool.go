@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/lagwatch/lagwatch/bench/internal/brokerstats"
 )
 
 // toolResult is one run of Kafka's consumer-groups tool.
@@ -24,6 +26,11 @@ type toolResult struct {
 	Stderr string
 	MaxRSS int64
 	Err    error
+	// Broker is what the broker counted while the tool ran, nil when the
+	// broker's counts are not available; BrokerErr says why a snapshot
+	// failed.
+	Broker    brokerstats.Counts
+	BrokerErr error
 }
 
 // runKafkaTool runs the tool with args against brokers and counts the rows

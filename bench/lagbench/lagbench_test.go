@@ -101,7 +101,7 @@ func TestGroupPatternSelectsOnlyTheBenchmarkGroups(t *testing.T) {
 func TestParseTickLog(t *testing.T) {
 	log := `{"time":"t","level":"INFO","msg":"collector starting","config":{"x":1}}
 not json at all
-{"time":"t","level":"INFO","msg":"tick","cluster":"lagbench","groups":2000,"partitions":50000,"kafka_requests":2023,"group_errors":0,"partition_errors":0,"read_duration":"251.1ms","written":52000,"duplicates":0,"failed":0,"spooled":0,"duration":"1.698s"}
+{"time":"t","level":"INFO","msg":"tick","cluster":"lagbench","groups":2000,"partitions":50000,"kafka_requests":2023,"kafka_requests_by_type":{"ApiVersions":4,"ListGroups":1,"DescribeGroups":1,"OffsetFetch":1,"Metadata":1,"ListOffsets":2015},"group_errors":0,"partition_errors":0,"read_duration":"251.1ms","written":52000,"duplicates":0,"failed":0,"spooled":0,"duration":"1.698s"}
 `
 	l, err := parseTickLog([]byte(log))
 	if err != nil {
@@ -114,6 +114,9 @@ not json at all
 	if r.Duration != 1698*time.Millisecond || r.ReadDuration != 251100*time.Microsecond || r.KafkaRequests != 2023 ||
 		r.Written != 52000 || r.Partitions != 50000 {
 		t.Errorf("parsed %+v", r)
+	}
+	if own := r.OwnByType; own["ListOffsets"] != 2015 || own.Total() != r.KafkaRequests {
+		t.Errorf("requests by type %v, want ListOffsets 2015 and a total of kafka_requests %d", own, r.KafkaRequests)
 	}
 	if got := r.DocsPerSecond(); got < 30623 || got > 30625 {
 		t.Errorf("docs/s %.1f, want 52000/1.698", got)

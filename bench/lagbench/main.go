@@ -4,7 +4,9 @@
 // It seeds G consumer groups committing to P group-partitions (topics with
 // a few messages in every partition; groups commit without joining), runs
 // the real collector binary with --once several times, times Kafka's own
-// consumer-groups tool on the same cluster, and compares the offsets data
+// consumer-groups tool on the same cluster, counts the Kafka requests of
+// each run by type (at the broker, over its JMX server at TESTENV_KAFKA_JMX,
+// and from the collector's own tick line), and compares the offsets data
 // stream's size on disk with the same rows stored the way Telegraf's Burrow
 // plugin and Elasticsearch output store them. It prints a Markdown report.
 //
@@ -72,6 +74,10 @@ type config struct {
 	esURL        string
 	keepTickLogs string
 	floorRuns    int
+	// jmxAddr is the broker's JMX server (TESTENV_KAFKA_JMX), empty when
+	// unknown; kafkaClasspath the jars JmxTool runs from.
+	jmxAddr        string
+	kafkaClasspath string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -102,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.memProfile, "memprofile", "", "take one more tick inside lagbench and write its allocation profile here")
 	fs.StringVar(&c.out, "o", "", "also write the report to this file")
 	fs.StringVar(&c.keepTickLogs, "tick-logs", "", "keep each collector run's log in this folder")
+	fs.StringVar(&c.kafkaClasspath, "kafka-classpath", "", "classpath of Kafka's jars, for JmxTool to read the broker's request counts; empty: what `scripts/testenv classpath` prints")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -123,6 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	c.brokers = strings.Split(envOr("KAFKA_BROKERS", "127.0.0.1:9092"), ",")
 	c.esURL = envOr("ELASTICSEARCH_URL", "http://127.0.0.1:9200")
+	c.jmxAddr = os.Getenv("TESTENV_KAFKA_JMX")
 	return c, errors.Join(errs...)
 }
 
@@ -173,7 +181,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	kc := &kafka.Client{Addr: kafka.TCP(cfg.brokers...), Timeout: time.Minute}
+	// A transport of its own, to close before each measured run: kafka-go
+	// refreshes its metadata in the background while connections are open.
+	transport := &kafka.Transport{}
+	kc := &kafka.Client{Addr: kafka.TCP(cfg.brokers...), Timeout: time.Minute, Transport: transport}
 	if !cfg.keep {
 		defer func() {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
@@ -187,6 +198,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"groups", cfg.layout.Groups, "group_partitions", cfg.layout.GroupPartitions)
 	if rep.seed, err = seed(ctx, kc, cfg.layout, cfg.concurrency, log); err != nil {
 		return fmt.Errorf("seed: %w", err)
+	}
+	counter, cerr := newBrokerCounter(ctx, cfg.jmxAddr, cfg.kafkaClasspath, transport.CloseIdleConnections)
+	if cerr != nil {
+		rep.brokerCountsErr = cerr
+		log.Warn("the broker's request counts are not available; reporting the collector's own counts only", "err", cerr)
 	}
 
 	var errs []error
@@ -204,9 +220,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cfg.keepTickLogs != "" {
 			logPath = filepath.Join(cfg.keepTickLogs, fmt.Sprintf("tick-%d.log", i))
 		}
-		r := runTick(ctx, bin, env, i, logPath)
+		var r tickResult
+		broker, berr := counter.around(ctx, func() { r = runTick(ctx, bin, env, i, logPath) })
+		r.Broker, r.BrokerErr = broker, berr
 		log.Info("tick", "run", i, "wall", r.Wall.Round(time.Millisecond), "duration", r.Duration, "read_duration", r.ReadDuration,
-			"kafka_requests", r.KafkaRequests, "written", r.Written, "max_rss", mib(r.MaxRSS), "err", r.Err)
+			"kafka_requests", r.KafkaRequests, "kafka_requests_by_type", r.OwnByType, "broker_requests_by_type", r.Broker,
+			"broker_err", r.BrokerErr, "written", r.Written, "max_rss", mib(r.MaxRSS), "err", r.Err)
 		if r.Err == nil && r.Partitions != cfg.layout.GroupPartitions {
 			r.Err = fmt.Errorf("the tick saw %d group-partitions, the layout has %d", r.Partitions, cfg.layout.GroupPartitions)
 		}
@@ -245,8 +264,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		brokers := strings.Join(cfg.brokers, ",")
 		prefix := cfg.layout.Prefix + "-g"
 		for i := 0; i < cfg.toolRuns; i++ {
-			r := runKafkaTool(ctx, cfg.kafkaTool, brokers, prefix, "`--describe --all-groups`", []string{"--describe", "--all-groups"})
-			attrs := []any{"args", "--describe --all-groups", "wall", r.Wall.Round(time.Millisecond), "rows", r.Rows, "lines", r.Lines}
+			var r toolResult
+			broker, berr := counter.around(ctx, func() {
+				r = runKafkaTool(ctx, cfg.kafkaTool, brokers, prefix, "`--describe --all-groups`", []string{"--describe", "--all-groups"})
+			})
+			r.Broker, r.BrokerErr = broker, berr
+			attrs := []any{"args", "--describe --all-groups", "wall", r.Wall.Round(time.Millisecond), "rows", r.Rows, "lines", r.Lines,
+				"broker_requests_by_type", r.Broker, "broker_err", r.BrokerErr}
 			if r.Rows != cfg.layout.GroupPartitions {
 				// The tool says on stderr why it described less.
 				attrs = append(attrs, "stderr", r.Stderr)
@@ -259,9 +283,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			for _, g := range cfg.layout.groupNames() {
 				args = append(args, "--group", g)
 			}
-			r := runKafkaTool(ctx, cfg.kafkaTool, brokers, prefix,
-				fmt.Sprintf("`--describe` with %s `--group` (benchmark groups only)", thousands(int64(cfg.layout.Groups))), args)
-			log.Info("kafka tool", "args", "--describe --group ...", "wall", r.Wall.Round(time.Millisecond), "rows", r.Rows, "err", r.Err)
+			var r toolResult
+			broker, berr := counter.around(ctx, func() {
+				r = runKafkaTool(ctx, cfg.kafkaTool, brokers, prefix,
+					fmt.Sprintf("`--describe` with %s `--group` (benchmark groups only)", thousands(int64(cfg.layout.Groups))), args)
+			})
+			r.Broker, r.BrokerErr = broker, berr
+			log.Info("kafka tool", "args", "--describe --group ...", "wall", r.Wall.Round(time.Millisecond), "rows", r.Rows,
+				"broker_requests_by_type", r.Broker, "broker_err", r.BrokerErr, "err", r.Err)
 			rep.toolGroups = &r
 		}
 	}

@@ -83,6 +83,9 @@ type report struct {
 	brokerGroups int
 	storage      []storeStats
 	floor        *floorResult
+	// brokerCountsErr says why the broker's own request counts are not
+	// available; nil when they are.
+	brokerCountsErr error
 }
 
 // median of xs (the mean of the middle two for an even count); 0 for none.
@@ -239,6 +242,8 @@ func (r *report) markdown() string {
 			}
 		}
 	}
+
+	b.WriteString(r.requestsMarkdown())
 
 	// storage[0] is lagwatch's data stream, [1] the Telegraf-style
 	// baseline (no template); the others are for reference.

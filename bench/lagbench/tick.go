@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lagwatch/lagwatch/bench/internal/benchenv"
+	"github.com/lagwatch/lagwatch/bench/internal/brokerstats"
 	"github.com/lagwatch/lagwatch/internal/peakrss"
 )
 
@@ -32,6 +33,15 @@ type tickResult struct {
 	CPU time.Duration
 	// Err is set when the tick failed or its log line was not found.
 	Err error
+
+	// OwnByType is the tick's requests by type as the collector counted
+	// them on the wire (its tick line's kafka_requests_by_type).
+	OwnByType brokerstats.Counts
+	// Broker is what the broker counted while the process ran, nil when
+	// the broker's counts are not available; BrokerErr says why a
+	// snapshot failed.
+	Broker    brokerstats.Counts
+	BrokerErr error
 }
 
 // DocsPerSecond is the documents written per second of the tick.
@@ -128,6 +138,9 @@ type tickLine struct {
 	Spooled         int    `json:"spooled"`
 	Duration        string `json:"duration"`
 	Err             string `json:"err"`
+
+	// KafkaRequestsByType is keyed by Kafka's request names.
+	KafkaRequestsByType map[string]int64 `json:"kafka_requests_by_type"`
 }
 
 // tickMessages are the msg values of the collector's per-cluster tick line.
@@ -165,7 +178,7 @@ func (l tickLine) fill(r *tickResult) error {
 			errs = append(errs, fmt.Errorf("tick line: read_duration %q: %w", l.ReadDuration, err))
 		}
 	}
-	r.KafkaRequests, r.Groups, r.Partitions = l.KafkaRequests, l.Groups, l.Partitions
+	r.KafkaRequests, r.OwnByType, r.Groups, r.Partitions = l.KafkaRequests, l.KafkaRequestsByType, l.Groups, l.Partitions
 	r.Written, r.Duplicates, r.Failed, r.Spooled = l.Written, l.Duplicates, l.Failed, l.Spooled
 	if l.Msg != "tick" {
 		errs = append(errs, fmt.Errorf("the tick did not succeed: %q %s", l.Msg, l.Err))

@@ -261,6 +261,19 @@ func KafkaTLS(t testing.TB) (addr, dir string) {
 	return addr, dir
 }
 
+// KafkaJMX returns the address (host:port) of the test broker's JMX server,
+// from TESTENV_KAFKA_JMX or the default, after checking that it accepts
+// connections.
+func KafkaJMX(t testing.TB) string {
+	t.Helper()
+	Kafka(t)
+	addr := getenv("TESTENV_KAFKA_JMX", "127.0.0.1:9999")
+	if err := dialable("the Kafka broker's JMX server", addr); err != nil {
+		t.Fatalf("%v (`scripts/testenv up` starts the broker with it; restart the broker if it predates it)", err)
+	}
+	return addr
+}
+
 // KafkaClasspath is the classpath of the Kafka jars scripts/testenv fetched
 // (kafka-clients, kafka-tools and their dependencies), as
 // `scripts/testenv classpath` prints it.

@@ -52,10 +52,14 @@ func Kafka(t testing.TB) []string {
 	return strings.Split(v, ",")
 }
 
-func checkKafka(addr string) error {
+func checkKafka(addr string) error { return dialable("kafka broker", addr) }
+
+// dialable is nil when addr accepts TCP connections; what names the server
+// in the error.
+func dialable(what, addr string) error {
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
-		return fmt.Errorf("kafka broker %s unreachable: %w", addr, err)
+		return fmt.Errorf("%s %s unreachable: %w", what, addr, err)
 	}
 	return conn.Close()
 }
@@ -82,11 +86,7 @@ func Alertmanager(t testing.TB) string {
 func SMTP(t testing.TB) (addr, api string) {
 	t.Helper()
 	addr = server(t, "SMTP server", "TESTENV_SMTP_ADDR", DefaultSMTPAddr, func(a string) error {
-		conn, err := net.DialTimeout("tcp", a, 5*time.Second)
-		if err != nil {
-			return fmt.Errorf("smtp server %s unreachable: %w", a, err)
-		}
-		return conn.Close()
+		return dialable("smtp server", a)
 	})
 	api = server(t, "Mailpit API", "TESTENV_MAILPIT_URL", DefaultMailpitURL, func(u string) error {
 		return httpOK("mailpit", strings.TrimRight(u, "/")+"/api/v1/info")
