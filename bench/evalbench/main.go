@@ -92,8 +92,8 @@ func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed, la
 	at := t0.Add(time.Duration(ticks-1) * benchseed.Interval)
 	fmt.Printf("\nevaluator --at %s, window %d, %d groups x %d partitions, %d documents stored\n\n",
 		at.Format(time.RFC3339), window, groups, partitions, docs)
-	fmt.Println("| run | wall | peak RSS | documents read | pages | Elasticsearch requests | time lag lookups | groups OK / WARN / ERR |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Println("| run | wall | Elasticsearch's own search time (took) | peak RSS | documents read | pages | Elasticsearch requests | time lag lookups | groups OK / WARN / ERR |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	var walls []time.Duration
 	var rsss []int64
 	for r := 1; r <= runs; r++ {
@@ -131,7 +131,7 @@ func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed, la
 			return fmt.Errorf("no evaluation summary in the evaluator's log:\n%s", strings.Join(lines, "\n"))
 		}
 		walls, rsss = append(walls, wall), append(rsss, rss)
-		fmt.Printf("| %d | %.2f s | %.0f MiB | %v | %v | %v | %v | %v / %v / %v |\n", r, wall.Seconds(), float64(rss)/1024,
+		fmt.Printf("| %d | %.2f s | %v | %.0f MiB | %v | %v | %v | %v | %v / %v / %v |\n", r, wall.Seconds(), orDash(summary["es_search_took"]), float64(rss)/1024,
 			summary["documents_read"], summary["pages"], summary["es_requests"], orDash(summary["time_lag_lookups"]),
 			summary["ok"], summary["warn"], summary["err"])
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
 
@@ -34,6 +36,8 @@ type Config struct {
 	NotFoundLookback time.Duration
 	// PageSize is the number of documents per search request.
 	PageSize int
+	// Shard is the part of the groups this evaluator's runs evaluate.
+	Shard esindex.Shard
 	// Timeout bounds one evaluation run, or one backtest step.
 	Timeout time.Duration
 	Alert   AlertConfig
@@ -203,6 +207,8 @@ type evaluatorEnv struct {
 		AllowedLag          string `split_words:"true" default:"0" desc:"Lag, in messages, that still counts as caught up."`
 		NotfoundLookback    string `split_words:"true" default:"24h" desc:"A group without observations within EVALUATOR_MAX_AGE is reported NOTFOUND when it was seen within this time; a group seen only earlier is forgotten."`
 		PageSize            string `split_words:"true" default:"5000" desc:"Documents per search request when reading windows."`
+		Shards              string `split_words:"true" default:"1" desc:"Evaluators sharing one history, each evaluating (writing statuses, alerting) its own part of the groups, by a hash of cluster and group id. status, report and the API still answer for every group."`
+		Shard               string `split_words:"true" default:"0" desc:"This evaluator's part, 0 to EVALUATOR_SHARDS - 1."`
 		Timeout             string `split_words:"true" default:"5m" desc:"Time limit of one evaluation run (reading, writing the statuses, sending the alerts), or of one backtest step."`
 		AlertThreshold      string `split_words:"true" default:"WARN" desc:"Least group status that opens an incident: WARN (WARN and ERR groups alert) or ERR (any case)."`
 		AlertResend         string `split_words:"true" default:"1h" desc:"How often an open incident whose status did not change is sent again."`
@@ -241,6 +247,7 @@ const (
 	// Elasticsearch answers at most index.max_result_window (10000) hits
 	// per request.
 	minPageSize, maxPageSize = 100, 10000
+	maxShards                = 1024
 	maxWebhookRetries        = 10
 )
 
@@ -268,6 +275,8 @@ func loadConfig() (Config, error) {
 	cfg.Rules.AllowedLag = envconf.Parse(&ps, n.AllowedLag, e.AllowedLag, parseMessages)
 	cfg.NotFoundLookback = envconf.Parse(&ps, n.NotfoundLookback, e.NotfoundLookback, envconf.Duration)
 	cfg.PageSize = envconf.Parse(&ps, n.PageSize, e.PageSize, envconf.Int)
+	cfg.Shard.Count = envconf.Parse(&ps, n.Shards, e.Shards, envconf.Int)
+	cfg.Shard.Index = envconf.Parse(&ps, n.Shard, e.Shard, envconf.Int)
 	cfg.Timeout = envconf.Parse(&ps, n.Timeout, e.Timeout, envconf.Duration)
 	cfg.HTTPTimeout = envconf.Parse(&ps, n.HttpTimeout, e.HttpTimeout, envconf.Duration)
 	cfg.Alert.Threshold = envconf.Parse(&ps, n.AlertThreshold, e.AlertThreshold, parseThreshold)
@@ -413,6 +422,10 @@ func (c Config) validate() envconf.Problems {
 		ps.Add(n.NotfoundLookback, "%v is shorter than %s (%v)", c.NotFoundLookback, n.MaxAge, c.MaxAge)
 	}
 	envconf.Between(&ps, n.PageSize, c.PageSize, minPageSize, maxPageSize)
+	envconf.Between(&ps, n.Shards, c.Shard.Count, 1, maxShards)
+	if c.Shard.Count >= 1 {
+		envconf.Between(&ps, n.Shard, c.Shard.Index, 0, c.Shard.Count-1)
+	}
 	envconf.Positive(&ps, n.Timeout, c.Timeout)
 	if t := c.Alert.Threshold; t != evaluate.Warn && t != evaluate.Err {
 		ps.Add(n.AlertThreshold, "%q is not WARN or ERR", t.String())
@@ -502,6 +515,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("max_age", c.MaxAge),
 		slog.Duration("notfound_lookback", c.NotFoundLookback),
 		slog.Int("page_size", c.PageSize),
+		slog.String("shard", fmt.Sprintf("%d of %d", c.Shard.Index, c.Shard.Count)),
 		slog.Duration("timeout", c.Timeout),
 		slog.Group("alert",
 			slog.String("threshold", c.Alert.Threshold.String()),

@@ -21,6 +21,7 @@ import (
 	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/lagwatch/lagwatch/internal/envconf/envconftest"
 	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
 
@@ -68,6 +69,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		MaxAge:           time.Hour,
 		NotFoundLookback: 24 * time.Hour,
 		PageSize:         5000,
+		Shard:            esindex.Shard{Count: 1},
 		Timeout:          5 * time.Minute,
 		Alert:            AlertConfig{Threshold: evaluate.Warn, Resend: time.Hour},
 		DeliveryTimeout:  5 * time.Second,
@@ -202,6 +204,11 @@ func TestLoadConfigAccepts(t *testing.T) {
 			Name: "page size high", Env: envWith("EVALUATOR_PAGE_SIZE", "10000"),
 			Reason: "Elasticsearch's max result window",
 			Check:  field(func(c Config) any { return c.PageSize }, 10000),
+		},
+		{
+			Name: "the last of three shards", Env: envWith("EVALUATOR_SHARDS", "3", "EVALUATOR_SHARD", "2"),
+			Reason: "shards count from 0",
+			Check:  field(func(c Config) any { return c.Shard }, esindex.Shard{Index: 2, Count: 3}),
 		},
 		{
 			Name: "threshold err lower case", Env: envWith("EVALUATOR_ALERT_THRESHOLD", "err"),
@@ -360,6 +367,9 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"lookback unit", envWith("EVALUATOR_NOTFOUND_LOOKBACK", "1d"), "EVALUATOR_NOTFOUND_LOOKBACK", "not a duration", "Go durations have no days"},
 		{"page size small", envWith("EVALUATOR_PAGE_SIZE", "99"), "EVALUATOR_PAGE_SIZE", "between 100 and 10000", "lower bound"},
 		{"page size large", envWith("EVALUATOR_PAGE_SIZE", "10001"), "EVALUATOR_PAGE_SIZE", "between 100 and 10000", "Elasticsearch's max result window"},
+		{"shard beyond the shards", envWith("EVALUATOR_SHARDS", "2", "EVALUATOR_SHARD", "2"), "EVALUATOR_SHARD", "between 0 and 1", "shards count from 0"},
+		{"shard negative", envWith("EVALUATOR_SHARD", "-1"), "EVALUATOR_SHARD", "between 0 and 0", "no negative part"},
+		{"no shards", envWith("EVALUATOR_SHARDS", "0"), "EVALUATOR_SHARDS", "between 1 and 1024", "at least one evaluator"},
 		{"timeout zero", envWith("EVALUATOR_TIMEOUT", "0s"), "EVALUATOR_TIMEOUT", "greater than 0", "a run needs time"},
 		{"timeout negative", envWith("EVALUATOR_TIMEOUT", "-1m"), "EVALUATOR_TIMEOUT", "greater than 0", "negative"},
 		{"threshold ok", envWith("EVALUATOR_ALERT_THRESHOLD", "ok"), "EVALUATOR_ALERT_THRESHOLD", `"OK" is not WARN or ERR`, "every group would alert"},

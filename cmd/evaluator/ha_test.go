@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/testenv"
+	"github.com/lagwatch/lagwatch/pkg/esindex"
+	"github.com/lagwatch/lagwatch/pkg/snapshot"
 )
 
 // TestTwoEvaluatorsSendEachTransitionOnce runs two evaluators in schedule
@@ -91,4 +97,79 @@ func TestTwoEvaluatorsSendEachTransitionOnce(t *testing.T) {
 	expect("stopped again, both running", "open:ERR", "close:OK", "open:ERR")
 	write(50, 50)
 	expect("recovered again", "open:ERR", "close:OK", "open:ERR", "close:OK")
+}
+
+// TestShardsSplitTheGroups runs two evaluators over one history, each with
+// EVALUATOR_SHARDS=2 and its own EVALUATOR_SHARD, at the same instant
+// (--at): between them they write exactly one status per group, each of
+// the verdict an evaluator of every group writes, and each only for the
+// groups its shard owns.
+func TestShardsSplitTheGroups(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	es, ns, names, _, w := newHistory(ctx, t, "shards")
+	t0 := time.Date(2026, 3, 4, 5, 0, 0, 0, time.UTC)
+	var groups []string
+	for g := range 16 {
+		groups = append(groups, fmt.Sprintf("shard-group-%02d", g))
+	}
+	for i := range 5 {
+		s := snapshot.Snapshot{Cluster: "alerts", Time: t0.Add(time.Duration(i) * 30 * time.Second)}
+		for g, id := range groups {
+			committed := int64(10*i) + 20 // caught up
+			if g%2 == 1 {
+				committed = 5 // stopped
+			}
+			s.Groups = append(s.Groups, stoppedSnapshot(s.Time, id, committed, int64(10*i)+20).Groups[0])
+		}
+		if _, err := w.Write(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
+		res.Body.Close()
+	}
+	t.Setenv("ELASTICSEARCH_URL", testenv.Elasticsearch(t))
+	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
+	t.Setenv("EVALUATOR_METRICS_ADDR", "")
+	t.Setenv("EVALUATOR_WINDOW_SIZE", "5")
+	t.Setenv("EVALUATOR_SHARDS", "2")
+	at := t0.Add(2 * time.Minute).Format(time.RFC3339)
+	written := map[int]map[string]string{}
+	for shard := range 2 {
+		t.Setenv("EVALUATOR_SHARD", strconv.Itoa(shard))
+		var stderr bytes.Buffer
+		if err := run(ctx, []string{"--at", at}, io.Discard, &stderr); err != nil {
+			t.Fatalf("shard %d: %v\n%s", shard, err, stderr.String())
+		}
+		written[shard] = map[string]string{}
+		for _, s := range testenv.SearchAll[storedStatus](t, names.Status) {
+			written[shard][s.Kafka.Consumergroup.ID] = s.Lagwatch.Status.Status
+		}
+	}
+	// written[1] holds both shards' statuses; what shard 1 added is the rest.
+	for g, id := range groups {
+		want := "OK"
+		if g%2 == 1 {
+			want = "ERR"
+		}
+		status, ok := written[1][id]
+		if !ok || status != want {
+			t.Errorf("group %s: status %q (written %v), want %s", id, status, ok, want)
+		}
+		_, byFirst := written[0][id]
+		owner := 1
+		if byFirst {
+			owner = 0
+		}
+		if !(esindex.Shard{Index: owner, Count: 2}).Owns("alerts", id) {
+			t.Errorf("group %s evaluated by shard %d, which does not own it", id, owner)
+		}
+	}
+	if n := len(testenv.SearchAll[storedStatus](t, names.Status)); n != len(groups) {
+		t.Errorf("%d status documents, want one per group (%d)", n, len(groups))
+	}
+	if len(written[0]) == 0 || len(written[0]) == len(groups) {
+		t.Errorf("shard 0 wrote %d of %d statuses; want a part", len(written[0]), len(groups))
+	}
 }

@@ -316,7 +316,7 @@ func newEvaluator(cfg Config, log *slog.Logger) (*evaluator.Evaluator, error) {
 	}
 	settings := evaluator.Settings{
 		Rules: cfg.Rules, MaxAge: cfg.MaxAge, NotFoundLookback: cfg.NotFoundLookback, PageSize: cfg.PageSize,
-		Timeout: cfg.Timeout, Retention: cfg.Elasticsearch.Retention,
+		Shard: cfg.Shard, Timeout: cfg.Timeout, Retention: cfg.Elasticsearch.Retention,
 		Alert: notify.Policy{Threshold: cfg.Alert.Threshold, ResendEvery: cfg.Alert.Resend,
 			Allow: cfg.Alert.GroupAllow, Deny: cfg.Alert.GroupDeny},
 		Namespace: es.Names().Namespace, Schedule: cfg.Schedule, MetricsAddr: cfg.MetricsAddr,

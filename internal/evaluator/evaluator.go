@@ -86,6 +86,10 @@ type Settings struct {
 	NotFoundLookback time.Duration
 	// PageSize is the number of documents per search request.
 	PageSize int
+	// Shard is the part of the groups that runs evaluate (statuses,
+	// incidents, alerts); the status command, reports and the API answer
+	// for every group.
+	Shard esindex.Shard
 	// Timeout bounds one run, or one backtest step.
 	Timeout time.Duration
 	// Retention is how long statuses are kept (0: forever).
@@ -185,12 +189,12 @@ const (
 // others. Groups are NOTFOUND when the groups data stream saw them within
 // NotFoundLookback but they have no document in the window.
 func (e *Evaluator) evaluateAt(ctx context.Context, at time.Time, cluster, group string, fn func(evaluate.GroupResult) error) (runStats, error) {
-	return e.evaluate(ctx, at, cluster, group, true, fn)
+	return e.evaluate(ctx, at, cluster, group, true, esindex.Shard{}, fn)
 }
 
-// evaluate is evaluateAt, with the time lags beyond the windows looked up
-// in the history only with heads.
-func (e *Evaluator) evaluate(ctx context.Context, at time.Time, cluster, group string, heads bool, fn func(evaluate.GroupResult) error) (runStats, error) {
+// evaluate is evaluateAt over the groups of shard only, with the time lags
+// beyond the windows looked up in the history only with heads.
+func (e *Evaluator) evaluate(ctx context.Context, at time.Time, cluster, group string, heads bool, shard esindex.Shard, fn func(evaluate.GroupResult) error) (runStats, error) {
 	st := runStats{byStatus: map[evaluate.Status]int{}}
 	seen := map[esindex.GroupKey]bool{}
 	emit := func(r evaluate.GroupResult) error {
@@ -240,7 +244,7 @@ func (e *Evaluator) evaluate(ctx context.Context, at time.Time, cluster, group s
 		pending, asks, lookups = pending[:0], asks[:0], lookups[:0]
 		return nil
 	}
-	q := esindex.WindowQuery{At: at, MaxAge: e.cfg.MaxAge, Size: e.cfg.Rules.WindowSize, PageSize: e.cfg.PageSize, Cluster: cluster, Group: group}
+	q := esindex.WindowQuery{At: at, MaxAge: e.cfg.MaxAge, Size: e.cfg.Rules.WindowSize, PageSize: e.cfg.PageSize, Cluster: cluster, Group: group, Shard: shard}
 	ws, err := e.history.ReadWindows(ctx, q, func(w evaluate.GroupWindow) error {
 		seen[esindex.GroupKey{Cluster: w.Cluster, Group: w.Group}] = true
 		r := evaluate.EvaluateGroup(w, e.cfg.Rules, at)
@@ -271,7 +275,7 @@ func (e *Evaluator) evaluate(ctx context.Context, at time.Time, cluster, group s
 		return st, err
 	}
 	for _, k := range known {
-		if seen[k] || (group != "" && k.Group != group) {
+		if seen[k] || (group != "" && k.Group != group) || !shard.Owns(k.Cluster, k.Group) {
 			continue
 		}
 		if err := emit(evaluate.GroupResult{Cluster: k.Cluster, Group: k.Group, Status: evaluate.NotFound, Complete: 1}); err != nil {
@@ -301,7 +305,7 @@ func (e *Evaluator) record(ctx context.Context, at time.Time, keep func(evaluate
 		batch = batch[:0]
 		return err
 	}
-	st, err := e.evaluateAt(ctx, at, "", "", func(r evaluate.GroupResult) error {
+	st, err := e.evaluate(ctx, at, "", "", true, e.cfg.Shard, func(r evaluate.GroupResult) error {
 		batch = append(batch, statusDoc(r, at, e.cfg.Rules.WindowSize))
 		if keep != nil {
 			keep(r)
@@ -391,7 +395,7 @@ func (e *Evaluator) finish(start, at time.Time, st runStats, wr esindex.WriteRes
 	took := time.Since(start)
 	attrs := []any{"at", at, "groups", st.groups,
 		"ok", st.byStatus[evaluate.OK], "warn", st.byStatus[evaluate.Warn], "err", st.byStatus[evaluate.Err], "notfound", st.byStatus[evaluate.NotFound],
-		"documents_read", st.window.Docs, "pages", st.window.Pages, "es_requests", st.requests,
+		"documents_read", st.window.Docs, "pages", st.window.Pages, "es_requests", st.requests, "es_search_took", st.window.SearchTook,
 		"time_lag_lookups", st.headLookups, "time_lag_lookups_failed", st.headFailed,
 		"written", wr.Indexed, "duplicates", wr.Duplicates, "failed", wr.Failed,
 		"alerts_sent", al.sent, "alerts_failed", al.failed, "duration", took}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
 
@@ -105,7 +106,7 @@ func (e *Evaluator) Report(ctx context.Context, q ReportQuery, w io.Writer) erro
 	steps := 0
 	for at := q.From.UTC(); !at.After(q.To); at = at.Add(q.Step) {
 		steps++
-		_, err := e.evaluate(ctx, at, q.Cluster, q.Group, false, func(r evaluate.GroupResult) error {
+		_, err := e.evaluate(ctx, at, q.Cluster, q.Group, false, esindex.Shard{}, func(r evaluate.GroupResult) error {
 			k := [2]string{r.Cluster, r.Group}
 			st := groups[k]
 			if st == nil {

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -39,6 +41,28 @@ type WindowQuery struct {
 	// (PartitionWindow.Before), and the read of that tick: for a reader
 	// that holds it already.
 	NoBefore bool
+	// Shard, when it has more than one part, restricts the read to the
+	// groups it owns: only their documents are searched.
+	Shard Shard
+}
+
+// Shard is one of Count parts of the groups, those whose hash of cluster and
+// group id is Index modulo Count, so that several evaluators share one
+// history, each evaluating its own groups. The zero Shard (or a Count of 1)
+// owns every group.
+type Shard struct{ Index, Count int }
+
+// Owns reports whether the group id of cluster is in the shard: FNV-1a of
+// cluster, a zero byte and id, modulo Count.
+func (s Shard) Owns(cluster, id string) bool {
+	if s.Count <= 1 {
+		return true
+	}
+	h := fnv.New32a()
+	h.Write([]byte(cluster))
+	h.Write([]byte{0})
+	h.Write([]byte(id))
+	return int(h.Sum32()%uint32(s.Count)) == s.Index
 }
 
 // WindowTicks are the tick times a window read starts with: each cluster's
@@ -120,6 +144,11 @@ type WindowStats struct {
 	Pages    int
 	Docs     int
 	Groups   int
+	// SearchTook is what Elasticsearch reported spending on the window's
+	// pages (their "took", summed): its own share of the read, the rest
+	// being the network, decoding and the caller's work. Pages searched at
+	// once add up, so it may exceed the read's wall time.
+	SearchTook time.Duration
 }
 
 // ReadWindows streams the window of every group at q.At to fn, one group at a
@@ -145,8 +174,9 @@ type WindowStats struct {
 // about PageSize documents, each document a bucket read from doc values in
 // (group, topic, partition, time) order, paged with after_key when a chunk is
 // larger. Filtering each request by its groups keeps its cost proportional to
-// the chunk, not to the whole window, so requests and work grow with pages,
-// and only one group is held in memory at a time. A read of one chunk that
+// the chunk, not to the whole window, so requests and work grow with pages.
+// Two chunks are searched at once (readAhead) and handed to fn in order;
+// at most those two chunks' documents are held in memory. A read of one chunk that
 // fits in one page (one group's window, typically) is a single search,
 // without the point in time: three requests in all. Should that chunk
 // need a second page after all, the pages are read without one.
@@ -175,6 +205,9 @@ func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluat
 	}
 	var chunks []chunk
 	if _, ok := cutoffs[q.Cluster]; ok && q.Group != "" {
+		if !q.Shard.Owns(q.Cluster, q.Group) {
+			return st, nil
+		}
 		// One group of one cluster: its chunk is known without listing
 		// the window's groups. A group without documents in the window
 		// reads none, and has no window.
@@ -192,6 +225,7 @@ func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluat
 	// other; a read expected to fit in one page (one group, or a few small
 	// ones) is one search without one, two requests fewer.
 	pit := ""
+	var pitMu sync.Mutex // pit, as the chunks' searches update it
 	if len(chunks) > 1 || chunks[0].docs*int64(q.Size+1)/int64(q.Size) >= int64(q.PageSize) {
 		pit, err = openPIT(ctx, es, names.Offsets)
 		st.Requests++
@@ -199,67 +233,72 @@ func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluat
 			return st, err
 		}
 		defer func() { // st is the result: the close counts
-			closePIT(context.WithoutCancel(ctx), es, pit)
+			pitMu.Lock()
+			id := pit
+			pitMu.Unlock()
+			closePIT(context.WithoutCancel(ctx), es, id)
 			st.Requests++
 		}()
 	}
 
+	// Chunks are read readAhead at a time, each by its own searches, and
+	// consumed in order: Elasticsearch searches one shard on one thread, so
+	// a second search in flight uses the node's other cores while this
+	// process decodes and evaluates. At most readAhead chunks are held.
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]chan chunkPages, len(chunks))
+	for i := range results {
+		results[i] = make(chan chunkPages, 1)
+	}
+	slots := make(chan struct{}, readAhead)
+	go func() {
+		for i, ch := range chunks {
+			select {
+			case slots <- struct{}{}:
+			case <-rctx.Done():
+				for _, r := range results[i:] {
+					r <- chunkPages{err: rctx.Err()}
+				}
+				return
+			}
+			go func() {
+				from := cutoffs[ch.cluster]
+				if b, ok := before[ch.cluster]; ok {
+					from = b
+				}
+				pitMu.Lock()
+				id := pit
+				pitMu.Unlock()
+				res := readChunk(rctx, es, names.Offsets, id, ch, from, q)
+				if res.pit != "" {
+					pitMu.Lock()
+					pit = res.pit
+					pitMu.Unlock()
+				}
+				results[i] <- res
+			}()
+		}
+	}()
 	acc := groupAccumulator{size: q.Size, start: cutoffs}
-	for _, ch := range chunks {
-		from := cutoffs[ch.cluster]
-		if b, ok := before[ch.cluster]; ok {
-			from = b
+	for i, ch := range chunks {
+		res := <-results[i]
+		<-slots
+		st.Requests += res.requests
+		if res.err != nil {
+			return st, fmt.Errorf("read windows: page %d: %w", st.Pages+res.pages+1, res.err)
 		}
-		comp := map[string]any{"size": q.PageSize, "sources": windowSources}
-		body := map[string]any{
-			"size":             0,
-			"track_total_hits": false,
-			"query": map[string]any{"bool": map[string]any{"filter": []any{
-				map[string]any{"term": map[string]any{"kafka.cluster.name": ch.cluster}},
-				map[string]any{"terms": map[string]any{"kafka.consumergroup.id": ch.groups}},
-				map[string]any{"range": map[string]any{"@timestamp": map[string]any{
-					"gte": from.UTC().Format(time.RFC3339Nano), "lte": q.At.UTC().Format(time.RFC3339Nano)}}},
-			}}},
-			"aggs": map[string]any{"w": map[string]any{"composite": comp}},
-		}
-		for {
-			opts := []func(*esapi.SearchRequest){es.Search.WithContext(ctx)}
-			if pit != "" {
-				body["pit"] = map[string]any{"id": pit, "keep_alive": pitKeepAlive}
-			} else {
-				opts = append(opts, es.Search.WithIndex(names.Offsets))
-			}
-			raw, err := json.Marshal(body)
-			if err != nil {
-				return st, err
-			}
-			res, err := es.Search(append(opts, es.Search.WithBody(bytes.NewReader(raw)))...)
-			st.Requests++
-			if err != nil {
-				return st, fmt.Errorf("read windows: page %d: %w", st.Pages+1, err)
-			}
-			var page windowPage
-			if err := decodeResponse(res, &page); err != nil {
-				return st, fmt.Errorf("read windows: page %d: %w", st.Pages+1, err)
-			}
-			st.Pages++
-			if page.PitID != "" {
-				pit = page.PitID
-			}
-			buckets := page.Aggregations.W.Buckets
-			for i := range buckets {
-				st.Docs += buckets[i].DocCount
-				if done := acc.add(ch.cluster, &buckets[i].Key); done != nil {
-					st.Groups++
-					if err := fn(*done); err != nil {
-						return st, err
-					}
+		st.Pages += res.pages
+		st.SearchTook += res.took
+		for j := range res.buckets {
+			b := &res.buckets[j]
+			st.Docs += b.DocCount
+			if done := acc.add(ch.cluster, &b.Key); done != nil {
+				st.Groups++
+				if err := fn(*done); err != nil {
+					return st, err
 				}
 			}
-			if len(buckets) < q.PageSize || page.Aggregations.W.AfterKey == nil {
-				break
-			}
-			comp["after"] = page.Aggregations.W.AfterKey
 		}
 	}
 	if last := acc.flush(); last != nil {
@@ -269,6 +308,73 @@ func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluat
 		}
 	}
 	return st, nil
+}
+
+// readAhead is how many chunks of a window read are searched at once.
+const readAhead = 2
+
+// chunkPages is one chunk's buckets, all its pages', or the error that
+// stopped its read.
+type chunkPages struct {
+	buckets  []windowBucket
+	pages    int
+	requests int
+	took     time.Duration // the pages' "took"
+	pit      string        // the point in time's id as last answered
+	err      error
+}
+
+// readChunk reads every page of one chunk's composite aggregation, from
+// from to q.At, within the point in time pit (none when empty).
+func readChunk(ctx context.Context, es *elasticsearch.Client, index, pit string, ch chunk, from time.Time, q WindowQuery) chunkPages {
+	var out chunkPages
+	comp := map[string]any{"size": q.PageSize, "sources": windowSources}
+	body := map[string]any{
+		"size":             0,
+		"track_total_hits": false,
+		"query": map[string]any{"bool": map[string]any{"filter": []any{
+			map[string]any{"term": map[string]any{"kafka.cluster.name": ch.cluster}},
+			map[string]any{"terms": map[string]any{"kafka.consumergroup.id": ch.groups}},
+			map[string]any{"range": map[string]any{"@timestamp": map[string]any{
+				"gte": from.UTC().Format(time.RFC3339Nano), "lte": q.At.UTC().Format(time.RFC3339Nano)}}},
+		}}},
+		"aggs": map[string]any{"w": map[string]any{"composite": comp}},
+	}
+	for {
+		opts := []func(*esapi.SearchRequest){es.Search.WithContext(ctx)}
+		if pit != "" {
+			body["pit"] = map[string]any{"id": pit, "keep_alive": pitKeepAlive}
+		} else {
+			opts = append(opts, es.Search.WithIndex(index))
+		}
+		raw, err := json.Marshal(body)
+		if err != nil {
+			out.err = err
+			return out
+		}
+		res, err := es.Search(append(opts, es.Search.WithBody(bytes.NewReader(raw)))...)
+		out.requests++
+		if err != nil {
+			out.err = err
+			return out
+		}
+		var page windowPage
+		if err := decodeResponse(res, &page); err != nil {
+			out.err = err
+			return out
+		}
+		out.pages++
+		out.took += time.Duration(page.Took) * time.Millisecond
+		if page.PitID != "" {
+			pit, out.pit = page.PitID, page.PitID
+		}
+		buckets := page.Aggregations.W.Buckets
+		out.buckets = append(out.buckets, buckets...)
+		if len(buckets) < q.PageSize || page.Aggregations.W.AfterKey == nil {
+			return out
+		}
+		comp["after"] = page.Aggregations.W.AfterKey
+	}
 }
 
 // chunk is a run of consecutive groups of one cluster read by one search.
@@ -287,6 +393,9 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 	var chunks []chunk
 	var cur chunk
 	requests, err := windowGroups(ctx, es, index, q, cutoffs, func(cluster, group string, groupDocs int64, partitions *float64) {
+		if !q.Shard.Owns(cluster, group) {
+			return
+		}
 		n := int64(1)
 		if partitions != nil && *partitions > 0 {
 			n = int64(*partitions)
@@ -516,16 +625,20 @@ var windowSources = []any{
 }
 
 type windowPage struct {
+	Took         int64  `json:"took"` // milliseconds
 	PitID        string `json:"pit_id"`
 	Aggregations struct {
 		W struct {
 			AfterKey map[string]any `json:"after_key"`
-			Buckets  []struct {
-				Key      windowDoc `json:"key"`
-				DocCount int       `json:"doc_count"`
-			} `json:"buckets"`
+			Buckets  []windowBucket `json:"buckets"`
 		} `json:"w"`
 	} `json:"aggregations"`
+}
+
+// windowBucket is one offsets document, a composite bucket.
+type windowBucket struct {
+	Key      windowDoc `json:"key"`
+	DocCount int       `json:"doc_count"`
 }
 
 // windowDoc is an offsets document as a composite key; absent fields are

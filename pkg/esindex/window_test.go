@@ -3,6 +3,7 @@ package esindex
 import (
 	"reflect"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -299,5 +300,89 @@ func TestReadWindowsRequests(t *testing.T) {
 	known, reqs, err := c.KnownGroups(ctxT(t), tick0, at, "test")
 	if err != nil || len(known) != groups || reqs != 1 {
 		t.Errorf("known groups %v in %d requests (%v); want %d in 1", known, reqs, err, groups)
+	}
+}
+
+// TestReadWindowsShards reads 12 groups' windows as three evaluators
+// sharing the history would: every group is read by exactly one shard,
+// whole, as the unsharded read has it, and each shard reads only its own
+// groups' documents. Pages of 30 documents put several chunks in flight.
+func TestReadWindowsShards(t *testing.T) {
+	const ticks, groups, partitions = 11, 12, 3
+	names, es, at := ticksWritten(t, ticks, groups, partitions)
+	c := clientOf(t, es, names)
+	read := func(shard Shard) (map[string]evaluate.GroupWindow, WindowStats) {
+		t.Helper()
+		got := map[string]evaluate.GroupWindow{}
+		st, err := c.ReadWindows(ctxT(t), WindowQuery{At: at, MaxAge: time.Hour, Size: 10, PageSize: 30, Shard: shard}, func(g evaluate.GroupWindow) error {
+			if _, dup := got[g.Group]; dup {
+				t.Errorf("group %s read twice", g.Group)
+			}
+			got[g.Group] = g
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, st
+	}
+	all, whole := read(Shard{})
+	if len(all) != groups {
+		t.Fatalf("unsharded read: %d groups, want %d", len(all), groups)
+	}
+	seen := map[string]int{}
+	docs := 0
+	for i := range 3 {
+		shard := Shard{Index: i, Count: 3}
+		got, st := read(shard)
+		docs += st.Docs
+		if len(got) == 0 {
+			t.Errorf("shard %d read no group", i)
+		}
+		for g, w := range got {
+			seen[g]++
+			if !shard.Owns("test", g) {
+				t.Errorf("shard %d read group %s, which it does not own", i, g)
+			}
+			if !reflect.DeepEqual(w, all[g]) {
+				t.Errorf("shard %d: group %s differs from the unsharded read", i, g)
+			}
+		}
+	}
+	for g := range all {
+		if seen[g] != 1 {
+			t.Errorf("group %s read by %d shards, want 1", g, seen[g])
+		}
+	}
+	if docs != whole.Docs {
+		t.Errorf("the shards read %d documents in all, the whole read %d", docs, whole.Docs)
+	}
+}
+
+func TestShardOwns(t *testing.T) {
+	counts := make([]int, 4)
+	for g := range 4000 {
+		owners := 0
+		for i := range 4 {
+			if (Shard{Index: i, Count: 4}).Owns("prod", "group-"+strconv.Itoa(g)) {
+				counts[i]++
+				owners++
+			}
+		}
+		if owners != 1 {
+			t.Fatalf("group-%d has %d owners among 4 shards", g, owners)
+		}
+	}
+	for i, n := range counts {
+		// 1,000 expected; a hash that kept groups together would not
+		// spread them this evenly.
+		if n < 850 || n > 1150 {
+			t.Errorf("shard %d of 4 owns %d of 4,000 groups", i, n)
+		}
+	}
+	for _, s := range []Shard{{}, {Index: 0, Count: 1}} {
+		if !s.Owns("any", "group") {
+			t.Errorf("%+v does not own every group", s)
+		}
 	}
 }
