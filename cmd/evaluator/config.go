@@ -206,7 +206,7 @@ type evaluatorEnv struct {
 		MinComplete         string `split_words:"true" default:"0" desc:"Share of a complete window, 0 to 1, below which a partition is OK without further checks."`
 		AllowedLag          string `split_words:"true" default:"0" desc:"Lag, in messages, that still counts as caught up."`
 		NotfoundLookback    string `split_words:"true" default:"24h" desc:"A group without observations within EVALUATOR_MAX_AGE is reported NOTFOUND when it was seen within this time; a group seen only earlier is forgotten."`
-		PageSize            string `split_words:"true" default:"5000" desc:"Documents per search request when reading windows."`
+		PageSize            string `split_words:"true" default:"10000" desc:"Documents per search request when reading windows."`
 		Shards              string `split_words:"true" default:"1" desc:"Evaluators sharing one history, each evaluating (writing statuses, alerting) its own part of the groups, by a hash of cluster and group id. status, report and the API still answer for every group."`
 		Shard               string `split_words:"true" default:"0" desc:"This evaluator's part, 0 to EVALUATOR_SHARDS - 1."`
 		Timeout             string `split_words:"true" default:"5m" desc:"Time limit of one evaluation run (reading, writing the statuses, sending the alerts), or of one backtest step."`

@@ -68,7 +68,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		Rules:            evaluate.Rules{WindowSize: 10, MinComplete: 0, AllowedLag: 0},
 		MaxAge:           time.Hour,
 		NotFoundLookback: 24 * time.Hour,
-		PageSize:         5000,
+		PageSize:         10000,
 		Shard:            esindex.Shard{Count: 1},
 		Timeout:          5 * time.Minute,
 		Alert:            AlertConfig{Threshold: evaluate.Warn, Resend: time.Hour},
@@ -102,7 +102,7 @@ func TestEnvNames(t *testing.T) {
 		"ELASTICSEARCH_URL", "ELASTICSEARCH_API_KEY", "ELASTICSEARCH_USERNAME", "ELASTICSEARCH_PASSWORD",
 		"ELASTICSEARCH_CA_FILE", "ELASTICSEARCH_NAMESPACE", "ELASTICSEARCH_RETENTION",
 		"EVALUATOR_SCHEDULE", "EVALUATOR_WINDOW_SIZE", "EVALUATOR_MAX_AGE", "EVALUATOR_MIN_COMPLETE",
-		"EVALUATOR_ALLOWED_LAG", "EVALUATOR_NOTFOUND_LOOKBACK", "EVALUATOR_PAGE_SIZE", "EVALUATOR_TIMEOUT",
+		"EVALUATOR_ALLOWED_LAG", "EVALUATOR_NOTFOUND_LOOKBACK", "EVALUATOR_PAGE_SIZE", "EVALUATOR_SHARDS", "EVALUATOR_SHARD", "EVALUATOR_TIMEOUT",
 		"EVALUATOR_ALERT_THRESHOLD", "EVALUATOR_ALERT_RESEND", "EVALUATOR_ALERT_GROUP_ALLOW", "EVALUATOR_ALERT_GROUP_DENY",
 		"EVALUATOR_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TEMPLATE_FILE",
 		"EVALUATOR_WEBHOOK_HEADERS", "EVALUATOR_SLACK_WEBHOOK_URL",
@@ -131,7 +131,7 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 	for _, k := range []string{
 		"ELASTICSEARCH_NAMESPACE", "ELASTICSEARCH_RETENTION", "EVALUATOR_SCHEDULE", "EVALUATOR_WINDOW_SIZE",
 		"EVALUATOR_MAX_AGE", "EVALUATOR_MIN_COMPLETE", "EVALUATOR_ALLOWED_LAG", "EVALUATOR_NOTFOUND_LOOKBACK",
-		"EVALUATOR_PAGE_SIZE", "EVALUATOR_TIMEOUT", "EVALUATOR_ALERT_THRESHOLD", "EVALUATOR_ALERT_RESEND",
+		"EVALUATOR_PAGE_SIZE", "EVALUATOR_SHARDS", "EVALUATOR_SHARD", "EVALUATOR_TIMEOUT", "EVALUATOR_ALERT_THRESHOLD", "EVALUATOR_ALERT_RESEND",
 		"EVALUATOR_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TEMPLATE_FILE", "EVALUATOR_WEBHOOK_HEADERS",
 		"EVALUATOR_SLACK_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TIMEOUT", "EVALUATOR_WEBHOOK_RETRIES",
 		"EVALUATOR_METRICS_ADDR", "EVALUATOR_HTTP_ADDR", "EVALUATOR_HTTP_TIMEOUT", "LOG_LEVEL", "LOG_FORMAT",
@@ -143,7 +143,7 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
 	}
-	if got.Schedule != "@every 1m" || got.Rules.WindowSize != 10 || got.PageSize != 5000 || got.Timeout != 5*time.Minute ||
+	if got.Schedule != "@every 1m" || got.Rules.WindowSize != 10 || got.PageSize != 10000 || got.Shard != (esindex.Shard{Count: 1}) || got.Timeout != 5*time.Minute ||
 		got.Alert.Threshold != evaluate.Warn || got.NotFoundLookback != 24*time.Hour || got.LogFormat != "json" {
 		t.Errorf("empty variables did not take their defaults: %s", got)
 	}

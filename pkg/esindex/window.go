@@ -28,7 +28,7 @@ type WindowQuery struct {
 	// Size is N, the most documents per partition.
 	Size int
 	// PageSize is the number of documents per search request; <= 0 means
-	// 5000. Memory grows with it, not with the history.
+	// 10000. Memory grows with it, not with the history.
 	PageSize int
 	// Cluster and Group, when set, restrict the read to one cluster or group.
 	Cluster, Group string
@@ -190,7 +190,7 @@ func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluat
 		return st, errors.New("read windows: Size, MaxAge and At must be set")
 	}
 	if q.PageSize <= 0 {
-		q.PageSize = 5000
+		q.PageSize = 10000
 	}
 	q.PageSize = min(q.PageSize, 10000) // Elasticsearch's max_result_window
 	cutoffs, before, searched, err := c.cutoffs(ctx, q)
@@ -214,7 +214,7 @@ func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluat
 		chunks = []chunk{{cluster: q.Cluster, groups: []string{q.Group}}}
 	} else {
 		var reqs int
-		chunks, reqs, err = groupChunks(ctx, es, names.Groups, q, cutoffs)
+		chunks, reqs, err = groupChunks(ctx, es, names.Groups, q, cutoffs, before)
 		st.Requests += reqs
 		if err != nil || len(chunks) == 0 {
 			return st, err
@@ -358,8 +358,13 @@ func readChunk(ctx context.Context, es *elasticsearch.Client, index, pit string,
 			out.err = err
 			return out
 		}
-		var page windowPage
-		if err := decodeResponse(res, &page); err != nil {
+		answer, err := readResponse(res)
+		if err != nil {
+			out.err = err
+			return out
+		}
+		page, err := decodeWindowPage(answer)
+		if err != nil {
 			out.err = err
 			return out
 		}
@@ -370,7 +375,7 @@ func readChunk(ctx context.Context, es *elasticsearch.Client, index, pit string,
 		}
 		buckets := page.Aggregations.W.Buckets
 		out.buckets = append(out.buckets, buckets...)
-		if len(buckets) < q.PageSize || page.Aggregations.W.AfterKey == nil {
+		if len(buckets) < q.PageSize || len(page.Aggregations.W.AfterKey) == 0 {
 			return out
 		}
 		comp["after"] = page.Aggregations.W.AfterKey
@@ -388,8 +393,11 @@ type chunk struct {
 
 // groupChunks lists, from the groups data stream (one document per group per
 // tick), the groups of each cluster's window in order with their partition
-// counts, and cuts them into chunks of about pageSize offsets documents.
-func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery, cutoffs map[string]time.Time) ([]chunk, int, error) {
+// counts, and cuts them into chunks of about pageSize offsets documents,
+// counting the tick before the window where the read takes it (before):
+// a chunk that overflowed its page by that tick would cost a second search
+// of nearly the same cost for a tenth of the documents.
+func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery, cutoffs, before map[string]time.Time) ([]chunk, int, error) {
 	var chunks []chunk
 	var cur chunk
 	requests, err := windowGroups(ctx, es, index, q, cutoffs, func(cluster, group string, groupDocs int64, partitions *float64) {
@@ -399,6 +407,9 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 		n := int64(1)
 		if partitions != nil && *partitions > 0 {
 			n = int64(*partitions)
+		}
+		if _, ok := before[cluster]; ok {
+			groupDocs++
 		}
 		docs := groupDocs * n
 		// A chunk stays below the page size, so that one request reads it
@@ -625,45 +636,33 @@ var windowSources = []any{
 }
 
 type windowPage struct {
-	Took         int64  `json:"took"` // milliseconds
-	PitID        string `json:"pit_id"`
+	Took         int64 // milliseconds
+	PitID        string
 	Aggregations struct {
 		W struct {
-			AfterKey map[string]any `json:"after_key"`
-			Buckets  []windowBucket `json:"buckets"`
-		} `json:"w"`
-	} `json:"aggregations"`
+			// AfterKey is the last bucket's key, to ask for the next
+			// page with; nil after the last page.
+			AfterKey json.RawMessage
+			Buckets  []windowBucket
+		}
+	}
 }
 
 // windowBucket is one offsets document, a composite bucket.
 type windowBucket struct {
-	Key      windowDoc `json:"key"`
-	DocCount int       `json:"doc_count"`
+	Key      windowDoc
+	DocCount int
 }
 
-// windowDoc is an offsets document as a composite key; absent fields are
-// null.
+// windowDoc is an offsets document as a composite key (windowSources);
+// absent fields are "" or have their Has flag false.
 type windowDoc struct {
-	Group     string  `json:"group"`
-	Topic     string  `json:"topic"`
-	Partition int32   `json:"partition"`
-	Time      int64   `json:"time"` // epoch milliseconds
-	Offset    *int64  `json:"offset"`
-	Lag       *int64  `json:"lag"`
-	Newest    *int64  `json:"newest"`
-	Oldest    *int64  `json:"oldest"`
-	State     *string `json:"state"`
-	Member    *string `json:"member"`
-	Client    *string `json:"client"`
-	Host      *string `json:"host"`
-}
-
-func opt[T any](p *T) (T, bool) {
-	var zero T
-	if p == nil {
-		return zero, false
-	}
-	return *p, true
+	Group, Topic                            string
+	Partition                               int32
+	Time                                    int64 // epoch milliseconds
+	Offset, Lag, Newest, Oldest             int64
+	HasOffset, HasLag, HasNewest, HasOldest bool
+	State, Member, Client, Host             string
 }
 
 // groupAccumulator gathers sorted documents into groups, keeping each
@@ -691,14 +690,12 @@ func (a *groupAccumulator) add(cluster string, d *windowDoc) *evaluate.GroupWind
 	}
 	p := &g.Partitions[n-1]
 	o := evaluate.Observation{Time: time.UnixMilli(d.Time).UTC()}
-	o.GroupState, _ = opt(d.State)
-	o.Committed, o.HasCommitted = opt(d.Offset)
-	o.Lag, o.HasLag = opt(d.Lag)
-	o.LogEnd, o.HasLogEnd = opt(d.Newest)
-	o.LogStart, _ = opt(d.Oldest)
-	o.Owner, _ = opt(d.Member)
-	o.ClientID, _ = opt(d.Client)
-	o.Host, _ = opt(d.Host)
+	o.GroupState = d.State
+	o.Committed, o.HasCommitted = d.Offset, d.HasOffset
+	o.Lag, o.HasLag = d.Lag, d.HasLag
+	o.LogEnd, o.HasLogEnd = d.Newest, d.HasNewest
+	o.LogStart = d.Oldest
+	o.Owner, o.ClientID, o.Host = d.Member, d.Client, d.Host
 	if o.Time.Before(a.start[cluster]) {
 		p.Before = &o
 		return done
@@ -868,18 +865,27 @@ var errIndexNotFound = errors.New("index not found")
 // decodeResponse reads an answer into v, or returns the error Elasticsearch
 // gave (errIndexNotFound for a missing index or data stream).
 func decodeResponse(res *esapi.Response, v any) error {
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
+	b, err := readResponse(res)
 	if err != nil {
 		return err
 	}
+	return json.Unmarshal(b, v)
+}
+
+// readResponse reads a response's body, or the error it answers.
+func readResponse(res *esapi.Response) ([]byte, error) {
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
 	if res.IsError() {
 		if res.StatusCode == 404 && strings.Contains(string(b), "index_not_found_exception") {
-			return errIndexNotFound
+			return nil, errIndexNotFound
 		}
-		return &requestError{Status: res.StatusCode, Reason: errorReason(res.StatusCode, string(b))}
+		return nil, &requestError{Status: res.StatusCode, Reason: errorReason(res.StatusCode, string(b))}
 	}
-	return json.Unmarshal(b, v)
+	return b, nil
 }
 
 // pitKeepAlive is how long a window read's point in time outlives its
