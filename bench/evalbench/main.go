@@ -7,6 +7,7 @@
 //	scripts/testenv up
 //	go run ./bench/evalbench                      # 2,000 groups x 25 partitions x 20 ticks
 //	go run ./bench/evalbench -namespace evalbench1 -seed=false   # re-measure on kept data
+//	go run ./bench/evalbench -namespace evalbench1 -seed=false -shards 2   # two evaluators sharing the history
 package main
 
 import (
@@ -38,17 +39,24 @@ func main() {
 	lagging := flag.Bool("lagging", false, "every group stuck before the window (time lag from the history), rather than the mix of OK, STOP and WARN")
 	evaluator := flag.String("evaluator", "", "measure this evaluator binary rather than one built from ./cmd/evaluator (e.g. an earlier commit's)")
 	runs := flag.Int("runs", 3, "evaluator runs")
+	shards := flag.Int("shards", 1, "evaluators per run, at once, each its own EVALUATOR_SHARD of this many")
 	esURL := flag.String("es", envOr("ELASTICSEARCH_URL", "http://127.0.0.1:9200"), "Elasticsearch URL")
 	flag.Parse()
-	if err := run(*esURL, *ns, *groups, *partitions, *ticks, *window, *runs, *seed, *lagging, *evaluator); err != nil {
+	if err := run(*esURL, *ns, *groups, *partitions, *ticks, *window, *runs, *shards, *seed, *lagging, *evaluator); err != nil {
 		log.Fatal(err)
 	}
 }
 
-// orDash is v, or "-" for a summary without it (an older evaluator's).
+// orDash is v, or "-" for a summary without it (an older evaluator's);
+// whole numbers print whole.
 func orDash(v any) any {
-	if v == nil {
+	switch n := v.(type) {
+	case nil:
 		return "-"
+	case float64:
+		if n == float64(int64(n)) {
+			return int64(n)
+		}
 	}
 	return v
 }
@@ -63,7 +71,10 @@ func envOr(k, def string) string {
 // t0 is the first tick's time: evalbench evaluates a fixed past instant.
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed, lagging bool, bin string) error {
+func run(esURL, ns string, groups, partitions, ticks, window, runs, shards int, seed, lagging bool, bin string) error {
+	if shards < 1 {
+		return fmt.Errorf("-shards must be at least 1")
+	}
 	ctx := context.Background()
 	es, err := esindex.New(esindex.ConnConfig{URLs: []string{esURL}}, ns)
 	if err != nil {
@@ -92,52 +103,94 @@ func run(esURL, ns string, groups, partitions, ticks, window, runs int, seed, la
 	at := t0.Add(time.Duration(ticks-1) * benchseed.Interval)
 	fmt.Printf("\nevaluator --at %s, window %d, %d groups x %d partitions, %d documents stored\n\n",
 		at.Format(time.RFC3339), window, groups, partitions, docs)
+	if shards > 1 {
+		fmt.Printf("%d evaluators at once, EVALUATOR_SHARDS=%d, each with its EVALUATOR_SHARD: the run's wall is the slowest's, its peak RSS each one's\n\n", shards, shards)
+	}
 	fmt.Println("| run | wall | Elasticsearch's own search time (took) | peak RSS | documents read | pages | Elasticsearch requests | time lag lookups | groups OK / WARN / ERR |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	var walls []time.Duration
 	var rsss []int64
 	for r := 1; r <= runs; r++ {
-		cmd := exec.Command(bin, "--at", at.Format(time.RFC3339))
-		cmd.Env = append(os.Environ(), "ELASTICSEARCH_URL="+esURL, "ELASTICSEARCH_NAMESPACE="+ns,
-			fmt.Sprintf("EVALUATOR_WINDOW_SIZE=%d", window), "EVALUATOR_MAX_AGE=1h", "EVALUATOR_METRICS_ADDR=", "LOG_FORMAT=json")
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			return err
+		results := make([]evalRun, shards)
+		done := make(chan struct{})
+		for i := range shards {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				env := append(os.Environ(), "ELASTICSEARCH_URL="+esURL, "ELASTICSEARCH_NAMESPACE="+ns,
+					fmt.Sprintf("EVALUATOR_WINDOW_SIZE=%d", window), "EVALUATOR_MAX_AGE=1h", "EVALUATOR_METRICS_ADDR=", "LOG_FORMAT=json",
+					fmt.Sprintf("EVALUATOR_SHARDS=%d", shards), fmt.Sprintf("EVALUATOR_SHARD=%d", i))
+				results[i] = runEvaluator(bin, at, env)
+			}()
 		}
-		start := time.Now()
-		if err := cmd.Start(); err != nil {
-			return err
+		for range shards {
+			<-done
 		}
-		// Its own peak: see package peakrss for why not its rusage.
-		watch := peakrss.Start(cmd.Process.Pid, 2*time.Millisecond)
-		var summary map[string]any
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var lines []string
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "evaluation" {
-				summary = m
+		var wall time.Duration
+		var rss int64
+		for i, res := range results {
+			if res.err != nil {
+				return fmt.Errorf("evaluator (shard %d): %w", i, res.err)
 			}
-		}
-		err = cmd.Wait()
-		wall := time.Since(start)
-		rss := watch.Stop() >> 10 // KiB
-		if err != nil {
-			return fmt.Errorf("evaluator: %v\n%s", err, strings.Join(lines, "\n"))
-		}
-		if summary == nil {
-			return fmt.Errorf("no evaluation summary in the evaluator's log:\n%s", strings.Join(lines, "\n"))
+			wall, rss = max(wall, res.wall), max(rss, res.rss)
+			sm := res.summary
+			label := fmt.Sprint(r)
+			if shards > 1 {
+				label = fmt.Sprintf("%d, shard %d", r, i)
+			}
+			fmt.Printf("| %s | %.2f s | %v | %.0f MiB | %v | %v | %v | %v | %v / %v / %v |\n", label, res.wall.Seconds(), orDash(sm["es_search_took"]), float64(res.rss)/1024,
+				orDash(sm["documents_read"]), orDash(sm["pages"]), orDash(sm["es_requests"]), orDash(sm["time_lag_lookups"]), orDash(sm["ok"]), orDash(sm["warn"]), orDash(sm["err"]))
 		}
 		walls, rsss = append(walls, wall), append(rsss, rss)
-		fmt.Printf("| %d | %.2f s | %v | %.0f MiB | %v | %v | %v | %v | %v / %v / %v |\n", r, wall.Seconds(), orDash(summary["es_search_took"]), float64(rss)/1024,
-			summary["documents_read"], summary["pages"], summary["es_requests"], orDash(summary["time_lag_lookups"]),
-			summary["ok"], summary["warn"], summary["err"])
 	}
 	sort.Slice(walls, func(i, j int) bool { return walls[i] < walls[j] })
 	sort.Slice(rsss, func(i, j int) bool { return rsss[i] < rsss[j] })
-	fmt.Printf("\nmedian wall %.2f s (target 15 s), median peak RSS %.0f MiB (target 300 MB)\n",
+	fmt.Printf("\nmedian wall %.2f s (target 5 s), median peak RSS %.0f MiB (target 150 MB: 143 MiB)\n",
 		walls[len(walls)/2].Seconds(), float64(rsss[len(rsss)/2])/1024)
 	return nil
+}
+
+// evalRun is one evaluator process's run.
+type evalRun struct {
+	wall    time.Duration
+	rss     int64 // KiB
+	summary map[string]any
+	err     error
+}
+
+// runEvaluator runs `bin --at at` with env and reads its evaluation
+// summary line.
+func runEvaluator(bin string, at time.Time, env []string) evalRun {
+	cmd := exec.Command(bin, "--at", at.Format(time.RFC3339))
+	cmd.Env = env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return evalRun{err: err}
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return evalRun{err: err}
+	}
+	// Its own peak: see package peakrss for why not its rusage.
+	watch := peakrss.Start(cmd.Process.Pid, 2*time.Millisecond)
+	var out evalRun
+	sc := bufio.NewScanner(stderr)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "evaluation" {
+			out.summary = m
+		}
+	}
+	err = cmd.Wait()
+	out.wall = time.Since(start)
+	out.rss = watch.Stop() >> 10
+	switch {
+	case err != nil:
+		out.err = fmt.Errorf("%v\n%s", err, strings.Join(lines, "\n"))
+	case out.summary == nil:
+		out.err = fmt.Errorf("no evaluation summary in the evaluator's log:\n%s", strings.Join(lines, "\n"))
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lagwatch/lagwatch/pkg/esindex"
@@ -26,6 +27,9 @@ type floorResult struct {
 	Docs     int
 	Requests int
 	Runs     []time.Duration
+	// Took is, per run, Elasticsearch's own time for the bulk requests
+	// (their "took", summed).
+	Took []time.Duration
 }
 
 // floorStream is one data stream of the tick and the index its copy goes to.
@@ -95,18 +99,18 @@ func measureFloor(ctx context.Context, es *esHTTP, namespace, prefix string, run
 	fr.Requests = len(bodies)
 
 	for run := 1; run <= runs; run++ {
-		took, err := floorRun(ctx, es, streams, bodies)
+		took, esTook, err := floorRun(ctx, es, streams, bodies)
 		if err != nil {
 			return fr, fmt.Errorf("run %d: %w", run, err)
 		}
 		log.Info("Elasticsearch alone", "run", run, "docs", fr.Docs, "requests", fr.Requests, "took", took.Round(time.Millisecond))
-		fr.Runs = append(fr.Runs, took)
+		fr.Runs, fr.Took = append(fr.Runs, took), append(fr.Took, esTook)
 	}
 	return fr, nil
 }
 
 // floorRun creates the indices, sends the bodies and deletes the indices.
-func floorRun(ctx context.Context, es *esHTTP, streams []floorStream, bodies [][]byte) (took time.Duration, err error) {
+func floorRun(ctx context.Context, es *esHTTP, streams []floorStream, bodies [][]byte) (took, esTook time.Duration, err error) {
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
@@ -119,23 +123,26 @@ func floorRun(ctx context.Context, es *esHTTP, streams []floorStream, bodies [][
 	}()
 	for _, s := range streams {
 		if err := es.do(ctx, http.MethodPut, "/"+url.PathEscape(s.index), "application/json", s.create, nil); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 
 	next := make(chan []byte)
 	errc := make(chan error, esindex.DefaultWorkers)
 	var wg sync.WaitGroup
+	var tookMs atomic.Int64
 	start := time.Now()
 	for range esindex.DefaultWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for body := range next {
-				if err := bulkAllCreated(ctx, es, "/_bulk", body); err != nil {
+				ms, err := bulkAllCreated(ctx, es, "/_bulk", body)
+				if err != nil {
 					errc <- err
 					return
 				}
+				tookMs.Add(ms)
 			}
 		}()
 	}
@@ -155,31 +162,33 @@ send:
 	for e := range errc {
 		sendErr = errors.Join(sendErr, e)
 	}
-	return took, sendErr
+	return took, time.Duration(tookMs.Load()) * time.Millisecond, sendErr
 }
 
 // bulkAllCreated sends one bulk body to path (/_bulk or <index>/_bulk) and
-// fails unless every item was created.
-func bulkAllCreated(ctx context.Context, es *esHTTP, path string, body []byte) error {
+// fails unless every item was created. It returns the request's "took", in
+// milliseconds.
+func bulkAllCreated(ctx context.Context, es *esHTTP, path string, body []byte) (int64, error) {
 	var res struct {
-		Errors bool `json:"errors"`
+		Took   int64 `json:"took"`
+		Errors bool  `json:"errors"`
 		Items  []map[string]struct {
 			Status int             `json:"status"`
 			Error  json.RawMessage `json:"error"`
 		} `json:"items"`
 	}
-	if err := es.do(ctx, http.MethodPost, path+"?filter_path=errors,items.*.status,items.*.error", "application/x-ndjson", body, &res); err != nil {
-		return err
+	if err := es.do(ctx, http.MethodPost, path+"?filter_path=took,errors,items.*.status,items.*.error", "application/x-ndjson", body, &res); err != nil {
+		return 0, err
 	}
 	if !res.Errors {
-		return nil
+		return res.Took, nil
 	}
 	for _, it := range res.Items {
 		for _, v := range it {
 			if v.Status != http.StatusCreated {
-				return fmt.Errorf("bulk: HTTP %d: %s", v.Status, v.Error)
+				return 0, fmt.Errorf("bulk: HTTP %d: %s", v.Status, v.Error)
 			}
 		}
 	}
-	return errors.New("bulk: errors reported, yet every item was created")
+	return 0, errors.New("bulk: errors reported, yet every item was created")
 }

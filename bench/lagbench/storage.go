@@ -410,7 +410,7 @@ func (e *esHTTP) writeComparison(ctx context.Context, stream string, c compariso
 		if len(buf) == 0 {
 			return nil
 		}
-		if err := bulkAllCreated(ctx, e, ip+"/_bulk", buf); err != nil {
+		if _, err := bulkAllCreated(ctx, e, ip+"/_bulk", buf); err != nil {
 			return fmt.Errorf("bulk into %s: %w", c.Index, err)
 		}
 		buf = buf[:0]

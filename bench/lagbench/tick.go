@@ -23,6 +23,9 @@ type tickResult struct {
 	// Wall is the process's wall time, start-up and exit included; Duration
 	// and ReadDuration are the tick's own, from its log line.
 	Wall, Duration, ReadDuration time.Duration
+	// BulkTook is Elasticsearch's own time for the tick's bulk requests
+	// (their "took", summed), from the tick line; 0 when it lacks it.
+	BulkTook time.Duration
 	KafkaRequests                int64
 	Groups, Partitions           int
 	Written, Duplicates, Failed  int
@@ -137,6 +140,7 @@ type tickLine struct {
 	Failed          int    `json:"failed"`
 	Spooled         int    `json:"spooled"`
 	Duration        string `json:"duration"`
+	BulkTook        string `json:"es_bulk_took"`
 	Err             string `json:"err"`
 
 	// KafkaRequestsByType is keyed by Kafka's request names.
@@ -176,6 +180,11 @@ func (l tickLine) fill(r *tickResult) error {
 	if l.ReadDuration != "" {
 		if r.ReadDuration, err = time.ParseDuration(l.ReadDuration); err != nil {
 			errs = append(errs, fmt.Errorf("tick line: read_duration %q: %w", l.ReadDuration, err))
+		}
+	}
+	if l.BulkTook != "" {
+		if r.BulkTook, err = time.ParseDuration(l.BulkTook); err != nil {
+			errs = append(errs, fmt.Errorf("tick line: es_bulk_took %q: %w", l.BulkTook, err))
 		}
 	}
 	r.KafkaRequests, r.OwnByType, r.Groups, r.Partitions = l.KafkaRequests, l.KafkaRequestsByType, l.Groups, l.Partitions

@@ -119,7 +119,7 @@ func logSummary(log *slog.Logger, s Summary) {
 	}
 	w := s.Write
 	attrs = append(attrs, "written", w.Indexed, "duplicates", w.Duplicates, "failed", w.Failed,
-		"retried", w.Retried, "spooled", w.Spooled, "replayed", w.Replayed, "dropped", w.Dropped, "duration", s.Duration)
+		"retried", w.Retried, "spooled", w.Spooled, "replayed", w.Replayed, "dropped", w.Dropped, "es_bulk_took", w.BulkTook, "duration", s.Duration)
 	if w.Dropped > 0 {
 		log.Error("documents lost: neither written nor kept in the spool", "cluster", s.Cluster, "dropped", w.Dropped, "problems", w.Problems)
 	}

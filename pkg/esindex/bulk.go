@@ -181,9 +181,10 @@ func (s *sender) round(ctx context.Context, src docSource, t *tally, out *sendOu
 		go func() {
 			defer wg.Done()
 			defer func() { <-inFlight }()
-			outcomes, problems := s.post(ctx, req)
+			outcomes, problems, took := s.post(ctx, req)
 			mu.Lock()
 			defer mu.Unlock()
+			t.res.BulkTook += took
 			for _, p := range problems {
 				t.problem(p.Kind, p.Status, p.Reason, p.Count)
 			}
@@ -238,20 +239,21 @@ func appendBulkItem(b []byte, d *doc) []byte {
 	return append(b, '\n')
 }
 
-// post sends one bulk request and returns each document's outcome and the
-// problems met. A document the answer does not mention stays noAnswer.
-func (s *sender) post(ctx context.Context, req *bulkRequest) ([]outcome, []Problem) {
+// post sends one bulk request and returns each document's outcome, the
+// problems met and the time Elasticsearch said it took. A document the
+// answer does not mention stays noAnswer.
+func (s *sender) post(ctx context.Context, req *bulkRequest) ([]outcome, []Problem, time.Duration) {
 	outcomes := make([]outcome, len(req.docs))
-	failAll := func(err error) ([]outcome, []Problem) {
+	failAll := func(err error) ([]outcome, []Problem, time.Duration) {
 		o, kind, status, reason := classify(bulkItem{}, err)
 		for i := range outcomes {
 			outcomes[i] = o
 		}
-		return outcomes, []Problem{{Kind: kind, Status: status, Reason: reason, Count: len(outcomes)}}
+		return outcomes, []Problem{{Kind: kind, Status: status, Reason: reason, Count: len(outcomes)}}, 0
 	}
 	res, err := esapi.BulkRequest{
 		Body:       bytes.NewReader(req.body),
-		FilterPath: []string{"errors", "items.*.status", "items.*.error"},
+		FilterPath: []string{"took", "errors", "items.*.status", "items.*.error"},
 	}.Do(ctx, s.es)
 	if err != nil {
 		return failAll(err)
@@ -265,10 +267,11 @@ func (s *sender) post(ctx context.Context, req *bulkRequest) ([]outcome, []Probl
 	if err != nil {
 		return failAll(err)
 	}
-	items, err := decodeBulk(body)
+	items, took, err := decodeBulk(body)
 	if err != nil {
 		return failAll(fmt.Errorf("read bulk response: %w", err))
 	}
+	outTook := time.Duration(took) * time.Millisecond
 	var problems []Problem
 	add := func(kind ProblemKind, status int, reason string) {
 		for i := range problems {
@@ -293,7 +296,7 @@ func (s *sender) post(ctx context.Context, req *bulkRequest) ([]outcome, []Probl
 	if missing := len(outcomes) - len(items); missing > 0 {
 		problems = append(problems, Problem{Kind: Temporary, Reason: "no answer for the document in the bulk response", Count: missing})
 	}
-	return outcomes, problems
+	return outcomes, problems, outTook
 }
 
 // classify reads a failed item: its response item, or err when the whole

@@ -35,55 +35,88 @@ var (
 	scanned atomic.Int64
 )
 
-// decodeBulk reads a bulk response's items, in order. Each item is the
-// result of a create; an item of another action (index, update, delete) is
-// refused as a status 0 item, which classify takes as temporary.
-func decodeBulk(b []byte) ([]bulkItem, error) {
-	if n, ok := allCreated(b); ok {
+// decodeBulk reads a bulk response's items, in order, and its "took" (in
+// milliseconds). Each item is the result of a create; an item of another
+// action (index, update, delete) is refused as a status 0 item, which
+// classify takes as temporary.
+func decodeBulk(b []byte) (items []bulkItem, took int64, err error) {
+	if n, took, ok := allCreated(b); ok {
 		scanned.Add(1)
 		items := make([]bulkItem, n)
 		for i := range items {
 			items[i].Status = 201
 		}
-		return items, nil
+		return items, took, nil
 	}
 	var res struct {
+		Took  int64                 `json:"took"`
 		Items []map[string]bulkItem `json:"items"`
 	}
 	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if res.Items == nil && !bytes.Contains(b, []byte(`"items"`)) {
-		return nil, errors.New("no items in the bulk response")
+		return nil, 0, errors.New("no items in the bulk response")
 	}
-	items := make([]bulkItem, len(res.Items))
+	items = make([]bulkItem, len(res.Items))
 	for i, m := range res.Items {
 		items[i] = m["create"]
 	}
-	return items, nil
+	return items, res.Took, nil
 }
 
 // allCreated reports whether b is exactly the answer in which every item
-// was created, and how many items it has.
-func allCreated(b []byte) (int, bool) {
+// was created, with or without its "took" (Elasticsearch 8 and 9 put it
+// after "errors"; before it is taken too), and how many items it has.
+func allCreated(b []byte) (n int, took int64, ok bool) {
 	b = bytes.TrimSpace(b)
+	// cutTook reads `"took":N,` at the start of rest.
+	cutTook := func(rest []byte) ([]byte, bool) {
+		rest, found := bytes.CutPrefix(rest, []byte(`"took":`))
+		if !found {
+			return nil, false
+		}
+		i := 0
+		for i < len(rest) && i < 18 && rest[i] >= '0' && rest[i] <= '9' {
+			took = took*10 + int64(rest[i]-'0')
+			i++
+		}
+		if i == 0 || i >= len(rest) || rest[i] != ',' {
+			return nil, false
+		}
+		return rest[i+1:], true
+	}
+	const errorsFalse = `"errors":false,`
+	switch {
+	case bytes.HasPrefix(b, []byte(`{"took":`)):
+		rest, ok := cutTook(b[1:])
+		if !ok {
+			return 0, 0, false
+		}
+		b = append([]byte{'{'}, rest...)
+	case bytes.HasPrefix(b, []byte(`{`+errorsFalse+`"took":`)):
+		rest, ok := cutTook(b[1+len(errorsFalse):])
+		if !ok {
+			return 0, 0, false
+		}
+		b = append([]byte(`{`+errorsFalse), rest...)
+	}
 	if !bytes.HasPrefix(b, fastHead) || !bytes.HasSuffix(b, fastTail) {
-		return 0, false
+		return 0, 0, false
 	}
 	b = b[len(fastHead) : len(b)-len(fastTail)]
-	n := 0
 	for len(b) > 0 {
 		if n > 0 {
 			if b[0] != ',' {
-				return 0, false
+				return 0, 0, false
 			}
 			b = b[1:]
 		}
 		if !bytes.HasPrefix(b, fastItem) {
-			return 0, false
+			return 0, 0, false
 		}
 		b = b[len(fastItem):]
 		n++
 	}
-	return n, true
+	return n, took, true
 }

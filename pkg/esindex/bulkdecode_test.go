@@ -12,7 +12,15 @@ func TestDecodeBulk(t *testing.T) {
 		want       []item
 		scan       bool
 		fails      bool
+		took       int64
 	}{
+		{name: "all created, took first: the scan", body: `{"took":37,"errors":false,"items":[{"create":{"status":201}}]}`,
+			want: []item{{201, ""}}, scan: true, took: 37},
+		{name: "all created, took after errors (Elasticsearch 8 and 9): the scan", body: `{"errors":false,"took":633,"items":[{"create":{"status":201}},{"create":{"status":201}}]}`,
+			want: []item{{201, ""}, {201, ""}}, scan: true, took: 633},
+		{name: "a conflict, with took: encoding/json", body: `{"took":5,"errors":true,"items":[{"create":{"status":409,"error":{"type":"version_conflict_engine_exception"}}}]}`,
+			want: []item{{409, "version_conflict_engine_exception"}}, took: 5},
+		{name: "took not a whole number: encoding/json refuses it", body: `{"took":1.5,"errors":false,"items":[{"create":{"status":201}}]}`, fails: true},
 		{name: "all created: the scan", body: `{"errors":false,"items":[{"create":{"status":201}},{"create":{"status":201}}]}`,
 			want: []item{{201, ""}, {201, ""}}, scan: true},
 		{name: "one item", body: `{"errors":false,"items":[{"create":{"status":201}}]}` + "\n", want: []item{{201, ""}}, scan: true},
@@ -30,7 +38,7 @@ func TestDecodeBulk(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := scanned.Load()
-			items, err := decodeBulk([]byte(tc.body))
+			items, took, err := decodeBulk([]byte(tc.body))
 			if tc.fails {
 				if err == nil {
 					t.Fatalf("no error; items %v", items)
@@ -39,6 +47,9 @@ func TestDecodeBulk(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if took != tc.took {
+				t.Errorf("took %d, want %d", took, tc.took)
 			}
 			if got := scanned.Load() > before; got != tc.scan {
 				t.Errorf("scanned %v, want %v", got, tc.scan)

@@ -122,6 +122,9 @@ type WriteResult struct {
 	// SpoolMaxBytes, unreadable spool lines, or documents that fitted
 	// nowhere.
 	Dropped int
+	// BulkTook is what Elasticsearch reported spending on the bulk
+	// requests (their "took", summed; requests in flight at once add up).
+	BulkTook time.Duration
 	// Problems lists distinct reasons (at most 10) for everything above
 	// that was not a plain success, with how many documents each hit.
 	Problems []Problem
@@ -138,6 +141,7 @@ func (r *WriteResult) Add(o WriteResult) {
 	r.Spooled += o.Spooled
 	r.Replayed += o.Replayed
 	r.Dropped += o.Dropped
+	r.BulkTook += o.BulkTook
 	r.Problems = append(r.Problems, o.Problems...)
 }
 
