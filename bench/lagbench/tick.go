@@ -25,11 +25,11 @@ type tickResult struct {
 	Wall, Duration, ReadDuration time.Duration
 	// BulkTook is Elasticsearch's own time for the tick's bulk requests
 	// (their "took", summed), from the tick line; 0 when it lacks it.
-	BulkTook time.Duration
-	KafkaRequests                int64
-	Groups, Partitions           int
-	Written, Duplicates, Failed  int
-	Spooled                      int
+	BulkTook                    time.Duration
+	KafkaRequests               int64
+	Groups, Partitions          int
+	Written, Duplicates, Failed int
+	Spooled                     int
 	// MaxRSS is the process's peak resident set, in bytes.
 	MaxRSS int64
 	// CPU is user plus system time.
