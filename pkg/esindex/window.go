@@ -176,8 +176,9 @@ type WindowStats struct {
 // larger. Filtering each request by its groups keeps its cost proportional to
 // the chunk, not to the whole window, so requests and work grow with pages.
 // Two chunks are searched at once (readAhead) and handed to fn in order;
-// at most those two chunks' documents are held in memory. A read of one chunk that
-// fits in one page (one group's window, typically) is a single search,
+// the chunk being handed on and the two searched meanwhile are held in
+// memory. A read of one chunk that fits in one page (one group's window,
+// typically) is a single search,
 // without the point in time: three requests in all. Should that chunk
 // need a second page after all, the pages are read without one.
 //
@@ -244,7 +245,8 @@ func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluat
 	// Chunks are read readAhead at a time, each by its own searches, and
 	// consumed in order: Elasticsearch searches one shard on one thread, so
 	// a second search in flight uses the node's other cores while this
-	// process decodes and evaluates. At most readAhead chunks are held.
+	// process decodes and evaluates. At most readAhead + 1 chunks are
+	// held: the one being handed to fn and the readAhead searched meanwhile.
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make([]chan chunkPages, len(chunks))

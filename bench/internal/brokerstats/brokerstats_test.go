@@ -23,7 +23,7 @@ func TestParse(t *testing.T) {
 	// What JmxTool printed (standard output) for ObjectName on the test
 	// broker, Kafka 4.1.2, after a small lagbench run: the collector (kafka-go)
 	// and Kafka's Java clients use other versions of the same types.
-	sample, err := os.ReadFile(filepath.Join("testdata", "jmxtool-kafka-4.1.2.out"))
+	sample, err := os.ReadFile(filepath.Join("testdata", "jmxtool-kafka-4.1.2.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
