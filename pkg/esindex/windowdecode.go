@@ -178,16 +178,7 @@ func (d *jsonScanner) expect(c byte) error {
 // object reads an object, calling fn with each key, positioned at its
 // value, which fn must consume.
 func (d *jsonScanner) object(fn func(key []byte) error) error {
-	if err := d.expect('{'); err != nil {
-		return err
-	}
-	if c, err := d.peek(); err != nil {
-		return err
-	} else if c == '}' {
-		d.i++
-		return nil
-	}
-	for {
+	return d.sequence('{', '}', func() error {
 		key, err := d.rawStr()
 		if err != nil {
 			return err
@@ -195,58 +186,49 @@ func (d *jsonScanner) object(fn func(key []byte) error) error {
 		if err := d.expect(':'); err != nil {
 			return err
 		}
-		if err := fn(key); err != nil {
-			return err
-		}
-		c, err := d.peek()
-		if err != nil {
-			return err
-		}
-		d.i++
-		switch c {
-		case ',':
-		case '}':
-			return nil
-		default:
-			d.i--
-			return d.errorf("%q in an object", c)
-		}
-	}
+		return fn(key)
+	})
 }
 
 // array reads an array, calling fn positioned at each element.
 func (d *jsonScanner) array(fn func() error) error {
-	if err := d.expect('['); err != nil {
+	return d.sequence('[', ']', fn)
+}
+
+// sequence reads open, then items separated by commas (each read by item),
+// then close.
+func (d *jsonScanner) sequence(open, close byte, item func() error) error {
+	if err := d.expect(open); err != nil {
 		return err
 	}
 	if c, err := d.peek(); err != nil {
 		return err
-	} else if c == ']' {
+	} else if c == close {
 		d.i++
 		return nil
 	}
 	for {
-		if err := fn(); err != nil {
+		if err := item(); err != nil {
 			return err
 		}
 		c, err := d.peek()
 		if err != nil {
 			return err
 		}
-		d.i++
 		switch c {
 		case ',':
-		case ']':
+			d.i++
+		case close:
+			d.i++
 			return nil
 		default:
-			d.i--
-			return d.errorf("%q in an array", c)
+			return d.errorf("%q where ',' or %q was expected", c, close)
 		}
 	}
 }
 
-// rawStr reads a string and returns its bytes between the quotes, escapes
-// and all; escaped is whether it has any.
+// rawStrEscaped reads a string and returns its bytes between the quotes,
+// escapes and all; escaped is whether it has any.
 func (d *jsonScanner) rawStrEscaped() (raw []byte, escaped bool, err error) {
 	if err := d.expect('"'); err != nil {
 		return nil, false, err

@@ -8,29 +8,33 @@ import (
 	"testing"
 )
 
-// referencePage decodes b with encoding/json into the page's shape, absent
-// and null fields as nil: what decodeWindowPage must agree with.
+// jsonPage is a window page's shape for encoding/json, absent and null
+// fields as nil.
+type jsonPage struct {
+	Took         int64  `json:"took"`
+	PitID        string `json:"pit_id"`
+	Aggregations struct {
+		W struct {
+			AfterKey json.RawMessage `json:"after_key"`
+			Buckets  []struct {
+				Key struct {
+					Group, Topic                string
+					Partition                   int32
+					Time                        int64
+					Offset, Lag, Newest, Oldest *int64
+					State, Member, Client, Host *string
+				} `json:"key"`
+				DocCount int `json:"doc_count"`
+			} `json:"buckets"`
+		} `json:"w"`
+	} `json:"aggregations"`
+}
+
+// referencePage decodes b with encoding/json: what decodeWindowPage must
+// agree with.
 func referencePage(t *testing.T, b []byte) windowPage {
 	t.Helper()
-	var r struct {
-		Took         int64  `json:"took"`
-		PitID        string `json:"pit_id"`
-		Aggregations struct {
-			W struct {
-				AfterKey json.RawMessage `json:"after_key"`
-				Buckets  []struct {
-					Key struct {
-						Group, Topic                string
-						Partition                   int32
-						Time                        int64
-						Offset, Lag, Newest, Oldest *int64
-						State, Member, Client, Host *string
-					} `json:"key"`
-					DocCount int `json:"doc_count"`
-				} `json:"buckets"`
-			} `json:"w"`
-		} `json:"aggregations"`
-	}
+	var r jsonPage
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatalf("encoding/json: %v", err)
 	}
@@ -137,22 +141,7 @@ func BenchmarkDecodeWindowPage(b *testing.B) {
 	b.Run("encoding/json", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
-		var v struct {
-			Aggregations struct {
-				W struct {
-					Buckets []struct {
-						Key struct {
-							Group, Topic                string
-							Partition                   int32
-							Time                        int64
-							Offset, Lag, Newest, Oldest *int64
-							State, Member, Client, Host *string
-						} `json:"key"`
-						DocCount int `json:"doc_count"`
-					} `json:"buckets"`
-				} `json:"w"`
-			} `json:"aggregations"`
-		}
+		var v jsonPage
 		for b.Loop() {
 			if err := json.Unmarshal(body, &v); err != nil {
 				b.Fatal(err)
