@@ -88,6 +88,19 @@ func groupHistory(ctx context.Context, t *testing.T, prefix string) (group strin
 	}
 }
 
+// evaluateHistory makes what was written to names searchable and points
+// the evaluator that run starts at namespace ns of the test node, without a
+// metrics listener.
+func evaluateHistory(t *testing.T, es *elasticsearch.Client, ns string, names esindex.Names) {
+	t.Helper()
+	if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
+		res.Body.Close()
+	}
+	t.Setenv("ELASTICSEARCH_URL", testenv.Elasticsearch(t))
+	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
+	t.Setenv("EVALUATOR_METRICS_ADDR", "")
+}
+
 // newHistory is a fresh namespace on the test node with the collector's
 // templates installed, its client and a writer (esindextest.New).
 func newHistory(ctx context.Context, t *testing.T, prefix string) (*elasticsearch.Client, string, esindex.Names, *esindex.Client, *esindex.Writer) {
@@ -193,13 +206,7 @@ func TestBacktestWritesHistoryOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
-		res.Body.Close()
-	}
-
-	t.Setenv("ELASTICSEARCH_URL", testenv.Elasticsearch(t))
-	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
-	t.Setenv("EVALUATOR_METRICS_ADDR", "")
+	evaluateHistory(t, es, ns, names)
 	t.Setenv("EVALUATOR_WINDOW_SIZE", "5")
 	args := []string{"--from", "2026-03-03T03:02:00Z", "--to", "2026-03-03T03:09:30Z", "--step", "30s"}
 	var stderr bytes.Buffer

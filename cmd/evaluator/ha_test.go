@@ -126,12 +126,7 @@ func TestShardsSplitTheGroups(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
-		res.Body.Close()
-	}
-	t.Setenv("ELASTICSEARCH_URL", testenv.Elasticsearch(t))
-	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
-	t.Setenv("EVALUATOR_METRICS_ADDR", "")
+	evaluateHistory(t, es, ns, names)
 	t.Setenv("EVALUATOR_WINDOW_SIZE", "5")
 	t.Setenv("EVALUATOR_SHARDS", "2")
 	at := t0.Add(2 * time.Minute).Format(time.RFC3339)
