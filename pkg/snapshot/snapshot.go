@@ -108,7 +108,7 @@ type Member struct {
 }
 
 // Partition is one group's position on one topic partition. A tick holds one
-// per group-partition, so the fields are ordered to leave no padding (72
+// per group-partition, so the fields are ordered to leave no padding (88
 // bytes).
 type Partition struct {
 	Topic string
@@ -119,6 +119,17 @@ type Partition struct {
 	// LogEnd (high watermark) and LogStart offsets; HasOffsets is false when
 	// listing them failed for this partition (Err says why).
 	LogEnd, LogStart int64
+	// Pending is the number of offsets at the end of the log that belong
+	// to transactions still open: LogEnd minus the last stable offset
+	// (LSO). 0 without an open transaction, and always 0 on a topic without
+	// transactional producers. Read with the log offsets (HasOffsets).
+	Pending int64
+	// Skipped counts the offsets in [Committed, LastStable()) known to hold
+	// nothing a consumer receives: transaction markers (a commit or abort
+	// marker takes an offset) and records of aborted transactions. 0 when
+	// the partition was not read to find out (see kafkasource): then the
+	// readable lag is an upper bound, exactly Kafka's lag up to the LSO.
+	Skipped int64
 	// Owner is the member the partition is assigned to, nil when none.
 	Owner *Member
 	// Err is set when this partition's log offsets could not be read.
@@ -144,6 +155,43 @@ func (p Partition) Lag() (lag int64, ok, clamped bool) {
 	return lag, true, false
 }
 
+// LastStable is the partition's last stable offset: the first offset of
+// the oldest transaction still open, LogEnd when none is open. A
+// read_committed consumer receives nothing at or past it until that
+// transaction ends.
+func (p Partition) LastStable() int64 { return p.LogEnd - p.Pending }
+
+// ReadableLag is the number of records the group would still receive: the
+// lag a consumer has left to read, which the verdicts judge. It differs
+// from Lag in two places, both about transactions:
+//
+//   - A commit or abort marker takes an offset, and records of aborted
+//     transactions are never delivered to a read_committed consumer; the
+//     Skipped offsets are not counted. A consumer that committed its last
+//     record + 1, before the marker (librdkafka's and Spring Kafka's
+//     manual commits), has readable lag 0 where Kafka's tool shows 1.
+//   - Records of a transaction still open (past the LSO) are not counted
+//     while the committed offset is at or below the LSO: a read_committed
+//     consumer cannot read them yet, and they may still be aborted. A
+//     committed offset past the LSO (a read_uncommitted consumer inside the
+//     open transaction) counts up to the log end. A read_uncommitted
+//     consumer stuck exactly at the LSO is therefore seen as caught up
+//     until the transaction ends (transaction.timeout.ms bounds that, 15
+//     minutes at most by default on the broker).
+//
+// ok is false when Lag has none (no commit, or no log offsets). Never
+// negative.
+func (p Partition) ReadableLag() (lag int64, ok bool) {
+	if !p.HasCommitted || !p.HasOffsets {
+		return 0, false
+	}
+	lso := p.LastStable()
+	if p.Committed > lso {
+		return max(p.LogEnd-p.Committed, 0), true
+	}
+	return max(lso-p.Committed-p.Skipped, 0), true
+}
+
 // BelowLogStart reports whether the committed offset points at messages that
 // retention already deleted: the group will skip them when it resumes.
 func (p Partition) BelowLogStart() bool {
@@ -152,8 +200,9 @@ func (p Partition) BelowLogStart() bool {
 
 // GroupLag summarises a group's partitions.
 type GroupLag struct {
-	// TotalLag sums the lag of partitions that have one.
-	TotalLag int64
+	// TotalLag sums the lag of partitions that have one; TotalReadable
+	// sums their readable lag (Partition.ReadableLag).
+	TotalLag, TotalReadable int64
 	// MaxLag is the largest lag, on MaxTopic/MaxPartition; HasMax is false
 	// when no partition has a lag.
 	MaxLag       int64
@@ -177,6 +226,8 @@ func (g Group) Summarise() GroupLag {
 			continue
 		}
 		s.TotalLag += lag
+		readable, _ := p.ReadableLag()
+		s.TotalReadable += readable
 		if !s.HasMax || lag > s.MaxLag {
 			s.MaxLag, s.MaxTopic, s.MaxPartition, s.HasMax = lag, p.Topic, p.Partition, true
 		}

@@ -45,10 +45,10 @@ func TestSummarise(t *testing.T) {
 		{"empty group: no max", Group{}, GroupLag{}},
 		{"max and total over topics, uncommitted ignored", Group{Partitions: []Partition{
 			p("a", 0, 5, 10, true), p("a", 1, 0, 99, false), p("b", 0, 1, 21, true),
-		}}, GroupLag{TotalLag: 25, MaxLag: 20, MaxTopic: "b", MaxPartition: 0, HasMax: true, Topics: []string{"a", "b"}}},
+		}}, GroupLag{TotalLag: 25, TotalReadable: 25, MaxLag: 20, MaxTopic: "b", MaxPartition: 0, HasMax: true, Topics: []string{"a", "b"}}},
 		{"tie goes to the first partition", Group{Partitions: []Partition{
 			p("a", 0, 0, 7, true), p("a", 1, 0, 7, true),
-		}}, GroupLag{TotalLag: 14, MaxLag: 7, MaxTopic: "a", MaxPartition: 0, HasMax: true, Topics: []string{"a"}}},
+		}}, GroupLag{TotalLag: 14, TotalReadable: 14, MaxLag: 7, MaxTopic: "a", MaxPartition: 0, HasMax: true, Topics: []string{"a"}}},
 		{"all caught up: max is 0 and present", Group{Partitions: []Partition{p("a", 3, 9, 9, true)}},
 			GroupLag{MaxTopic: "a", MaxPartition: 3, HasMax: true, Topics: []string{"a"}}},
 	}
@@ -56,6 +56,34 @@ func TestSummarise(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.g.Summarise(); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestReadableLag(t *testing.T) {
+	cases := []struct {
+		name string
+		p    Partition
+		lag  int64
+		ok   bool
+	}{
+		{"no transactions: Kafka's lag", Partition{Committed: 10, HasCommitted: true, LogEnd: 25, HasOffsets: true}, 15, true},
+		{"one commit marker after the committed offset, found by reading", Partition{Committed: 20, HasCommitted: true, LogEnd: 21, HasOffsets: true, Skipped: 1}, 0, true},
+		{"the same, not read: an upper bound, Kafka's lag", Partition{Committed: 20, HasCommitted: true, LogEnd: 21, HasOffsets: true}, 1, true},
+		{"read_committed consumer at the LSO behind an open transaction", Partition{Committed: 21, HasCommitted: true, LogEnd: 31, Pending: 10, HasOffsets: true}, 0, true},
+		{"behind the LSO: only the stable records count", Partition{Committed: 5, HasCommitted: true, LogEnd: 31, Pending: 10, HasOffsets: true}, 16, true},
+		{"read_uncommitted consumer inside the open transaction", Partition{Committed: 25, HasCommitted: true, LogEnd: 31, Pending: 10, HasOffsets: true}, 6, true},
+		{"commit read after the log end: clamped", Partition{Committed: 40, HasCommitted: true, LogEnd: 31, HasOffsets: true}, 0, true},
+		{"skipped larger than the span (a race): never negative", Partition{Committed: 20, HasCommitted: true, LogEnd: 21, HasOffsets: true, Skipped: 3}, 0, true},
+		{"never committed: none", Partition{LogEnd: 25, HasOffsets: true}, 0, false},
+		{"log offsets unreadable: none", Partition{Committed: 3, HasCommitted: true}, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			lag, ok := tc.p.ReadableLag()
+			if lag != tc.lag || ok != tc.ok {
+				t.Errorf("ReadableLag() = %d, %v; want %d, %v", lag, ok, tc.lag, tc.ok)
 			}
 		})
 	}
