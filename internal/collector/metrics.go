@@ -48,7 +48,7 @@ func NewMetrics() *Metrics {
 		groups:        gauges("groups", "Consumer groups seen in the cluster's last tick.", "cluster"),
 		partitions:    gauges("partitions", "Group partitions (offsets documents) seen in the cluster's last tick.", "cluster"),
 		kafkaRequests: counters("kafka_requests_total", "Kafka requests sent.", "cluster"),
-		kafkaErrors: counters("kafka_errors_total", "Kafka failures by scope: cluster (nothing read), group, partition.",
+		kafkaErrors: counters("kafka_errors_total", "Kafka failures by scope: cluster (nothing read), group, partition, txn_read (a transaction-marker read that failed: the readable lag stays an upper bound).",
 			"cluster", "scope"),
 		negativeLags: counters("negative_lags_total",
 			"Partitions whose log-end offset read below the committed offset; stored as lag 0.", "cluster"),
@@ -73,6 +73,7 @@ func (m *Metrics) observe(s Summary) {
 	m.kafkaRequests.WithLabelValues(cl).Add(float64(s.Stats.Requests))
 	m.negativeLags.WithLabelValues(cl).Add(float64(s.Stats.NegativeLags))
 	m.kafkaErrors.WithLabelValues(cl, "group").Add(float64(s.Stats.GroupErrors))
+	m.kafkaErrors.WithLabelValues(cl, "txn_read").Add(float64(s.Stats.TxnReadErrors))
 	m.kafkaErrors.WithLabelValues(cl, "partition").Add(float64(s.PartitionErrors))
 	m.tickDuration.WithLabelValues(cl).Observe(s.Duration.Seconds())
 	if s.ReadErr != nil {

@@ -113,6 +113,12 @@ func logSummary(log *slog.Logger, s Summary) {
 	attrs := []any{"cluster", s.Cluster, "groups", s.Groups, "partitions", s.Partitions,
 		"kafka_requests", s.Stats.Requests, "kafka_requests_by_type", s.Stats.RequestsByType, "group_errors", s.Stats.GroupErrors, "partition_errors", s.PartitionErrors,
 		"negative_lags", s.Stats.NegativeLags, "read_duration", s.ReadDuration}
+	if s.Stats.TxnReads > 0 {
+		attrs = append(attrs, "txn_reads", s.Stats.TxnReads)
+	}
+	if s.Stats.TxnReadErrors > 0 {
+		attrs = append(attrs, "txn_read_errors", s.Stats.TxnReadErrors, "txn_read_err", s.Stats.TxnReadErr)
+	}
 	if s.ReadErr != nil {
 		log.Error("tick failed: cluster not read", append(attrs, "duration", s.Duration, "err", s.ReadErr)...)
 		return

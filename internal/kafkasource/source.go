@@ -54,6 +54,11 @@ type Source struct {
 	// v8 (see batchesOffsetFetch).
 	versionsMu    sync.Mutex
 	offsetFetchV8 map[int32]bool
+
+	// txnMemo is each group-partition's committed offset and LSO at the
+	// previous tick, and what reading between them found (see txn.go).
+	// Only Take touches it, and Takes of one Source never overlap.
+	txnMemo map[groupTP]txnMemo
 }
 
 // New makes the Source of c. It sends nothing yet: the first Take dials.

@@ -100,7 +100,26 @@ func (r *Source) take(ctx context.Context, s *snapshot.Snapshot) error {
 	r.describeConsumerGroups(ctx, consumerGroups, index)
 	r.fetchCommitted(ctx, s.Groups, coordinator)
 	r.listLogOffsets(ctx, md, s.Groups)
+	n, errs := r.countSkipped(ctx, leaders(md), s.Groups)
+	s.Stats.TxnReads, s.Stats.TxnReadErrors = n, len(errs)
+	if len(errs) > 0 {
+		s.Stats.TxnReadErr = errs[0]
+	}
 	return nil
+}
+
+// leaders maps every partition of md to its leader's broker id.
+func leaders(md *kafka.MetadataResponse) map[topicPartition]int32 {
+	out := map[topicPartition]int32{}
+	for _, t := range md.Topics {
+		if t.Error != nil {
+			continue
+		}
+		for _, p := range t.Partitions {
+			out[topicPartition{t.Name, int32(p.ID)}] = int32(p.Leader.ID)
+		}
+	}
+	return out
 }
 
 // describe fills the type, state and members of classic groups, one

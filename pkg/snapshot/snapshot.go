@@ -48,6 +48,12 @@ type Stats struct {
 	NegativeLags int
 	// GroupErrors counts groups that carry an Err.
 	GroupErrors int
+	// TxnReads counts the partition ranges read to find transaction
+	// markers and aborted records (Partition.Skipped); TxnReadErrors those
+	// that failed, TxnReadErr the first failure. A failed read leaves
+	// Skipped 0: the readable lag stays an upper bound.
+	TxnReads, TxnReadErrors int
+	TxnReadErr              error
 }
 
 // Group types, as Kafka 4 names them (ListGroups v5's group type).

@@ -1,0 +1,137 @@
+package kafkasource
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/lagwatch/lagwatch/internal/testenv"
+	"github.com/lagwatch/lagwatch/pkg/snapshot"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// transact writes n records to partition 0 of topic in one transaction of
+// franz-go's transactional producer and commits or aborts it.
+func transact(ctx context.Context, t *testing.T, topic string, n int, commit bool) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(testenv.Kafka(t)...), kgo.TransactionalID(testenv.Name(t, "txn")),
+		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatalf("transactional producer: %v", err)
+	}
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatalf("begin transaction: %v", err)
+	}
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Value: fmt.Appendf(nil, "r%d", i), Partition: 0}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce in a transaction: %v", err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		t.Fatalf("end transaction (commit %v): %v", commit, err)
+	}
+}
+
+// TestTransactionMarkersAreNotLag writes, with Kafka's own transactional
+// ProducerPerformance, 20 records in one committed transaction (offsets 0
+// to 19, its marker at 20), then with franz-go's transactional producer 5
+// records in an aborted transaction (21 to 25, marker 26) and 3 in a
+// committed one (27 to 29, marker 30): log end 31. Groups committed at
+// several places; each one's Kafka lag must stay what Kafka's tool says,
+// and its readable lag must count only the records a consumer would still
+// receive. The first tick reads nothing, the second reads the partition
+// once, the third remembers.
+func TestTransactionMarkersAreNotLag(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	topic := testenv.CreateTopic(t, "txn", 1)
+	testenv.ProduceTransaction(ctx, t, topic, testenv.Name(t, "txn-perf"), 20)
+	transact(ctx, t, topic, 5, false)
+	transact(ctx, t, topic, 3, true)
+
+	want := map[string]struct {
+		committed, lag, readable int64
+		why                      string
+	}{
+		testenv.Name(t, "txn-last+1"): {30, 1, 0, "committed its last record + 1: only the commit marker is left"},
+		testenv.Name(t, "txn-end"):    {31, 0, 0, "committed the log end"},
+		testenv.Name(t, "txn-mid"):    {20, 11, 3, "before the aborted transaction: only the 3 committed records are left"},
+		testenv.Name(t, "txn-behind"): {10, 21, 13, "10 records of the first transaction and the 3 of the last"},
+	}
+	for g, w := range want {
+		testenv.Commit(t, g, topic, map[int]int64{0: w.committed})
+	}
+	r := newReader(t, func(g string) bool { _, ok := want[g]; return ok })
+	var s snapshot.Snapshot
+	for attempt := 0; ; attempt++ {
+		s = r.Take(ctx, time.Now())
+		if s.Err == nil && len(s.Groups) == len(want) && allOffsets(s) {
+			break
+		}
+		if attempt == 30 {
+			t.Fatalf("snapshot not complete after 30 tries: err=%v groups=%+v", s.Err, s.Groups)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	// The first tick has no earlier one to compare with: nothing is read,
+	// and the readable lag is the upper bound.
+	if s.Stats.TxnReads != 0 || s.Stats.RequestsByType["Fetch"] != 0 {
+		t.Errorf("first tick read %d ranges in %d Fetch requests; want none", s.Stats.TxnReads, s.Stats.RequestsByType["Fetch"])
+	}
+	for _, g := range s.Groups {
+		lag, _, _ := g.Partitions[0].Lag()
+		if readable, _ := g.Partitions[0].ReadableLag(); readable != lag {
+			t.Errorf("first tick: group %s: readable lag %d, want the upper bound %d", g.ID, readable, lag)
+		}
+	}
+	s = r.Take(ctx, time.Now())
+	if s.Stats.TxnReads != 3 || s.Stats.TxnReadErrors != 0 || s.Stats.RequestsByType["Fetch"] != 1 {
+		t.Errorf("second tick: %d ranges read, %d failed, %d Fetch requests; want 3 ranges in 1 Fetch (the group at the log end has nothing to read), 0 failed (%v)",
+			s.Stats.TxnReads, s.Stats.TxnReadErrors, s.Stats.RequestsByType["Fetch"], s.Stats.TxnReadErr)
+	}
+	check := func(tick string, s snapshot.Snapshot) {
+		t.Helper()
+		for _, g := range s.Groups {
+			w := want[g.ID]
+			if g.Err != nil || len(g.Partitions) != 1 {
+				t.Errorf("%s: group %s: err %v, %d partitions", tick, g.ID, g.Err, len(g.Partitions))
+				continue
+			}
+			p := g.Partitions[0]
+			lag, _, _ := p.Lag()
+			readable, ok := p.ReadableLag()
+			if p.LogEnd != 31 || p.Committed != w.committed || lag != w.lag || !ok || readable != w.readable {
+				t.Errorf("%s: group %s (%s): log end %d, committed %d, lag %d, readable %d (ok %v); want 31, %d, %d, %d",
+					tick, g.ID, w.why, p.LogEnd, p.Committed, lag, readable, ok, w.committed, w.lag, w.readable)
+			}
+		}
+	}
+	check("second tick", s)
+
+	rows, err := testenv.ParseDescribe(testenv.ConsumerGroups(ctx, t, "--describe", "--all-groups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, row := range rows {
+		if w, ok := want[row.Group]; ok {
+			seen++
+			if row.Lag != w.lag {
+				t.Errorf("group %s: kafka-consumer-groups says lag %d, the stored lag is %d", row.Group, row.Lag, w.lag)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("kafka-consumer-groups listed %d of the %d groups", seen, len(want))
+	}
+
+	s = r.Take(ctx, time.Now())
+	if s.Stats.TxnReads != 0 || s.Stats.RequestsByType["Fetch"] != 0 {
+		t.Errorf("third tick read %d ranges in %d Fetch requests; want none: nothing moved, the answers are remembered", s.Stats.TxnReads, s.Stats.RequestsByType["Fetch"])
+	}
+	check("third tick", s)
+}
