@@ -45,10 +45,12 @@ const (
 	txnPartitionMaxBytes = 256 << 10
 	// txnFetchMaxBytes bounds one Fetch answer.
 	txnFetchMaxBytes = 4 << 20
-	// maxTxnChecks bounds the partition ranges checked in one tick; the
-	// rest wait for the next tick (their readable lag meanwhile is the upper
-	// bound, Kafka's lag up to the LSO).
-	maxTxnChecks = 2000
+	// maxTxnChecks bounds the partition ranges checked in one tick, the
+	// smallest first; the rest wait for a later tick (their readable lag
+	// meanwhile is the upper bound, Kafka's lag up to the LSO). Only groups
+	// at rest with something left to read are candidates: stopped and
+	// stalled consumers, and caught-up ones behind a marker.
+	maxTxnChecks = 1000
 )
 
 // groupTP names one group-partition.
@@ -118,6 +120,9 @@ func (r *Source) countSkipped(ctx context.Context, leader map[topicPartition]int
 		}
 	}
 	if len(order) > maxTxnChecks {
+		// The smallest ranges first: there a few markers can be the whole
+		// lag, and one read covers them.
+		sort.SliceStable(order, func(i, j int) bool { return order[i].to-order[i].from < order[j].to-order[j].from })
 		order = order[:maxTxnChecks]
 	}
 	results := r.readRanges(ctx, leader, order)

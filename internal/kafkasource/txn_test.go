@@ -2,39 +2,12 @@ package kafkasource
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// transact writes n records to partition 0 of topic in one transaction of
-// franz-go's transactional producer and commits or aborts it.
-func transact(ctx context.Context, t *testing.T, topic string, n int, commit bool) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(testenv.Kafka(t)...), kgo.TransactionalID(testenv.Name(t, "txn")),
-		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatalf("transactional producer: %v", err)
-	}
-	defer cl.Close()
-	if err := cl.BeginTransaction(); err != nil {
-		t.Fatalf("begin transaction: %v", err)
-	}
-	recs := make([]*kgo.Record, n)
-	for i := range recs {
-		recs[i] = &kgo.Record{Value: fmt.Appendf(nil, "r%d", i), Partition: 0}
-	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatalf("produce in a transaction: %v", err)
-	}
-	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
-		t.Fatalf("end transaction (commit %v): %v", commit, err)
-	}
-}
 
 // TestTransactionMarkersAreNotLag writes, with Kafka's own transactional
 // ProducerPerformance, 20 records in one committed transaction (offsets 0
@@ -50,8 +23,8 @@ func TestTransactionMarkersAreNotLag(t *testing.T) {
 	defer cancel()
 	topic := testenv.CreateTopic(t, "txn", 1)
 	testenv.ProduceTransaction(ctx, t, topic, testenv.Name(t, "txn-perf"), 20)
-	transact(ctx, t, topic, 5, false)
-	transact(ctx, t, topic, 3, true)
+	testenv.Transact(ctx, t, topic, 5, false)
+	testenv.Transact(ctx, t, topic, 3, true)
 
 	want := map[string]struct {
 		committed, lag, readable int64

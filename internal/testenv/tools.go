@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // KafkaTool runs one of Kafka's own command-line tools, by its main class
@@ -35,4 +38,54 @@ func ProduceTransaction(ctx context.Context, t testing.TB, topic, transactionalI
 		"--topic", topic, "--num-records", strconv.Itoa(n), "--record-size", "100", "--throughput", "-1",
 		"--transactional-id", transactionalID, "--transaction-duration-ms", "600000",
 		"--producer-props", "bootstrap.servers="+strings.Join(Kafka(t), ","), "acks=all")
+}
+
+// Transact writes n records to partition 0 of topic in one transaction of
+// franz-go's transactional producer, then commits it (commit true) or
+// aborts it: n records and one marker.
+func Transact(ctx context.Context, t testing.TB, topic string, n int, commit bool) {
+	t.Helper()
+	cl := beginTransaction(ctx, t, topic, n)
+	defer cl.Close()
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		t.Fatalf("end a transaction on %s (commit %v): %v", topic, commit, err)
+	}
+}
+
+// OpenTransaction writes n records to partition 0 of topic in a transaction
+// it leaves open until the test ends, then aborts: the partition's last
+// stable offset stays at the transaction's first record meanwhile.
+func OpenTransaction(ctx context.Context, t testing.TB, topic string, n int) {
+	t.Helper()
+	cl := beginTransaction(ctx, t, topic, n)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = cl.EndTransaction(ctx, kgo.TryAbort)
+		cl.Close()
+	})
+}
+
+// beginTransaction starts a transaction and writes n records in it.
+func beginTransaction(ctx context.Context, t testing.TB, topic string, n int) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(Kafka(t)...), kgo.TransactionalID(Name(t, "txn")),
+		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.TransactionTimeout(5*time.Minute))
+	if err != nil {
+		t.Fatalf("transactional producer: %v", err)
+	}
+	if err := cl.BeginTransaction(); err != nil {
+		cl.Close()
+		t.Fatalf("begin a transaction on %s: %v", topic, err)
+	}
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Value: []byte("r" + strconv.Itoa(i)), Partition: 0}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		cl.Close()
+		t.Fatalf("produce in a transaction on %s: %v", topic, err)
+	}
+	return cl
 }
