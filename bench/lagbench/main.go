@@ -57,6 +57,8 @@ type config struct {
 	layout       layout
 	namespace    string
 	runs         int
+	scheduled    int
+	every        time.Duration
 	pause        time.Duration
 	collector    string
 	kafkaTool    string
@@ -93,6 +95,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.layout.Prefix, "prefix", "lagbench-"+id, "prefix of topic and group names; reuse it with -keep to skip most seeding")
 	fs.StringVar(&c.namespace, "namespace", "lagbench"+id, "Elasticsearch data stream namespace (its data streams stay)")
 	fs.IntVar(&c.runs, "runs", 3, "collector ticks, each a fresh process running the collector with --once, all writing to the same namespace")
+	fs.IntVar(&c.scheduled, "scheduled", 0, "then ticks of one collector process on a schedule (the transaction reads need a previous tick of the same process); 0: none")
+	fs.DurationVar(&c.every, "every", 10*time.Second, "the scheduled collector's interval")
 	fs.DurationVar(&c.pause, "pause", 5*time.Second, "pause between ticks, so that one tick's indexing settles before the next")
 	fs.StringVar(&c.collector, "collector", "", "collector binary; empty: go build ./cmd/collector into a temporary folder")
 	fs.StringVar(&c.kafkaTool, "kafka-tool", "scripts/kafka-consumer-groups", "Kafka's consumer-groups tool")
@@ -233,6 +237,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			errs = append(errs, fmt.Errorf("run %d: %w", i, r.Err))
 		}
 		rep.ticks = append(rep.ticks, r)
+	}
+
+	if cfg.scheduled > 0 {
+		sleep(ctx, cfg.pause)
+		env.SpoolDir = filepath.Join(tmp, "spool-scheduled")
+		ticks, err := runScheduled(ctx, bin, env, cfg.scheduled, cfg.every)
+		for _, t := range ticks {
+			log.Info("scheduled tick", "tick", t.Tick, "duration", t.Duration, "kafka_requests", t.Requests,
+				"kafka_requests_by_type", t.ByType, "txn_reads", t.TxnReads, "err", t.Err)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("scheduled ticks: %w", err))
+		}
+		rep.scheduled, rep.every = ticks, cfg.every
 	}
 
 	if cfg.floorRuns > 0 && len(rep.okTicks()) > 0 {

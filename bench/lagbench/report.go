@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/lagwatch/lagwatch/bench/internal/brokerstats"
 	"os"
 	"os/exec"
 	"runtime"
@@ -67,6 +68,10 @@ func procField(path, key string) string {
 }
 
 type report struct {
+	// scheduled are the ticks of one collector on its schedule, every
+	// apart (-scheduled).
+	scheduled  []scheduledTick
+	every      time.Duration
 	layout     layout
 	namespace  string
 	pause      time.Duration
@@ -206,6 +211,24 @@ func (r *report) markdown() string {
 	if pt := r.profiled; pt != nil {
 		p("One more tick taken inside lagbench under the CPU profiler: read %s, write %s, %s documents, %s Kafka requests, %s allocated, %s heap in use at the end.\n\n",
 			secs(pt.Read), secs(pt.Write), thousands(int64(pt.Docs)), thousands(pt.KafkaRequests), mib(int64(pt.TotalAlloc)), mib(int64(pt.HeapInUse)))
+	}
+
+	if len(r.scheduled) > 0 {
+		p("### Collector on its schedule (one process, a tick every %s)\n\n", r.every)
+		p("The same data, unchanged between ticks: every group with lag is at rest, so from the second tick on it is a candidate for the transaction reads (one Fetch per partition leader, at most 1,000 ranges a tick, each answer remembered while the group stays put).\n\n")
+		p("| tick | duration | Kafka requests | by type | transaction ranges read |\n|---|---|---|---|---|\n")
+		for _, t := range r.scheduled {
+			by := make(brokerstats.Counts, len(t.ByType))
+			for k, v := range t.ByType {
+				by[k] = v
+			}
+			status := ""
+			if t.Err != "" {
+				status = " (failed: " + t.Err + ")"
+			}
+			p("| %d%s | %s | %s | %s | %s |\n", t.Tick, status, secs(t.Duration), thousands(t.Requests), countsText(by), thousands(int64(t.TxnReads)))
+		}
+		p("\n")
 	}
 
 	var toolWall time.Duration

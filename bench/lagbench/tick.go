@@ -142,6 +142,7 @@ type tickLine struct {
 	Duration        string `json:"duration"`
 	BulkTook        string `json:"es_bulk_took"`
 	Err             string `json:"err"`
+	TxnReads        int    `json:"txn_reads"`
 
 	// KafkaRequestsByType is keyed by Kafka's request names.
 	KafkaRequestsByType map[string]int64 `json:"kafka_requests_by_type"`
