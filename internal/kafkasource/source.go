@@ -55,8 +55,9 @@ type Source struct {
 	versionsMu    sync.Mutex
 	offsetFetchV8 map[int32]bool
 
-	// txnMemo is each group-partition's committed offset and LSO at the
-	// previous tick, and what reading between them found (see txn.go).
+	// txnMemo is the committed offset and LSO at the previous tick of
+	// each group-partition that had something left to read, and what
+	// reading between them found (see txn.go); nil before the first tick.
 	// Only Take touches it, and Takes of one Source never overlap.
 	txnMemo map[groupTP]txnMemo
 }

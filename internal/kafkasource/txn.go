@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"sync"
 
@@ -30,10 +31,13 @@ import (
 // partition whose offsets move at every tick is never read, so in the
 // common case no request is sent at all, and otherwise one Fetch per
 // partition leader, bounded in bytes: requests grow with leaders, not with
-// partitions. The first tick of a Source reads nothing (there is no
-// previous tick to compare with): its readable lag is the upper bound, and
-// the second tick knows. What one Fetch does not cover is counted as
-// readable, so an unfinished answer can only overstate the lag.
+// partitions. On the Source's first tick (every tick of `collector
+// --once`) there is nothing to compare with: a group-partition is read
+// there when at most firstSightRange offsets separate it from the LSO, so
+// that a caught-up consumer behind a marker is caught up from the first
+// tick rather than judged on a lag of 1 until the second. What one Fetch does not cover is
+// counted as readable, so an unfinished answer can only overstate the
+// lag.
 
 const (
 	// txnFetchVersion is a Fetch version every broker from Kafka 2.3 to 4.x
@@ -51,12 +55,24 @@ const (
 	// at rest with something left to read are candidates: stopped and
 	// stalled consumers, and caught-up ones behind a marker.
 	maxTxnChecks = 1000
+	// firstSightRange is the largest range read for a group-partition seen
+	// for the first time, whose offsets may be moving: a few markers'
+	// worth, so that busy partitions on a first tick cost little.
+	firstSightRange = 100
 )
 
-// groupTP names one group-partition.
-type groupTP struct {
-	group, topic string
-	partition    int32
+// groupTP names one group-partition in the memo: FNV-1a (64 bits) of the
+// group, topic and partition, 8 bytes however long the names, since the
+// memo may hold every group-partition with lag.
+type groupTP uint64
+
+func groupTPKey(group, topic string, partition int32) groupTP {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(group))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(topic))
+	_, _ = h.Write([]byte{0, byte(partition >> 24), byte(partition >> 16), byte(partition >> 8), byte(partition)})
+	return groupTP(h.Sum64())
 }
 
 // txnMemo is what one group-partition showed at the previous tick.
@@ -88,6 +104,7 @@ type txnResult struct {
 // the readable lag stays the upper bound, never below the truth).
 func (r *Source) countSkipped(ctx context.Context, leader map[topicPartition]int32, groups []snapshot.Group) (checked int, errs []error) {
 	memo := make(map[groupTP]txnMemo, len(r.txnMemo))
+	first := r.txnMemo == nil
 	want := map[txnRange][]*snapshot.Partition{}
 	var order []txnRange
 	for gi := range groups {
@@ -101,7 +118,7 @@ func (r *Source) countSkipped(ctx context.Context, leader map[topicPartition]int
 			if p.Committed >= lso || p.Committed < p.LogStart {
 				continue
 			}
-			key := groupTP{g.ID, p.Topic, p.Partition}
+			key := groupTPKey(g.ID, p.Topic, p.Partition)
 			m := txnMemo{committed: p.Committed, lso: lso}
 			prev, seen := r.txnMemo[key]
 			same := seen && prev.committed == m.committed && prev.lso == m.lso
@@ -109,7 +126,7 @@ func (r *Source) countSkipped(ctx context.Context, leader map[topicPartition]int
 			case same && prev.checked:
 				m = prev
 				p.Skipped = m.skipped
-			case same:
+			case same, first && lso-p.Committed <= firstSightRange:
 				rg := txnRange{topicPartition{p.Topic, p.Partition}, p.Committed, lso}
 				if want[rg] == nil {
 					order = append(order, rg)
@@ -140,7 +157,7 @@ func (r *Source) countSkipped(ctx context.Context, leader map[topicPartition]int
 		g := &groups[gi]
 		for pi := range g.Partitions {
 			p := &g.Partitions[pi]
-			key := groupTP{g.ID, p.Topic, p.Partition}
+			key := groupTPKey(g.ID, p.Topic, p.Partition)
 			m, ok := memo[key]
 			if !ok {
 				continue
