@@ -177,7 +177,7 @@ func (e *Evaluator) PrintStatus(ctx context.Context, o StatusQuery, w io.Writer)
 		}
 	}
 	c := results[0].Cluster
-	return fmt.Errorf("group %q: NOTFOUND in cluster %q: not in the cluster's last %d collector ticks before %s (deleted from Kafka, or no longer read)",
+	return fmt.Errorf("group %q: NOTFOUND in cluster %q: no readable offsets in the cluster's last %d collector ticks before %s (deleted from Kafka, no longer read, or its offsets could not be read at any of them)",
 		o.Group, c, e.cfg.Rules.WindowSize, at.Format(time.RFC3339))
 }
 
