@@ -552,7 +552,7 @@ func (c *Client) WindowGroups(ctx context.Context, q WindowQuery) ([]GroupKey, i
 func (c *Client) dropUnobserved(ctx context.Context, q WindowQuery, cutoffs map[string]time.Time, groups []GroupKey) ([]GroupKey, int, error) {
 	spans := windowSpans(q, cutoffs)
 	erred := map[GroupKey]bool{}
-	requests, err := c.groupKeys(ctx, c.names.Offsets, map[string]any{"filter": spans, "must": unknownObservation}, func(k GroupKey) {
+	requests, err := c.groupKeys(ctx, c.names.Offsets, map[string]any{"filter": append(slices.Clip(spans), unknownObservation...)}, func(k GroupKey) {
 		erred[k] = true
 	})
 	if err != nil || len(erred) == 0 {
