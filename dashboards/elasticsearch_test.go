@@ -25,7 +25,8 @@ import (
 type history struct {
 	names esindex.Names
 	ticks []time.Time
-	// lastTotalLag is the lagging group's total lag at the last tick.
+	// lastTotalLag is the lagging group's total readable lag at the last
+	// tick (a commit marker and an open transaction less than Kafka's).
 	lastTotalLag int64
 }
 
@@ -68,9 +69,9 @@ func prodSnapshot(at time.Time, i int) snapshot.Snapshot {
 		{ID: laggingGroup, State: "Stable", ProtocolType: "consumer", Members: []snapshot.Member{m1, m2}, Partitions: []snapshot.Partition{
 			{Topic: "orders", Partition: 0, Committed: 900 + 20*n, HasCommitted: true, LogEnd: 1000 + 100*n, HasOffsets: true, Owner: &m1},
 			{Topic: "orders", Partition: 1, Committed: 900 + 20*n, HasCommitted: true, LogEnd: 1000 + 100*n, LogStart: 880 + 20*n, HasOffsets: true, Owner: &m1},
-			{Topic: "orders", Partition: 2, Committed: 500, HasCommitted: true, LogEnd: 500 + 50*n, HasOffsets: true},
+			{Topic: "orders", Partition: 2, Committed: 500, HasCommitted: true, Skipped: 1, LogEnd: 500 + 50*n, HasOffsets: true},
 			{Topic: "payments-eu", Partition: 0, Committed: 2000 + 10*n, HasCommitted: true, LogEnd: 2000 + 10*n, HasOffsets: true, Owner: &m1},
-			{Topic: "payments-eu", Partition: 1, Committed: 2000, HasCommitted: true, LogEnd: 3000 + 10*n, LogStart: 2500, HasOffsets: true, Owner: &m2},
+			{Topic: "payments-eu", Partition: 1, Committed: 2000, HasCommitted: true, LogEnd: 3000 + 10*n, Pending: 7, LogStart: 2500, HasOffsets: true, Owner: &m2},
 		}},
 	}}
 }
@@ -120,7 +121,7 @@ func statusDocs(at time.Time, i int, prod snapshot.Snapshot) []esindex.StatusDoc
 	for _, g := range prod.Groups {
 		sum := g.Summarise()
 		d := esindex.StatusDoc{At: at, Cluster: prodCluster, Group: g.ID, Status: "OK", Code: 1, Complete: 1,
-			PartitionCount: len(g.Partitions), TotalLag: sum.TotalLag, WindowSize: seedTicks,
+			PartitionCount: len(g.Partitions), TotalLag: sum.TotalReadable, WindowSize: seedTicks,
 			TimeLagSeconds: ptr(1.0), ConsumeRate: ptr(0.33), ProduceRate: ptr(0.33), CatchUpSeconds: ptr(15.0)}
 		if sum.HasMax {
 			d.MaxLag = &esindex.MaxLag{Topic: sum.MaxTopic, Partition: sum.MaxPartition, Lag: sum.MaxLag}
@@ -132,7 +133,7 @@ func statusDocs(at time.Time, i int, prod snapshot.Snapshot) []esindex.StatusDoc
 				// Stopped on orders/2 long enough that the history no
 				// longer reaches back to its offset.
 				d.Status, d.Code, d.TimeLagLowerBound = "ERR", 3, true
-				d.Partitions = []esindex.PartitionStatusDoc{{Topic: "orders", Partition: 2, Status: "STOP", Code: 4, Complete: 1, CurrentLag: 50 * int64(i)}}
+				d.Partitions = []esindex.PartitionStatusDoc{{Topic: "orders", Partition: 2, Status: "STOP", Code: 4, Complete: 1, CurrentLag: 50*int64(i) - 1}}
 			case i >= 3:
 				d.Status, d.Code = "WARN", 2
 			}
@@ -175,7 +176,7 @@ func seedHistory(ctx context.Context, t *testing.T, es *elasticsearch.Client) hi
 		if res, err := sw.Write(ctx, statusDocs(at, i, prod)); err != nil || res.Failed > 0 {
 			t.Fatalf("write status %d: %+v, %v", i, res, err)
 		}
-		h.lastTotalLag = prod.Groups[1].Summarise().TotalLag
+		h.lastTotalLag = prod.Groups[1].Summarise().TotalReadable
 	}
 	incidents := []notify.Incident{
 		{Cluster: prodCluster, Group: laggingGroup, Open: true, Status: evaluate.Err, WorstStatus: evaluate.Err, OpenedAt: h.ticks[3],

@@ -291,7 +291,7 @@ func TestEndToEndThroughTheCollector(t *testing.T) {
 	if err := run(ctx, []string{"status", "--wide"}, &out, &stderr); err != nil {
 		t.Fatalf("evaluator status --wide: %v", err)
 	}
-	for _, col := range []string{"CURRENT-OFFSET", "LOG-END-OFFSET", "CONSUMER-ID", "CLIENT-ID", group["stop"], "STOP"} {
+	for _, col := range []string{"CURRENT-OFFSET", "LOG-END-OFFSET", "KAFKA-LAG", "CONSUMER-ID", "CLIENT-ID", group["stop"], "STOP"} {
 		if !strings.Contains(out.String(), col) {
 			t.Errorf("status --wide lacks %q:\n%s", col, out.String())
 		}

@@ -80,7 +80,8 @@ type ConsumerPartition struct {
 	// client id. Both are the newest observation's.
 	Owner    string `json:"owner"`
 	ClientID string `json:"client_id"`
-	// CurrentLag is the newest observation's polled lag; 0 when unknown.
+	// CurrentLag is the newest observation's readable lag (what the group
+	// would still receive; evaluate.Observation.Lag); 0 when unknown.
 	// Burrow's is a uint64, and this is never negative.
 	CurrentLag int64 `json:"current-lag"`
 }

@@ -24,7 +24,10 @@ import (
 //   - burrow_kafka_consumer_lag_total{cluster,consumer_group}: the sum of the
 //     partitions' current lags.
 //   - burrow_kafka_consumer_partition_lag{cluster,consumer_group,topic,partition}:
-//     the partition's current lag (0 when unknown, as Burrow's).
+//     the partition's current lag (0 when unknown, as Burrow's). Current
+//     lags are readable lags (evaluate.PartitionResult.CurrentLag): on a
+//     transactional topic they leave out commit markers, aborted records and
+//     open transactions, which Kafka's tool and Burrow count.
 //   - burrow_kafka_consumer_current_offset{...same}: the newest committed
 //     offset; only for a complete window (Complete == 1), as in Burrow, and
 //     only when that observation has a commit.

@@ -356,9 +356,15 @@ func (e *Evaluator) Live(ctx context.Context) error {
 	return err
 }
 
-// compact keeps what alerting needs of a result: the non-OK partitions.
+// compact keeps what alerting needs of a result: the non-OK partitions,
+// and a copy of MaxLag, which points into the whole Partitions otherwise
+// (and would keep every partition of the group in memory).
 func compact(r evaluate.GroupResult) evaluate.GroupResult {
 	r.Partitions = r.NonOK()
+	if r.MaxLag != nil {
+		m := *r.MaxLag
+		r.MaxLag = &m
+	}
 	return r
 }
 

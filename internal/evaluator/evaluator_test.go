@@ -326,11 +326,16 @@ func TestRunFailure(t *testing.T) {
 	}
 }
 
-// TestPrintStatus: the status command prints a row per partition and, for
-// a group asked for that has no history, Burrow's NOTFOUND and an error.
+// TestPrintStatus: the status command prints a row per partition (LAG the
+// readable lag, KAFKA-LAG with --wide Kafka's) and, for a group asked for
+// that has no history, Burrow's NOTFOUND and an error.
 func TestPrintStatus(t *testing.T) {
 	h := newHarness(t)
-	h.history.windows = []evaluate.GroupWindow{window("stopped", true, at0)}
+	w := window("stopped", true, at0)
+	for i := range w.Partitions[0].Obs {
+		w.Partitions[0].Obs[i].Lag-- // a commit marker at the committed offset
+	}
+	h.history.windows = []evaluate.GroupWindow{w}
 	h.history.known = []esindex.GroupKey{{Cluster: "c", Group: "stopped"}}
 	var out bytes.Buffer
 	if err := h.PrintStatus(context.Background(), StatusQuery{At: at0}, &out); err != nil {
@@ -347,9 +352,16 @@ func TestPrintStatus(t *testing.T) {
 	if err := h.PrintStatus(context.Background(), StatusQuery{At: at0, Wide: true}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 2 || !strings.Contains(lines[0], "CURRENT-OFFSET") ||
-		len(strings.Fields(lines[1])) != 14 {
-		t.Errorf("wide table:\n%s", out.String())
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || len(strings.Fields(lines[0])) != 15 || len(strings.Fields(lines[1])) != 15 {
+		t.Fatalf("wide table:\n%s", out.String())
+	}
+	r := map[string]string{}
+	for i, name := range strings.Fields(lines[0]) {
+		r[name] = strings.Fields(lines[1])[i]
+	}
+	if r["CURRENT-OFFSET"] != "5" || r["LOG-END-OFFSET"] != "22" || r["LAG"] != "16" || r["KAFKA-LAG"] != "17" {
+		t.Errorf("wide row %v: want offsets 5 and 22, LAG 16 (readable), KAFKA-LAG 17 (log end - committed)", r)
 	}
 	out.Reset()
 	err := h.PrintStatus(context.Background(), StatusQuery{At: at0, Group: "never", JSON: true}, &out)

@@ -23,12 +23,8 @@ import (
 // time lag from the history: exact for "stuck", a lower bound from the
 // oldest tick for "fresh".
 func TestTimeLagFromHistory(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	h := esindextest.New(ctx, t, "evaltimelag")
 	const ticks = 12
-	t0 := time.Now().UTC().Truncate(time.Second).Add(-ticks * 30 * time.Second)
-	tick := func(i int) time.Time { return t0.Add(time.Duration(i) * 30 * time.Second) }
+	ctx, h, tick := recentHistory(t, "evaltimelag", ticks)
 	var snaps []snapshot.Snapshot
 	for i := range ticks {
 		end := int64(10 * (i + 1))
@@ -87,6 +83,18 @@ func TestTimeLagFromHistory(t *testing.T) {
 			}
 		}
 	}
+}
+
+// recentHistory is a fresh namespace of the test node (esindextest.New)
+// and the times of n ticks 30 s apart, the last one 30 s ago, for
+// evaluations at the present; ctx lasts two minutes at most.
+func recentHistory(t *testing.T, prefix string, n int) (context.Context, esindextest.History, func(int) time.Time) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	h := esindextest.New(ctx, t, prefix)
+	t0 := time.Now().UTC().Truncate(time.Second).Add(-time.Duration(n) * 30 * time.Second)
+	return ctx, h, func(i int) time.Time { return t0.Add(time.Duration(i) * 30 * time.Second) }
 }
 
 func secondsOf(p *float64) any {

@@ -2,6 +2,7 @@ package evaluator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -253,7 +254,7 @@ func TestPresentFollowsTicks(t *testing.T) {
 		if got, err := src.Consumers(ctx, time.Time{}, "live"); err != nil || !slices.Equal(got, want) || !slices.Equal(got, groups) {
 			t.Errorf("%s: Consumers %v, %v; the history has %v, want %v", step, got, err, want, groups)
 		}
-		for _, g := range append(groups, "alpha", "never") {
+		for _, g := range append(groups, "alpha", "epsilon", "never") {
 			hist, herr := plain.Consumer(ctx, at, "live", g)
 			got, gerr := src.Consumer(ctx, time.Time{}, "live", g)
 			if fmt.Sprint(herr) != fmt.Sprint(gerr) {
@@ -321,6 +322,33 @@ func TestPresentFollowsTicks(t *testing.T) {
 	write(snap(6, "alpha", "delta"))
 	caughtUp(tick(6), 2*partitions)
 	same("beta out of the window", "alpha", "delta", "gamma")
+
+	// Documents that carry an error are no observation, by either route:
+	// alpha's offsets could not be read at tick 7 (its window holds ticks
+	// 5 and 6), epsilon's at any tick (it has no window, and its topic is
+	// no topic).
+	unreadable := func(i int) snapshot.Snapshot {
+		s := snap(i, "alpha", "delta", "epsilon", "gamma")
+		for gi := range s.Groups {
+			g := &s.Groups[gi]
+			if g.ID != "epsilon" && (g.ID != "alpha" || i != 7) {
+				continue
+			}
+			g.Err = errors.New("fetch offsets: COORDINATOR_NOT_AVAILABLE")
+			for k := range g.Partitions {
+				p := &g.Partitions[k]
+				p.Committed, p.HasCommitted, p.Err = 0, false, g.Err
+			}
+		}
+		return s
+	}
+	write(unreadable(7))
+	caughtUp(tick(7), 4*partitions)
+	same("alpha unreadable at the newest tick, epsilon throughout", "alpha", "delta", "gamma")
+	write(unreadable(8))
+	write(unreadable(9))
+	caughtUp(tick(9), 4*partitions)
+	same("epsilon unreadable for a whole window", "alpha", "delta", "gamma")
 }
 
 // checkPresentGauges compares Burrow's gauges of src's present view, as

@@ -83,7 +83,9 @@ type StatusQuery struct {
 // PrintStatus evaluates at o.At (or now) and prints, without writing
 // anything: a table of the verdicts, lag and time lag per partition (with
 // Wide, in the spirit of `kafka-consumer-groups --describe`: offsets and
-// consumers too), or with --json one body of Burrow's
+// consumers too, and KAFKA-LAG, log end minus committed offset as that tool
+// reports it, where LAG is the readable lag the verdicts judge), or with
+// --json one body of Burrow's
 // /v3/kafka/(cluster)/consumer/(group)/lag per group and line (every
 // partition). A group asked for with --group that is NOTFOUND (deleted from
 // Kafka, or never seen) gets Burrow's NOTFOUND body or a NOTFOUND row, a
@@ -100,7 +102,7 @@ func (e *Evaluator) PrintStatus(ctx context.Context, o StatusQuery, w io.Writer)
 	if !o.JSON {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		if o.Wide {
-			fmt.Fprintln(tw, "CLUSTER\tGROUP\tSTATUS\tTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tTIME-LAG\tPARTITION-STATUS\tCOMPLETE\tCONSUMER-ID\tHOST\tCLIENT-ID")
+			fmt.Fprintln(tw, "CLUSTER\tGROUP\tSTATUS\tTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tKAFKA-LAG\tTIME-LAG\tPARTITION-STATUS\tCOMPLETE\tCONSUMER-ID\tHOST\tCLIENT-ID")
 		} else {
 			fmt.Fprintln(tw, "CLUSTER\tGROUP\tSTATUS\tTOPIC\tPARTITION\tLAG\tTIME-LAG\tPARTITION-STATUS")
 		}
@@ -114,7 +116,7 @@ func (e *Evaluator) PrintStatus(ctx context.Context, o StatusQuery, w io.Writer)
 		}
 		if len(r.Partitions) == 0 {
 			if o.Wide {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", r.Cluster, r.Group, r.Status)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", r.Cluster, r.Group, r.Status)
 			} else {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\n", r.Cluster, r.Group, r.Status)
 			}
@@ -127,10 +129,10 @@ func (e *Evaluator) PrintStatus(ctx context.Context, o StatusQuery, w io.Writer)
 					optInt(p.CurrentLag, p.HasLag), formatTimeLag(p.TimeLag), p.Status)
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%s\n",
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%s\n",
 				r.Cluster, r.Group, r.Status, p.Topic, p.Partition,
 				optInt(p.End.Committed, p.End.HasCommitted), optInt(p.End.LogEnd, p.End.HasLogEnd), optInt(p.CurrentLag, p.HasLag),
-				formatTimeLag(p.TimeLag), p.Status, p.Complete, dash(p.Owner), dash(p.Host), dash(p.ClientID))
+				optInt(p.End.KafkaLag()), formatTimeLag(p.TimeLag), p.Status, p.Complete, dash(p.Owner), dash(p.Host), dash(p.ClientID))
 		}
 		return nil
 	}
@@ -175,7 +177,7 @@ func (e *Evaluator) PrintStatus(ctx context.Context, o StatusQuery, w io.Writer)
 		}
 	}
 	c := results[0].Cluster
-	return fmt.Errorf("group %q: NOTFOUND in cluster %q: not in the cluster's last %d collector ticks before %s (deleted from Kafka, or no longer read)",
+	return fmt.Errorf("group %q: NOTFOUND in cluster %q: no readable offsets in the cluster's last %d collector ticks before %s (deleted from Kafka, no longer read, or its offsets could not be read at any of them)",
 		o.Group, c, e.cfg.Rules.WindowSize, at.Format(time.RFC3339))
 }
 

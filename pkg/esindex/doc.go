@@ -17,7 +17,9 @@
 //     the groups that have one; KnownGroups and KnownClusters list what the
 //     history knows; a StatusWriter
 //     (Client.NewStatusWriter) stores statuses through the Writer's send
-//     path; Client.Incidents is the notify.Store of alert incidents.
+//     path; Client.Incidents is the notify.Store of alert incidents. Every
+//     read of observations (windows, head history, topics) leaves out the
+//     offsets documents that carry lagwatch.error (unknownObservation).
 //
 // Where things are: client.go (connection, Client), names.go, templates.go
 // and templates/ (index templates, Install), docs.go (all document encoding

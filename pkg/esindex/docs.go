@@ -167,8 +167,12 @@ func snapshotDocs(s *snapshot.Snapshot) int {
 //	kafka.consumergroup.state             absent when unknown
 //	kafka.consumergroup.offset            absent when the group never committed
 //	kafka.partition.offset.newest/oldest  absent when the log offsets are unknown
+//	kafka.partition.offset.stable         the last stable offset; only while a
+//	                                      transaction is open (Pending > 0): it
+//	                                      equals newest otherwise
 //	kafka.consumergroup.consumer_lag      absent when Lag() has none
 //	kafka.consumergroup.client.*          absent when no member owns p
+//	lagwatch.readable_lag                 absent when ReadableLag() has none
 //	lagwatch.lag_clamped                  true only when a negative lag read as 0
 //	lagwatch.below_log_start              true only when the commit is below log start
 //	lagwatch.error                        the partition's Err
@@ -199,29 +203,30 @@ func appendOffsetsDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Grou
 		b = strconv.AppendInt(b, p.LogEnd, 10)
 		b = append(b, `,"oldest":`...)
 		b = strconv.AppendInt(b, p.LogStart, 10)
+		if p.Pending > 0 {
+			b = append(b, `,"stable":`...)
+			b = strconv.AppendInt(b, p.LastStable(), 10)
+		}
 		b = append(b, '}')
 	}
 	b = append(b, `}}`...)
+	readable, hasReadable := p.ReadableLag()
 	below := p.BelowLogStart()
-	if clamped || below || p.Err != nil {
+	if hasReadable || clamped || below || p.Err != nil {
 		b = append(b, `,"lagwatch":{`...)
-		sep := false
+		open := len(b) // no comma before the object's first field
+		if hasReadable {
+			b = append(b, `"readable_lag":`...)
+			b = strconv.AppendInt(b, readable, 10)
+		}
 		if clamped {
-			b = append(b, `"lag_clamped":true`...)
-			sep = true
+			b = appendMember(b, open, `"lag_clamped":true`)
 		}
 		if below {
-			if sep {
-				b = append(b, ',')
-			}
-			b = append(b, `"below_log_start":true`...)
-			sep = true
+			b = appendMember(b, open, `"below_log_start":true`)
 		}
 		if p.Err != nil {
-			if sep {
-				b = append(b, ',')
-			}
-			b = append(b, `"error":`...)
+			b = appendMember(b, open, `"error":`)
 			b = appendString(b, truncateUTF8(p.Err.Error(), maxErrorLen))
 		}
 		b = append(b, '}')
@@ -231,7 +236,8 @@ func appendOffsetsDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Grou
 
 // appendGroupDoc appends the group document of g. The max_lag fields are
 // absent when no partition has a lag; total_lag is the sum over those that
-// have one (0 when none has). Every group Kafka lists has one, whatever its
+// have one (0 when none has), and total_readable_lag the sum of their
+// readable lags (snapshot.Partition.ReadableLag). Every group Kafka lists has one, whatever its
 // type: a share group, which has no offsets documents, has its type and
 // protocol type here and nothing else (lagwatch does not describe it).
 func appendGroupDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Group) []byte {
@@ -262,6 +268,8 @@ func appendGroupDoc(b []byte, s snapshot.Snapshot, ts string, g *snapshot.Group)
 	}
 	b = append(b, `,"total_lag":`...)
 	b = strconv.AppendInt(b, sum.TotalLag, 10)
+	b = append(b, `,"total_readable_lag":`...)
+	b = strconv.AppendInt(b, sum.TotalReadable, 10)
 	if sum.HasMax {
 		b = append(b, `,"max_lag":`...)
 		b = strconv.AppendInt(b, sum.MaxLag, 10)
@@ -455,6 +463,15 @@ func encodeStatus(d StatusDoc) ([]byte, error) {
 // the same id, so it is stored once.
 func statusID(cluster, group string, ms int64) string {
 	return docID(ms, -1, cluster, group)
+}
+
+// appendMember appends member, a JSON object's "key":value (or its start),
+// after a comma unless the object, opened at open, is still empty.
+func appendMember(b []byte, open int, member string) []byte {
+	if len(b) > open {
+		b = append(b, ',')
+	}
+	return append(b, member...)
 }
 
 // appendOptString appends ,"key":"v" unless v is empty.

@@ -39,6 +39,9 @@ const headChunkWider = 100
 // the log end passed the offset, as a new group reading from an old offset
 // does), every group's documents from before that group's oldest are
 // asked, 100 lookups per search (a filters aggregation).
+//
+// Documents that carry lagwatch.error are no observation here either, as
+// in the windows (unknownObservation).
 func (c *Client) HeadPassages(ctx context.Context, lookups []HeadLookup) ([]evaluate.HeadPassage, int, error) {
 	out, requests, err := c.headSeries(ctx, lookups)
 	if err != nil {
@@ -245,7 +248,7 @@ func (c *Client) readSeries(ctx context.Context, keys []headKey, parts map[headK
 		map[string]any{"newest": map[string]any{"terms": map[string]any{"field": "kafka.partition.offset.newest"}}},
 	}}
 	body := map[string]any{"size": 0, "track_total_hits": false,
-		"query": map[string]any{"bool": map[string]any{"should": should, "minimum_should_match": 1}},
+		"query": map[string]any{"bool": map[string]any{"should": should, "minimum_should_match": 1, "must_not": unknownObservation}},
 		"aggs":  map[string]any{"s": map[string]any{"composite": comp}}}
 	fresh := map[headKey][]evaluate.HeadPoint{}
 	requests := 0
@@ -332,7 +335,7 @@ func (c *Client) headSearch(ctx context.Context, lookups []HeadLookup, chunk int
 					map[string]any{"range": map[string]any{"kafka.partition.offset.newest": offset}},
 					map[string]any{"range": map[string]any{"@timestamp": map[string]any{"lt": l.Before.UTC().Format(time.RFC3339Nano)}}},
 				}
-				return map[string]any{"bool": map[string]any{"filter": f}}
+				return map[string]any{"bool": map[string]any{"filter": f, "must_not": unknownObservation}}
 			}
 			filters["b"+strconv.Itoa(i)] = base(map[string]any{"lte": l.Committed})
 			filters["a"+strconv.Itoa(i)] = base(map[string]any{"gt": l.Committed})

@@ -120,7 +120,9 @@ var tick0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // tickSnapshot is a snapshot at tick i (30 s apart) with groups groups of
 // partitions partitions each, split over two topics in (topic, partition)
-// order, with some of every case the documents distinguish.
+// order, with some of every case the documents distinguish: no commit, no
+// log offsets (with an error), an owner, skipped offsets and an open
+// transaction.
 func tickSnapshot(i, groups, partitions int) snapshot.Snapshot {
 	s := snapshot.Snapshot{Cluster: "test", ClusterID: "cluster-id-1", Time: tick0.Add(time.Duration(i) * 30 * time.Second)}
 	for g := range groups {
@@ -137,6 +139,14 @@ func tickSnapshot(i, groups, partitions int) snapshot.Snapshot {
 			}
 			if p%3 == 0 {
 				part.Owner = &grp.Members[0]
+			}
+			// Transactions: a commit marker right at the committed
+			// offset, or a transaction still open at the log end.
+			switch p % 6 {
+			case 1:
+				part.Skipped = 1
+			case 4:
+				part.Pending = 2
 			}
 			if !part.HasOffsets {
 				part.Err = errors.New("list offsets: NOT_LEADER_OR_FOLLOWER")

@@ -20,7 +20,11 @@ type StatusDoc struct {
 	// Complete is the share of partitions with a full window, 0 to 1.
 	Complete       float64
 	PartitionCount int
-	TotalLag       int64
+	// TotalLag sums the partitions' lags. Lags here are readable lags, the
+	// ones the verdicts judge: transaction markers, aborted records and
+	// open transactions are not counted (the offsets documents keep
+	// Kafka's own lag beside).
+	TotalLag int64
 	// MaxLag is the partition with the most lag; nil when none has lag.
 	MaxLag *MaxLag
 	// TimeLagSeconds is how far behind the head the group is, the maximum

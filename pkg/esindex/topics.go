@@ -57,9 +57,11 @@ func (c *Client) Topics(ctx context.Context, q TopicQuery) (topics []string, tic
 // partition, and that tick's time. A partition's log-end offset is the
 // greatest among its documents of the tick (each group that reads it has
 // one; the collector fetches it once per tick, so they agree). A partition
-// without a known log-end offset (its leader did not answer), or that no
-// group reads, is -1. The slice is empty when the tick holds no document of
-// the topic, and the tick zero when the cluster has none in the span.
+// that no group reads at that tick, or whose documents there all carry an
+// error (its leader did not answer, see tickBuckets), is -1, or missing
+// from the end of the slice. The slice is empty when the tick holds no
+// document of the topic, and the tick zero when the cluster has none in the
+// span.
 //
 // Two requests: the tick lookup, then a composite aggregation over
 // (partition, log-end offset, highest first), one bucket per partition in
@@ -154,7 +156,9 @@ func (c *Client) atLatestTick(ctx context.Context, q TopicQuery, withTopic bool,
 
 // tickBuckets pages a composite aggregation of sources over the offsets
 // documents of q.Cluster at tick (and of q.Topic, with byTopic), calling fn
-// with each bucket's key in order.
+// with each bucket's key in order. Documents that carry lagwatch.error are
+// left out, as the windows leave them out, so that the topics answered
+// from the history agree with those the present view holds.
 func (c *Client) tickBuckets(ctx context.Context, q TopicQuery, tick time.Time, byTopic bool, sources []any, fn func(bucketKey)) error {
 	ts := tick.UTC().Format(time.RFC3339Nano)
 	filter := []any{
@@ -166,7 +170,7 @@ func (c *Client) tickBuckets(ctx context.Context, q TopicQuery, tick time.Time, 
 	}
 	comp := map[string]any{"size": topicPageSize, "sources": sources}
 	body := map[string]any{"size": 0, "track_total_hits": false,
-		"query": map[string]any{"bool": map[string]any{"filter": filter}},
+		"query": map[string]any{"bool": map[string]any{"filter": filter, "must_not": unknownObservation}},
 		"aggs":  map[string]any{"k": map[string]any{"composite": comp}}}
 	for {
 		var page struct {

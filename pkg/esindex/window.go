@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -166,6 +167,14 @@ type WindowStats struct {
 // a deleted group's own last ticks are old ones, and its window is empty as
 // soon as the cluster has Size ticks without it. The partition's document at
 // the tick before the window, if any, comes along as Before.
+//
+// A document that carries lagwatch.error (the committed offset or the log
+// offsets could not be read at that tick) is left out, as if that tick had
+// not happened for that partition (unknownObservation): the partition's
+// window holds its other ticks, and a partition none of whose documents is
+// readable has no window, nor has a group without any such partition. An
+// observation's Lag is the readable lag (lagwatch.readable_lag; for a
+// document written before it was stored, newest - offset clamped at 0).
 //
 // The read costs one aggregation to find each cluster's tick times, a
 // composite aggregation over the (small) groups data stream to list the
@@ -339,7 +348,7 @@ func readChunk(ctx context.Context, es *elasticsearch.Client, index, pit string,
 			map[string]any{"terms": map[string]any{"kafka.consumergroup.id": ch.groups}},
 			map[string]any{"range": map[string]any{"@timestamp": map[string]any{
 				"gte": from.UTC().Format(time.RFC3339Nano), "lte": q.At.UTC().Format(time.RFC3339Nano)}}},
-		}}},
+		}, "must_not": unknownObservation}},
 		"aggs": map[string]any{"w": map[string]any{"composite": comp}},
 	}
 	for {
@@ -439,17 +448,7 @@ func groupChunks(ctx context.Context, es *elasticsearch.Client, index string, q 
 // the most partitions one of them counted (nil when none says). It pages a
 // composite aggregation and says how many requests that took.
 func windowGroups(ctx context.Context, es *elasticsearch.Client, index string, q WindowQuery, cutoffs map[string]time.Time, fn func(cluster, group string, groupDocs int64, partitions *float64)) (int, error) {
-	var should []any
-	for cluster, from := range cutoffs {
-		should = append(should, map[string]any{"bool": map[string]any{"filter": []any{
-			map[string]any{"term": map[string]any{"kafka.cluster.name": cluster}},
-			map[string]any{"range": map[string]any{"@timestamp": map[string]any{"gte": from.UTC().Format(time.RFC3339Nano), "lte": q.At.UTC().Format(time.RFC3339Nano)}}},
-		}}})
-	}
-	filter := []any{map[string]any{"bool": map[string]any{"should": should, "minimum_should_match": 1}}}
-	if q.Group != "" {
-		filter = append(filter, map[string]any{"term": map[string]any{"kafka.consumergroup.id": q.Group}})
-	}
+	filter := windowSpans(q, cutoffs)
 	requests := 0
 	// bucket is one (cluster, group) pair: its documents and the most
 	// partitions a document of the group counted.
@@ -485,6 +484,23 @@ func windowGroups(ctx context.Context, es *elasticsearch.Client, index string, q
 	}
 }
 
+// windowSpans is the filter of the documents in each cluster's window,
+// [cutoffs[cluster], q.At] (only q.Group's, when set).
+func windowSpans(q WindowQuery, cutoffs map[string]time.Time) []any {
+	var should []any
+	for cluster, from := range cutoffs {
+		should = append(should, map[string]any{"bool": map[string]any{"filter": []any{
+			map[string]any{"term": map[string]any{"kafka.cluster.name": cluster}},
+			map[string]any{"range": map[string]any{"@timestamp": map[string]any{"gte": from.UTC().Format(time.RFC3339Nano), "lte": q.At.UTC().Format(time.RFC3339Nano)}}},
+		}}})
+	}
+	filter := []any{map[string]any{"bool": map[string]any{"should": should, "minimum_should_match": 1}}}
+	if q.Group != "" {
+		filter = append(filter, map[string]any{"term": map[string]any{"kafka.consumergroup.id": q.Group}})
+	}
+	return filter
+}
+
 // WindowGroups lists the groups that have a window at q.At, those
 // ReadWindows would read with the same query, in (cluster, group) order,
 // without reading one: the groups with a group document counting a
@@ -492,11 +508,14 @@ func windowGroups(ctx context.Context, es *elasticsearch.Client, index string, q
 // cluster within (At-MaxAge, At]), each such document coming with an offsets
 // document per partition. A group deleted from Kafka stays in the list until
 // its cluster has q.Size ticks without it; a group without partitions (a
-// share group, or one that never committed) is never in it. PageSize is not
+// share group, or one that never committed) is never in it, nor is one
+// whose every offsets document in the window carries lagwatch.error
+// (ReadWindows leaves those out, so it has no window). PageSize is not
 // used.
 //
-// It costs the first two requests of ReadWindows: the tick times and the
-// list of the window's groups.
+// It costs the first two requests of ReadWindows, the tick times and the
+// list of the window's groups, and one to find the groups with an
+// unreadable observation in the window; one more when there are some.
 func (c *Client) WindowGroups(ctx context.Context, q WindowQuery) ([]GroupKey, int, error) {
 	if q.Size <= 0 || q.MaxAge <= 0 || q.At.IsZero() {
 		return nil, 0, errors.New("window groups: Size, MaxAge and At must be set")
@@ -517,10 +536,70 @@ func (c *Client) WindowGroups(ctx context.Context, q WindowQuery) ([]GroupKey, i
 		}
 	})
 	requests += reqs
+	if err != nil || len(out) == 0 {
+		return out, requests, err
+	}
+	out, reqs, err = c.dropUnobserved(ctx, q, cutoffs, out)
+	requests += reqs
+	return out, requests, err
+}
+
+// dropUnobserved removes from groups those whose every offsets document in
+// their cluster's window carries lagwatch.error: ReadWindows leaves those
+// documents out (unknownObservation), so such a group has no window. One
+// request finds the groups with such a document in the window (seldom
+// any), a second one which of them have a document without.
+func (c *Client) dropUnobserved(ctx context.Context, q WindowQuery, cutoffs map[string]time.Time, groups []GroupKey) ([]GroupKey, int, error) {
+	spans := windowSpans(q, cutoffs)
+	erred := map[GroupKey]bool{}
+	requests, err := c.groupKeys(ctx, c.names.Offsets, map[string]any{"filter": append(slices.Clip(spans), unknownObservation...)}, func(k GroupKey) {
+		erred[k] = true
+	})
+	if err != nil || len(erred) == 0 {
+		return groups, requests, err
+	}
+	var ids []string
+	for k := range erred {
+		ids = append(ids, k.Group)
+	}
+	seen := map[GroupKey]bool{}
+	filter := append(slices.Clip(spans), map[string]any{"terms": map[string]any{"kafka.consumergroup.id": ids}})
+	reqs, err := c.groupKeys(ctx, c.names.Offsets, map[string]any{"filter": filter, "must_not": unknownObservation}, func(k GroupKey) {
+		seen[k] = true
+	})
+	requests += reqs
 	if err != nil {
 		return nil, requests, err
 	}
-	return out, requests, nil
+	return slices.DeleteFunc(groups, func(k GroupKey) bool { return erred[k] && !seen[k] }), requests, nil
+}
+
+// groupKeys calls fn with each (cluster, group) pair of the documents of
+// index that boolQuery (the body of a bool query) matches, in order, paging
+// a composite aggregation; it says how many requests that took. A missing
+// index has none.
+func (c *Client) groupKeys(ctx context.Context, index string, boolQuery map[string]any, fn func(GroupKey)) (int, error) {
+	requests := 0
+	var after map[string]string
+	for {
+		var page groupPage[string, struct {
+			Key map[string]string `json:"key"`
+		}]
+		found, err := searchAggs(ctx, c.es, index, map[string]any{"size": 0, "track_total_hits": false, "query": map[string]any{"bool": boolQuery},
+			"aggs": map[string]any{"g": map[string]any{"composite": groupPairs(knownGroupsPage, after)}}}, &page)
+		requests++
+		if err != nil || !found {
+			return requests, err
+		}
+		for _, b := range page.Aggregations.G.Buckets {
+			fn(GroupKey{Cluster: b.Key["cluster"], Group: b.Key["group"]})
+		}
+		// A page short of its size is the last: no request for an empty one.
+		if len(page.Aggregations.G.Buckets) < knownGroupsPage || page.Aggregations.G.AfterKey == nil {
+			return requests, nil
+		}
+		after = page.Aggregations.G.AfterKey
+	}
 }
 
 // tickCutoffs finds, per cluster, the time of the Size-th newest tick within
@@ -616,19 +695,33 @@ func tickTimes(ctx context.Context, es *elasticsearch.Client, index string, q Wi
 	return times, nil
 }
 
+// unknownObservation, a must_not clause of every read of observations,
+// leaves out the offsets documents that carry lagwatch.error: at that tick
+// the partition's committed offset or its log offsets could not be read,
+// so the document says nothing about the consumer, and judging it (no lag
+// reads as caught up) would close incidents and flip verdicts on a read
+// failure. For every reader the tick did not happen for that partition:
+// its window holds the other ticks. The field is rare and indexed, so the
+// clause costs little where a composite source per document would cost a
+// thirteenth key.
+var unknownObservation = []any{map[string]any{"exists": map[string]any{"field": "lagwatch.error"}}}
+
 // windowSources read an offsets document from doc values as the key of a
 // composite aggregation bucket: one bucket per document, in (group, topic,
 // partition, time) order. An aggregation has no fetch phase, which with a
 // synthetic _source would load every document's stored fields (ten times
 // the cost of the search itself). Identical documents would share a bucket,
-// and lose nothing.
+// and lose nothing. Twelve sources: each costs per document read. The lag
+// is the readable lag (lagwatch.readable_lag), the one the rules judge; a
+// document written before it was stored lacks it, and its lag is computed
+// from the offset and newest (groupAccumulator.add), as consumer_lag was.
 var windowSources = []any{
 	map[string]any{"group": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.id"}}},
 	map[string]any{"topic": map[string]any{"terms": map[string]any{"field": "kafka.topic.name"}}},
 	map[string]any{"partition": map[string]any{"terms": map[string]any{"field": "kafka.partition.id"}}},
 	map[string]any{"time": map[string]any{"terms": map[string]any{"field": "@timestamp"}}},
 	map[string]any{"offset": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.offset", "missing_bucket": true}}},
-	map[string]any{"lag": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.consumer_lag", "missing_bucket": true}}},
+	map[string]any{"lag": map[string]any{"terms": map[string]any{"field": "lagwatch.readable_lag", "missing_bucket": true}}},
 	map[string]any{"newest": map[string]any{"terms": map[string]any{"field": "kafka.partition.offset.newest", "missing_bucket": true}}},
 	map[string]any{"oldest": map[string]any{"terms": map[string]any{"field": "kafka.partition.offset.oldest", "missing_bucket": true}}},
 	map[string]any{"state": map[string]any{"terms": map[string]any{"field": "kafka.consumergroup.state", "missing_bucket": true}}},
@@ -657,7 +750,8 @@ type windowBucket struct {
 }
 
 // windowDoc is an offsets document as a composite key (windowSources);
-// absent fields are "" or have their Has flag false.
+// absent fields are "" or have their Has flag false. Lag is the readable
+// lag, when the document has one.
 type windowDoc struct {
 	Group, Topic                            string
 	Partition                               int32
@@ -695,6 +789,11 @@ func (a *groupAccumulator) add(cluster string, d *windowDoc) *evaluate.GroupWind
 	o.GroupState = d.State
 	o.Committed, o.HasCommitted = d.Offset, d.HasOffset
 	o.Lag, o.HasLag = d.Lag, d.HasLag
+	if !d.HasLag && d.HasOffset && d.HasNewest {
+		// Written before the readable lag was stored: Kafka's lag, as
+		// consumer_lag held it (clamped at 0).
+		o.Lag, o.HasLag = max(d.Newest-d.Offset, 0), true
+	}
 	o.LogEnd, o.HasLogEnd = d.Newest, d.HasNewest
 	o.LogStart = d.Oldest
 	o.Owner, o.ClientID, o.Host = d.Member, d.Client, d.Host
@@ -733,7 +832,7 @@ func (a *groupAccumulator) flush() *evaluate.GroupWindow {
 }
 
 // Buckets per page of the group lists: the window's groups (groupChunks)
-// and the known groups (KnownGroups).
+// and the known groups (KnownGroups, groupKeys).
 const (
 	groupListPage   = 10000
 	knownGroupsPage = 5000
@@ -746,36 +845,17 @@ type GroupKey struct{ Cluster, Group string }
 // (cluster, group) order, paging a composite aggregation. The evaluator
 // reports those without a window as NOTFOUND.
 func (c *Client) KnownGroups(ctx context.Context, from, to time.Time, cluster string) ([]GroupKey, int, error) {
-	es, names := c.es, c.names
 	var out []GroupKey
-	requests := 0
 	filter := []any{map[string]any{"range": map[string]any{"@timestamp": map[string]any{
 		"gte": from.UTC().Format(time.RFC3339Nano), "lte": to.UTC().Format(time.RFC3339Nano)}}}}
 	if cluster != "" {
 		filter = append(filter, map[string]any{"term": map[string]any{"kafka.cluster.name": cluster}})
 	}
-	var after map[string]string
-	for {
-		var page groupPage[string, struct {
-			Key map[string]string `json:"key"`
-		}]
-		found, err := searchAggs(ctx, es, names.Groups, map[string]any{"size": 0, "query": map[string]any{"bool": map[string]any{"filter": filter}},
-			"aggs": map[string]any{"g": map[string]any{"composite": groupPairs(knownGroupsPage, after)}}}, &page)
-		requests++
-		if err != nil {
-			return out, requests, fmt.Errorf("known groups: %w", err)
-		}
-		if !found {
-			return out, requests, nil
-		}
-		for _, b := range page.Aggregations.G.Buckets {
-			out = append(out, GroupKey{Cluster: b.Key["cluster"], Group: b.Key["group"]})
-		}
-		// A page short of its size is the last: no request for an empty one.
-		if len(page.Aggregations.G.Buckets) < knownGroupsPage || page.Aggregations.G.AfterKey == nil {
-			break
-		}
-		after = page.Aggregations.G.AfterKey
+	requests, err := c.groupKeys(ctx, c.names.Groups, map[string]any{"filter": filter}, func(k GroupKey) {
+		out = append(out, k)
+	})
+	if err != nil {
+		return out, requests, fmt.Errorf("known groups: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Cluster != out[j].Cluster {

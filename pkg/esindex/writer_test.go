@@ -27,6 +27,7 @@ func TestWriteLandsWithValues(t *testing.T) {
 			{Topic: "orders", Partition: 0, Committed: 5, HasCommitted: true, LogEnd: 10, HasOffsets: true, Owner: &owner},
 			{Topic: "orders", Partition: 1, Committed: 12, HasCommitted: true, LogEnd: 10, HasOffsets: true, Owner: &owner},
 			{Topic: "orders", Partition: 2, LogEnd: 7, HasOffsets: true, Owner: &owner},
+			{Topic: "orders", Partition: 3, Committed: 30, HasCommitted: true, LogEnd: 40, Pending: 4, Skipped: 1, HasOffsets: true},
 			{Topic: "payments", Partition: 0, Committed: 3, HasCommitted: true, LogStart: 7, LogEnd: 20, HasOffsets: true},
 			{Topic: "payments", Partition: 1, Committed: 4, HasCommitted: true, Err: errors.New("list offsets: NOT_LEADER_OR_FOLLOWER")},
 		}},
@@ -35,8 +36,8 @@ func TestWriteLandsWithValues(t *testing.T) {
 	}}
 	w := newWriter(t, es, names, WriterOptions{SpoolDir: t.TempDir()})
 	r, err := w.Write(ctxT(t), s)
-	if err != nil || r.Docs != 8 || r.Indexed != 8 || r.Duplicates+r.Failed+r.Spooled+r.Retried+r.Dropped != 0 {
-		t.Fatalf("Write = %+v, %v; want 8 documents indexed and nothing else", r, err)
+	if err != nil || r.Docs != 9 || r.Indexed != 9 || r.Duplicates+r.Failed+r.Spooled+r.Retried+r.Dropped != 0 {
+		t.Fatalf("Write = %+v, %v; want 9 documents indexed and nothing else", r, err)
 	}
 	refresh(t, es, names)
 
@@ -45,16 +46,19 @@ func TestWriteLandsWithValues(t *testing.T) {
 	wantOffsets := map[string]string{
 		offsetsID("prod", "billing", "orders", 0, tick0.UnixMilli()): `{"@timestamp":"` + ts + `","kafka":{` + cluster + `,
 			"consumergroup":{"id":"billing","type":"consumer","state":"Stable","offset":5,"consumer_lag":5,"client":{"id":"c-1","host":"/10.0.0.9","member_id":"m-1"}},
-			"topic":{"name":"orders"},"partition":{"id":0,"offset":{"newest":10,"oldest":0}}}}`,
+			"topic":{"name":"orders"},"partition":{"id":0,"offset":{"newest":10,"oldest":0}}},"lagwatch":{"readable_lag":5}}`,
 		offsetsID("prod", "billing", "orders", 1, tick0.UnixMilli()): `{"@timestamp":"` + ts + `","kafka":{` + cluster + `,
 			"consumergroup":{"id":"billing","type":"consumer","state":"Stable","offset":12,"consumer_lag":0,"client":{"id":"c-1","host":"/10.0.0.9","member_id":"m-1"}},
-			"topic":{"name":"orders"},"partition":{"id":1,"offset":{"newest":10,"oldest":0}}},"lagwatch":{"lag_clamped":true}}`,
+			"topic":{"name":"orders"},"partition":{"id":1,"offset":{"newest":10,"oldest":0}}},"lagwatch":{"readable_lag":0,"lag_clamped":true}}`,
+		offsetsID("prod", "billing", "orders", 3, tick0.UnixMilli()): `{"@timestamp":"` + ts + `","kafka":{` + cluster + `,
+			"consumergroup":{"id":"billing","type":"consumer","state":"Stable","offset":30,"consumer_lag":10},
+			"topic":{"name":"orders"},"partition":{"id":3,"offset":{"newest":40,"oldest":0,"stable":36}}},"lagwatch":{"readable_lag":5}}`,
 		offsetsID("prod", "billing", "orders", 2, tick0.UnixMilli()): `{"@timestamp":"` + ts + `","kafka":{` + cluster + `,
 			"consumergroup":{"id":"billing","type":"consumer","state":"Stable","client":{"id":"c-1","host":"/10.0.0.9","member_id":"m-1"}},
 			"topic":{"name":"orders"},"partition":{"id":2,"offset":{"newest":7,"oldest":0}}}}`,
 		offsetsID("prod", "billing", "payments", 0, tick0.UnixMilli()): `{"@timestamp":"` + ts + `","kafka":{` + cluster + `,
 			"consumergroup":{"id":"billing","type":"consumer","state":"Stable","offset":3,"consumer_lag":17},
-			"topic":{"name":"payments"},"partition":{"id":0,"offset":{"newest":20,"oldest":7}}},"lagwatch":{"below_log_start":true}}`,
+			"topic":{"name":"payments"},"partition":{"id":0,"offset":{"newest":20,"oldest":7}}},"lagwatch":{"readable_lag":17,"below_log_start":true}}`,
 		offsetsID("prod", "billing", "payments", 1, tick0.UnixMilli()): `{"@timestamp":"` + ts + `","kafka":{` + cluster + `,
 			"consumergroup":{"id":"billing","type":"consumer","state":"Stable","offset":4},
 			"topic":{"name":"payments"},"partition":{"id":1}},"lagwatch":{"error":"list offsets: NOT_LEADER_OR_FOLLOWER"}}`,
@@ -62,15 +66,15 @@ func TestWriteLandsWithValues(t *testing.T) {
 	wantGroups := map[string]string{
 		groupID("prod", "billing", tick0.UnixMilli()): `{"@timestamp":"` + ts + `","kafka":{` + cluster + `,
 			"consumergroup":{"id":"billing","type":"consumer","state":"Stable","protocol_type":"consumer"}},
-			"lagwatch":{"group":{"members":1,"partitions":5,"topics":["orders","payments"],"total_lag":22,
+			"lagwatch":{"group":{"members":1,"partitions":6,"topics":["orders","payments"],"total_lag":32,"total_readable_lag":27,
 			"max_lag":17,"max_lag_topic":"payments","max_lag_partition":0,"below_log_start":1}}}`,
 		groupID("prod", "audit", tick0.UnixMilli()): `{"@timestamp":"` + ts + `","kafka":{` + cluster + `,
 			"consumergroup":{"id":"audit"}},
-			"lagwatch":{"group":{"members":0,"partitions":0,"total_lag":0,"below_log_start":0},
+			"lagwatch":{"group":{"members":0,"partitions":0,"total_lag":0,"total_readable_lag":0,"below_log_start":0},
 			"error":"describe group: COORDINATOR_NOT_AVAILABLE"}}`,
 		groupID("prod", "queue", tick0.UnixMilli()): `{"@timestamp":"` + ts + `","kafka":{` + cluster + `,
 			"consumergroup":{"id":"queue","type":"share","protocol_type":"share"}},
-			"lagwatch":{"group":{"members":0,"partitions":0,"total_lag":0,"below_log_start":0}}}`,
+			"lagwatch":{"group":{"members":0,"partitions":0,"total_lag":0,"total_readable_lag":0,"below_log_start":0}}}`,
 	}
 	for stream, want := range map[string]map[string]string{names.Offsets: wantOffsets, names.Groups: wantGroups} {
 		var sr struct {

@@ -73,7 +73,8 @@ type BurrowOffset struct {
 	ObservedAt int64 `json:"observedAt"`
 	// Lag is the observation's commit lag (CommitLag), the figure Burrow's
 	// rules judge, as Burrow's is the lag stored with the commit; null when
-	// unknown. The partition's current_lag is the polled lag.
+	// unknown. The partition's current_lag is the readable lag polled at
+	// the newest tick (PartitionResult.CurrentLag).
 	Lag *int64 `json:"lag"`
 }
 

@@ -39,8 +39,12 @@ type Observation struct {
 	// HasLogEnd is false when they could not be read at that tick.
 	LogEnd, LogStart int64
 	HasLogEnd        bool
-	// Lag is LogEnd - Committed as the collector stored it (never negative);
-	// HasLag is false when there is no commit or no log offsets.
+	// Lag is the readable lag as the collector stored it: the records the
+	// group would still receive, which leaves out transaction markers,
+	// aborted records and records of transactions still open (see
+	// snapshot.Partition.ReadableLag); LogEnd - Committed, Kafka's own lag
+	// (KafkaLag), on a topic without transactions. Never negative. HasLag
+	// is false when there is no commit or no log offsets.
 	Lag    int64
 	HasLag bool
 	// GroupState is the group's state at that tick: "Stable", "Empty",
@@ -49,6 +53,16 @@ type Observation struct {
 	// Owner is the member id of the member the partition is assigned to, ""
 	// when none. ClientID and Host describe that member; "" when unknown.
 	Owner, ClientID, Host string
+}
+
+// KafkaLag is LogEnd - Committed clamped at 0, the lag Kafka's
+// consumer-groups tool reports, which counts transaction markers and
+// records not readable yet; ok is false without a commit or a log end.
+func (o Observation) KafkaLag() (lag int64, ok bool) {
+	if !o.HasCommitted || !o.HasLogEnd {
+		return 0, false
+	}
+	return max(o.LogEnd-o.Committed, 0), true
 }
 
 // PartitionWindow is the recent history of one group on one partition.
@@ -141,10 +155,11 @@ type PartitionResult struct {
 	// time of the first observation of the newest run of observations with
 	// End's committed offset. Zero when End has no commit.
 	LastCommit time.Time
-	// CurrentLag is End's lag, in messages: log-end minus committed offset at
-	// the newest tick, what Kafka's consumer-groups tool shows. HasLag is
-	// false, and CurrentLag 0, when End has no lag (never committed, or log
-	// offsets unreadable).
+	// CurrentLag is End's lag, in messages: the readable lag at the newest
+	// tick (Observation.Lag), what Kafka's consumer-groups tool shows but
+	// for transaction markers, aborted records and open transactions
+	// (End.KafkaLag is the tool's figure). HasLag is false, and CurrentLag
+	// 0, when End has no lag (never committed).
 	CurrentLag int64
 	HasLag     bool
 	// StartCommitLag and EndCommitLag are Start's and End's commit lags, the
@@ -173,8 +188,7 @@ type PartitionResult struct {
 //
 //  1. incomplete: fewer observations than Rules.MinComplete of a window: OK.
 //  2. caughtUp: the current lag is at most Rules.AllowedLag, or there is no
-//     lag at all (never committed, or log offsets unreadable at the newest
-//     tick): OK. Burrow: current lag 0.
+//     lag at all (never committed): OK. Burrow: current lag 0.
 //  3. lagWasZero: some observation's commit lag is at most AllowedLag: OK.
 //     Burrow: "if the lag is ever zero over the window, the period is OK".
 //  4. rewound: the committed offset went down from one observation to the
@@ -188,7 +202,8 @@ type PartitionResult struct {
 //
 // Two adaptations, both because we see positions, not commits. The lag the
 // rules judge is the commit lag (see CommitLag), Burrow's lag-at-commit; the
-// current lag of rule 2 and of every figure shown is the polled lag. And a
+// current lag of rule 2 and of every figure shown is the polled lag (the
+// readable lag: Observation.Lag). And a
 // commit's time is the time of the first observation showing the committed
 // offset (LastCommit). "Alive" means that the newest observation shows an
 // owner and a group state other than Empty or Dead: Burrow tells a stall
@@ -318,10 +333,16 @@ func incomplete(complete float64, r Rules) bool {
 
 // Rule 2, caughtUp: the newest polled lag is within the allowed lag (Burrow
 // checks its current lag, the newest commit against the newest log end it
-// fetched). A partition with no lag at all (never committed, or log offsets
-// unreadable at the newest tick) has nothing to judge and counts as caught
-// up too. This also keeps an idle topic whose consumer caught up and left
-// OK.
+// fetched). A partition with no lag at all has nothing to judge and counts
+// as caught up too: it was never committed to. This also keeps an idle
+// topic whose consumer caught up and left OK.
+//
+// Unknown is not "no lag": a tick at which the committed offset or the log
+// offsets could not be read is no observation at all. The readers leave it
+// out (esindex.ReadWindows), so the window holds the other ticks and a read
+// failure neither makes a partition OK nor closes an incident. Only a
+// caller that passes such a tick (no log end) would have it judged here,
+// as no lag.
 func caughtUp(obs []Observation, r Rules) bool {
 	last := obs[len(obs)-1]
 	return !last.HasLag || last.Lag <= r.AllowedLag
@@ -445,8 +466,11 @@ type GroupResult struct {
 	Complete float64
 	// TotalLag sums the partitions' CurrentLag.
 	TotalLag int64
-	// MaxLag is a copy of the partition with the greatest CurrentLag, the
-	// first in (topic, partition) order on a tie; nil with no partition.
+	// MaxLag is the partition with the greatest CurrentLag, the first in
+	// (topic, partition) order on a tie; nil with no partition. It points at
+	// that partition's entry in Partitions, not at a copy, so that what is
+	// set there later (ApplyHeadHistory's time lags) is what MaxLag says:
+	// one figure, wherever it is shown.
 	MaxLag *PartitionResult
 	// PartitionCount is len(Partitions).
 	PartitionCount int
@@ -499,8 +523,7 @@ func EvaluateGroup(g GroupWindow, r Rules, now time.Time) GroupResult {
 	}
 	res.TimeLag = groupTimeLag(res.Partitions)
 	res.Complete = float64(complete) / float64(res.PartitionCount)
-	m := res.Partitions[maxIdx]
-	res.MaxLag = &m
+	res.MaxLag = &res.Partitions[maxIdx]
 	return res
 }
 

@@ -63,6 +63,17 @@ func ramp(start, step int64, n int) []int64 {
 	return out
 }
 
+// readable sets each observation's lag to its readable lag: Kafka's lag less
+// skipped[i] offsets that hold nothing a consumer receives (transaction
+// markers, aborted records, records of a transaction still open).
+func readable(obs []Observation, skipped ...int64) []Observation {
+	out := append([]Observation(nil), obs...)
+	for i := range out {
+		out[i].Lag = max(out[i].Lag-skipped[i], 0)
+	}
+	return out
+}
+
 // after returns the time one tick after the newest observation of obs, when
 // the evaluator would run.
 func after(obs []Observation) time.Time {
@@ -141,11 +152,29 @@ func TestEvaluatePartition(t *testing.T) {
 		},
 		{
 			name:   "rule 2: newest log offsets unreadable",
-			reason: "no current lag to judge: OK rather than a verdict on stale data",
+			reason: "no current lag to judge: OK (the readers never pass such a tick: they leave it out of the window)",
 			obs: with(gone(repeat(100, 10), repeat(150, 10)), 9, func(o *Observation) {
 				o.HasLogEnd, o.LogEnd, o.HasLag, o.Lag = false, 0, false, 0
 			}),
 			want: OK, wantComplete: 1, wantLag: 0,
+		},
+		{
+			name:   "transactions: committed its last record + 1, the commit marker ahead",
+			reason: "Kafka's lag is 1 forever (the marker takes an offset), the readable lag 0: OK, not STOP",
+			obs:    readable(gone(repeat(220, 10), repeat(221, 10)), repeat(1, 10)...),
+			want:   OK, wantComplete: 1, wantLag: 0,
+		},
+		{
+			name:   "transactions: caught up to a transaction still open",
+			reason: "30 records of an open transaction past the committed offset (the LSO): a read_committed consumer cannot read them, readable lag 0: OK",
+			obs:    readable(live(repeat(500, 10), repeat(530, 10)), repeat(30, 10)...),
+			want:   OK, wantComplete: 1, wantLag: 0,
+		},
+		{
+			name:   "transactions: stuck behind readable records",
+			reason: "a marker in the lag does not hide 49 records the consumer does not read: STOP on the readable lag",
+			obs:    readable(gone(repeat(100, 10), repeat(150, 10)), repeat(1, 10)...),
+			want:   Stop, wantComplete: 1, wantLag: 49,
 		},
 		{
 			name:   "pitfall: idle topic whose consumer caught up and left",

@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -53,6 +54,14 @@ func TestApplyHeadHistory(t *testing.T) {
 			}
 			if r.TimeLag != tc.want {
 				t.Errorf("group time lag %+v, want the partition's %+v", r.TimeLag, tc.want)
+			}
+			// One figure wherever it is shown: t/0 has the greatest lag.
+			if r.MaxLag == nil || r.MaxLag.Partition != 0 || r.MaxLag.TimeLag != tc.want {
+				t.Errorf("MaxLag %+v, want t/0 with time lag %+v", r.MaxLag, tc.want)
+			}
+			b := r.BurrowLag().Status
+			if b.MaxLag == nil || !reflect.DeepEqual(*b.MaxLag, b.Partitions[0]) {
+				t.Errorf("Burrow's maxlag %+v, want its partitions' t/0 %+v", b.MaxLag, b.Partitions[0])
 			}
 			if got := r.Partitions[1].TimeLag; got != (TimeLag{Known: true}) {
 				t.Errorf("t/1 time lag %+v, want 0: caught up", got)

@@ -11,7 +11,8 @@ type TimeLag struct {
 	// Duration is never negative.
 	Duration time.Duration
 	// Known is false when the newest observation has no lag (no commit or
-	// no log-end offset): there is nothing to measure.
+	// no log-end offset): there is nothing to measure. A readable lag of 0
+	// is a known 0.
 	Known bool
 	// LowerBound is true when the oldest unconsumed message is older than
 	// the window: Duration is then the window's span and the consumer is at
@@ -37,8 +38,11 @@ type CatchUp struct {
 // empty). Let C be its committed offset, the next offset the group will
 // read, and (Time, LogEnd) the window's series of log-end offsets.
 //
-//   - C >= the newest LogEnd: 0. The consumer is caught up; an idle topic
-//     whose consumer read everything is 0 however old its last message is.
+//   - C >= the newest LogEnd, or a readable lag of 0: 0. The consumer is
+//     caught up; an idle topic whose consumer read everything is 0 however
+//     old its last message is. What lies between C and the log end is then
+//     nothing a consumer receives (a transaction's commit marker, aborted
+//     records, a transaction still open): its age is no consumer's delay.
 //   - Otherwise the message at offset C was appended when the log end first
 //     went above C, i.e. reached C+1. That moment t* lies between the last
 //     observation with LogEnd <= C and the next one, where it is linearly
@@ -57,7 +61,7 @@ func timeLag(obs []Observation) TimeLag {
 		return TimeLag{}
 	}
 	c := last.Committed
-	if c >= last.LogEnd {
+	if c >= last.LogEnd || last.Lag == 0 {
 		return TimeLag{Known: true}
 	}
 	below := -1 // the last observation whose log end is at or below c

@@ -77,6 +77,18 @@ func TestTimeLag(t *testing.T) {
 			want:   TimeLag{Duration: 15 * time.Second, Known: true},
 		},
 		{
+			name:   "a commit marker after the last record read",
+			reason: "log end 100@0s, 221@30s and 60s, C=220, readable lag 0: caught up, not the 30s-old marker's age",
+			obs:    readable(gone(ints(100, 220, 220), ints(100, 221, 221)), 0, 1, 1),
+			want:   TimeLag{Known: true},
+		},
+		{
+			name:   "a marker in a lag that is readable too",
+			reason: "C=131 as in the hand-computed case, one offset of the lag a marker: the readable records are as old, 45s",
+			obs:    readable(live(ints(90, 120, 131), ints(100, 164, 228)), 0, 0, 1),
+			want:   TimeLag{Duration: 45 * time.Second, Known: true},
+		},
+		{
 			name:   "never committed",
 			reason: "no C: unknown",
 			obs: with(live(ints(0, 0), ints(10, 20)), 1, func(o *Observation) {
