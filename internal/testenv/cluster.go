@@ -3,12 +3,14 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +29,11 @@ const DefaultKafkaCluster = "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094"
 // TESTENV_KAFKA_CLUSTER (or the default), after checking that every broker
 // accepts connections. Node ids are 1, 2 and 3, in the order of the
 // addresses.
+//
+// Tests kill the cluster's brokers, and `go test ./...` runs packages at
+// once: the test holds the cluster alone until it ends, taking a lock (a
+// file lock in the temporary folder, named after the addresses) that tests
+// in other processes wait for.
 func KafkaCluster(t testing.TB) []string {
 	t.Helper()
 	v := server(t, "three-broker Kafka cluster", "TESTENV_KAFKA_CLUSTER", DefaultKafkaCluster, func(v string) error {
@@ -37,7 +44,43 @@ func KafkaCluster(t testing.TB) []string {
 		}
 		return nil
 	})
+	lockCluster(t, v)
 	return strings.Split(v, ",")
+}
+
+// clusterLock is this process's hold on the cluster's file lock: taken by
+// the first test that asks, released when the last one holding it ends.
+var clusterLock struct {
+	sync.Mutex
+	holders int
+	file    *os.File
+}
+
+func lockCluster(t testing.TB, addrs string) {
+	t.Helper()
+	clusterLock.Lock()
+	defer clusterLock.Unlock()
+	if clusterLock.holders == 0 {
+		name := filepath.Join(os.TempDir(), "lagwatch-testenv-cluster-"+strings.NewReplacer(":", "_", ",", "-").Replace(addrs)+".lock")
+		f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			t.Fatalf("lock of the Kafka cluster: %v", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			t.Fatalf("lock of the Kafka cluster %s: %v", name, err)
+		}
+		clusterLock.file = f
+	}
+	clusterLock.holders++
+	t.Cleanup(func() {
+		clusterLock.Lock()
+		defer clusterLock.Unlock()
+		if clusterLock.holders--; clusterLock.holders == 0 {
+			clusterLock.file.Close() // releases the lock
+			clusterLock.file = nil
+		}
+	})
 }
 
 // killed holds the cluster's nodes a test killed and has not started again.
