@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -11,11 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,21 +25,33 @@ import (
 // KafkaClient returns a kafka-go client for the test broker.
 func KafkaClient(t testing.TB) *kafka.Client {
 	t.Helper()
-	brokers := Kafka(t)
+	return ClientOf(Kafka(t))
+}
+
+// ClientOf returns a kafka-go client bootstrapping from brokers (the test
+// broker's, or KafkaCluster's).
+func ClientOf(brokers []string) *kafka.Client {
 	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
 }
 
 // CreateTopic creates a topic with a unique name and the given partition
-// count, waits until every partition has a leader, and deletes the topic when
-// the test ends.
+// count on the test broker, waits until every partition has a leader, and
+// deletes the topic when the test ends.
 func CreateTopic(t testing.TB, prefix string, partitions int) string {
 	t.Helper()
-	c := KafkaClient(t)
+	return CreateTopicOn(t, Kafka(t), prefix, partitions, 1)
+}
+
+// CreateTopicOn is CreateTopic on the cluster of brokers, with the given
+// replication factor.
+func CreateTopicOn(t testing.TB, brokers []string, prefix string, partitions, replicationFactor int) string {
+	t.Helper()
+	c := ClientOf(brokers)
 	name := Name(t, prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	resp, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: name, NumPartitions: partitions, ReplicationFactor: 1,
+		Topic: name, NumPartitions: partitions, ReplicationFactor: replicationFactor,
 	}}})
 	if err != nil {
 		t.Fatalf("create topic %s: %v", name, err)
@@ -50,7 +59,7 @@ func CreateTopic(t testing.TB, prefix string, partitions int) string {
 	if err := resp.Errors[name]; err != nil {
 		t.Fatalf("create topic %s: %v", name, err)
 	}
-	DeleteTopicOnCleanup(t, name)
+	deleteTopicOnCleanup(t, c, name)
 	// Wait for leaders: a produce right after creation can otherwise fail.
 	for {
 		md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{name}})
@@ -76,10 +85,14 @@ func hasLeaders(md *kafka.MetadataResponse, partitions int) bool {
 	})
 }
 
-// DeleteTopicOnCleanup deletes the topic when the test ends.
+// DeleteTopicOnCleanup deletes the topic of the test broker when the test
+// ends.
 func DeleteTopicOnCleanup(t testing.TB, topic string) {
 	t.Helper()
-	c := KafkaClient(t)
+	deleteTopicOnCleanup(t, KafkaClient(t), topic)
+}
+
+func deleteTopicOnCleanup(t testing.TB, c *kafka.Client, topic string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -93,40 +106,33 @@ func DeleteTopicOnCleanup(t testing.TB, topic string) {
 	})
 }
 
-// Produce writes n messages to each listed partition of topic, synchronously.
+// Produce writes n messages to a partition of topic on the test broker,
+// synchronously.
 func Produce(t testing.TB, topic string, partition, n int) {
 	t.Helper()
-	c := KafkaClient(t)
+	ProduceOn(t, Kafka(t), topic, partition, n)
+}
+
+// ProduceOn is Produce on the cluster of brokers; every in-sync replica has
+// the messages when it returns. Kafka's Java-compatible client (franz-go)
+// sends them: it follows a partition's leader when it moves (a broker
+// killed) and retries what Kafka calls retriable, for a minute at the most.
+func ProduceOn(t testing.TB, brokers []string, topic string, partition, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err != nil {
+		t.Fatalf("producer of %v: %v", brokers, err)
+	}
+	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	const batch = 500
-	for sent := 0; sent < n; {
-		k := min(batch, n-sent)
-		recs := make([]kafka.Record, k)
-		for i := range recs {
-			recs[i] = kafka.Record{Value: kafka.NewBytes([]byte("m" + strconv.Itoa(sent+i)))}
-		}
-		var err error
-		// Right after a topic is created the client's cached metadata may
-		// still name no leader: retry what Kafka calls retriable.
-		for attempt := 0; attempt < 100; attempt++ {
-			var resp *kafka.ProduceResponse
-			resp, err = c.Produce(ctx, &kafka.ProduceRequest{
-				Topic: topic, Partition: partition, RequiredAcks: kafka.RequireAll,
-				Records: kafka.NewRecordReader(recs...),
-			})
-			if err == nil {
-				err = resp.Error
-			}
-			if err == nil || !retriable(err) {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatalf("produce %d messages to %s/%d: %v", k, topic, partition, err)
-		}
-		sent += k
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: topic, Partition: int32(partition), Value: []byte("m" + strconv.Itoa(i))}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce %d messages to %s/%d: %v", n, topic, partition, err)
 	}
 }
 
@@ -174,10 +180,18 @@ func retriable(err error) bool {
 	return errors.As(err, &ke) && ke.Temporary()
 }
 
-// DeleteGroupOnCleanup deletes the consumer group when the test ends.
+// DeleteGroupOnCleanup deletes the consumer group of the test broker when
+// the test ends.
 func DeleteGroupOnCleanup(t testing.TB, group string) {
 	t.Helper()
-	c := KafkaClient(t)
+	DeleteGroupOnCleanupOn(t, Kafka(t), group)
+}
+
+// DeleteGroupOnCleanupOn deletes the consumer group of the cluster of
+// brokers when the test ends.
+func DeleteGroupOnCleanupOn(t testing.TB, brokers []string, group string) {
+	t.Helper()
+	c := ClientOf(brokers)
 	t.Cleanup(func() {
 		// A group whose members are still leaving answers NonEmptyGroup; a
 		// group already gone answers GroupIdNotFound. Neither leaves litter.
@@ -320,41 +334,6 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-// JavaConsumerOptions configure StartJavaConsumer.
-type JavaConsumerOptions struct {
-	// Topic and Group are required.
-	Topic, Group string
-	// Protocol is the consumer's group.protocol: "classic" (the Java
-	// client's default) or "consumer" (KIP-848). Empty leaves the default.
-	Protocol string
-	// ClientID is the consumer's client.id; empty leaves the console
-	// consumer's own ("console-consumer").
-	ClientID string
-	// FromBeginning starts partitions the group never committed at their
-	// first offset instead of their end.
-	FromBeginning bool
-	// Properties are further consumer properties, e.g.
-	// "auto.commit.interval.ms": "200".
-	Properties map[string]string
-}
-
-// JavaConsumer is Kafka's own console consumer
-// (org.apache.kafka.tools.consumer.ConsoleConsumer, Kafka's Java client) run
-// against the test broker: the reference consumer of either group protocol.
-// It reads until stopped and throws the messages away; the consumer commits
-// its position automatically (every 5 s unless auto.commit.interval.ms says
-// otherwise).
-type JavaConsumer struct {
-	cmd  *exec.Cmd
-	log  *lockedBuffer
-	done chan struct{}
-	// err is the process's exit, read after done is closed.
-	err error
-	// stopping is set once Stop (or the test's end) asked it to stop.
-	mu       sync.Mutex
-	stopping bool
-}
-
 // RequireConsumerProtocol skips the test when the test broker does not run
 // the consumer group protocol (KIP-848): generally available from Kafka 4.0,
 // a preview that is off by default in 3.x, where no group of that protocol
@@ -399,151 +378,4 @@ func RequireConsumerProtocol(t testing.TB) {
 	del := kmsg.NewPtrDeleteGroupsRequest()
 	del.Groups = []string{group}
 	_, _ = del.RequestWith(ctx, cl)
-}
-
-// StartJavaConsumer starts a console consumer in opts.Group reading
-// opts.Topic. It is stopped (see Stop) when the test ends. It returns once
-// the process runs, before the consumer has joined its group: the caller
-// waits for what it needs to see.
-func StartJavaConsumer(t testing.TB, opts JavaConsumerOptions) *JavaConsumer {
-	t.Helper()
-	if opts.Topic == "" || opts.Group == "" {
-		t.Fatal("StartJavaConsumer: Topic and Group are required")
-	}
-	if opts.Protocol == "consumer" {
-		RequireConsumerProtocol(t)
-	}
-	brokers := Kafka(t)
-	args := []string{"-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"}
-	// The tool quiet, as scripts/kafka-consumer-groups runs it: warnings
-	// only, on standard error.
-	home := os.Getenv("TESTENV_HOME")
-	if home == "" {
-		home = filepath.Join(RepoRoot(t), ".testenv")
-	}
-	if conf := filepath.Join(home, "tools-log4j2.properties"); fileExists(conf) {
-		args = append(args, "-Dlog4j2.configurationFile="+conf)
-	}
-	args = append(args, "-cp", KafkaClasspath(t), "org.apache.kafka.tools.consumer.ConsoleConsumer",
-		"--bootstrap-server", strings.Join(brokers, ","), "--topic", opts.Topic, "--group", opts.Group)
-	if opts.FromBeginning {
-		args = append(args, "--from-beginning")
-	}
-	props := map[string]string{}
-	for k, v := range opts.Properties {
-		props[k] = v
-	}
-	if opts.Protocol != "" {
-		props["group.protocol"] = opts.Protocol
-	}
-	if opts.ClientID != "" {
-		props["client.id"] = opts.ClientID
-	}
-	keys := make([]string, 0, len(props))
-	for k := range props {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		args = append(args, "--consumer-property", k+"="+props[k])
-	}
-
-	c := &JavaConsumer{cmd: exec.Command(javaBin(), args...), log: &lockedBuffer{}, done: make(chan struct{})}
-	c.cmd.Stderr = c.log
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start the console consumer of group %s: %v", opts.Group, err)
-	}
-	go func() {
-		c.err = c.cmd.Wait()
-		close(c.done)
-	}()
-	t.Cleanup(func() {
-		if err := c.stop(); err != nil {
-			t.Errorf("stop the console consumer of group %s: %v", opts.Group, err)
-		}
-	})
-	return c
-}
-
-// Stop asks the consumer to shut down (SIGTERM: its shutdown hook closes the
-// consumer, which leaves the group, so that the group is Empty at once
-// rather than after the session timeout) and waits for it to exit; after 30
-// seconds it is killed. It fails the test when the consumer had already
-// exited by itself. Stopping twice is harmless.
-func (c *JavaConsumer) Stop(t testing.TB) {
-	t.Helper()
-	if err := c.Exited(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.stop(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (c *JavaConsumer) stop() error {
-	c.mu.Lock()
-	already := c.stopping
-	c.stopping = true
-	c.mu.Unlock()
-	if already {
-		<-c.done
-		return nil
-	}
-	select {
-	case <-c.done:
-		return nil // exited by itself: Exited says so
-	default:
-	}
-	var err error
-	if e := c.cmd.Process.Signal(syscall.SIGTERM); e != nil && !errors.Is(e, os.ErrProcessDone) {
-		err = fmt.Errorf("signal pid %d: %w", c.cmd.Process.Pid, e)
-	}
-	select {
-	case <-c.done:
-	case <-time.After(30 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-		err = errors.Join(err, fmt.Errorf("pid %d ignored SIGTERM for 30 s and was killed:\n%s", c.cmd.Process.Pid, c.log.String()))
-	}
-	return err
-}
-
-// Exited returns an error when the process has ended by itself (a bad
-// option, the broker unreachable), with what it printed; nil while it runs
-// and once Stop has ended it.
-func (c *JavaConsumer) Exited() error {
-	select {
-	case <-c.done:
-	default:
-		return nil
-	}
-	c.mu.Lock()
-	stopping := c.stopping
-	c.mu.Unlock()
-	if stopping {
-		return nil
-	}
-	return fmt.Errorf("console consumer exited by itself (%v):\n%s", c.err, c.log.String())
-}
-
-// Log is what the consumer printed on standard error so far.
-func (c *JavaConsumer) Log() string { return c.log.String() }
-
-// lockedBuffer is a bytes.Buffer written by the process's copier and read
-// by the test.
-type lockedBuffer struct {
-	sync.Mutex
-	b bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.Lock()
-	defer l.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.Lock()
-	defer l.Unlock()
-	return l.b.String()
 }

@@ -411,22 +411,34 @@ func do(ctx context.Context, t testing.TB, method, url string) (int, string) {
 // documents, decoded as T.
 func SearchAll[T any](t testing.TB, index string) []T {
 	t.Helper()
-	es := ESClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(index), es.Indices.Refresh.WithContext(ctx))
+	docs, err := Search[T](ctx, ESClient(t), index, `{"size":10000}`)
 	if err != nil {
-		t.Fatalf("refresh %s: %v", index, err)
+		t.Fatal(err)
+	}
+	return docs
+}
+
+// Search refreshes index and returns the _source of the hits of the search
+// body, decoded as T. An index or data stream that does not exist (yet) has
+// no hits. It touches no *testing.T: a test's other goroutines may call it.
+func Search[T any](ctx context.Context, es *elasticsearch.Client, index, body string) ([]T, error) {
+	res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(index), es.Indices.Refresh.WithIgnoreUnavailable(true),
+		es.Indices.Refresh.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("refresh %s: %w", index, err)
 	}
 	res.Body.Close()
-	res, err = es.Search(es.Search.WithIndex(index), es.Search.WithSize(10000), es.Search.WithContext(ctx))
+	res, err = es.Search(es.Search.WithIndex(index), es.Search.WithBody(strings.NewReader(body)),
+		es.Search.WithIgnoreUnavailable(true), es.Search.WithContext(ctx))
 	if err != nil {
-		t.Fatalf("search %s: %v", index, err)
+		return nil, fmt.Errorf("search %s: %w", index, err)
 	}
 	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
+	b, _ := io.ReadAll(res.Body)
 	if res.IsError() {
-		t.Fatalf("search %s: %s: %s", index, res.Status(), body)
+		return nil, fmt.Errorf("search %s: %s: %s", index, res.Status(), b)
 	}
 	var sr struct {
 		Hits struct {
@@ -435,14 +447,14 @@ func SearchAll[T any](t testing.TB, index string) []T {
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	if err := json.Unmarshal(body, &sr); err != nil {
-		t.Fatalf("decode search of %s: %v", index, err)
+	if err := json.Unmarshal(b, &sr); err != nil {
+		return nil, fmt.Errorf("decode search of %s: %w", index, err)
 	}
 	out := make([]T, len(sr.Hits.Hits))
 	for i, h := range sr.Hits.Hits {
 		out[i] = h.Source
 	}
-	return out
+	return out, nil
 }
 
 // SecureElasticsearch returns the URL, the elastic user's password and the CA
