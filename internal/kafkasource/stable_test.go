@@ -17,9 +17,7 @@ import (
 // Once the transaction commits (its marker takes offset 17) nothing is
 // pending: the log end and the LSO are both 18.
 func TestLastStableOffset(t *testing.T) {
-	topic := testenv.CreateTopic(t, "lso", 1)
-	testenv.Produce(t, topic, 0, 10)
-	group := testenv.Name(t, "lso-group")
+	topic, group := testenv.CreateFilledTopic(t, "lso", 10), testenv.Name(t, "lso-group")
 	testenv.Commit(t, group, topic, map[int]int64{0: 4})
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
