@@ -19,8 +19,9 @@ import (
 // Raise it with any change to templates/*.json. 3: kafka.consumergroup.type
 // on offsets and group documents. 4: lagwatch.status.time_lag_lower_bound on
 // status documents, and the incident log. 5: lagwatch.incident.pending and
-// .claimed_at.
-const TemplateVersion = 5
+// .claimed_at. 6: lagwatch.collector.broker_errors and .kafka_retries on
+// collector documents.
+const TemplateVersion = 6
 
 // templatePriority puts lagwatch's templates above Elasticsearch's built-in
 // metrics-*-* template (priority 100), so the exact-name pattern wins.
