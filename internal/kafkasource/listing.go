@@ -43,11 +43,18 @@ type memory struct {
 	// groups are the groups each coordinator listed, or was found to
 	// coordinate, by broker id.
 	groups map[int32][]knownGroup
-	// partitions are each group's partitions, in the snapshot's order.
-	partitions map[string][]topicPartition
+	// partitions are each group's partitions, topic by topic, in the
+	// snapshot's order: 4 bytes a group-partition, all in one array.
+	partitions map[string][]topicPartitions
 }
 
 type knownGroup struct{ id, protocolType string }
+
+// topicPartitions are partitions of one topic.
+type topicPartitions struct {
+	topic      string
+	partitions []int32
+}
 
 func (r *Source) remembered() memory {
 	r.lastMu.Lock()
@@ -59,7 +66,12 @@ func (r *Source) remembered() memory {
 // its partitions. Groups gone since they were listed (Dead, with nothing
 // failed) are forgotten.
 func (r *Source) remember(t *tick, groups []snapshot.Group) {
-	next := memory{groups: map[int32][]knownGroup{}, partitions: make(map[string][]topicPartition, len(groups))}
+	n := 0
+	for i := range groups {
+		n += len(groups[i].Partitions)
+	}
+	all := make([]int32, 0, n)
+	next := memory{groups: map[int32][]knownGroup{}, partitions: make(map[string][]topicPartitions, len(groups))}
 	for i := range groups {
 		g := &groups[i]
 		if g.State == "Dead" && g.Err == nil {
@@ -67,12 +79,19 @@ func (r *Source) remember(t *tick, groups []snapshot.Group) {
 		}
 		c := t.coordinatorOf(g.ID)
 		next.groups[c] = append(next.groups[c], knownGroup{g.ID, g.ProtocolType})
-		if len(g.Partitions) > 0 {
-			tps := make([]topicPartition, len(g.Partitions))
-			for j, p := range g.Partitions {
-				tps[j] = topicPartition{p.Topic, p.Partition}
+		var byTopic []topicPartitions
+		for j, p := range g.Partitions {
+			start := len(all)
+			all = append(all, p.Partition)
+			if j > 0 && p.Topic == g.Partitions[j-1].Topic {
+				last := &byTopic[len(byTopic)-1]
+				last.partitions = all[len(all)-len(last.partitions)-1 : len(all) : len(all)]
+				continue
 			}
-			next.partitions[g.ID] = tps
+			byTopic = append(byTopic, topicPartitions{topic: p.Topic, partitions: all[start:len(all):len(all)]})
+		}
+		if byTopic != nil {
+			next.partitions[g.ID] = byTopic
 		}
 	}
 	r.lastMu.Lock()

@@ -406,11 +406,13 @@ func partitionsOf(g *snapshot.Group, committed map[topicPartition]int64, unknown
 // and those assigned now, each without a commit and with Err "committed
 // offset unknown", so that none reads as a partition never committed, nor
 // vanishes.
-func commitUnknown(g *snapshot.Group, prev []topicPartition, err error) []snapshot.Partition {
+func commitUnknown(g *snapshot.Group, prev []topicPartitions, err error) []snapshot.Partition {
 	err = fmt.Errorf("committed offset unknown: %w", err)
-	unknown := make(map[topicPartition]error, len(prev))
-	for _, tp := range prev {
-		unknown[tp] = err
+	unknown := map[topicPartition]error{}
+	for _, tps := range prev {
+		for _, p := range tps.partitions {
+			unknown[topicPartition{tps.topic, p}] = err
+		}
 	}
 	for _, m := range g.Members {
 		for topic, ps := range m.Assigned {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -371,7 +372,7 @@ func TestPartitionsOf(t *testing.T) {
 			partitionsOf(g, map[topicPartition]int64{{"a", 1}: 7}, map[topicPartition]error{{"c", 4}: failed}),
 			[]want{{"a/1", true, "m1", ""}, {"a/2", false, "m1", ""}, {"c/4", false, "", "no answer within 10s"}}},
 		{"group fetch failed: the previous tick's partitions and the assigned ones, all unknown",
-			commitUnknown(g, []topicPartition{{"a", 1}, {"b", 0}}, failed),
+			commitUnknown(g, []topicPartitions{{"a", []int32{1}}, {"b", []int32{0}}}, failed),
 			[]want{{"a/1", false, "m1", "committed offset unknown: no answer within 10s"},
 				{"a/2", false, "m1", "committed offset unknown: no answer within 10s"},
 				{"b/0", false, "", "committed offset unknown: no answer within 10s"}}},
@@ -399,5 +400,43 @@ func TestPartitionsOf(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRemember: what one tick leaves for the next. Each group under the
+// coordinator it was read from (or carried under), its partitions topic by
+// topic; a group gone since it was listed is forgotten, one that failed is
+// not.
+func TestRemember(t *testing.T) {
+	r := &Source{}
+	tk := r.newTick()
+	tk.coordinator = map[string]int32{"a": 1, "b": 2, "gone": 1, "failed": 2}
+	ps := func(tps ...string) []snapshot.Partition {
+		var out []snapshot.Partition
+		for _, tp := range tps {
+			topic, p, _ := strings.Cut(tp, "/")
+			n, _ := strconv.Atoi(p)
+			out = append(out, snapshot.Partition{Topic: topic, Partition: int32(n)})
+		}
+		return out
+	}
+	r.remember(tk, []snapshot.Group{
+		{ID: "a", ProtocolType: "consumer", Partitions: ps("x/0", "x/1", "y/0", "z/3", "z/4")},
+		{ID: "b", Partitions: ps("x/2")},
+		{ID: "failed", State: "Dead", Err: errors.New("describe group"), Partitions: ps("y/1")},
+		{ID: "gone", State: "Dead"},
+	})
+	m := r.remembered()
+	wantGroups := map[int32][]knownGroup{1: {{"a", "consumer"}}, 2: {{"b", ""}, {"failed", ""}}}
+	if !reflect.DeepEqual(m.groups, wantGroups) {
+		t.Errorf("groups %v, want %v", m.groups, wantGroups)
+	}
+	wantPartitions := map[string][]topicPartitions{
+		"a":      {{"x", []int32{0, 1}}, {"y", []int32{0}}, {"z", []int32{3, 4}}},
+		"b":      {{"x", []int32{2}}},
+		"failed": {{"y", []int32{1}}},
+	}
+	if !reflect.DeepEqual(m.partitions, wantPartitions) {
+		t.Errorf("partitions %v, want %v", m.partitions, wantPartitions)
 	}
 }
