@@ -20,17 +20,18 @@ import (
 // each: a broker that fails costs its own groups only, and is recorded in
 // Snapshot.BrokerErrors. Its groups are not lost silently, though: the
 // Source remembers which groups each coordinator listed at the previous
-// tick (memory), and a group that the coordinator that listed it could not
-// be asked about this tick (its ListGroups failed, or it left the
-// metadata), and that no other broker listed, is carried: one
-// FindCoordinator for all such groups says where each lives now. A group
-// whose coordinator now is a broker that answered ListGroups (the group
+// tick (memory), and a group whose coordinator then did not list its
+// groups this tick (its ListGroups failed, or it left the metadata), and
+// that no other broker listed, is carried: one FindCoordinator for all
+// such groups says where each lives now. A group whose coordinator now is
+// a broker that answered ListGroups is read there as usual: the group
 // moved when its old coordinator failed, and the new one listed before it
-// had loaded the group) is read there as usual. Every other carried group
-// is in the snapshot with its id, its previous protocol type and its
-// previous partitions, and Err ("coordinator N did not answer ListGroups:
-// ..."): unknown this tick, not gone. It stays carried as long as its
-// coordinator cannot be asked.
+// had loaded the group; or its coordinator is up but answered
+// COORDINATOR_LOAD_IN_PROGRESS for its listing, and says per group which
+// ones it has loaded. Every other carried group is in the snapshot with
+// its id, its previous protocol type and its previous partitions, and Err
+// ("coordinator N did not answer ListGroups: ..."): unknown this tick, not
+// gone. It stays carried as long as its coordinator cannot be asked.
 //
 // The groups of a broker that fails at the first tick, or that had none at
 // the previous one, are unknown to the Source: only the broker's error
@@ -115,10 +116,16 @@ func (t *tick) list(ctx context.Context, md *kafka.MetadataResponse, last memory
 
 	seen := map[string]bool{}
 	var errs []error
+	var answeredCode []int32
 	for i, b := range ids {
 		l := listings[i]
 		if l.err != nil {
-			t.down[b] = l.err
+			t.unlisted[b] = l.err
+			if failed, _ := noAnswer(l.err); failed {
+				t.down[b] = l.err
+			} else {
+				answeredCode = append(answeredCode, b)
+			}
 			s.BrokerErrors = append(s.BrokerErrors, snapshot.BrokerError{Broker: b, Err: fmt.Errorf("list groups on broker %d: %w", b, l.err)})
 			errs = append(errs, fmt.Errorf("broker %d: %w", b, l.err))
 			continue
@@ -133,13 +140,14 @@ func (t *tick) list(ctx context.Context, md *kafka.MetadataResponse, last memory
 			t.coordinator[g.GroupID] = b
 		}
 	}
+	t.answered = append(t.answered, answeredCode...)
 	if len(t.answered) == 0 {
 		return nil, fmt.Errorf("no broker answered ListGroups: %w", errors.Join(errs...))
 	}
 
 	carried := map[string]error{}
 	for _, c := range slices.Sorted(maps.Keys(last.groups)) {
-		why := t.unusable(c)
+		why := t.unusable(c, true)
 		if why == nil {
 			continue
 		}
@@ -197,8 +205,10 @@ func (t *tick) listGroups(ctx context.Context, ids []int32) []brokerListing {
 
 // relocate finds the coordinators of the carried groups, one
 // FindCoordinator for all. A group whose coordinator answered ListGroups
-// this tick is left to be read there; the others are returned, each with
-// why it is unknown.
+// this tick (with its groups, or with an error code such as
+// COORDINATOR_LOAD_IN_PROGRESS: it is up, and says per group whether it
+// has loaded it) is left to be read there; the others are returned, each
+// with why it is unknown.
 func (t *tick) relocate(ctx context.Context, carried map[string]error) map[string]error {
 	if len(carried) == 0 {
 		return nil
@@ -213,7 +223,7 @@ func (t *tick) relocate(ctx context.Context, carried map[string]error) map[strin
 		case !ok:
 			unknown[id] = why
 		default:
-			if now := t.unusable(c); now != nil {
+			if now := t.unusable(c, false); now != nil {
 				// Still (or now) at a coordinator that cannot be asked.
 				unknown[id] = now
 			}

@@ -20,7 +20,9 @@ import (
 // group from brokers that speak Kafka 2.8's versions, the same offsets
 // either way. ApiVersions is asked once per broker, not every tick (kafka-go
 // asks it too, on each new connection: the concurrent fetches of Kafka 2.8
-// open more of them, so only batched ticks are checked).
+// open more of them, so only batched ticks are checked, and there, since the
+// three ListOffsets per leader run at once, a later tick may still open
+// one: the fewest of three ticks after the first must send none).
 func TestOffsetFetchBatching(t *testing.T) {
 	commits := map[string][]kafka.OffsetCommit{}
 	for i := range 40 {
@@ -31,7 +33,7 @@ func TestOffsetFetchBatching(t *testing.T) {
 		name         string
 		opts         []kfake.Opt
 		offsetFetch  func(coordinators int) int64
-		apiVersions2 int64 // ApiVersions of the second tick; -1 unchecked
+		apiVersions2 int64 // fewest ApiVersions of a tick after the first; -1 unchecked
 	}{
 		{"Kafka 3.0 and later", nil, func(coordinators int) int64 { return int64(coordinators) }, 0},
 		{"Kafka 2.8", []kfake.Opt{kfake.MaxVersions(kversion.V2_8_0())}, func(int) int64 { return 40 }, -1},
@@ -48,18 +50,22 @@ func TestOffsetFetchBatching(t *testing.T) {
 				t.Logf("the 40 groups have %d coordinators", len(coordinators))
 			}
 			r := fakeSource(t, addr, "")
-			first := r.Take(ctx, time.Now())
-			s := r.Take(ctx, time.Now())
-			for _, snap := range []snapshot.Snapshot{first, s} {
-				if snap.Err != nil || len(snap.Groups) != 40 {
-					t.Fatalf("snapshot: %v, %d groups", snap.Err, len(snap.Groups))
+			var s snapshot.Snapshot
+			apiVersions := int64(-1)
+			for i := range 4 {
+				s = r.Take(ctx, time.Now())
+				if s.Err != nil || len(s.Groups) != 40 {
+					t.Fatalf("snapshot: %v, %d groups", s.Err, len(s.Groups))
+				}
+				if n := s.Stats.RequestsByType["ApiVersions"]; i > 0 && (apiVersions < 0 || n < apiVersions) {
+					apiVersions = n
 				}
 			}
 			if got, want := s.Stats.RequestsByType["OffsetFetch"], tc.offsetFetch(len(coordinators)); got != want {
 				t.Errorf("OffsetFetch requests %d, want %d (%v)", got, want, s.Stats.RequestsByType)
 			}
-			if n := s.Stats.RequestsByType["ApiVersions"]; tc.apiVersions2 >= 0 && n != tc.apiVersions2 {
-				t.Errorf("second tick sent %d ApiVersions, want %d (%v)", n, tc.apiVersions2, s.Stats.RequestsByType)
+			if tc.apiVersions2 >= 0 && apiVersions != tc.apiVersions2 {
+				t.Errorf("ticks after the first sent at least %d ApiVersions, want %d (%v)", apiVersions, tc.apiVersions2, s.Stats.RequestsByType)
 			}
 			got := map[string]map[int32]int64{}
 			for _, g := range s.Groups {

@@ -55,23 +55,32 @@ func groupsOf(s snapshot.Snapshot) map[string]snapshot.Group {
 
 // TestListGroupsRetried: a broker whose ListGroups answers
 // COORDINATOR_LOAD_IN_PROGRESS (or COORDINATOR_NOT_AVAILABLE) twice is
-// asked again within the tick and its groups are read; one that keeps
-// answering so costs its own groups only, and is recorded as a broker
-// error, while the other brokers' groups are read.
+// asked again within the tick and its groups are listed. One that keeps
+// answering so is a broker error; the groups it listed at the previous
+// tick are carried, found at it (FindCoordinator), and read there group by
+// group, since it is up. At the first tick there is no previous one: its
+// groups are missing, and only its error tells of them.
 func TestListGroupsRetried(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		err   *kerr.Error
-		count int
+		name      string
+		err       *kerr.Error
+		count     int
+		firstTick bool // the fault is there from the first tick
 	}{
-		{"loading, twice", kerr.CoordinatorLoadInProgress, 2},
-		{"not available, twice", kerr.CoordinatorNotAvailable, 2},
-		{"loading, all tick long", kerr.CoordinatorLoadInProgress, -1},
+		{"loading, twice", kerr.CoordinatorLoadInProgress, 2, false},
+		{"not available, twice", kerr.CoordinatorNotAvailable, 2, false},
+		{"loading, all tick long", kerr.CoordinatorLoadInProgress, -1, false},
+		{"loading, all tick long, at the first tick", kerr.CoordinatorLoadInProgress, -1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			c, r := nineGroups(ctx, t)
+			if !tc.firstTick {
+				if s := r.Take(ctx, time.Now()); s.Err != nil || len(s.Groups) != 9 {
+					t.Fatalf("first tick: %v, %d groups", s.Err, len(s.Groups))
+				}
+			}
 			loading := c.CoordinatorFor("g0")
 			c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.ListGroups}, Nodes: []int32{loading}, TopLevel: true, Err: tc.err, Count: tc.count})
 
@@ -87,7 +96,7 @@ func TestListGroupsRetried(t *testing.T) {
 			}
 			groups := groupsOf(s)
 			wantGroups := 9
-			if tc.count < 0 {
+			if tc.firstTick {
 				wantGroups -= ofLoading
 			}
 			if len(groups) != wantGroups {
@@ -98,8 +107,9 @@ func TestListGroupsRetried(t *testing.T) {
 					t.Errorf("group %s not read whole: %v %+v", id, g.Err, g.Partitions)
 				}
 			}
-			if s.Stats.Retries != 2 || s.Stats.RequestsByType["ListGroups"] != 5 {
-				t.Errorf("retries %d, requests %v; want 2 retries, 5 ListGroups (3 brokers, the loading one thrice)", s.Stats.Retries, s.Stats.RequestsByType)
+			by := s.Stats.RequestsByType
+			if s.Stats.Retries != 2 || by["ListGroups"] != 5 {
+				t.Errorf("retries %d, requests %v; want 2 retries, 5 ListGroups (3 brokers, the loading one thrice)", s.Stats.Retries, by)
 			}
 			if tc.count > 0 {
 				if len(s.BrokerErrors) != 0 {
@@ -109,6 +119,9 @@ func TestListGroupsRetried(t *testing.T) {
 			}
 			if len(s.BrokerErrors) != 1 || s.BrokerErrors[0].Broker != loading || !errors.Is(s.BrokerErrors[0].Err, kafka.GroupLoadInProgress) || s.Stats.BrokerErrors != 1 {
 				t.Errorf("broker errors %+v (%d); want broker %d loading", s.BrokerErrors, s.Stats.BrokerErrors, loading)
+			}
+			if wantFind := map[bool]int64{false: 1, true: 0}[tc.firstTick]; by["FindCoordinator"] != wantFind {
+				t.Errorf("%d FindCoordinator, want %d: the carried groups are looked up at once", by["FindCoordinator"], wantFind)
 			}
 		})
 	}

@@ -86,9 +86,13 @@ type tick struct {
 	// silent holds the brokers that let a request time out, with its
 	// error.
 	silent map[int32]error
-	// down holds the brokers whose ListGroups failed, with why; answered
-	// the brokers whose ListGroups answered, in id order. Both are set by
-	// list and only read afterwards.
+	// unlisted holds the brokers whose ListGroups failed, with why; down
+	// those of them whose ListGroups got no answer at all (the others
+	// answered an error code: they are up, and are asked about groups one
+	// by one). answered are the brokers whose ListGroups answered, those
+	// that listed their groups first, in id order. All are set by list and
+	// only read afterwards.
+	unlisted map[int32]error
 	down     map[int32]error
 	answered []int32
 	// inMetadata holds the brokers of the tick's metadata.
@@ -103,8 +107,8 @@ func (r *Source) newTick() *tick {
 	if limit <= 0 {
 		limit = 16
 	}
-	return &tick{r: r, sem: make(chan struct{}, limit), silent: map[int32]error{}, down: map[int32]error{},
-		inMetadata: map[int32]bool{}, coordinator: map[string]int32{}}
+	return &tick{r: r, sem: make(chan struct{}, limit), silent: map[int32]error{}, unlisted: map[int32]error{},
+		down: map[int32]error{}, inMetadata: map[int32]bool{}, coordinator: map[string]int32{}}
 }
 
 func (r *Source) requestTimeoutOrDefault() time.Duration {
@@ -211,9 +215,11 @@ func (t *tick) send(ctx context.Context, req addressed) (kafka.Response, error) 
 }
 
 // unusable says why broker b is not to be asked about groups this tick:
-// its ListGroups failed, it is not in the metadata, or it is silent; nil
-// when it may be asked.
-func (t *tick) unusable(b int32) error {
+// its ListGroups got no answer, it is not in the metadata, or it is
+// silent; and, when listing is set, also when its ListGroups answered an
+// error code (it did not list its groups: see list). nil when none of
+// these holds.
+func (t *tick) unusable(b int32, listing bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
@@ -223,13 +229,15 @@ func (t *tick) unusable(b int32) error {
 		return fmt.Errorf("coordinator %d is not in the cluster metadata", b)
 	case t.silent[b] != nil:
 		return t.silent[b]
+	case listing && t.unlisted[b] != nil:
+		return fmt.Errorf("coordinator %d could not list its groups: %w", b, t.unlisted[b])
 	}
 	return nil
 }
 
 // askable returns the brokers to send a lookup to, FindCoordinator or
 // Metadata: those whose ListGroups answered and that are not silent, at
-// most n.
+// most n, those that listed their groups first.
 func (t *tick) askable(n int) []int32 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -274,7 +282,7 @@ func (t *tick) eachCoordinator(ctx context.Context, what string, ids []string, o
 		byCoordinator := map[int32][]string{}
 		for _, id := range ids {
 			c := t.coordinatorOf(id)
-			if err := t.unusable(c); err != nil {
+			if err := t.unusable(c, false); err != nil {
 				failed[id] = fmt.Errorf("%s %q: %w", what, id, err)
 				continue
 			}

@@ -32,8 +32,9 @@ type Snapshot struct {
 	// could not be read, or no broker answered ListGroups.
 	Err error
 	// BrokerErrors are the brokers that could not list their groups this
-	// tick, in broker order. Their groups are in Groups only as far as the
-	// previous tick knew them, with Err (see Group.Err).
+	// tick, in broker order. The groups they listed at the previous tick
+	// are still in Groups: read where they live now or, when their
+	// coordinator cannot be asked, with Err (see Group.Err).
 	BrokerErrors []BrokerError
 	// Stats counts what the tick saw and did.
 	Stats Stats
