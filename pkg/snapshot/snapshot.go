@@ -110,7 +110,9 @@ type Group struct {
 	Members      []Member
 	// Partitions in (topic, partition) order: every partition the group has
 	// committed to, plus every partition assigned to a member that has no
-	// commit yet.
+	// commit yet. When its commits could not be read, the partitions the
+	// previous tick knew and the assigned ones, with Err (see
+	// Partition.Err).
 	Partitions []Partition
 	// Err is set when part of the group could not be read; the group is still
 	// reported with what was read. A group whose coordinator could not be
