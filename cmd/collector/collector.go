@@ -30,7 +30,7 @@ func newCollector(ctx context.Context, cfg Config, log *slog.Logger) (*program, 
 	p.core = &collector.Collector{Timeout: cfg.TickTimeout, Metrics: collector.NewMetrics(), Log: log,
 		LastRun: &service.LastRun{Noun: "tick", OKNamesRun: true}}
 	for _, cl := range cfg.Clusters {
-		src, err := kafkasource.New(cl.source(cfg.KafkaTimeout, cfg.FetchConcurrency))
+		src, err := kafkasource.New(cl.source(cfg.KafkaTimeout, cfg.KafkaRequestTimeout, cfg.FetchConcurrency))
 		if err != nil {
 			return nil, err
 		}

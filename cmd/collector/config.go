@@ -25,8 +25,9 @@ type Config struct {
 	// Schedule is a cron spec for envconf.ScheduleParser.
 	Schedule string
 	// TickTimeout bounds one whole tick (every cluster, the write included);
-	// KafkaTimeout bounds one Kafka request.
-	TickTimeout, KafkaTimeout time.Duration
+	// KafkaTimeout bounds connecting to a broker (TLS and SASL included);
+	// KafkaRequestTimeout bounds one Kafka request's round trip.
+	TickTimeout, KafkaTimeout, KafkaRequestTimeout time.Duration
 	// FetchConcurrency bounds the per-group offset fetches in flight at once
 	// for one cluster.
 	FetchConcurrency int
@@ -85,13 +86,14 @@ type collectorEnv struct {
 	} `split_words:"true"`
 	Elasticsearch envconf.ESEnv `split_words:"true"`
 	Collector     struct {
-		Schedule         string `split_words:"true" default:"@every 30s" desc:"When to take snapshots, as a cron spec: a descriptor (@every 30s, @hourly), 5 fields (*/5 * * * *: minute, hour, day of month, month, day of week) or 6 fields with a leading seconds field (*/15 * * * * *)."`
-		TickTimeout      string `split_words:"true" default:"25s" desc:"Time limit of one whole tick, every cluster and the write included."`
-		KafkaTimeout     string `split_words:"true" default:"10s" desc:"Time limit of one Kafka request, and of connecting to a broker (TLS and SASL included)."`
-		FetchConcurrency string `split_words:"true" default:"16" desc:"Most per-group offset fetches in flight at once, per cluster, on brokers before Kafka 3.0 (later brokers answer all of a coordinator's groups in one request)."`
-		SpoolDir         string `split_words:"true" default:"lagwatch-spool" desc:"Directory for snapshots not yet written to Elasticsearch."`
-		SpoolMaxBytes    string `split_words:"true" default:"256MiB" desc:"Most bytes the spool may hold: a number of bytes, or a number followed by KiB, MiB or GiB (KB, MB, GB are rejected as ambiguous)."`
-		MetricsAddr      string `split_words:"true" default:":9308" keep_empty:"true" desc:"Listen address ([host]:port, numeric port) of the Prometheus /metrics and the /healthz endpoints."`
+		Schedule            string `split_words:"true" default:"@every 30s" desc:"When to take snapshots, as a cron spec: a descriptor (@every 30s, @hourly), 5 fields (*/5 * * * *: minute, hour, day of month, month, day of week) or 6 fields with a leading seconds field (*/15 * * * * *)."`
+		TickTimeout         string `split_words:"true" default:"25s" desc:"Time limit of one whole tick, every cluster and the write included. Each cluster's read has three quarters of it, the rest is for writing what was read."`
+		KafkaTimeout        string `split_words:"true" default:"10s" desc:"Time limit of connecting to a broker (TLS and SASL included)."`
+		KafkaRequestTimeout string `split_words:"true" default:"10s" desc:"Time limit of one Kafka request, from sending it to its answer. A broker that lets one time out is not asked again in that tick: its groups and partitions are recorded as unknown, the others are read."`
+		FetchConcurrency    string `split_words:"true" default:"16" desc:"Most per-group offset fetches in flight at once, per cluster, on brokers before Kafka 3.0 (later brokers answer all of a coordinator's groups in one request)."`
+		SpoolDir            string `split_words:"true" default:"lagwatch-spool" desc:"Directory for snapshots not yet written to Elasticsearch."`
+		SpoolMaxBytes       string `split_words:"true" default:"256MiB" desc:"Most bytes the spool may hold: a number of bytes, or a number followed by KiB, MiB or GiB (KB, MB, GB are rejected as ambiguous)."`
+		MetricsAddr         string `split_words:"true" default:":9308" keep_empty:"true" desc:"Listen address ([host]:port, numeric port) of the Prometheus /metrics and the /healthz endpoints."`
 	} `split_words:"true"`
 	Log envconf.LogEnv `split_words:"true"`
 }
@@ -156,15 +158,16 @@ func loadConfig() (Config, error) {
 	}
 	col, n := env.Collector, vars.Collector
 	cfg := Config{
-		Clusters:         clusters,
-		Elasticsearch:    env.Elasticsearch.Parse(&ps),
-		Schedule:         col.Schedule,
-		TickTimeout:      envconf.Parse(&ps, n.TickTimeout, col.TickTimeout, envconf.Duration),
-		KafkaTimeout:     envconf.Parse(&ps, n.KafkaTimeout, col.KafkaTimeout, envconf.Duration),
-		FetchConcurrency: envconf.Parse(&ps, n.FetchConcurrency, col.FetchConcurrency, envconf.Int),
-		SpoolDir:         col.SpoolDir,
-		SpoolMaxBytes:    envconf.Parse(&ps, n.SpoolMaxBytes, col.SpoolMaxBytes, envconf.Bytes),
-		MetricsAddr:      col.MetricsAddr,
+		Clusters:            clusters,
+		Elasticsearch:       env.Elasticsearch.Parse(&ps),
+		Schedule:            col.Schedule,
+		TickTimeout:         envconf.Parse(&ps, n.TickTimeout, col.TickTimeout, envconf.Duration),
+		KafkaTimeout:        envconf.Parse(&ps, n.KafkaTimeout, col.KafkaTimeout, envconf.Duration),
+		KafkaRequestTimeout: envconf.Parse(&ps, n.KafkaRequestTimeout, col.KafkaRequestTimeout, envconf.Duration),
+		FetchConcurrency:    envconf.Parse(&ps, n.FetchConcurrency, col.FetchConcurrency, envconf.Int),
+		SpoolDir:            col.SpoolDir,
+		SpoolMaxBytes:       envconf.Parse(&ps, n.SpoolMaxBytes, col.SpoolMaxBytes, envconf.Bytes),
+		MetricsAddr:         col.MetricsAddr,
 	}
 	cfg.LogLevel, cfg.LogFormat = env.Log.Parse(&ps)
 
@@ -314,10 +317,15 @@ func (c Config) validate() envconf.Problems {
 	n := vars.Collector
 	envconf.Schedule(&ps, n.Schedule, c.Schedule)
 	envconf.Positive(&ps, n.TickTimeout, c.TickTimeout)
-	if c.KafkaTimeout <= 0 {
-		envconf.Positive(&ps, n.KafkaTimeout, c.KafkaTimeout)
-	} else if c.TickTimeout > 0 && c.KafkaTimeout > c.TickTimeout {
-		ps.Add(n.KafkaTimeout, "%v is longer than %s (%v)", c.KafkaTimeout, n.TickTimeout, c.TickTimeout)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{n.KafkaTimeout, c.KafkaTimeout}, {n.KafkaRequestTimeout, c.KafkaRequestTimeout}} {
+		if d.v <= 0 {
+			envconf.Positive(&ps, d.name, d.v)
+		} else if c.TickTimeout > 0 && d.v > c.TickTimeout {
+			ps.Add(d.name, "%v is longer than %s (%v)", d.v, n.TickTimeout, c.TickTimeout)
+		}
 	}
 	envconf.Between(&ps, n.FetchConcurrency, c.FetchConcurrency, 1, 1024)
 	if strings.TrimSpace(c.SpoolDir) == "" {
@@ -411,6 +419,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("schedule", c.Schedule),
 		slog.Duration("tick_timeout", c.TickTimeout),
 		slog.Duration("kafka_timeout", c.KafkaTimeout),
+		slog.Duration("kafka_request_timeout", c.KafkaRequestTimeout),
 		slog.Int("fetch_concurrency", c.FetchConcurrency),
 		slog.String("spool_dir", c.SpoolDir),
 		slog.Int64("spool_max_bytes", c.SpoolMaxBytes),

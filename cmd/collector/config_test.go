@@ -66,15 +66,16 @@ func TestLoadConfigDefaults(t *testing.T) {
 			Namespace: "default",
 			Retention: 30 * 24 * time.Hour,
 		},
-		Schedule:         "@every 30s",
-		TickTimeout:      25 * time.Second,
-		KafkaTimeout:     10 * time.Second,
-		FetchConcurrency: 16,
-		SpoolDir:         "lagwatch-spool",
-		SpoolMaxBytes:    256 << 20,
-		MetricsAddr:      ":9308",
-		LogLevel:         slog.LevelInfo,
-		LogFormat:        "json",
+		Schedule:            "@every 30s",
+		TickTimeout:         25 * time.Second,
+		KafkaTimeout:        10 * time.Second,
+		KafkaRequestTimeout: 10 * time.Second,
+		FetchConcurrency:    16,
+		SpoolDir:            "lagwatch-spool",
+		SpoolMaxBytes:       256 << 20,
+		MetricsAddr:         ":9308",
+		LogLevel:            slog.LevelInfo,
+		LogFormat:           "json",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("loadConfig()\n got: %s\nwant: %s", got, want)
@@ -92,7 +93,7 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 	for _, k := range []string{
 		"KAFKA_CLUSTERS", "KAFKA_CLUSTER_NAME", "KAFKA_TLS_ENABLED", "KAFKA_SASL_MECHANISM",
 		"ELASTICSEARCH_NAMESPACE", "ELASTICSEARCH_RETENTION", "COLLECTOR_SCHEDULE",
-		"COLLECTOR_TICK_TIMEOUT", "COLLECTOR_KAFKA_TIMEOUT", "COLLECTOR_FETCH_CONCURRENCY",
+		"COLLECTOR_TICK_TIMEOUT", "COLLECTOR_KAFKA_TIMEOUT", "COLLECTOR_KAFKA_REQUEST_TIMEOUT", "COLLECTOR_FETCH_CONCURRENCY",
 		"COLLECTOR_SPOOL_DIR", "COLLECTOR_SPOOL_MAX_BYTES", "COLLECTOR_METRICS_ADDR",
 		"LOG_LEVEL", "LOG_FORMAT",
 	} {
@@ -104,7 +105,8 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 		t.Fatalf("loadConfig: %v", err)
 	}
 	if got.Clusters[0].Name != "default" || got.Schedule != "@every 30s" || got.SpoolMaxBytes != 256<<20 ||
-		got.Elasticsearch.Retention != 30*24*time.Hour || got.LogFormat != "json" || got.FetchConcurrency != 16 {
+		got.Elasticsearch.Retention != 30*24*time.Hour || got.LogFormat != "json" || got.FetchConcurrency != 16 ||
+		got.KafkaRequestTimeout != 10*time.Second {
 		t.Errorf("empty variables did not take their defaults: %s", got)
 	}
 	if got.MetricsAddr != "" {
@@ -336,9 +338,12 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"tick timeout zero", with("COLLECTOR_TICK_TIMEOUT", "0s"), "COLLECTOR_TICK_TIMEOUT", "greater than 0", "a tick needs time"},
 		{"tick timeout negative", with("COLLECTOR_TICK_TIMEOUT", "-5s"), "COLLECTOR_TICK_TIMEOUT", "greater than 0", "negative"},
 		{"tick timeout no unit", with("COLLECTOR_TICK_TIMEOUT", "25"), "COLLECTOR_TICK_TIMEOUT", "not a duration", "units are required"},
-		{"kafka timeout zero", with("COLLECTOR_KAFKA_TIMEOUT", "0"), "COLLECTOR_KAFKA_TIMEOUT", "greater than 0", "a request needs time"},
+		{"kafka timeout zero", with("COLLECTOR_KAFKA_TIMEOUT", "0"), "COLLECTOR_KAFKA_TIMEOUT", "greater than 0", "a connection needs time"},
 		{"kafka timeout negative", with("COLLECTOR_KAFKA_TIMEOUT", "-1m"), "COLLECTOR_KAFKA_TIMEOUT", "greater than 0", "negative"},
-		{"kafka timeout over tick", with("COLLECTOR_KAFKA_TIMEOUT", "30s"), "COLLECTOR_KAFKA_TIMEOUT", "longer than COLLECTOR_TICK_TIMEOUT", "one request cannot outlast the tick"},
+		{"kafka timeout over tick", with("COLLECTOR_KAFKA_TIMEOUT", "30s"), "COLLECTOR_KAFKA_TIMEOUT", "longer than COLLECTOR_TICK_TIMEOUT", "one connection cannot outlast the tick"},
+		{"request timeout zero", with("COLLECTOR_KAFKA_REQUEST_TIMEOUT", "0"), "COLLECTOR_KAFKA_REQUEST_TIMEOUT", "greater than 0", "a request needs time"},
+		{"request timeout no unit", with("COLLECTOR_KAFKA_REQUEST_TIMEOUT", "10"), "COLLECTOR_KAFKA_REQUEST_TIMEOUT", "not a duration", "units are required"},
+		{"request timeout over tick", with("COLLECTOR_KAFKA_REQUEST_TIMEOUT", "26s"), "COLLECTOR_KAFKA_REQUEST_TIMEOUT", "longer than COLLECTOR_TICK_TIMEOUT", "one request cannot outlast the tick"},
 		{"concurrency zero", with("COLLECTOR_FETCH_CONCURRENCY", "0"), "COLLECTOR_FETCH_CONCURRENCY", "between 1 and 1024", "nothing would be fetched"},
 		{"concurrency too high", with("COLLECTOR_FETCH_CONCURRENCY", "1025"), "COLLECTOR_FETCH_CONCURRENCY", "between 1 and 1024", "upper bound"},
 		{"concurrency word", with("COLLECTOR_FETCH_CONCURRENCY", "many"), "COLLECTOR_FETCH_CONCURRENCY", "not a whole number", "not a number"},

@@ -8,12 +8,12 @@ import (
 )
 
 // source is what kafkasource needs to read this cluster: brokers, TLS, SASL,
-// the group filter, and the variable prefix its errors name (they never
-// contain the password).
-func (c ClusterConfig) source(dialTimeout time.Duration, concurrency int) kafkasource.Cluster {
+// the group filter, the timeouts, and the variable prefix its errors name
+// (they never contain the password).
+func (c ClusterConfig) source(dialTimeout, requestTimeout time.Duration, concurrency int) kafkasource.Cluster {
 	kc := kafkasource.Cluster{
 		Name: c.Name, Brokers: c.Brokers, VarPrefix: c.prefix(),
-		Filter: c.GroupFilter(), Concurrency: concurrency, DialTimeout: dialTimeout,
+		Filter: c.GroupFilter(), Concurrency: concurrency, DialTimeout: dialTimeout, RequestTimeout: requestTimeout,
 	}
 	if c.TLS != nil {
 		f := c.TLS.files()

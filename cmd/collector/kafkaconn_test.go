@@ -35,9 +35,9 @@ func TestSource(t *testing.T) {
 		SASL:       &SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "u", Password: "p"},
 		GroupAllow: regexp.MustCompile("^orders-"),
 	}
-	got := c.source(7*time.Second, 3)
+	got := c.source(7*time.Second, 4*time.Second, 3)
 	if got.Name != "prod" || strings.Join(got.Brokers, ",") != "p1:9092,p2:9092" || got.VarPrefix != "KAFKA_PROD_" ||
-		got.DialTimeout != 7*time.Second || got.Concurrency != 3 || got.ClientID != "" {
+		got.DialTimeout != 7*time.Second || got.RequestTimeout != 4*time.Second || got.Concurrency != 3 || got.ClientID != "" {
 		t.Errorf("source = %+v", got)
 	}
 	if got.TLS == nil || *got.TLS != (kafkasource.TLSFiles{CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey, InsecureSkipVerify: true}) {
@@ -55,7 +55,7 @@ func TestSource(t *testing.T) {
 	}
 	src.Close()
 
-	plain := ClusterConfig{Name: "default", Brokers: []string{"k:9092"}}.source(time.Second, 1)
+	plain := ClusterConfig{Name: "default", Brokers: []string{"k:9092"}}.source(time.Second, time.Second, 1)
 	if plain.TLS != nil || plain.SASL != nil || plain.VarPrefix != "KAFKA_" {
 		t.Errorf("plaintext cluster = %+v; want no TLS, no SASL, prefix KAFKA_", plain)
 	}
@@ -73,7 +73,7 @@ func TestSource(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ClusterConfig{Name: "prod", Prefix: "KAFKA_PROD_", Brokers: []string{"k:9092"}, TLS: tc.tls, SASL: tc.sasl}
-			_, err := kafkasource.New(c.source(time.Second, 1))
+			_, err := kafkasource.New(c.source(time.Second, time.Second, 1))
 			var fe *envconf.FieldError
 			if !errors.As(err, &fe) || fe.Var != tc.wantVar || !strings.HasPrefix(err.Error(), tc.wantVar+": ") {
 				t.Fatalf("%s: err = %v, want a field error on %s", tc.reason, err, tc.wantVar)

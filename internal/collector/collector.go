@@ -47,12 +47,15 @@ type Sink interface {
 // required; LastRun is optional. A Collector runs one tick at a time (the
 // schedule sees to that).
 type Collector struct {
-	// Sources are read concurrently, one snapshot each, and written in
-	// this order.
+	// Sources are read concurrently, one snapshot each, and each snapshot
+	// is written as soon as it is read: one cluster that is slow to answer
+	// never holds up another's write.
 	Sources []Source
 	Sink    Sink
 	// Timeout bounds a whole tick: reading, installing templates, writing.
-	// It must be positive.
+	// It must be positive. Each cluster's read has a deadline of its own,
+	// three quarters of it (readShare), so that what a slow cluster read is
+	// still written, or spooled, within the tick.
 	Timeout time.Duration
 	Metrics *Metrics
 	Log     *slog.Logger
@@ -76,6 +79,10 @@ type Result struct {
 // errors are counted and logged but are part of a successful tick.
 func (c *Collector) Tick(ctx context.Context) (Result, error) { return c.TickAt(ctx, time.Now()) }
 
+// readShare is the share of Timeout each cluster's read may take; the rest
+// is left to write what it read.
+const readShare = 0.75
+
 // TickAt is Tick with the snapshots' time taken from at (truncated to the
 // second) rather than from the clock: the instant a scheduled tick was
 // planned for, so that collectors of one cluster on one schedule aligned to
@@ -87,29 +94,35 @@ func (c *Collector) TickAt(ctx context.Context, at time.Time) (Result, error) {
 
 	// Kafka first, with the templates (while they are not in) installing
 	// alongside: an Elasticsearch that hangs must not eat the time the reads
-	// need (what was read can always be spooled).
+	// need (what was read can always be spooled). The first read to end
+	// waits for the installation; every write comes after it.
 	c.Sink.StartInstall()
-	snaps := make([]snapshot.Snapshot, len(c.Sources))
-	readDone := make([]time.Duration, len(c.Sources))
+	var installed sync.Once
+	awaitInstall := func() {
+		installed.Do(func() {
+			if err := c.Sink.AwaitInstall(ctx); err != nil {
+				c.Log.Warn("index templates not installed yet; snapshots spool until Elasticsearch answers", "err", err)
+			}
+		})
+	}
+	readTimeout := time.Duration(float64(c.Timeout) * readShare)
+	sums := make([]Summary, len(c.Sources))
 	var wg sync.WaitGroup
 	for i, src := range c.Sources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			snaps[i] = src.Take(ctx, at)
-			readDone[i] = time.Since(start)
-		}()
+		wg.Go(func() {
+			readCtx, cancelRead := context.WithTimeout(ctx, readTimeout)
+			s := src.Take(readCtx, at)
+			cancelRead()
+			readTook := time.Since(start)
+			awaitInstall()
+			sums[i] = c.write(ctx, s, readTook, start)
+		})
 	}
 	wg.Wait()
 
-	if err := c.Sink.AwaitInstall(ctx); err != nil {
-		c.Log.Warn("index templates not installed yet; snapshots spool until Elasticsearch answers", "err", err)
-	}
-
 	var res Result
 	var errs []error
-	for i, s := range snaps {
-		sum := c.write(ctx, s, readDone[i], start)
+	for _, sum := range sums {
 		if sum.Err != nil {
 			errs = append(errs, sum.Err)
 		} else {

@@ -232,9 +232,12 @@ func TestClusterNotRead(t *testing.T) {
 	if len(sink.snaps) != 1 || sink.snaps[0].Cluster != "up" {
 		t.Errorf("sink got %+v, want only the up cluster's snapshot", sink.snaps)
 	}
-	if len(sink.ticks) != 2 || sink.ticks[0].Cluster != "down" || sink.ticks[0].Result != "error" ||
-		sink.ticks[0].Error != "dial tcp: connection refused" || sink.ticks[1].Result != "ok" {
-		t.Errorf("tick documents %+v; want down (error, with its message), then up (ok)", sink.ticks)
+	ticks := map[string]esindex.TickDoc{}
+	for _, td := range sink.ticks {
+		ticks[td.Cluster] = td
+	}
+	if len(sink.ticks) != 2 || ticks["down"].Result != "error" || ticks["down"].Error != "dial tcp: connection refused" || ticks["up"].Result != "ok" {
+		t.Errorf("tick documents %+v; want down (error, with its message) and up (ok)", sink.ticks)
 	}
 	if testutil.ToFloat64(c.Metrics.kafkaErrors.WithLabelValues("down", "cluster")) != 1 || testutil.ToFloat64(c.Metrics.ticks.WithLabelValues("down", "error")) != 1 ||
 		testutil.ToFloat64(c.Metrics.ticks.WithLabelValues("up", "ok")) != 1 {
@@ -243,13 +246,16 @@ func TestClusterNotRead(t *testing.T) {
 	if n := testutil.CollectAndCount(c.Metrics.groups); n != 1 {
 		t.Errorf("%d groups series, want only the read cluster's", n)
 	}
-	lines := logLines(t, logs)
-	if len(lines) != 2 || lines[0]["msg"] != "tick failed: cluster not read" || lines[0]["level"] != "ERROR" ||
-		lines[0]["err"] != "dial tcp: connection refused" || lines[0]["cluster"] != "down" || lines[1]["msg"] != "tick" {
-		t.Errorf("log %v; want the down cluster's error line, then the up cluster's tick", lines)
+	lines := map[any]logLine{}
+	for _, l := range logLines(t, logs) {
+		lines[l["cluster"]] = l
 	}
-	if _, ok := lines[0]["written"]; ok {
-		t.Errorf("the line of a cluster not read counts documents: %v", lines[0])
+	if down := lines["down"]; len(lines) != 2 || down["msg"] != "tick failed: cluster not read" || down["level"] != "ERROR" ||
+		down["err"] != "dial tcp: connection refused" || lines["up"]["msg"] != "tick" {
+		t.Errorf("log %v; want the down cluster's error line and the up cluster's tick", lines)
+	}
+	if _, ok := lines["down"]["written"]; ok {
+		t.Errorf("the line of a cluster not read counts documents: %v", lines["down"])
 	}
 	if _, err := c.LastRun.Last(); err == nil {
 		t.Error("the failed tick is not recorded for /healthz")
@@ -345,8 +351,8 @@ func TestSpooled(t *testing.T) {
 }
 
 // TestClustersReadConcurrently: every cluster's read is under way before
-// any ends (a sequential tick would wait here until its timeout), and the
-// snapshots are written in the order of the sources.
+// any ends (a sequential tick would wait here until its timeout), and every
+// snapshot is written once.
 func TestClustersReadConcurrently(t *testing.T) {
 	const n = 4
 	started, release := make(chan struct{}), make(chan struct{})
@@ -370,9 +376,13 @@ func TestClustersReadConcurrently(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	for i, s := range sink.snaps {
-		if want := sources[i].(*fakeSource).snap.Cluster; s.Cluster != want {
-			t.Errorf("write %d is %s, want %s: not in the order of the sources", i, s.Cluster, want)
+	written := map[string]int{}
+	for _, s := range sink.snaps {
+		written[s.Cluster]++
+	}
+	for _, src := range sources {
+		if name := src.(*fakeSource).snap.Cluster; written[name] != 1 {
+			t.Errorf("cluster %s written %d times, want once", name, written[name])
 		}
 	}
 	if len(sink.snaps) != n || len(sink.ticks) != n {
@@ -383,5 +393,76 @@ func TestClustersReadConcurrently(t *testing.T) {
 		if !s.Time.Equal(sink.snaps[0].Time) {
 			t.Errorf("snapshot times differ: %s and %s", s.Time, sink.snaps[0].Time)
 		}
+	}
+}
+
+// hangingSource answers Take only when its context ends, as a cluster whose
+// brokers accept connections and never answer, and records the deadline it
+// was given.
+type hangingSource struct {
+	cluster  string
+	deadline time.Time
+}
+
+func (h *hangingSource) Take(ctx context.Context, at time.Time) snapshot.Snapshot {
+	h.deadline, _ = ctx.Deadline()
+	<-ctx.Done()
+	return snapshot.Snapshot{Cluster: h.cluster, Time: at.Truncate(time.Second), Err: ctx.Err()}
+}
+
+// TestHangingClusterCostsOnlyItself: one cluster that never answers and one
+// that does. The one that answers is written at once, without waiting for
+// the other; the other's read ends at a deadline of its own, before the
+// tick's, so that its tick document is still written within the tick.
+func TestHangingClusterCostsOnlyItself(t *testing.T) {
+	sink := &fakeSink{}
+	hanging := &hangingSource{cluster: "hanging"}
+	c, _ := newCollector(sink, hanging, &fakeSource{snap: twoGroups("up")})
+	c.Timeout = 2 * time.Second
+	start := time.Now()
+	_, err := c.Tick(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `cluster "hanging": context deadline exceeded`) || strings.Contains(err.Error(), `"up"`) {
+		t.Errorf("Tick error %v; want the hanging cluster's deadline only", err)
+	}
+	if limit := start.Add(c.Timeout); hanging.deadline.IsZero() || !hanging.deadline.Before(limit.Add(-c.Timeout/5)) {
+		t.Errorf("the hanging cluster's read deadline %s; want one of its own, well before the tick's %s", hanging.deadline, limit)
+	}
+	if len(sink.snaps) != 1 || sink.snaps[0].Cluster != "up" {
+		t.Errorf("snapshots written %+v; want the up cluster's", sink.snaps)
+	}
+	if len(sink.ticks) != 2 || sink.ticks[0].Cluster != "up" || sink.ticks[0].Result != "ok" ||
+		sink.ticks[1].Cluster != "hanging" || sink.ticks[1].Result != "error" {
+		t.Errorf("tick documents %+v; want up's (ok) first, written while the other read, then hanging's (error)", sink.ticks)
+	}
+}
+
+// TestBrokerErrorsCounted: a snapshot with a broker that could not list its
+// groups and items asked again. Each broker error has a Warn line of its
+// own with its reason; the tick line, the tick document and the metrics
+// count both.
+func TestBrokerErrorsCounted(t *testing.T) {
+	snap := twoGroups("prod")
+	snap.BrokerErrors = []snapshot.BrokerError{{Broker: 2, Err: errors.New("list groups on broker 2: unexpected EOF")}}
+	snap.Stats.BrokerErrors, snap.Stats.Retries = 1, 3
+	sink := &fakeSink{}
+	c, logs := newCollector(sink, &fakeSource{snap: snap})
+	if _, err := c.Tick(context.Background()); err != nil {
+		t.Fatalf("a broker error failed the tick: %v", err)
+	}
+	lines := logLines(t, logs)
+	if len(lines) != 2 {
+		t.Fatalf("log %v; want the broker's line and the tick's", lines)
+	}
+	if b := lines[0]; b["level"] != "WARN" || b["cluster"] != "prod" || b["broker"] != 2.0 || b["err"] != "list groups on broker 2: unexpected EOF" {
+		t.Errorf("broker line %v", b)
+	}
+	if l := lines[1]; l["msg"] != "tick" || l["broker_errors"] != 1.0 || l["kafka_retries"] != 3.0 {
+		t.Errorf("tick line %v; want broker_errors 1, kafka_retries 3", l)
+	}
+	if td := sink.ticks[0]; td.BrokerErrors != 1 || td.Retries != 3 {
+		t.Errorf("tick document %+v; want 1 broker error, 3 retries", td)
+	}
+	if testutil.ToFloat64(c.Metrics.kafkaErrors.WithLabelValues("prod", "broker")) != 1 || testutil.ToFloat64(c.Metrics.kafkaRetries.WithLabelValues("prod")) != 3 {
+		t.Error("the broker error or the retries are not counted")
 	}
 }

@@ -17,6 +17,7 @@ type Metrics struct {
 	groups        *prometheus.GaugeVec
 	partitions    *prometheus.GaugeVec
 	kafkaRequests *prometheus.CounterVec
+	kafkaRetries  *prometheus.CounterVec
 	kafkaErrors   *prometheus.CounterVec
 	negativeLags  *prometheus.CounterVec
 	docs          *prometheus.CounterVec
@@ -48,7 +49,10 @@ func NewMetrics() *Metrics {
 		groups:        gauges("groups", "Consumer groups seen in the cluster's last tick.", "cluster"),
 		partitions:    gauges("partitions", "Group partitions (offsets documents) seen in the cluster's last tick.", "cluster"),
 		kafkaRequests: counters("kafka_requests_total", "Kafka requests sent.", "cluster"),
-		kafkaErrors: counters("kafka_errors_total", "Kafka failures by scope: cluster (nothing read), group, partition, txn_read (a transaction-marker read that failed: the readable lag stays an upper bound).",
+		kafkaRetries: counters("kafka_retries_total",
+			"Items asked again within a tick after a failure (a broker's group list, a group, a partition's log offsets).", "cluster"),
+		kafkaErrors: counters("kafka_errors_total",
+			"Kafka failures by scope: cluster (nothing read), broker (its groups not listed), group, partition, txn_read (a transaction-marker read that failed: the readable lag stays an upper bound).",
 			"cluster", "scope"),
 		negativeLags: counters("negative_lags_total",
 			"Partitions whose log-end offset read below the committed offset; stored as lag 0.", "cluster"),
@@ -59,7 +63,7 @@ func NewMetrics() *Metrics {
 		spoolBytes:    prometheus.NewGauge(prometheus.GaugeOpts(opts("spool_bytes", "Bytes waiting in the on-disk spool."))),
 	}
 	m.reg = service.NewRegistry(m.tickDuration, m.ticks, m.lastSuccess, m.groups, m.partitions, m.kafkaRequests,
-		m.kafkaErrors, m.negativeLags, m.docs, m.spoolSegments, m.spoolBytes)
+		m.kafkaRetries, m.kafkaErrors, m.negativeLags, m.docs, m.spoolSegments, m.spoolBytes)
 	return m
 }
 
@@ -71,6 +75,8 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 func (m *Metrics) observe(s Summary) {
 	cl := s.Cluster
 	m.kafkaRequests.WithLabelValues(cl).Add(float64(s.Stats.Requests))
+	m.kafkaRetries.WithLabelValues(cl).Add(float64(s.Stats.Retries))
+	m.kafkaErrors.WithLabelValues(cl, "broker").Add(float64(s.Stats.BrokerErrors))
 	m.negativeLags.WithLabelValues(cl).Add(float64(s.Stats.NegativeLags))
 	m.kafkaErrors.WithLabelValues(cl, "group").Add(float64(s.Stats.GroupErrors))
 	m.kafkaErrors.WithLabelValues(cl, "txn_read").Add(float64(s.Stats.TxnReadErrors))

@@ -27,6 +27,9 @@ type Summary struct {
 	// Snapshot counts. PartitionErrors counts partitions whose Err is set.
 	Groups, Partitions, PartitionErrors int
 	Stats                               snapshot.Stats
+	// BrokerErrors are the snapshot's: brokers that could not list their
+	// groups.
+	BrokerErrors []snapshot.BrokerError
 	// ReadErr is the snapshot's Err: the cluster was not read, nothing was
 	// written.
 	ReadErr error
@@ -47,7 +50,8 @@ type Summary struct {
 
 // summarize counts what s holds.
 func summarize(s snapshot.Snapshot, readTook time.Duration) Summary {
-	sum := Summary{Cluster: s.Cluster, Time: s.Time, Groups: len(s.Groups), Stats: s.Stats, ReadErr: s.Err, ReadDuration: readTook}
+	sum := Summary{Cluster: s.Cluster, Time: s.Time, Groups: len(s.Groups), Stats: s.Stats, BrokerErrors: s.BrokerErrors,
+		ReadErr: s.Err, ReadDuration: readTook}
 	for _, g := range s.Groups {
 		sum.Partitions += len(g.Partitions)
 		for _, p := range g.Partitions {
@@ -92,6 +96,7 @@ func tickDoc(s Summary, tickTook time.Duration, segments int, bytes int64) esind
 		TickDuration: tickTook, ReadDuration: s.ReadDuration,
 		Groups: s.Groups, Partitions: s.Partitions, KafkaRequests: s.Stats.Requests,
 		GroupErrors: s.Stats.GroupErrors, PartitionErrors: s.PartitionErrors, NegativeLags: s.Stats.NegativeLags,
+		BrokerErrors: s.Stats.BrokerErrors, Retries: s.Stats.Retries,
 		Written: s.Write.Indexed, Duplicates: s.Write.Duplicates, Failed: s.Write.Failed,
 		Spooled: s.Write.Spooled, Replayed: s.Write.Replayed, Dropped: s.Write.Dropped,
 		SpoolSegments: segments, SpoolBytes: bytes}
@@ -108,11 +113,16 @@ func tickDoc(s Summary, tickTook time.Duration, segments int, bytes int64) esind
 // logSummary writes the cluster's tick line, the one place it is written:
 // Info "tick" when all went well, Warn when the documents were spooled,
 // Error when the tick failed. Documents lost for good get an Error line of
-// their own as well.
+// their own as well, and so does each broker that could not list its groups
+// (a Warn line: the tick goes on without them). Group and partition errors
+// are counted here and written on their documents.
 func logSummary(log *slog.Logger, s Summary) {
+	for _, b := range s.BrokerErrors {
+		log.Warn("broker not read: its groups are unknown this tick", "cluster", s.Cluster, "broker", b.Broker, "err", b.Err)
+	}
 	attrs := []any{"cluster", s.Cluster, "groups", s.Groups, "partitions", s.Partitions,
 		"kafka_requests", s.Stats.Requests, "kafka_requests_by_type", s.Stats.RequestsByType, "group_errors", s.Stats.GroupErrors, "partition_errors", s.PartitionErrors,
-		"negative_lags", s.Stats.NegativeLags, "read_duration", s.ReadDuration}
+		"broker_errors", s.Stats.BrokerErrors, "kafka_retries", s.Stats.Retries, "negative_lags", s.Stats.NegativeLags, "read_duration", s.ReadDuration}
 	if s.Stats.TxnReads > 0 {
 		attrs = append(attrs, "txn_reads", s.Stats.TxnReads)
 	}

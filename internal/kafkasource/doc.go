@@ -6,6 +6,14 @@
 // requests that took. What it reads comes out as a snapshot.Snapshot; the
 // lag arithmetic over it lives in pkg/snapshot.
 //
+// A failure costs its own items only: a broker that cannot list its groups,
+// a group whose coordinator does not answer, a partition whose leader does
+// not. What a second attempt may overcome is asked again within the tick,
+// after looking the coordinator or the leader up anew, every request
+// within a timeout of its own (tick.go); the groups of a coordinator that
+// does not answer are carried from the previous tick as unknown, never
+// dropped (listing.go).
+//
 // Everything that speaks Kafka's wire protocol stays here, so that the
 // packages downstream of a snapshot (pkg/esindex, pkg/evaluate,
 // internal/notify) link no Kafka client: none of them may import this

@@ -98,8 +98,8 @@ func oneFailingGroup(t *testing.T, opts ...kfake.Opt) {
 }
 
 // TestNotLeaderIsAskedAgain: a leader that answers NOT_LEADER_OR_FOLLOWER for
-// a moment (kfake fails the first ListOffsets) costs a retry, not the
-// partition's offsets in that tick.
+// a moment (kfake fails the first ListOffsets of each kind) costs a retry,
+// not the partition's offsets in that tick.
 func TestNotLeaderIsAskedAgain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -107,7 +107,7 @@ func TestNotLeaderIsAskedAgain(t *testing.T) {
 
 	failures := 0
 	c.ControlKey(kmsg.ListOffsets.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		if failures >= 2 { // both kinds of the first round
+		if failures >= 3 { // the three kinds of the first round
 			return nil, nil, false
 		}
 		c.KeepControl()
@@ -134,7 +134,7 @@ func TestNotLeaderIsAskedAgain(t *testing.T) {
 		t.Fatalf("snapshot: %v %+v", s.Err, s.Groups)
 	}
 	p := s.Groups[0].Partitions[0]
-	if lag, ok, _ := p.Lag(); p.Err != nil || !ok || lag != 1 || failures != 2 {
+	if lag, ok, _ := p.Lag(); p.Err != nil || !ok || lag != 1 || failures != 3 {
 		t.Errorf("partition %+v (lag %d, ok %v) after %d NOT_LEADER answers; want lag 1 and no error", p, lag, ok, failures)
 	}
 }
@@ -142,8 +142,9 @@ func TestNotLeaderIsAskedAgain(t *testing.T) {
 // TestConsumerGroupDescribeFault: kfake answers ListGroups and
 // DescribeGroups as Kafka 4.1.2 does for two consumer-protocol groups and a
 // classic one (see describe), and ConsumerGroupDescribe, asked once for both
-// consumer-protocol groups, fails one of them with NOT_COORDINATOR. That
-// group carries the error and its type; the other two are read completely.
+// consumer-protocol groups, fails one of them with GROUP_AUTHORIZATION_FAILED
+// (not retriable). That group carries the error and its type; the other two
+// are read completely.
 func TestConsumerGroupDescribeFault(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -193,8 +194,8 @@ func TestConsumerGroupDescribeFault(t *testing.T) {
 			rg.Group = g
 			switch g {
 			case "new-broken":
-				rg.ErrorCode = int16(kafka.NotCoordinatorForGroup)
-				msg := "This is not the correct coordinator."
+				rg.ErrorCode = int16(kafka.GroupAuthorizationFailed)
+				msg := "Not authorized to access group."
 				rg.ErrorMessage = &msg
 			case "new-ok":
 				rg.State, rg.Epoch = "Stable", 5
@@ -233,8 +234,8 @@ func TestConsumerGroupDescribeFault(t *testing.T) {
 	if len(asked) != 4 || len(asked[3]) != 2 {
 		t.Errorf("ConsumerGroupDescribe asked %v in four ticks; want one request per tick for both consumer-protocol groups", asked)
 	}
-	if !errors.Is(broken.Err, kafka.NotCoordinatorForGroup) || broken.Type != snapshot.TypeConsumer || broken.State != "" {
-		t.Errorf("failed group: err %v, type %q, state %q; want NOT_COORDINATOR, consumer, no state", broken.Err, broken.Type, broken.State)
+	if !errors.Is(broken.Err, kafka.GroupAuthorizationFailed) || broken.Type != snapshot.TypeConsumer || broken.State != "" {
+		t.Errorf("failed group: err %v, type %q, state %q; want GROUP_AUTHORIZATION_FAILED, consumer, no state", broken.Err, broken.Type, broken.State)
 	}
 	if classic.Err != nil || classic.Type != snapshot.TypeClassic || classic.State != "Empty" {
 		t.Errorf("classic group: err %v, type %q, state %q", classic.Err, classic.Type, classic.State)
@@ -255,10 +256,10 @@ func TestConsumerGroupDescribeFault(t *testing.T) {
 		}
 	}
 	// One broker: ListGroups, DescribeGroups, ConsumerGroupDescribe, one
-	// OffsetFetch for the three groups, log-start and log-end offsets (the
-	// metadata comes from the transport's cache).
-	if s.Stats.GroupErrors != 1 || fewest != 6 {
-		t.Errorf("GroupErrors %d, requests %d; want 1 and 6", s.Stats.GroupErrors, fewest)
+	// OffsetFetch for the three groups, log-start, log-end and last stable
+	// offsets (the metadata comes from the transport's cache).
+	if s.Stats.GroupErrors != 1 || fewest != 7 || s.Stats.Retries != 0 {
+		t.Errorf("GroupErrors %d, requests %d, retries %d; want 1, 7 and 0", s.Stats.GroupErrors, fewest, s.Stats.Retries)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
@@ -19,10 +20,14 @@ import (
 // request (kafka-go's v0 to v5), at most Cluster.Concurrency in flight.
 //
 // Whether a broker takes version 8 is asked once per broker with an
-// ApiVersions request (kafka-go negotiates versions too, but tells us only
-// up to the version it speaks itself, 5 for OffsetFetch) and remembered for
-// the Source's life; a batched request that fails forgets it, so that the
-// next tick asks again (a broker replaced by an older one, say).
+// ApiVersions request (see tick.apiVersions) and remembered for the
+// Source's life; a batched request that fails forgets it, so that the
+// next attempt asks again (a broker replaced by an older one, say).
+//
+// A group whose offsets cannot be fetched, after the retries of
+// eachCoordinator, keeps its place: its partitions are those the previous
+// tick knew and those assigned now, each with Err "committed offset
+// unknown" and no commit (commitUnknown).
 
 // offsetFetchBatchVersion is the OffsetFetch version of batched requests:
 // the first with many groups. v9 only adds the member id and epoch of a
@@ -39,37 +44,49 @@ const maxOffsetFetchRequest = 1 << 20
 
 // fetchCommitted reads every committed offset of every group that keeps
 // them (keepsOffsets) and builds each group's partition list: committed
-// partitions plus assigned ones. Coordinators are asked concurrently.
-func (r *Source) fetchCommitted(ctx context.Context, groups []snapshot.Group, coordinator map[string]int32) {
-	byCoordinator := map[int32][]*snapshot.Group{}
+// partitions plus assigned ones. Coordinators are asked concurrently. The
+// groups of unknown (whose coordinator could not be asked) and those whose
+// fetch failed get the partitions last knew, without commits (see
+// commitUnknown).
+func (t *tick) fetchCommitted(ctx context.Context, groups []snapshot.Group, unknown map[string]error, last memory) {
+	index := map[string]*snapshot.Group{}
+	var ids []string
 	for i := range groups {
 		g := &groups[i]
-		if !keepsOffsets(g) {
+		if err, ok := unknown[g.ID]; ok {
+			g.Partitions = commitUnknown(g, last.partitions[g.ID], err)
 			continue
 		}
-		c := coordinator[g.ID]
-		byCoordinator[c] = append(byCoordinator[c], g)
+		if keepsOffsets(g) {
+			index[g.ID] = g
+			ids = append(ids, g.ID)
+		}
 	}
-	var single []*snapshot.Group // groups of coordinators without batching
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for c, gs := range byCoordinator {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if !r.batchesOffsetFetch(ctx, c) {
-				mu.Lock()
-				single = append(single, gs...)
-				mu.Unlock()
-				return
-			}
-			for _, chunk := range offsetFetchChunks(gs) {
-				r.offsetFetchBatch(ctx, c, chunk)
-			}
-		}()
+	failed := t.eachCoordinator(ctx, "fetch offsets for group", ids, func(ctx context.Context, c int32, ids []string) map[string]error {
+		gs := make([]*snapshot.Group, len(ids))
+		for i, id := range ids {
+			gs[i] = index[id]
+		}
+		v, err := t.apiVersions(ctx, c)
+		if err != nil {
+			return eachFailed(ids, func(id string) error {
+				return fmt.Errorf("fetch offsets for group %q on coordinator %d: %w", id, c, err)
+			})
+		}
+		if !v.supports(kmsg.OffsetFetch, offsetFetchBatchVersion) {
+			return t.fetchEach(ctx, c, gs)
+		}
+		failed := map[string]error{}
+		for _, chunk := range offsetFetchChunks(gs) {
+			maps.Copy(failed, t.offsetFetchBatch(ctx, c, chunk))
+		}
+		return failed
+	})
+	for id, err := range failed {
+		g := index[id]
+		g.Err = errors.Join(g.Err, err)
+		g.Partitions = commitUnknown(g, last.partitions[id], err)
 	}
-	wg.Wait()
-	r.fetchCommittedEach(ctx, single, coordinator)
 }
 
 // offsetFetchChunks splits one coordinator's groups into requests of at
@@ -92,9 +109,11 @@ func offsetFetchChunks(gs []*snapshot.Group) [][]*snapshot.Group {
 }
 
 // offsetFetchBatch fetches the committed offsets of gs, all of which
-// coordinator c owns, in one OffsetFetch v8. A failed request is every
-// group's error; a group-level error code is its group's.
-func (r *Source) offsetFetchBatch(ctx context.Context, c int32, gs []*snapshot.Group) {
+// coordinator c owns, in one OffsetFetch v8, and sets the partitions of
+// the groups it answered for. It returns the groups it failed for: every
+// group of a request that failed, and each group answered with an error
+// code.
+func (t *tick) offsetFetchBatch(ctx context.Context, c int32, gs []*snapshot.Group) map[string]error {
 	req := kmsg.NewPtrOffsetFetchRequest()
 	req.Version = offsetFetchBatchVersion
 	req.Groups = make([]kmsg.OffsetFetchRequestGroup, len(gs))
@@ -103,17 +122,17 @@ func (r *Source) offsetFetchBatch(ctx context.Context, c int32, gs []*snapshot.G
 		req.Groups[i].Group = g.ID
 		// Topics nil: every partition the group committed.
 	}
-	res, err := r.transport.RoundTrip(ctx, r.addr, &rawRequest{Req: req, ClientID: r.clientID(), broker: c})
+	res, err := t.send(ctx, &rawRequest{Req: req, ClientID: t.r.clientID(), broker: c})
 	if err == nil && res.(*rawResponse).Unsupported {
 		err = errors.New("the broker does not announce OffsetFetch")
 	}
+	failed := map[string]error{}
 	if err != nil {
-		r.forgetOffsetFetchBatching(c)
+		t.r.forgetVersions(c)
 		for _, g := range gs {
-			g.Err = errors.Join(g.Err, fmt.Errorf("fetch offsets for group %q on coordinator %d: %w", g.ID, c, err))
-			g.Partitions = partitionsOf(g, nil)
+			failed[g.ID] = fmt.Errorf("fetch offsets for group %q on coordinator %d: %w", g.ID, c, err)
 		}
-		return
+		return failed
 	}
 	answered := make(map[string]*kmsg.OffsetFetchResponseGroup, len(gs))
 	groups := res.(*rawResponse).Res.(*kmsg.OffsetFetchResponse).Groups
@@ -122,122 +141,103 @@ func (r *Source) offsetFetchBatch(ctx context.Context, c int32, gs []*snapshot.G
 	}
 	for _, g := range gs {
 		rg, ok := answered[g.ID]
-		var committed map[topicPartition]int64
 		switch {
 		case !ok:
-			g.Err = errors.Join(g.Err, fmt.Errorf("fetch offsets for group %q: coordinator %d did not answer for it", g.ID, c))
+			failed[g.ID] = fmt.Errorf("fetch offsets for group %q: coordinator %d did not answer for it", g.ID, c)
 		case rg.ErrorCode != 0:
-			g.Err = errors.Join(g.Err, fmt.Errorf("fetch offsets for group %q: %w", g.ID, kafka.Error(rg.ErrorCode)))
+			failed[g.ID] = fmt.Errorf("fetch offsets for group %q: %w", g.ID, kafka.Error(rg.ErrorCode))
 		default:
-			committed = make(map[topicPartition]int64)
-			var errs []error
-			for _, t := range rg.Topics {
-				for _, p := range t.Partitions {
-					errs = addCommitted(committed, errs, g.ID, t.Topic, p.Partition, p.Offset, p.ErrorCode)
+			var f fetched
+			for _, rt := range rg.Topics {
+				for _, p := range rt.Partitions {
+					f.add(g.ID, rt.Topic, p.Partition, p.Offset, p.ErrorCode)
 				}
 			}
-			g.Err = errors.Join(g.Err, errors.Join(errs...))
+			f.apply(g)
 		}
-		g.Partitions = partitionsOf(g, committed)
 	}
+	return failed
 }
 
-// addCommitted records one partition's committed offset, or its error.
-// -1 is no committed offset (the coordinator lists such a partition when it
-// is asked about explicitly).
-func addCommitted(committed map[topicPartition]int64, errs []error, group, topic string, partition int32, offset int64, code int16) []error {
+// fetched is one group's committed offsets as OffsetFetch answered them.
+type fetched struct {
+	committed map[topicPartition]int64
+	// unknown are the partitions answered with an error code.
+	unknown map[topicPartition]error
+	errs    []error
+}
+
+// add records one partition's committed offset, or its error. -1 is no
+// committed offset (the coordinator lists such a partition when it is
+// asked about explicitly).
+func (f *fetched) add(group, topic string, partition int32, offset int64, code int16) {
+	tp := topicPartition{topic, partition}
 	if code != 0 {
-		return append(errs, fmt.Errorf("fetch offset for group %q topic %q partition %d: %w", group, topic, partition, kafka.Error(code)))
+		err := fmt.Errorf("fetch offset for group %q topic %q partition %d: %w", group, topic, partition, kafka.Error(code))
+		if f.unknown == nil {
+			f.unknown = map[topicPartition]error{}
+		}
+		f.unknown[tp] = fmt.Errorf("committed offset unknown: %w", err)
+		f.errs = append(f.errs, err)
+		return
 	}
 	if offset >= 0 {
-		committed[topicPartition{topic, partition}] = offset
-	}
-	return errs
-}
-
-// batchesOffsetFetch reports whether broker c takes OffsetFetch v8, asking
-// it with ApiVersions the first time. When it cannot be asked, it says no
-// (this tick fetches group by group, and the next asks again).
-func (r *Source) batchesOffsetFetch(ctx context.Context, c int32) bool {
-	r.versionsMu.Lock()
-	ok, known := r.offsetFetchV8[c]
-	r.versionsMu.Unlock()
-	if known {
-		return ok
-	}
-	req := kmsg.NewPtrApiVersionsRequest()
-	req.Version = 0 // answered by every broker, in the same version
-	res, err := r.transport.RoundTrip(ctx, r.addr, &rawRequest{Req: req, ClientID: r.clientID(), broker: c})
-	if err != nil || res.(*rawResponse).Unsupported {
-		return false
-	}
-	av := res.(*rawResponse).Res.(*kmsg.ApiVersionsResponse)
-	if av.ErrorCode != 0 {
-		return false
-	}
-	ok = false
-	for _, k := range av.ApiKeys {
-		if k.ApiKey == kmsg.OffsetFetch.Int16() {
-			ok = k.MinVersion <= offsetFetchBatchVersion && offsetFetchBatchVersion <= k.MaxVersion
+		if f.committed == nil {
+			f.committed = map[topicPartition]int64{}
 		}
+		f.committed[tp] = offset
 	}
-	r.versionsMu.Lock()
-	if r.offsetFetchV8 == nil {
-		r.offsetFetchV8 = map[int32]bool{}
-	}
-	r.offsetFetchV8[c] = ok
-	r.versionsMu.Unlock()
-	return ok
 }
 
-func (r *Source) forgetOffsetFetchBatching(c int32) {
-	r.versionsMu.Lock()
-	delete(r.offsetFetchV8, c)
-	r.versionsMu.Unlock()
+// apply sets g's partitions from what was fetched, and its Err from the
+// partitions that failed.
+func (f *fetched) apply(g *snapshot.Group) {
+	g.Err = errors.Join(g.Err, errors.Join(f.errs...))
+	g.Partitions = partitionsOf(g, f.committed, f.unknown)
 }
 
-// fetchCommittedEach fetches groups one request each, to their
-// coordinators, at most Cluster.Concurrency at a time: for brokers before
-// Kafka 3.0.
-func (r *Source) fetchCommittedEach(ctx context.Context, groups []*snapshot.Group, coordinator map[string]int32) {
-	limit := r.concurrency
-	if limit <= 0 {
-		limit = 16
-	}
-	sem := make(chan struct{}, limit)
+// fetchEach fetches the offsets of gs, all of which coordinator c owns, one
+// request per group (for brokers before Kafka 3.0), at most
+// Cluster.Concurrency at a time across the tick. It returns the groups it
+// failed for, as offsetFetchBatch does.
+func (t *tick) fetchEach(ctx context.Context, c int32, gs []*snapshot.Group) map[string]error {
+	var mu sync.Mutex
+	failed := map[string]error{}
 	var wg sync.WaitGroup
-	for _, g := range groups {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			committed, err := r.offsetFetch(ctx, g.ID, coordinator[g.ID])
+	for _, g := range gs {
+		t.sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-t.sem }()
+			f, err := t.offsetFetch(ctx, c, g.ID)
 			if err != nil {
-				g.Err = errors.Join(g.Err, err)
+				mu.Lock()
+				failed[g.ID] = err
+				mu.Unlock()
+				return
 			}
-			g.Partitions = partitionsOf(g, committed)
-		}()
+			f.apply(g)
+		})
 	}
 	wg.Wait()
+	return failed
 }
 
 // offsetFetch fetches one group's committed offsets, kafka-go's OffsetFetch
 // (v0 to v5), straight to its coordinator.
-func (r *Source) offsetFetch(ctx context.Context, group string, coordinator int32) (map[topicPartition]int64, error) {
-	res, err := r.transport.RoundTrip(ctx, r.addr, &brokerOffsetFetch{GroupID: group, toBroker: toBroker{coordinator}})
+func (t *tick) offsetFetch(ctx context.Context, c int32, group string) (*fetched, error) {
+	res, err := t.send(ctx, &brokerOffsetFetch{GroupID: group, toBroker: toBroker{c}})
 	if err != nil {
-		return nil, fmt.Errorf("fetch offsets for group %q: %w", group, err)
+		return nil, fmt.Errorf("fetch offsets for group %q on coordinator %d: %w", group, c, err)
 	}
 	of := res.(*offsetfetch.Response)
 	if of.ErrorCode != 0 {
 		return nil, fmt.Errorf("fetch offsets for group %q: %w", group, kafka.Error(of.ErrorCode))
 	}
-	out := map[topicPartition]int64{}
-	var errs []error
-	for _, t := range of.Topics {
-		for _, p := range t.Partitions {
-			errs = addCommitted(out, errs, group, t.Name, p.PartitionIndex, p.CommittedOffset, p.ErrorCode)
+	f := &fetched{committed: map[topicPartition]int64{}}
+	for _, rt := range of.Topics {
+		for _, p := range rt.Partitions {
+			f.add(group, rt.Name, p.PartitionIndex, p.CommittedOffset, p.ErrorCode)
 		}
 	}
-	return out, errors.Join(errs...)
+	return f, nil
 }

@@ -30,6 +30,10 @@ type Cluster struct {
 	// DialTimeout bounds opening one connection, TLS handshake and SASL
 	// exchange included; 0 is kafka-go's default (5s).
 	DialTimeout time.Duration
+	// RequestTimeout bounds one request's round trip, from sending it to
+	// its answer; <= 0 means DefaultRequestTimeout. A broker that lets a
+	// request time out is not asked again in that Take (see tick.send).
+	RequestTimeout time.Duration
 	// ClientID is sent with every request; "" sends DefaultClientID.
 	ClientID string
 }
@@ -49,11 +53,17 @@ type Source struct {
 	// counter, when set, is read before and after the tick to report the
 	// requests it sent in Stats.Requests.
 	counter *requestCounter
+	// requestTimeout bounds each request; <= 0 means DefaultRequestTimeout.
+	requestTimeout time.Duration
 
-	// offsetFetchV8 remembers per broker id whether it takes OffsetFetch
-	// v8 (see batchesOffsetFetch).
-	versionsMu    sync.Mutex
-	offsetFetchV8 map[int32]bool
+	// versions remembers per broker id the API versions it announced (see
+	// apiVersions).
+	versionsMu sync.Mutex
+	versions   map[int32]apiVersions
+
+	// last is what the previous Take read, for the next one (see memory).
+	lastMu sync.Mutex
+	last   memory
 
 	// txnMemo is the committed offset and LSO at the previous tick of
 	// each group-partition that had something left to read, and what
@@ -76,6 +86,7 @@ func New(c Cluster) (*Source, error) {
 	return &Source{
 		cluster: c.Name, addr: kafka.TCP(c.Brokers...), transport: tr,
 		filter: c.Filter, concurrency: c.Concurrency, counter: counter,
+		requestTimeout: c.RequestTimeout,
 	}, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -22,9 +24,13 @@ import (
 // Take reads every group Kafka lists, of every type, with its state, members
 // and committed offsets and the log offsets of every partition they
 // involve, at time now (truncated to the second, see snapshot.Snapshot's
-// Time). It never returns a partial result silently: a group that failed
-// carries Err, a partition whose log offsets failed carries Err, and a
-// cluster that could not even list its groups has the Snapshot's Err.
+// Time). It never returns a partial result silently: a broker that could
+// not list its groups is in BrokerErrors (and its groups of the previous
+// tick carry Err), a group that failed carries Err, a partition whose
+// offsets failed carries Err, and a cluster that could not even list its
+// groups has the Snapshot's Err. What may succeed when asked again is
+// asked again within the tick (see tick.go), each request within the
+// request timeout.
 //
 // Classic groups are described by DescribeGroups, consumer-protocol groups
 // (KIP-848) by ConsumerGroupDescribe; share and streams groups, and types
@@ -37,7 +43,8 @@ func (r *Source) Take(ctx context.Context, now time.Time) snapshot.Snapshot {
 	if r.counter != nil {
 		before, beforeByKey = r.counter.Count(), r.counter.ByKey()
 	}
-	s.Err = r.take(ctx, &s)
+	t := r.newTick()
+	s.Err = r.take(ctx, t, &s)
 	if r.counter != nil {
 		s.Stats.Requests = r.counter.Count() - before
 		s.Stats.RequestsByType = map[string]int64{}
@@ -47,6 +54,8 @@ func (r *Source) Take(ctx context.Context, now time.Time) snapshot.Snapshot {
 			}
 		}
 	}
+	s.Stats.Retries = int(t.retries.Load())
+	s.Stats.BrokerErrors = len(s.BrokerErrors)
 	for _, g := range s.Groups {
 		if g.Err != nil {
 			s.Stats.GroupErrors++
@@ -60,51 +69,45 @@ func (r *Source) Take(ctx context.Context, now time.Time) snapshot.Snapshot {
 	return s
 }
 
-func (r *Source) take(ctx context.Context, s *snapshot.Snapshot) error {
+func (r *Source) take(ctx context.Context, t *tick, s *snapshot.Snapshot) error {
 	client := &kafka.Client{Addr: r.addr, Transport: r.transport}
-
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{})
+	// Served from the transport's cache, refreshed in the background,
+	// except at the first tick.
+	mctx, cancel := context.WithTimeout(ctx, r.requestTimeoutOrDefault())
+	md, err := client.Metadata(mctx, &kafka.MetadataRequest{})
+	cancel()
 	if err != nil {
 		return fmt.Errorf("read metadata of cluster %q: %w", r.cluster, err)
 	}
 	s.ClusterID = md.ClusterID
 
-	lg, err := client.ListGroups(ctx, &kafka.ListGroupsRequest{})
-	if err == nil && lg.Error != nil {
-		err = lg.Error
-	}
+	last := r.remembered()
+	unknown, err := t.list(ctx, md, last, s)
 	if err != nil {
 		return fmt.Errorf("list groups of cluster %q: %w", r.cluster, err)
 	}
-	byCoordinator := map[int32][]string{}
-	for _, g := range lg.Groups {
-		if r.filter != nil && !r.filter(g.GroupID) {
+	index := make(map[string]*snapshot.Group, len(s.Groups))
+	var readable []string
+	for i := range s.Groups {
+		g := &s.Groups[i]
+		index[g.ID] = g
+		if err, ok := unknown[g.ID]; ok {
+			g.Err = err
 			continue
 		}
-		s.Groups = append(s.Groups, snapshot.Group{ID: g.GroupID, ProtocolType: g.ProtocolType})
-		byCoordinator[int32(g.Coordinator)] = append(byCoordinator[int32(g.Coordinator)], g.GroupID)
-	}
-	sort.Slice(s.Groups, func(i, j int) bool { return s.Groups[i].ID < s.Groups[j].ID })
-	index := make(map[string]*snapshot.Group, len(s.Groups))
-	coordinator := make(map[string]int32, len(s.Groups))
-	for i := range s.Groups {
-		index[s.Groups[i].ID] = &s.Groups[i]
-	}
-	for c, ids := range byCoordinator {
-		for _, id := range ids {
-			coordinator[id] = c
-		}
+		readable = append(readable, g.ID)
 	}
 
-	consumerGroups := r.describe(ctx, byCoordinator, index)
-	r.describeConsumerGroups(ctx, consumerGroups, index)
-	r.fetchCommitted(ctx, s.Groups, coordinator)
-	r.listLogOffsets(ctx, md, s.Groups)
-	n, errs := r.countSkipped(ctx, leaders(md), s.Groups)
+	consumerGroups := t.describe(ctx, readable, index)
+	t.describeConsumerGroups(ctx, consumerGroups, index)
+	t.fetchCommitted(ctx, s.Groups, unknown, last)
+	t.listLogOffsets(ctx, md, s.Groups)
+	n, errs := t.countSkipped(ctx, leaders(md), s.Groups)
 	s.Stats.TxnReads, s.Stats.TxnReadErrors = n, len(errs)
 	if len(errs) > 0 {
 		s.Stats.TxnReadErr = errs[0]
 	}
+	r.remember(t, s.Groups)
 	return nil
 }
 
@@ -123,8 +126,8 @@ func leaders(md *kafka.MetadataResponse) map[topicPartition]int32 {
 }
 
 // describe fills the type, state and members of classic groups, one
-// DescribeGroups request per coordinator, run concurrently, and returns per
-// coordinator the groups that ConsumerGroupDescribe is to describe.
+// DescribeGroups request per coordinator, run concurrently, and returns the
+// groups that ConsumerGroupDescribe is to describe.
 //
 // ListGroups, in the versions kafka-go speaks (v0 to v2; the group type
 // came with v5), gives a group's protocol type, not its type: a
@@ -139,36 +142,45 @@ func leaders(md *kafka.MetadataResponse) map[topicPartition]int32 {
 // type its protocol type names when listed as "share", "streams" or
 // another; and is a classic group gone since the listing when listed with
 // no protocol type.
-func (r *Source) describe(ctx context.Context, byCoordinator map[int32][]string, index map[string]*snapshot.Group) map[int32][]string {
-	var wg sync.WaitGroup
+func (t *tick) describe(ctx context.Context, ids []string, index map[string]*snapshot.Group) []string {
 	var mu sync.Mutex
-	consumerGroups := map[int32][]string{}
-	for c, ids := range byCoordinator {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := r.transport.RoundTrip(ctx, r.addr, &brokerDescribeGroups{Groups: ids, toBroker: toBroker{c}})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				for _, id := range ids {
-					index[id].Err = errors.Join(index[id].Err, fmt.Errorf("describe group %q on coordinator %d: %w", id, c, err))
-				}
-				return
+	var consumerGroups []string
+	failed := t.eachCoordinator(ctx, "describe group", ids, func(ctx context.Context, c int32, ids []string) map[string]error {
+		res, err := t.send(ctx, &brokerDescribeGroups{Groups: ids, toBroker: toBroker{c}})
+		if err != nil {
+			return eachFailed(ids, func(id string) error {
+				return fmt.Errorf("describe group %q on coordinator %d: %w", id, c, err)
+			})
+		}
+		failed := map[string]error{}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, rg := range res.(*describegroups.Response).Groups {
+			g, ok := index[rg.GroupID]
+			switch {
+			case !ok:
+			case coordinatorMoved(rg.ErrorCode):
+				failed[g.ID] = fmt.Errorf("describe group %q: %w", g.ID, kafka.Error(rg.ErrorCode))
+			case applyDescribeGroup(g, &rg):
+				consumerGroups = append(consumerGroups, g.ID)
 			}
-			for _, rg := range res.(*describegroups.Response).Groups {
-				g, ok := index[rg.GroupID]
-				if !ok {
-					continue
-				}
-				if applyDescribeGroup(g, &rg) {
-					consumerGroups[c] = append(consumerGroups[c], g.ID)
-				}
-			}
-		}()
+		}
+		return failed
+	})
+	for id, err := range failed {
+		index[id].Err = errors.Join(index[id].Err, err)
 	}
-	wg.Wait()
+	sort.Strings(consumerGroups)
 	return consumerGroups
+}
+
+// eachFailed is the same error, made by errOf, for every group of ids.
+func eachFailed(ids []string, errOf func(id string) error) map[string]error {
+	out := make(map[string]error, len(ids))
+	for _, id := range ids {
+		out[id] = errOf(id)
+	}
+	return out
 }
 
 // applyDescribeGroup sets g from its DescribeGroups answer and reports
@@ -243,49 +255,49 @@ func classifyNotClassic(g *snapshot.Group) (describeAsConsumer bool) {
 // off) has no consumer-protocol groups: what it listed as "consumer" and
 // answered as Dead is a classic group gone since the listing, and no
 // request is sent.
-func (r *Source) describeConsumerGroups(ctx context.Context, byCoordinator map[int32][]string, index map[string]*snapshot.Group) {
-	var wg sync.WaitGroup
+func (t *tick) describeConsumerGroups(ctx context.Context, ids []string, index map[string]*snapshot.Group) {
 	var mu sync.Mutex
-	for c, ids := range byCoordinator {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := r.transport.RoundTrip(ctx, r.addr, consumerGroupDescribe(c, ids, r.clientID()))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				for _, id := range ids {
-					g := index[id]
-					g.Err = errors.Join(g.Err, fmt.Errorf("describe consumer group %q on coordinator %d: %w", id, c, err))
-				}
-				return
-			}
-			raw := res.(*rawResponse)
-			if raw.Unsupported {
-				for _, id := range ids {
-					g := index[id]
-					g.Type, g.State = snapshot.TypeClassic, "Dead"
-				}
-				return
-			}
-			answered := map[string]bool{}
-			for _, rg := range raw.Res.(*kmsg.ConsumerGroupDescribeResponse).Groups {
-				g, ok := index[rg.Group]
-				if !ok || answered[rg.Group] {
-					continue
-				}
-				answered[rg.Group] = true
-				applyConsumerGroup(g, &rg)
-			}
+	failed := t.eachCoordinator(ctx, "describe consumer group", ids, func(ctx context.Context, c int32, ids []string) map[string]error {
+		res, err := t.send(ctx, consumerGroupDescribe(c, ids, t.r.clientID()))
+		if err != nil {
+			return eachFailed(ids, func(id string) error {
+				return fmt.Errorf("describe consumer group %q on coordinator %d: %w", id, c, err)
+			})
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		raw := res.(*rawResponse)
+		if raw.Unsupported {
 			for _, id := range ids {
-				if !answered[id] {
-					g := index[id]
-					g.Err = errors.Join(g.Err, fmt.Errorf("describe consumer group %q: coordinator %d did not answer for it", id, c))
-				}
+				g := index[id]
+				g.Type, g.State = snapshot.TypeClassic, "Dead"
 			}
-		}()
+			return nil
+		}
+		failed := map[string]error{}
+		answered := map[string]bool{}
+		for _, rg := range raw.Res.(*kmsg.ConsumerGroupDescribeResponse).Groups {
+			g, ok := index[rg.Group]
+			if !ok || answered[rg.Group] {
+				continue
+			}
+			answered[rg.Group] = true
+			if coordinatorMoved(rg.ErrorCode) {
+				failed[g.ID] = consumerGroupError(&rg)
+				continue
+			}
+			applyConsumerGroup(g, &rg)
+		}
+		for _, id := range ids {
+			if !answered[id] {
+				failed[id] = fmt.Errorf("describe consumer group %q: coordinator %d did not answer for it", id, c)
+			}
+		}
+		return failed
+	})
+	for id, err := range failed {
+		index[id].Err = errors.Join(index[id].Err, err)
 	}
-	wg.Wait()
 }
 
 // applyConsumerGroup sets g from its ConsumerGroupDescribe answer.
@@ -299,11 +311,7 @@ func applyConsumerGroup(g *snapshot.Group, rg *kmsg.ConsumerGroupDescribeRespons
 		g.Type, g.State = "", "Dead"
 		return
 	case rg.ErrorCode != 0:
-		err := fmt.Errorf("describe consumer group %q: %w", rg.Group, code)
-		if rg.ErrorMessage != nil && *rg.ErrorMessage != "" {
-			err = fmt.Errorf("%w (%s)", err, *rg.ErrorMessage)
-		}
-		g.Err = errors.Join(g.Err, err)
+		g.Err = errors.Join(g.Err, consumerGroupError(rg))
 		return
 	}
 	g.Type, g.State, g.Epoch = snapshot.TypeConsumer, rg.State, rg.Epoch
@@ -324,6 +332,16 @@ func applyConsumerGroup(g *snapshot.Group, rg *kmsg.ConsumerGroupDescribeRespons
 		g.Members = append(g.Members, member)
 	}
 	sort.Slice(g.Members, func(i, j int) bool { return g.Members[i].MemberID < g.Members[j].MemberID })
+}
+
+// consumerGroupError is the error code ConsumerGroupDescribe answered for
+// a group, with its message.
+func consumerGroupError(rg *kmsg.ConsumerGroupDescribeResponseGroup) error {
+	err := fmt.Errorf("describe consumer group %q: %w", rg.Group, kafka.Error(rg.ErrorCode))
+	if rg.ErrorMessage != nil && *rg.ErrorMessage != "" {
+		err = fmt.Errorf("%w (%s)", err, *rg.ErrorMessage)
+	}
+	return err
 }
 
 // requestName is Kafka's name of an API key, or "key N" for one unknown
@@ -363,7 +381,11 @@ type topicPartition struct {
 	partition int32
 }
 
-func partitionsOf(g *snapshot.Group, committed map[topicPartition]int64) []snapshot.Partition {
+// partitionsOf builds g's partition list: every partition of committed,
+// with its offset; every other partition of unknown, whose committed
+// offset could not be read, with the error as its Err; and every other
+// partition assigned to a member, without a commit.
+func partitionsOf(g *snapshot.Group, committed map[topicPartition]int64, unknown map[topicPartition]error) []snapshot.Partition {
 	owner := map[topicPartition]*snapshot.Member{}
 	for i := range g.Members {
 		m := &g.Members[i]
@@ -373,18 +395,19 @@ func partitionsOf(g *snapshot.Group, committed map[topicPartition]int64) []snaps
 			}
 		}
 	}
-	onlyAssigned := 0
-	for tp := range owner {
-		if _, ok := committed[tp]; !ok {
-			onlyAssigned++
-		}
-	}
-	out := make([]snapshot.Partition, 0, len(committed)+onlyAssigned)
+	out := make([]snapshot.Partition, 0, len(committed)+len(unknown)+len(owner))
 	for tp, off := range committed {
 		out = append(out, snapshot.Partition{Topic: tp.topic, Partition: tp.partition, Owner: owner[tp], Committed: off, HasCommitted: true})
 	}
-	for tp, m := range owner {
+	for tp, err := range unknown {
 		if _, ok := committed[tp]; !ok {
+			out = append(out, snapshot.Partition{Topic: tp.topic, Partition: tp.partition, Owner: owner[tp], Err: err})
+		}
+	}
+	for tp, m := range owner {
+		_, isCommitted := committed[tp]
+		_, isUnknown := unknown[tp]
+		if !isCommitted && !isUnknown {
 			out = append(out, snapshot.Partition{Topic: tp.topic, Partition: tp.partition, Owner: m})
 		}
 	}
@@ -397,81 +420,104 @@ func partitionsOf(g *snapshot.Group, committed map[topicPartition]int64) []snaps
 	return out
 }
 
-// listLogOffsets reads the log-start and log-end offsets of every partition
-// any group involves: per partition leader, one request for each kind, all
-// leaders concurrently.
-func (r *Source) listLogOffsets(ctx context.Context, md *kafka.MetadataResponse, groups []snapshot.Group) {
+// commitUnknown is the partition list of g when its committed offsets
+// could not be read (err): the partitions the previous tick knew (prev)
+// and those assigned now, each without a commit and with Err "committed
+// offset unknown", so that none reads as a partition never committed, nor
+// vanishes.
+func commitUnknown(g *snapshot.Group, prev []topicPartitions, err error) []snapshot.Partition {
+	err = fmt.Errorf("committed offset unknown: %w", err)
+	unknown := map[topicPartition]error{}
+	for _, tps := range prev {
+		for _, p := range tps.partitions {
+			unknown[topicPartition{tps.topic, p}] = err
+		}
+	}
+	for _, m := range g.Members {
+		for topic, ps := range m.Assigned {
+			for _, p := range ps {
+				unknown[topicPartition{topic, p}] = err
+			}
+		}
+	}
+	return partitionsOf(g, nil, unknown)
+}
+
+// listLogOffsets reads the log-start, log-end and last stable offsets of
+// every partition any group involves: per partition leader, one request
+// for each, all leaders concurrently. A partition its leader answered with
+// a retriable error (NOT_LEADER_OR_FOLLOWER for a moment after a topic is
+// made or a leader moves), or whose request got no answer, is asked again,
+// twice at most, a little later, of its leader as a Metadata request then
+// says: requests grow only with such errors.
+func (t *tick) listLogOffsets(ctx context.Context, md *kafka.MetadataResponse, groups []snapshot.Group) {
 	leader := map[topicPartition]int32{}
 	known := map[string]bool{}
-	for _, t := range md.Topics {
-		if t.Error != nil {
+	for _, mt := range md.Topics {
+		if mt.Error != nil {
 			continue
 		}
-		known[t.Name] = true
-		for _, p := range t.Partitions {
-			leader[topicPartition{t.Name, int32(p.ID)}] = int32(p.Leader.ID)
+		known[mt.Name] = true
+		for _, p := range mt.Partitions {
+			leader[topicPartition{mt.Name, int32(p.ID)}] = int32(p.Leader.ID)
 		}
 	}
 	result := map[topicPartition]*offsets{}
-	byLeader := map[int32]map[string][]int32{}
+	var ask []topicPartition
 	for _, g := range groups {
 		for _, p := range g.Partitions {
 			tp := topicPartition{p.Topic, p.Partition}
 			if _, ok := result[tp]; ok {
 				continue
 			}
-			o := &offsets{start: -1, end: -1}
+			o := unread()
 			result[tp] = o
-			l, ok := leader[tp]
-			switch {
-			case !known[p.Topic]:
+			if !known[p.Topic] {
 				o.err = fmt.Errorf("topic %q: %w", p.Topic, kafka.UnknownTopicOrPartition)
 				continue
-			case !ok:
-				o.err = fmt.Errorf("topic %q partition %d: %w", p.Topic, p.Partition, kafka.UnknownTopicOrPartition)
-				continue
-			case l < 0:
-				o.err = fmt.Errorf("topic %q partition %d: %w", p.Topic, p.Partition, kafka.LeaderNotAvailable)
-				continue
 			}
-			if byLeader[l] == nil {
-				byLeader[l] = map[string][]int32{}
-			}
-			byLeader[l][p.Topic] = append(byLeader[l][p.Topic], p.Partition)
+			ask = append(ask, tp)
 		}
 	}
 
-	// A partition a leader answered with a retriable error (NOT_LEADER for
-	// a moment after a topic is made or a leader moves) is asked again,
-	// twice at most, a little later: requests grow only with such errors.
-	for attempt := 0; len(byLeader) > 0; attempt++ {
-		r.listRound(ctx, byLeader, func(tp topicPartition) *offsets { return result[tp] })
-		if attempt == 2 {
-			break
-		}
-		retry := map[int32]map[string][]int32{}
-		for l, topics := range byLeader {
-			for topic, ps := range topics {
-				for _, p := range ps {
-					o := result[topicPartition{topic, p}]
-					if o.err != nil && retriable(o.err) {
-						if retry[l] == nil {
-							retry[l] = map[string][]int32{}
-						}
-						retry[l][topic] = append(retry[l][topic], p)
-						*o = offsets{start: -1, end: -1}
-					}
+	for attempt := 1; len(ask) > 0; attempt++ {
+		byLeader := map[int32]map[string][]int32{}
+		for _, tp := range ask {
+			l, ok := leader[tp]
+			switch {
+			case !ok:
+				result[tp].err = fmt.Errorf("topic %q partition %d: %w", tp.topic, tp.partition, kafka.UnknownTopicOrPartition)
+			case l < 0:
+				result[tp].err = fmt.Errorf("topic %q partition %d: %w", tp.topic, tp.partition, kafka.LeaderNotAvailable)
+			default:
+				if byLeader[l] == nil {
+					byLeader[l] = map[string][]int32{}
 				}
+				byLeader[l][tp.topic] = append(byLeader[l][tp.topic], tp.partition)
 			}
 		}
-		byLeader = retry
-		if len(byLeader) == 0 {
+		t.listRound(ctx, byLeader, result)
+		var again []topicPartition
+		topics := map[string]bool{}
+		for _, tp := range ask {
+			if o := result[tp]; o.err != nil && movable(o.err) {
+				again = append(again, tp)
+				topics[tp.topic] = true
+			}
+		}
+		if len(again) == 0 || attempt == maxAttempts || !pause(ctx, retryPause(attempt)) {
 			break
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(250 * time.Millisecond):
+		t.retries.Add(int64(len(again)))
+		// When the leaders cannot be read anew, the old ones are asked
+		// again: that still overcomes a passing NOT_LEADER.
+		if fresh, err := t.leadersOf(ctx, slices.Sorted(maps.Keys(topics))); err == nil {
+			maps.Copy(leader, fresh)
 		}
+		for _, tp := range again {
+			*result[tp] = *unread()
+		}
+		ask = again
 	}
 
 	for gi := range groups {
@@ -480,81 +526,93 @@ func (r *Source) listLogOffsets(ctx context.Context, md *kafka.MetadataResponse,
 			o := result[topicPartition{p.Topic, p.Partition}]
 			switch {
 			case o.err != nil:
-				p.Err = o.err
-			case o.start < 0 || o.end < 0:
-				p.Err = fmt.Errorf("topic %q partition %d: the leader did not answer for it", p.Topic, p.Partition)
+				p.Err = errors.Join(p.Err, o.err)
+			case o.start < 0 || o.end < 0 || o.stable < 0:
+				p.Err = errors.Join(p.Err, fmt.Errorf("topic %q partition %d: the leader did not answer for it", p.Topic, p.Partition))
 			default:
 				p.LogStart, p.LogEnd, p.HasOffsets = o.start, o.end, true
+				// The LSO is read a moment apart from the log end: past
+				// it, the transaction ended in between.
+				p.Pending = max(o.end-o.stable, 0)
 			}
 		}
 	}
 }
 
-// offsets are one partition's log-start and log-end offsets as read.
+// offsets are one partition's log-start, log-end and last stable offsets
+// as read, -1 until read.
 type offsets struct {
-	start, end int64
-	err        error
+	start, end, stable int64
+	err                error
 }
 
-// listRound sends, per leader, one ListOffsets request for the log-start
-// offsets and one for the log-end offsets of its partitions, concurrently.
-func (r *Source) listRound(ctx context.Context, byLeader map[int32]map[string][]int32, result func(topicPartition) *offsets) {
+func unread() *offsets { return &offsets{start: -1, end: -1, stable: -1} }
+
+// offsetKinds are the three offsets listRound reads, one request each per
+// leader: the log start, the log end (high watermark) and the last stable
+// offset (the log end under READ_COMMITTED).
+var offsetKinds = []struct {
+	timestamp int64
+	isolation int8
+}{{kafka.FirstOffset, 0}, {kafka.LastOffset, 0}, {kafka.LastOffset, 1}}
+
+// listRound sends, per leader, one ListOffsets request for each of
+// offsetKinds, all concurrently.
+func (t *tick) listRound(ctx context.Context, byLeader map[int32]map[string][]int32, result map[topicPartition]*offsets) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for l, topics := range byLeader {
-		for _, kind := range []int64{kafka.FirstOffset, kafka.LastOffset} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				req := &leaderListOffsets{ReplicaID: -1, toBroker: toBroker{l}}
+		for kind, k := range offsetKinds {
+			wg.Go(func() {
+				req := &leaderListOffsets{ReplicaID: -1, IsolationLevel: k.isolation, toBroker: toBroker{l}}
 				for topic, ps := range topics {
 					rt := listoffsets.RequestTopic{Topic: topic}
 					for _, p := range ps {
-						rt.Partitions = append(rt.Partitions, listoffsets.RequestPartition{Partition: p, CurrentLeaderEpoch: -1, Timestamp: kind})
+						rt.Partitions = append(rt.Partitions, listoffsets.RequestPartition{Partition: p, CurrentLeaderEpoch: -1, Timestamp: k.timestamp})
 					}
 					req.Topics = append(req.Topics, rt)
 				}
-				res, err := r.transport.RoundTrip(ctx, r.addr, req)
+				res, err := t.send(ctx, req)
 				mu.Lock()
 				defer mu.Unlock()
+				// A partition keeps its first error: the three requests
+				// often fail alike.
 				if err != nil {
 					for topic, ps := range topics {
 						for _, p := range ps {
-							o := result(topicPartition{topic, p})
-							o.err = errors.Join(o.err, fmt.Errorf("list offsets on broker %d: %w", l, err))
+							if o := result[topicPartition{topic, p}]; o.err == nil {
+								o.err = fmt.Errorf("list offsets on broker %d: %w", l, err)
+							}
 						}
 					}
 					return
 				}
-				for _, t := range res.(*listoffsets.Response).Topics {
-					for _, p := range t.Partitions {
-						o := result(topicPartition{t.Topic, p.Partition})
+				for _, rt := range res.(*listoffsets.Response).Topics {
+					for _, p := range rt.Partitions {
+						o := result[topicPartition{rt.Topic, p.Partition}]
 						if o == nil {
 							continue
 						}
 						if p.ErrorCode != 0 {
-							o.err = errors.Join(o.err, fmt.Errorf("list offsets of topic %q partition %d: %w", t.Topic, p.Partition, kafka.Error(p.ErrorCode)))
+							if o.err == nil {
+								o.err = fmt.Errorf("list offsets of topic %q partition %d: %w", rt.Topic, p.Partition, kafka.Error(p.ErrorCode))
+							}
 							continue
 						}
-						if kind == kafka.FirstOffset {
+						switch kind {
+						case 0:
 							o.start = p.Offset
-						} else {
+						case 1:
 							o.end = p.Offset
+						default:
+							o.stable = p.Offset
 						}
 					}
 				}
-			}()
+			})
 		}
 	}
 	wg.Wait()
-
-}
-
-// retriable reports whether err carries a Kafka error that a later attempt
-// may not meet.
-func retriable(err error) bool {
-	var ke kafka.Error
-	return errors.As(err, &ke) && ke.Temporary()
 }
 
 // decodeAssignment reads a consumer-protocol member assignment: int16

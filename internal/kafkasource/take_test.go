@@ -190,10 +190,10 @@ func TestCommittedBelowLogStart(t *testing.T) {
 }
 
 // TestRequestsDoNotGrowWithPartitions counts the Kafka requests of a tick for
-// a group on one partition and for a group on sixty: the same five (list
+// a group on one partition and for a group on sixty: the same six (list
 // groups on the one broker, one describe for the coordinator, one offset
-// fetch for the group, and the log-start and log-end offsets from the one
-// leader).
+// fetch for the group, and the log-start, log-end and last stable offsets
+// from the one leader).
 func TestRequestsDoNotGrowWithPartitions(t *testing.T) {
 	small := testenv.CreateTopic(t, "req-small", 1)
 	large := testenv.CreateTopic(t, "req-large", 60)
@@ -213,17 +213,17 @@ func TestRequestsDoNotGrowWithPartitions(t *testing.T) {
 	one, _ := fewestRequests(ctx, t, []string{gSmall}, complete(1))
 	sixty, _ := fewestRequests(ctx, t, []string{gLarge}, complete(60))
 	t.Logf("requests per tick of a classic group: %d on 1 partition, %d on 60", one, sixty)
-	if one != 5 || sixty != 5 {
-		t.Errorf("requests per tick: %d for 1 partition, %d for 60; want 5 for both", one, sixty)
+	if one != 6 || sixty != 6 {
+		t.Errorf("requests per tick: %d for 1 partition, %d for 60; want 6 for both", one, sixty)
 	}
 }
 
 // TestRequestsWithConsumerProtocolGroups counts the requests of ticks with
 // consumer-protocol groups (Kafka's Java consumer, group.protocol=consumer)
 // on one partition and on sixty: one ConsumerGroupDescribe more than a
-// classic group's five, whatever the partitions. A tick with both of them and
+// classic group's six, whatever the partitions. A tick with both of them and
 // a classic group sends one DescribeGroups, one ConsumerGroupDescribe and
-// one OffsetFetch for the three (one coordinator): six as well.
+// one OffsetFetch for the three (one coordinator): seven as well.
 func TestRequestsWithConsumerProtocolGroups(t *testing.T) {
 	small := testenv.CreateTopic(t, "req-cg-small", 1)
 	large := testenv.CreateTopic(t, "req-cg-large", 60)
@@ -263,16 +263,16 @@ func TestRequestsWithConsumerProtocolGroups(t *testing.T) {
 	three, tick := fewestRequests(ctx, t, []string{gSmall, gLarge, gClassic}, complete)
 	t.Logf("requests per tick: %d for a consumer-protocol group on 1 partition, %d on 60, %d for both and a classic group (%v)",
 		one, sixty, three, tick.Stats.RequestsByType)
-	if one != 6 || sixty != 6 || three != 6 || tick.Stats.RequestsByType["OffsetFetch"] != 1 {
-		t.Errorf("requests per tick: %d for a consumer-protocol group on 1 partition, %d on 60, %d for both and a classic group (%v); want 6 each, one OffsetFetch",
+	if one != 7 || sixty != 7 || three != 7 || tick.Stats.RequestsByType["OffsetFetch"] != 1 {
+		t.Errorf("requests per tick: %d for a consumer-protocol group on 1 partition, %d on 60, %d for both and a classic group (%v); want 7 each, one OffsetFetch",
 			one, sixty, three, tick.Stats.RequestsByType)
 	}
 }
 
 // TestManyGroupsOneOffsetFetch: forty groups on one coordinator cost the
-// five requests of one (list groups, one describe, one OffsetFetch v8 for
-// all forty, log-start and log-end offsets), and every committed offset
-// reads back as committed.
+// six requests of one (list groups, one describe, one OffsetFetch v8 for
+// all forty, log-start, log-end and last stable offsets), and every
+// committed offset reads back as committed.
 func TestManyGroupsOneOffsetFetch(t *testing.T) {
 	topic := testenv.CreateTopic(t, "many", 4)
 	testenv.Produce(t, topic, 0, 10)
@@ -296,8 +296,8 @@ func TestManyGroupsOneOffsetFetch(t *testing.T) {
 	defer cancel()
 	n, s := fewestRequests(ctx, t, groups, allOffsets)
 	t.Logf("requests per tick of 40 groups: %d (%v)", n, s.Stats.RequestsByType)
-	if n != 5 || s.Stats.RequestsByType["OffsetFetch"] != 1 {
-		t.Errorf("requests per tick of 40 groups: %d (%v); want 5, one OffsetFetch", n, s.Stats.RequestsByType)
+	if n != 6 || s.Stats.RequestsByType["OffsetFetch"] != 1 || s.Stats.RequestsByType["ListOffsets"] != 3 {
+		t.Errorf("requests per tick of 40 groups: %d (%v); want 6, one OffsetFetch, three ListOffsets", n, s.Stats.RequestsByType)
 	}
 	for _, g := range s.Groups {
 		got := map[int32]int64{}

@@ -102,7 +102,8 @@ type txnResult struct {
 // previous tick, reading each such range once while it stays the same. leader maps a partition to its leader's broker id. It returns how
 // many ranges it read and the errors met (a failed read leaves Skipped 0:
 // the readable lag stays the upper bound, never below the truth).
-func (r *Source) countSkipped(ctx context.Context, leader map[topicPartition]int32, groups []snapshot.Group) (checked int, errs []error) {
+func (t *tick) countSkipped(ctx context.Context, leader map[topicPartition]int32, groups []snapshot.Group) (checked int, errs []error) {
+	r := t.r
 	memo := make(map[groupTP]txnMemo, len(r.txnMemo))
 	first := r.txnMemo == nil
 	want := map[txnRange][]*snapshot.Partition{}
@@ -142,7 +143,7 @@ func (r *Source) countSkipped(ctx context.Context, leader map[topicPartition]int
 		sort.SliceStable(order, func(i, j int) bool { return order[i].to-order[i].from < order[j].to-order[j].from })
 		order = order[:maxTxnChecks]
 	}
-	results := r.readRanges(ctx, leader, order)
+	results := t.readRanges(ctx, leader, order)
 	for _, rg := range order {
 		res := results[rg]
 		if res.err != nil {
@@ -174,7 +175,7 @@ func (r *Source) countSkipped(ctx context.Context, leader map[topicPartition]int
 
 // readRanges reads every range, one Fetch per leader, all leaders
 // concurrently.
-func (r *Source) readRanges(ctx context.Context, leader map[topicPartition]int32, ranges []txnRange) map[txnRange]txnResult {
+func (t *tick) readRanges(ctx context.Context, leader map[topicPartition]int32, ranges []txnRange) map[txnRange]txnResult {
 	out := make(map[txnRange]txnResult, len(ranges))
 	byLeader := map[int32][]txnRange{}
 	for _, rg := range ranges {
@@ -191,7 +192,7 @@ func (r *Source) readRanges(ctx context.Context, leader map[topicPartition]int32
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := r.fetchOnce(ctx, l, rs)
+			res := t.fetchOnce(ctx, l, rs)
 			mu.Lock()
 			defer mu.Unlock()
 			for rg, v := range res {
@@ -207,7 +208,7 @@ func (r *Source) readRanges(ctx context.Context, leader map[topicPartition]int32
 // each partition once, so a partition where groups sit at different
 // committed offsets is read from the lowest of them, and every range is
 // counted from the same answer.
-func (r *Source) fetchOnce(ctx context.Context, l int32, ranges []txnRange) map[txnRange]txnResult {
+func (t *tick) fetchOnce(ctx context.Context, l int32, ranges []txnRange) map[txnRange]txnResult {
 	out := make(map[txnRange]txnResult, len(ranges))
 	fail := func(err error) map[txnRange]txnResult {
 		for _, rg := range ranges {
@@ -251,7 +252,7 @@ func (r *Source) fetchOnce(ctx context.Context, l int32, ranges []txnRange) map[
 		fp.PartitionMaxBytes = txnPartitionMaxBytes
 		req.Topics[len(req.Topics)-1].Partitions = append(req.Topics[len(req.Topics)-1].Partitions, fp)
 	}
-	res, err := r.transport.RoundTrip(ctx, r.addr, &rawRequest{Req: req, ClientID: r.clientID(), broker: l})
+	res, err := t.send(ctx, &rawRequest{Req: req, ClientID: t.r.clientID(), broker: l})
 	if err == nil && res.(*rawResponse).Unsupported {
 		err = errors.New("the broker does not announce Fetch")
 	}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -346,27 +348,95 @@ func TestDecodeAssignment(t *testing.T) {
 	}
 }
 
+// TestPartitionsOf: a group's partition list, from what OffsetFetch
+// answered, or from the previous tick when it failed.
 func TestPartitionsOf(t *testing.T) {
 	m := snapshot.Member{MemberID: "m1", Assigned: map[string][]int32{"a": {1, 2}}}
 	g := &snapshot.Group{Members: []snapshot.Member{m}}
-	got := partitionsOf(g, map[topicPartition]int64{{"a", 1}: 7, {"b", 0}: 3})
-	if len(got) != 3 {
-		t.Fatalf("got %d partitions, want committed a/1, b/0 and assigned a/2: %+v", len(got), got)
-	}
-	want := []struct {
-		topic     string
-		partition int32
+	failed := errors.New("no answer within 10s")
+	type want struct {
+		tp        string
 		committed bool
 		owner     string
-	}{{"a", 1, true, "m1"}, {"a", 2, false, "m1"}, {"b", 0, true, ""}}
-	for i, w := range want {
-		p := got[i]
-		owner := ""
-		if p.Owner != nil {
-			owner = p.Owner.MemberID
+		err       string // "" when none
+	}
+	cases := []struct {
+		name string
+		got  []snapshot.Partition
+		want []want
+	}{
+		{"committed ones, and an assigned one never committed, without error",
+			partitionsOf(g, map[topicPartition]int64{{"a", 1}: 7, {"b", 0}: 3}, nil),
+			[]want{{"a/1", true, "m1", ""}, {"a/2", false, "m1", ""}, {"b/0", true, "", ""}}},
+		{"a partition answered with an error keeps its place with it",
+			partitionsOf(g, map[topicPartition]int64{{"a", 1}: 7}, map[topicPartition]error{{"c", 4}: failed}),
+			[]want{{"a/1", true, "m1", ""}, {"a/2", false, "m1", ""}, {"c/4", false, "", "no answer within 10s"}}},
+		{"group fetch failed: the previous tick's partitions and the assigned ones, all unknown",
+			commitUnknown(g, []topicPartitions{{"a", []int32{1}}, {"b", []int32{0}}}, failed),
+			[]want{{"a/1", false, "m1", "committed offset unknown: no answer within 10s"},
+				{"a/2", false, "m1", "committed offset unknown: no answer within 10s"},
+				{"b/0", false, "", "committed offset unknown: no answer within 10s"}}},
+		{"group fetch failed at the first tick: the assigned ones, unknown",
+			commitUnknown(g, nil, failed),
+			[]want{{"a/1", false, "m1", "committed offset unknown: no answer within 10s"},
+				{"a/2", false, "m1", "committed offset unknown: no answer within 10s"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if len(tc.got) != len(tc.want) {
+				t.Fatalf("got %d partitions, want %d: %+v", len(tc.got), len(tc.want), tc.got)
+			}
+			for i, w := range tc.want {
+				p := tc.got[i]
+				owner, err := "", ""
+				if p.Owner != nil {
+					owner = p.Owner.MemberID
+				}
+				if p.Err != nil {
+					err = p.Err.Error()
+				}
+				if tp := fmt.Sprintf("%s/%d", p.Topic, p.Partition); tp != w.tp || p.HasCommitted != w.committed || owner != w.owner || err != w.err {
+					t.Errorf("partition %d: got %s committed=%v owner=%q err=%q, want %+v", i, tp, p.HasCommitted, owner, err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestRemember: what one tick leaves for the next. Each group under the
+// coordinator it was read from (or carried under), its partitions topic by
+// topic; a group gone since it was listed is forgotten, one that failed is
+// not.
+func TestRemember(t *testing.T) {
+	r := &Source{}
+	tk := r.newTick()
+	tk.coordinator = map[string]int32{"a": 1, "b": 2, "gone": 1, "failed": 2}
+	ps := func(tps ...string) []snapshot.Partition {
+		var out []snapshot.Partition
+		for _, tp := range tps {
+			topic, p, _ := strings.Cut(tp, "/")
+			n, _ := strconv.Atoi(p)
+			out = append(out, snapshot.Partition{Topic: topic, Partition: int32(n)})
 		}
-		if p.Topic != w.topic || p.Partition != w.partition || p.HasCommitted != w.committed || owner != w.owner {
-			t.Errorf("partition %d: got %s/%d committed=%v owner=%q, want %+v", i, p.Topic, p.Partition, p.HasCommitted, owner, w)
-		}
+		return out
+	}
+	r.remember(tk, []snapshot.Group{
+		{ID: "a", ProtocolType: "consumer", Partitions: ps("x/0", "x/1", "y/0", "z/3", "z/4")},
+		{ID: "b", Partitions: ps("x/2")},
+		{ID: "failed", State: "Dead", Err: errors.New("describe group"), Partitions: ps("y/1")},
+		{ID: "gone", State: "Dead"},
+	})
+	m := r.remembered()
+	wantGroups := map[int32][]knownGroup{1: {{"a", "consumer"}}, 2: {{"b", ""}, {"failed", ""}}}
+	if !reflect.DeepEqual(m.groups, wantGroups) {
+		t.Errorf("groups %v, want %v", m.groups, wantGroups)
+	}
+	wantPartitions := map[string][]topicPartitions{
+		"a":      {{"x", []int32{0, 1}}, {"y", []int32{0}}, {"z", []int32{3, 4}}},
+		"b":      {{"x", []int32{2}}},
+		"failed": {{"y", []int32{1}}},
+	}
+	if !reflect.DeepEqual(m.partitions, wantPartitions) {
+		t.Errorf("partitions %v, want %v", m.partitions, wantPartitions)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/protocol/describegroups"
+	"github.com/segmentio/kafka-go/protocol/listgroups"
 	"github.com/segmentio/kafka-go/protocol/listoffsets"
 	"github.com/segmentio/kafka-go/protocol/offsetfetch"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -18,15 +19,19 @@ import (
 // kafka-go's Client splits a ListOffsets request into one request per
 // partition, and a DescribeGroups request into one per group, each behind a
 // FindCoordinator lookup; OffsetFetch also looks its coordinator up every
-// time. That makes the number of requests grow with partitions. The types
-// below carry the same wire format as kafka-go's own (the fields and tags are
-// copied from its protocol packages) but are addressed to one broker and are
-// never split, through the protocol package's override registry, so that one
-// tick sends one ListOffsets request per partition leader and offset kind and
-// one DescribeGroups per coordinator. ConsumerGroupDescribe, which kafka-go
+// time. That makes the number of requests grow with partitions. Its
+// ListGroups goes to every broker but merges the answers, returning the
+// first error and dropping each broker's error code. The types below carry
+// the same wire format as kafka-go's own (the fields and tags are copied
+// from its protocol packages) but are addressed to one broker and are never
+// split nor merged, through the protocol package's override registry, so
+// that one tick sends one ListOffsets request per partition leader and
+// offset kind, one DescribeGroups per coordinator, and one ListGroups per
+// broker whose answer is its own. ConsumerGroupDescribe, which kafka-go
 // does not know, travels as a rawRequest, one per coordinator that has
-// consumer-protocol groups, and so does OffsetFetch v8 for many groups (see
-// offsets.go); kafka-go's OffsetFetch (up to v5), one group per request
+// consumer-protocol groups, and so do OffsetFetch v8 for many groups (see
+// offsets.go), FindCoordinator and Metadata read past the transport's
+// cache (see tick.go); kafka-go's OffsetFetch (up to v5), one group per request
 // straight to its coordinator, is for brokers before Kafka 3.0.
 
 const overrideKey protocol.OverrideTypeKey = 17
@@ -35,6 +40,7 @@ func init() {
 	protocol.RegisterOverride(&leaderListOffsets{}, &listoffsets.Response{}, overrideKey)
 	protocol.RegisterOverride(&brokerDescribeGroups{}, &describegroups.Response{}, overrideKey)
 	protocol.RegisterOverride(&brokerOffsetFetch{}, &offsetfetch.Response{}, overrideKey)
+	protocol.RegisterOverride(&brokerListGroups{}, &listgroups.Response{}, overrideKey)
 }
 
 // toBroker addresses a request to one broker, never split nor routed by
@@ -46,10 +52,13 @@ func (toBroker) TypeKey() protocol.OverrideTypeKey { return overrideKey }
 func (b toBroker) Broker(c protocol.Cluster) (protocol.Broker, error) {
 	return brokerOf(c, b.broker)
 }
+func (b toBroker) target() int32 { return b.broker }
 
 // leaderListOffsets is listoffsets.Request sent whole to one broker. Kafka
-// refuses a partition twice in one request, so the earliest and latest
-// offsets travel in two requests.
+// refuses a partition twice in one request, and the isolation level is the
+// request's, so the earliest offsets, the latest (the high watermark) and
+// the latest under READ_COMMITTED (the last stable offset) travel in three
+// requests.
 type leaderListOffsets struct {
 	ReplicaID      int32                      `kafka:"min=v1,max=v5"`
 	IsolationLevel int8                       `kafka:"min=v2,max=v5"`
@@ -79,6 +88,15 @@ type brokerOffsetFetch struct {
 }
 
 func (r *brokerOffsetFetch) ApiKey() protocol.ApiKey { return protocol.OffsetFetch }
+
+// brokerListGroups is listgroups.Request to one broker: the groups it
+// coordinates, with its own error code.
+type brokerListGroups struct {
+	_ struct{} `kafka:"min=v0,max=v2"`
+	toBroker
+}
+
+func (r *brokerListGroups) ApiKey() protocol.ApiKey { return protocol.ListGroups }
 
 // kafka-go's protocol registry is a fixed array of the API keys it knows
 // (0 to 51), so newer requests such as ConsumerGroupDescribe (key 69,
@@ -137,6 +155,8 @@ func (r *rawRequest) ApiKey() protocol.ApiKey { return protocol.ApiKey(r.Req.Key
 func (r *rawRequest) Broker(c protocol.Cluster) (protocol.Broker, error) {
 	return brokerOf(c, r.broker)
 }
+
+func (r *rawRequest) target() int32 { return r.broker }
 
 // Required records whether the broker announced the request's API key and
 // always takes the exchange over: kafka-go could not encode the message.

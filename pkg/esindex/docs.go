@@ -331,6 +331,8 @@ func encodeTick(t TickDoc) ([]byte, error) {
 		KafkaRequests      int64   `json:"kafka_requests"`
 		GroupErrors        int     `json:"group_errors"`
 		PartitionErrors    int     `json:"partition_errors"`
+		BrokerErrors       int     `json:"broker_errors"`
+		Retries            int     `json:"kafka_retries"`
 		NegativeLags       int     `json:"negative_lags"`
 		DocumentsWritten   int     `json:"documents_written"`
 		DocumentsDuplicate int     `json:"documents_duplicate"`
@@ -359,6 +361,7 @@ func encodeTick(t TickDoc) ([]byte, error) {
 		Result: t.Result, TickDuration: t.TickDuration.Seconds(), ReadDuration: t.ReadDuration.Seconds(),
 		Groups: t.Groups, Partitions: t.Partitions, KafkaRequests: t.KafkaRequests,
 		GroupErrors: t.GroupErrors, PartitionErrors: t.PartitionErrors, NegativeLags: t.NegativeLags,
+		BrokerErrors: t.BrokerErrors, Retries: t.Retries,
 		DocumentsWritten: t.Written, DocumentsDuplicate: t.Duplicates, DocumentsFailed: t.Failed,
 		DocumentsSpooled: t.Spooled, DocumentsReplayed: t.Replayed, DocumentsDropped: t.Dropped,
 		SpoolSegments: t.SpoolSegments, SpoolBytes: t.SpoolBytes,

@@ -20,8 +20,10 @@ import (
 // on offsets and group documents. 4: lagwatch.status.time_lag_lower_bound on
 // status documents, and the incident log. 5: lagwatch.incident.pending and
 // .claimed_at. 6: lagwatch.readable_lag and kafka.partition.offset.stable on
-// offsets documents, lagwatch.group.total_readable_lag on group documents.
-const TemplateVersion = 6
+// offsets documents, lagwatch.group.total_readable_lag on group documents. 7:
+// lagwatch.collector.broker_errors and .kafka_retries on collector
+// documents.
+const TemplateVersion = 7
 
 // templatePriority puts lagwatch's templates above Elasticsearch's built-in
 // metrics-*-* template (priority 100), so the exact-name pattern wins.

@@ -14,11 +14,14 @@ type TickDoc struct {
 	Groups, Partitions           int
 	KafkaRequests                int64
 	GroupErrors, PartitionErrors int
-	NegativeLags                 int
-	Written, Duplicates, Failed  int
-	Spooled, Replayed, Dropped   int
-	SpoolSegments                int
-	SpoolBytes                   int64
+	// BrokerErrors counts the brokers that could not list their groups;
+	// Retries the items asked again within the tick.
+	BrokerErrors, Retries       int
+	NegativeLags                int
+	Written, Duplicates, Failed int
+	Spooled, Replayed, Dropped  int
+	SpoolSegments               int
+	SpoolBytes                  int64
 	// Error is the tick's error, "" when none.
 	Error string
 }

@@ -28,10 +28,23 @@ type Snapshot struct {
 	// Groups in name order. A group that failed to read carries Err and
 	// whatever was read before the failure.
 	Groups []Group
-	// Err is set when the cluster could not be read at all (no group list).
+	// Err is set when the cluster could not be read at all: its metadata
+	// could not be read, or no broker answered ListGroups.
 	Err error
+	// BrokerErrors are the brokers that could not list their groups this
+	// tick, in broker order. The groups they listed at the previous tick
+	// are still in Groups: read where they live now or, when their
+	// coordinator cannot be asked, with Err (see Group.Err).
+	BrokerErrors []BrokerError
 	// Stats counts what the tick saw and did.
 	Stats Stats
+}
+
+// BrokerError is a broker whose ListGroups failed in a tick, after its
+// retries.
+type BrokerError struct {
+	Broker int32
+	Err    error
 }
 
 // Stats counts one snapshot's work.
@@ -54,6 +67,14 @@ type Stats struct {
 	// Skipped 0: the readable lag stays an upper bound.
 	TxnReads, TxnReadErrors int
 	TxnReadErr              error
+	// BrokerErrors counts Snapshot.BrokerErrors.
+	BrokerErrors int
+	// Retries counts the items asked again within the tick after a
+	// failure that a second attempt may overcome: a broker's ListGroups, a
+	// group's describe or offset fetch (after finding its coordinator
+	// again), a partition's log offsets (after reading its leader again).
+	// An item asked three times counts two.
+	Retries int
 }
 
 // Group types, as Kafka 4 names them (ListGroups v5's group type).
@@ -95,10 +116,15 @@ type Group struct {
 	Members      []Member
 	// Partitions in (topic, partition) order: every partition the group has
 	// committed to, plus every partition assigned to a member that has no
-	// commit yet.
+	// commit yet. When its commits could not be read, the partitions the
+	// previous tick knew and the assigned ones, with Err (see
+	// Partition.Err).
 	Partitions []Partition
 	// Err is set when part of the group could not be read; the group is still
-	// reported with what was read.
+	// reported with what was read. A group whose coordinator could not be
+	// asked this tick, listed at the previous one, is reported with its
+	// id, its previous protocol type, its previous partitions (see
+	// Partition.Err) and Err: unknown this tick, not gone.
 	Err error
 }
 
@@ -138,7 +164,13 @@ type Partition struct {
 	Skipped int64
 	// Owner is the member the partition is assigned to, nil when none.
 	Owner *Member
-	// Err is set when this partition's log offsets could not be read.
+	// Err is set when something of this partition is unknown this tick:
+	// its log offsets (HasOffsets is false), or its committed offset
+	// ("committed offset unknown: ..."; HasCommitted is false), because
+	// the group's committed offsets could not be fetched, or its
+	// coordinator could not be asked. Such a group lists the partitions
+	// the previous tick knew and those assigned now. No commit with Err
+	// set is not "never committed": its lag is unknown, not absent.
 	Err          error
 	Partition    int32
 	HasCommitted bool
