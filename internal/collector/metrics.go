@@ -52,7 +52,7 @@ func NewMetrics() *Metrics {
 		kafkaRetries: counters("kafka_retries_total",
 			"Items asked again within a tick after a failure (a broker's group list, a group, a partition's log offsets).", "cluster"),
 		kafkaErrors: counters("kafka_errors_total",
-			"Kafka failures by scope: cluster (nothing read), broker (its groups not listed), group, partition, txn_read (a transaction-marker read that failed: the readable lag stays an upper bound).",
+			"Kafka failures by scope: cluster (nothing read), broker (its groups not listed), group, partition, txn_read (a transaction-marker read that failed: the readable lag stays an upper bound), refused_group (a group id longer than lagwatch stores).",
 			"cluster", "scope"),
 		negativeLags: counters("negative_lags_total",
 			"Partitions whose log-end offset read below the committed offset; stored as lag 0.", "cluster"),
@@ -80,6 +80,7 @@ func (m *Metrics) observe(s Summary) {
 	m.negativeLags.WithLabelValues(cl).Add(float64(s.Stats.NegativeLags))
 	m.kafkaErrors.WithLabelValues(cl, "group").Add(float64(s.Stats.GroupErrors))
 	m.kafkaErrors.WithLabelValues(cl, "txn_read").Add(float64(s.Stats.TxnReadErrors))
+	m.kafkaErrors.WithLabelValues(cl, "refused_group").Add(float64(s.Stats.RefusedGroups))
 	m.kafkaErrors.WithLabelValues(cl, "partition").Add(float64(s.PartitionErrors))
 	m.tickDuration.WithLabelValues(cl).Observe(s.Duration.Seconds())
 	if s.ReadErr != nil {

@@ -123,6 +123,10 @@ func logSummary(log *slog.Logger, s Summary) {
 	attrs := []any{"cluster", s.Cluster, "groups", s.Groups, "partitions", s.Partitions,
 		"kafka_requests", s.Stats.Requests, "kafka_requests_by_type", s.Stats.RequestsByType, "group_errors", s.Stats.GroupErrors, "partition_errors", s.PartitionErrors,
 		"broker_errors", s.Stats.BrokerErrors, "kafka_retries", s.Stats.Retries, "negative_lags", s.Stats.NegativeLags, "read_duration", s.ReadDuration}
+	if s.Stats.RefusedGroups > 0 {
+		log.Warn("groups left out: their id is longer than lagwatch stores", "cluster", s.Cluster, "refused", s.Stats.RefusedGroups,
+			"max_characters", snapshot.MaxGroupIDLength, "group", s.Stats.RefusedGroup+"...")
+	}
 	if s.Stats.TxnReads > 0 {
 		attrs = append(attrs, "txn_reads", s.Stats.TxnReads)
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lagwatch/lagwatch/pkg/snapshot"
 	"github.com/segmentio/kafka-go"
@@ -86,6 +87,7 @@ func (r *Source) take(ctx context.Context, t *tick, s *snapshot.Snapshot) error 
 	if err != nil {
 		return fmt.Errorf("list groups of cluster %q: %w", r.cluster, err)
 	}
+	refuseLongIDs(s)
 	index := make(map[string]*snapshot.Group, len(s.Groups))
 	var readable []string
 	for i := range s.Groups {
@@ -109,6 +111,24 @@ func (r *Source) take(ctx context.Context, t *tick, s *snapshot.Snapshot) error 
 	}
 	r.remember(t, s.Groups)
 	return nil
+}
+
+// refuseLongIDs leaves out of s the groups whose id is longer than
+// snapshot.MaxGroupIDLength characters, counting them: their documents
+// could be stored but never searched.
+func refuseLongIDs(s *snapshot.Snapshot) {
+	kept := s.Groups[:0]
+	for _, g := range s.Groups {
+		if n := utf8.RuneCountInString(g.ID); n > snapshot.MaxGroupIDLength {
+			if s.Stats.RefusedGroups == 0 {
+				s.Stats.RefusedGroup = string([]rune(g.ID)[:64])
+			}
+			s.Stats.RefusedGroups++
+			continue
+		}
+		kept = append(kept, g)
+	}
+	s.Groups = kept
 }
 
 // leaders maps every partition of md to its leader's broker id.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -180,7 +181,7 @@ func (s IncidentStore) Save(ctx context.Context, inc notify.Incident) (notify.In
 		return inc, err
 	}
 	idx := es.Index
-	opts := []func(*esapi.IndexRequest){idx.WithContext(ctx), idx.WithDocumentID(incidentID(inc.Cluster, inc.Group)), idx.WithRefresh("true")}
+	opts := []func(*esapi.IndexRequest){idx.WithContext(ctx), idx.WithDocumentID(pathID(incidentID(inc.Cluster, inc.Group))), idx.WithRefresh("true")}
 	if inc.Version != "" {
 		seqNo, primaryTerm, err := parseIncidentVersion(inc.Version)
 		if err != nil {
@@ -217,7 +218,7 @@ func (s IncidentStore) Save(ctx context.Context, inc notify.Incident) (notify.In
 	// incident, its id from the group and the opening, so that updates and
 	// the close replace it. A failure here leaves the incident saved.
 	res, err = idx(names.IncidentLog, bytes.NewReader(raw), idx.WithContext(ctx),
-		idx.WithDocumentID(incidentLogID(inc.Cluster, inc.Group, inc.OpenedAt)))
+		idx.WithDocumentID(pathID(incidentLogID(inc.Cluster, inc.Group, inc.OpenedAt))))
 	if err != nil {
 		return inc, fmt.Errorf("log incident of group %q: %w", inc.Group, err)
 	}
@@ -228,6 +229,13 @@ func (s IncidentStore) Save(ctx context.Context, inc notify.Incident) (notify.In
 	}
 	return inc, nil
 }
+
+// pathID escapes a document id for a request path. go-elasticsearch puts
+// DocumentID into the URL as it is: a group id holding "/" would name
+// another endpoint, "?" would start query parameters, "#" would cut the id
+// and "%" would be decoded. Ids made from group ids go through it wherever
+// they enter a URL; bulk bodies carry ids in JSON and need nothing.
+func pathID(id string) string { return url.PathEscape(id) }
 
 // incidentLogID is the _id of the incident log document of the incident of
 // (cluster, group) opened at opened.

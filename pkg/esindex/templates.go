@@ -22,8 +22,9 @@ import (
 // .claimed_at. 6: lagwatch.readable_lag and kafka.partition.offset.stable on
 // offsets documents, lagwatch.group.total_readable_lag on group documents. 7:
 // lagwatch.collector.broker_errors and .kafka_retries on collector
-// documents.
-const TemplateVersion = 7
+// documents. 8: group and member ids indexed up to 8,191 characters
+// (snapshot.MaxGroupIDLength), not 1,024.
+const TemplateVersion = 8
 
 // templatePriority puts lagwatch's templates above Elasticsearch's built-in
 // metrics-*-* template (priority 100), so the exact-name pattern wins.

@@ -67,6 +67,11 @@ type Stats struct {
 	// Skipped 0: the readable lag stays an upper bound.
 	TxnReads, TxnReadErrors int
 	TxnReadErr              error
+	// RefusedGroups counts groups left out because their id is longer
+	// than MaxGroupIDLength; RefusedGroup is the first one's id, cut to
+	// 64 characters, for the log.
+	RefusedGroups int
+	RefusedGroup  string
 	// BrokerErrors counts Snapshot.BrokerErrors.
 	BrokerErrors int
 	// Retries counts the items asked again within the tick after a
@@ -76,6 +81,14 @@ type Stats struct {
 	// An item asked three times counts two.
 	Retries int
 }
+
+// MaxGroupIDLength is the longest group id, in characters, that lagwatch
+// stores and judges. Elasticsearch indexes a keyword of at most 32,766
+// bytes (Lucene's term limit), 8,191 characters of up to four bytes each;
+// a longer id could be stored but never searched, and so never judged.
+// Kafka accepts ids up to 32,767 bytes; the collector refuses longer ones
+// (Stats.RefusedGroups) rather than store what nobody could read.
+const MaxGroupIDLength = 8191
 
 // Group types, as Kafka 4 names them (ListGroups v5's group type).
 const (
