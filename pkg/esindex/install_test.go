@@ -250,12 +250,15 @@ func TestInstallAddsNewFieldsToExistingStreams(t *testing.T) {
 	es := testenv.ESClient(t)
 	names := testNames(t)
 	c := clientOf(t, es, names)
+	if _, err := c.Install(ctxT(t), 0); err != nil {
+		t.Fatal(err)
+	}
 	tmpls, err := templates(names, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The collector template as version 7 had it: without the refusal
-	// fields.
+	// Then the collector template as version 7 had it: without the
+	// refusal fields.
 	var old map[string]any
 	for _, tm := range tmpls {
 		if tm.Name == names.Ticks {
@@ -275,6 +278,10 @@ func TestInstallAddsNewFieldsToExistingStreams(t *testing.T) {
 	testenv.MustOK(t, res.StatusCode, res.Body, "put the version 7 template")
 
 	w := newWriter(t, es, names, WriterOptions{SpoolDir: t.TempDir()})
+	// The offsets and groups data streams too (LogsDB indices).
+	if r, err := w.Write(ctxT(t), tickSnapshot(0, 1, 2)); err != nil || r.Indexed != r.Docs {
+		t.Fatalf("Write: %+v, %v", r, err)
+	}
 	tick := TickDoc{Time: tick0, Cluster: "c", Result: "ok"}
 	if r, err := w.WriteTick(ctxT(t), tick); err != nil || r.Indexed != 1 {
 		t.Fatalf("tick without refusals on the old mapping: %+v, %v", r, err)

@@ -261,14 +261,21 @@ func addFields(ctx context.Context, es *elasticsearch.Client, tmpls []namedTempl
 		var it struct {
 			Template struct {
 				Mappings struct {
-					Properties json.RawMessage `json:"properties"`
+					Properties map[string]json.RawMessage `json:"properties"`
 				} `json:"mappings"`
 			} `json:"template"`
 		}
 		if err := json.Unmarshal(t.Body, &it); err != nil || len(it.Template.Mappings.Properties) == 0 {
 			continue // ours, built above: cannot happen
 		}
-		body := append(append([]byte(`{"properties":`), it.Template.Mappings.Properties...), '}')
+		// The data stream's timestamp is there from its creation, and
+		// naming it again is refused on LogsDB indices (whose
+		// ignore_malformed default it would take).
+		delete(it.Template.Mappings.Properties, "@timestamp")
+		body, err := json.Marshal(map[string]any{"properties": it.Template.Mappings.Properties})
+		if err != nil {
+			continue
+		}
 		pm := es.Indices.PutMapping
 		res, err := pm([]string{t.Name}, bytes.NewReader(body), pm.WithContext(ctx), pm.WithWriteIndexOnly(true))
 		if err != nil {
