@@ -200,3 +200,38 @@ func TestBadStateFile(t *testing.T) {
 		t.Errorf("Live = %v, want an error naming %s", err, file)
 	}
 }
+
+// TestTwoEvaluatorsWhileStoreRefuses states the limit: two evaluators whose
+// incident store refuses writes cannot know of each other, and each sends
+// the transition. Once the store takes writes, the first to save wins, the
+// other follows the stored incident, and nothing more is sent twice.
+func TestTwoEvaluatorsWhileStoreRefuses(t *testing.T) {
+	s := &sink{}
+	hook := s.webhook(t)
+	store := &fakeStore{refuse: errBlocked}
+	a, b := newHarness(t, hook), newHarness(t, hook)
+	a.store, a.Evaluator.store, b.store, b.Evaluator.store = store, store, store, store
+	a.live(t, "g", true)
+	b.live(t, "g", true)
+	if got := s.alerts(); !slices.Equal(got, []string{"open:ERR", "open:ERR"}) {
+		t.Fatalf("alerts %v; want the open once per evaluator while the store refuses writes", got)
+	}
+	store.refuse = nil
+	a.live(t, "g", true)
+	b.live(t, "g", true)
+	a.live(t, "g", true)
+	if got := s.alerts(); len(got) != 2 {
+		t.Fatalf("alerts %v once the store takes writes, want nothing more", got)
+	}
+	if inc := store.incidents[notify.GroupKey{Cluster: "c", Group: "g"}]; inc.Sends != 1 || !inc.Open {
+		t.Errorf("stored %+v; want the first evaluator's incident, open after its send", inc)
+	}
+	if _, n := b.Unwritten(); n != 0 {
+		t.Errorf("the second evaluator still holds %d incidents, want 0", n)
+	}
+	a.live(t, "g", false)
+	b.live(t, "g", false)
+	if got := s.alerts(); !slices.Equal(got, []string{"open:ERR", "open:ERR", "close:OK"}) {
+		t.Errorf("alerts %v, want the close once", got)
+	}
+}
