@@ -44,7 +44,10 @@ func TestWriteBlockLosesNoTick(t *testing.T) {
 	ns := setCollectorEnv(t, group)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	env := map[string]string{"COLLECTOR_TICK_TIMEOUT": "15s"}
+	// A long tick timeout: the templates' installation has a fifth of it,
+	// and a node that holds thousands of test templates takes seconds for
+	// each.
+	env := map[string]string{"COLLECTOR_TICK_TIMEOUT": "60s"}
 
 	if out, err := runOnce(ctx, t, env); err != nil {
 		t.Fatalf("first run: %v\n%s", err, out)
@@ -120,7 +123,7 @@ func TestRevokedPrivilegeLosesNoTick(t *testing.T) {
 	defer cancel()
 	as := func(u testenv.SecureUser) map[string]string {
 		return map[string]string{"ELASTICSEARCH_URL": url, "ELASTICSEARCH_CA_FILE": ca, "ELASTICSEARCH_USERNAME": u.Name,
-			"ELASTICSEARCH_PASSWORD": u.Password, "COLLECTOR_TICK_TIMEOUT": "15s"}
+			"ELASTICSEARCH_PASSWORD": u.Password, "COLLECTOR_TICK_TIMEOUT": "60s"}
 	}
 
 	for i := 1; i <= 2; i++ {
