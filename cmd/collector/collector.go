@@ -97,7 +97,11 @@ func (p *program) once(ctx context.Context) error {
 		return envconf.Logged{Err: err} // the tick's summary line carries it
 	}
 	if res.Spooled > 0 {
-		return fmt.Errorf("%d documents went to the spool instead of Elasticsearch; the next run replays them", res.Spooled)
+		why := ""
+		if res.Refusal != "" {
+			why = " (" + res.Refusal + ")"
+		}
+		return fmt.Errorf("%d documents went to the spool instead of Elasticsearch%s; the next run replays them", res.Spooled, why)
 	}
 	return nil
 }

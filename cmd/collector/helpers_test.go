@@ -97,3 +97,22 @@ func wantOneLag(t *testing.T, namespace string, lag int64) {
 		t.Errorf("stored %+v, want one document with lag %d", docs, lag)
 	}
 }
+
+// wantTicks checks that the namespace's offsets data stream holds the
+// documents of ticks ticks, exactly partitions of each: none lost, none
+// twice.
+func wantTicks(t *testing.T, namespace string, ticks, partitions int) {
+	t.Helper()
+	perTick := map[string]int{}
+	for _, d := range testenv.SearchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+namespace) {
+		perTick[d.Timestamp]++
+	}
+	if len(perTick) != ticks {
+		t.Fatalf("offsets documents of %d ticks stored, want %d: %v", len(perTick), ticks, perTick)
+	}
+	for ts, n := range perTick {
+		if n != partitions {
+			t.Errorf("tick %s: %d offsets documents, want exactly %d (one per partition)", ts, n, partitions)
+		}
+	}
+}

@@ -45,19 +45,7 @@ func TestElasticsearchDownForTwoTicks(t *testing.T) {
 		t.Errorf("spool not empty after the replay: %d segments, %d bytes", segs, bytes)
 	}
 
-	docs := testenv.SearchAll[storedOffsets](t, "metrics-lagwatch.offsets-"+ns)
-	perTick := map[string]int{}
-	for _, d := range docs {
-		perTick[d.Timestamp]++
-	}
-	if len(perTick) != 3 {
-		t.Fatalf("documents of %d ticks stored, want 3: %v", len(perTick), perTick)
-	}
-	for ts, n := range perTick {
-		if n != 2 {
-			t.Errorf("tick %s: %d offsets documents, want exactly 2 (one per partition)", ts, n)
-		}
-	}
+	wantTicks(t, ns, 3, 2)
 	groups := testenv.SearchAll[map[string]any](t, "metrics-lagwatch.groups-"+ns)
 	if len(groups) != 3 {
 		t.Errorf("%d group documents, want 3 (one per tick)", len(groups))

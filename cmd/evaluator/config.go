@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -67,7 +68,10 @@ type Config struct {
 	HTTPAddr string
 	// HTTPTimeout bounds the Elasticsearch reads of one API request.
 	HTTPTimeout time.Duration
-	LogLevel    slog.Level
+	// StateFile keeps the incidents whose alert was sent while the store
+	// refused to save them, across processes; "" keeps them in memory.
+	StateFile string
+	LogLevel  slog.Level
 	// LogFormat is "json" or "text".
 	LogFormat string
 }
@@ -234,6 +238,7 @@ type evaluatorEnv struct {
 		MetricsAddr         string `split_words:"true" default:":9309" keep_empty:"true" desc:"Listen address ([host]:port, numeric port) of the Prometheus /metrics and the /healthz endpoints in schedule and serve mode."`
 		HttpAddr            string `split_words:"true" default:":8000" keep_empty:"true" desc:"Listen address of the HTTP API, with /metrics and /healthz, in schedule and serve mode. Empty: no API (serve mode refuses to start)."`
 		HttpTimeout         string `split_words:"true" default:"10s" desc:"Time limit of the Elasticsearch reads of one API request."`
+		StateFile           string `split_words:"true" desc:"File that keeps, from one run to the next, the alerts sent while Elasticsearch refused to save their incidents, so that a later run (--once, or after a restart) does not send them again. Empty: kept in memory, enough for one process in schedule mode."`
 	} `split_words:"true"`
 	Log envconf.LogEnv `split_words:"true"`
 }
@@ -268,6 +273,7 @@ func loadConfig() (Config, error) {
 		Schedule:      e.Schedule,
 		MetricsAddr:   e.MetricsAddr,
 		HTTPAddr:      e.HttpAddr,
+		StateFile:     strings.TrimSpace(e.StateFile),
 	}
 	cfg.Rules.WindowSize = envconf.Parse(&ps, n.WindowSize, e.WindowSize, envconf.Int)
 	cfg.MaxAge = envconf.Parse(&ps, n.MaxAge, e.MaxAge, envconf.Duration)
@@ -462,6 +468,11 @@ func (c Config) validate() envconf.Problems {
 	envconf.ListenAddr(&ps, n.MetricsAddr, c.MetricsAddr)
 	envconf.ListenAddr(&ps, n.HttpAddr, c.HTTPAddr)
 	envconf.Positive(&ps, n.HttpTimeout, c.HTTPTimeout)
+	if c.StateFile != "" {
+		if fi, err := os.Stat(filepath.Dir(c.StateFile)); err != nil || !fi.IsDir() {
+			ps.Add(n.StateFile, "%q: its folder must exist", c.StateFile)
+		}
+	}
 	envconf.CheckLogFormat(c.LogFormat, &ps)
 	return ps
 }
@@ -532,6 +543,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.Duration("http_timeout", c.HTTPTimeout),
+		slog.String("state_file", c.StateFile),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 	)

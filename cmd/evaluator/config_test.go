@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -110,7 +111,7 @@ func TestEnvNames(t *testing.T) {
 		"EVALUATOR_SMTP_TLS", "EVALUATOR_SMTP_CA_FILE", "EVALUATOR_SMTP_SUBJECT", "EVALUATOR_SMTP_TEMPLATE_FILE",
 		"EVALUATOR_ALERTMANAGER_URL", "EVALUATOR_GRAFANA_URL",
 		"EVALUATOR_WEBHOOK_TIMEOUT", "EVALUATOR_WEBHOOK_RETRIES",
-		"EVALUATOR_METRICS_ADDR", "EVALUATOR_HTTP_ADDR", "EVALUATOR_HTTP_TIMEOUT", "LOG_LEVEL", "LOG_FORMAT",
+		"EVALUATOR_METRICS_ADDR", "EVALUATOR_HTTP_ADDR", "EVALUATOR_HTTP_TIMEOUT", "EVALUATOR_STATE_FILE", "LOG_LEVEL", "LOG_FORMAT",
 	}
 	if got := strings.Fields(buf.String()); !reflect.DeepEqual(got, want) {
 		t.Errorf("variables read\n got: %q\nwant: %q", got, want)
@@ -239,6 +240,11 @@ func TestLoadConfigAccepts(t *testing.T) {
 			Name: "http timeout", Env: envWith("EVALUATOR_HTTP_TIMEOUT", "2s"),
 			Reason: "a Go duration",
 			Check:  field(func(c Config) any { return c.HTTPTimeout }, 2*time.Second),
+		},
+		{
+			Name: "state file", Env: envWith("EVALUATOR_STATE_FILE", filepath.Join(os.TempDir(), "lagwatch-state.json")),
+			Reason: "a file in a folder that exists; the file itself need not",
+			Check:  field(func(c Config) any { return c.StateFile }, filepath.Join(os.TempDir(), "lagwatch-state.json")),
 		},
 		{
 			Name: "retries zero", Env: envWith("EVALUATOR_WEBHOOK_RETRIES", "0"),
@@ -381,6 +387,8 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"http addr port", envWith("EVALUATOR_HTTP_ADDR", ":http"), "EVALUATOR_HTTP_ADDR", `port "http" is not a number`, "numeric ports only"},
 		{"http timeout zero", envWith("EVALUATOR_HTTP_TIMEOUT", "0s"), "EVALUATOR_HTTP_TIMEOUT", "greater than 0", "every read needs a bound"},
 		{"http timeout unit", envWith("EVALUATOR_HTTP_TIMEOUT", "10"), "EVALUATOR_HTTP_TIMEOUT", "not a duration", "units are required"},
+		{"state file folder", envWith("EVALUATOR_STATE_FILE", filepath.Join(missing, "state.json")), "EVALUATOR_STATE_FILE", "its folder must exist",
+			"a file that could never be written"},
 
 		// Webhooks.
 		{"webhook scheme", envWith("EVALUATOR_WEBHOOK_URL", "ftp://h/x"), "EVALUATOR_WEBHOOK_URL", "not an http or https URL (value not shown)", "wrong scheme"},

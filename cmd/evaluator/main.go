@@ -295,11 +295,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case o.status:
 		return e.PrintStatus(ctx, evaluator.StatusQuery{At: o.at, Group: o.group, Cluster: o.cluster, JSON: o.json, Wide: o.wide}, stdout)
 	case !o.from.IsZero():
-		return logged(e.Backtest(ctx, o.from, o.to, o.step))
+		return unwritten(e, cfg, e.Backtest(ctx, o.from, o.to, o.step))
 	case !o.at.IsZero():
-		return logged(e.Historical(ctx, o.at))
+		return unwritten(e, cfg, e.Historical(ctx, o.at))
 	case o.once:
-		return logged(e.Live(context.WithoutCancel(ctx)))
+		return unwritten(e, cfg, e.Live(context.WithoutCancel(ctx)))
 	case o.serve:
 		return e.ServeAPI(ctx)
 	}
@@ -320,7 +320,7 @@ func newEvaluator(cfg Config, log *slog.Logger) (*evaluator.Evaluator, error) {
 		Alert: notify.Policy{Threshold: cfg.Alert.Threshold, ResendEvery: cfg.Alert.Resend,
 			Allow: cfg.Alert.GroupAllow, Deny: cfg.Alert.GroupDeny},
 		Namespace: es.Names().Namespace, Schedule: cfg.Schedule, MetricsAddr: cfg.MetricsAddr,
-		HTTPAddr: cfg.HTTPAddr, APITimeout: cfg.HTTPTimeout,
+		HTTPAddr: cfg.HTTPAddr, APITimeout: cfg.HTTPTimeout, StateFile: cfg.StateFile,
 	}
 	return evaluator.New(settings, evaluator.Parts{
 		History: es, Statuses: es.NewStatusWriter(), Incidents: es.Incidents(), Sinks: cfg.Sinks(), Log: log,
@@ -346,6 +346,36 @@ func burrowConfig(cfg Config) map[string]any {
 			"retention":         cfg.Elasticsearch.Retention.String(),
 		},
 	}
+}
+
+// unwritten is the outcome of a run that ends the process (--once, --at, a
+// backtest): its error, or, when Elasticsearch refused to store what the
+// run made, an error that says what is lost with the process and what is
+// not. Nothing is lost before that: a refused write is kept in memory (and
+// alerts are sent all the same) in case Elasticsearch takes it again
+// within the process.
+func unwritten(e *evaluator.Evaluator, cfg Config, err error) error {
+	if err != nil {
+		return logged(err)
+	}
+	statuses, incidents := e.Unwritten()
+	var parts []string
+	if statuses > 0 {
+		parts = append(parts, fmt.Sprintf("%d status documents were not written (Elasticsearch refused them); "+
+			"evaluator --at with the run's instant (\"at\" in its summary line) writes them again", statuses))
+	}
+	switch {
+	case incidents > 0 && cfg.StateFile != "":
+		parts = append(parts, fmt.Sprintf("%d incidents whose alert was sent could not be saved; %s keeps them for the next run",
+			incidents, vars.Evaluator.StateFile))
+	case incidents > 0:
+		parts = append(parts, fmt.Sprintf("%d incidents whose alert was sent could not be saved; without %s the next run "+
+			"cannot know they were sent, and sends them again", incidents, vars.Evaluator.StateFile))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(parts, "; "))
 }
 
 // logged marks an evaluation's error as reported: the run's summary line

@@ -307,6 +307,8 @@ func (s *statusRecorder) Write(ctx context.Context, docs []esindex.StatusDoc) (e
 	return s.w.Write(ctx, docs)
 }
 
+func (s *statusRecorder) Backlog() (int, int64) { return s.w.Backlog() }
+
 // alertRecorder is an alert sink that keeps what it is sent.
 type alertRecorder struct{ recorder[notify.Alert] }
 

@@ -10,6 +10,7 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -62,15 +63,26 @@ type Collector struct {
 	// LastRun, when set, records every tick's start and error (for
 	// /healthz).
 	LastRun *service.LastRun
+
+	// refusing is the cause of the refusal under way: Elasticsearch did not
+	// take documents for that reason at the latest write; "" when it took
+	// them. A refusal is logged when it starts (or its cause changes) and
+	// when it ends, not at every tick.
+	refusalMu sync.Mutex
+	refusing  string
 }
 
 // Result is what a tick did besides succeeding or failing.
 type Result struct {
 	// Spooled counts the snapshot documents of the clusters whose tick
 	// succeeded but whose documents went to the spool instead of
-	// Elasticsearch (it is down, or the templates are not in yet). Tick
-	// documents are not counted.
+	// Elasticsearch (it is down or refuses them, or the templates are not in
+	// yet). Tick documents are not counted.
 	Spooled int
+	// Refusal is why Elasticsearch did not take them, when it said (the
+	// reason that refused the most documents of the first such cluster);
+	// "" otherwise.
+	Refusal string
 }
 
 // Tick reads every cluster and writes every snapshot. It fails when a
@@ -127,6 +139,7 @@ func (c *Collector) TickAt(ctx context.Context, at time.Time) (Result, error) {
 			errs = append(errs, sum.Err)
 		} else {
 			res.Spooled += sum.Write.Spooled
+			res.Refusal = cmp.Or(res.Refusal, sum.refusal())
 		}
 	}
 	err := errors.Join(errs...)
@@ -151,8 +164,33 @@ func (c *Collector) write(ctx context.Context, s snapshot.Snapshot, readTook tim
 	logSummary(c.Log, sum)
 
 	segments, bytes := c.Sink.SpoolDepth()
+	c.noteRefusal(sum, segments)
 	if _, err := c.Sink.WriteTick(ctx, tickDoc(sum, time.Since(start), segments, bytes)); err != nil {
 		c.Log.Warn("tick document not stored", "cluster", sum.Cluster, "err", err)
 	}
 	return sum
+}
+
+// noteRefusal logs, once, that Elasticsearch started refusing documents for
+// a reason other than their content (a write block, a revoked privilege,
+// overload, an outage), or that the cause changed, and, once, that it took
+// them again and the spool is empty. segments is the spool's depth after
+// the write.
+func (c *Collector) noteRefusal(sum Summary, segments int) {
+	if sum.ReadErr != nil {
+		return // nothing was written: nothing learnt
+	}
+	c.refusalMu.Lock()
+	defer c.refusalMu.Unlock()
+	p, refused := sum.Write.Refusal()
+	switch {
+	case refused && p.Cause != c.refusing:
+		c.refusing = p.Cause
+		c.Log.Warn("Elasticsearch refuses writes: documents go to the spool and are replayed in order once it takes them",
+			"cluster", sum.Cluster, "cause", p.Cause, "status", p.Status, "reason", p.Reason)
+	case !refused && c.refusing != "" && segments == 0:
+		c.Log.Info("Elasticsearch takes writes again: the spool is replayed", "cluster", sum.Cluster,
+			"replayed", sum.Write.Replayed, "refused_for", c.refusing)
+		c.refusing = ""
+	}
 }

@@ -275,7 +275,7 @@ func TestWriteFails(t *testing.T) {
 		{"the sink fails: its error", esindex.WriteResult{Docs: 4, Spooled: 1, Dropped: 3}, errors.New("spool full"), "spool full", "spool full"},
 		{"documents rejected without an error: counted as one", esindex.WriteResult{Docs: 4, Indexed: 2, Failed: 2,
 			Problems: []esindex.Problem{{Kind: esindex.Rejected, Status: 400, Reason: "mapper_parsing_exception", Count: 2}}},
-			nil, "2 documents rejected by Elasticsearch", ""},
+			nil, "2 documents rejected by Elasticsearch for their content", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -303,10 +303,10 @@ func TestWriteFails(t *testing.T) {
 			if last["msg"] != "tick failed" || last["level"] != "ERROR" || last["err"] != tc.wantErr {
 				t.Errorf("summary line %v; want ERROR \"tick failed\" with err %q", last, tc.wantErr)
 			}
-			if (tc.res.Dropped > 0) != (len(lines) == 2) {
-				t.Errorf("%d lines; want a line of its own exactly when documents were dropped: %v", len(lines), lines)
+			if (tc.res.Dropped > 0 || tc.res.Failed > 0) != (len(lines) == 2) {
+				t.Errorf("%d lines; want a line of its own exactly when documents were dropped or rejected: %v", len(lines), lines)
 			}
-			if len(lines) == 2 && lines[0]["msg"] != "documents lost: neither written nor kept in the spool" {
+			if len(lines) == 2 && tc.res.Dropped > 0 && lines[0]["msg"] != "documents lost: neither written nor kept in the spool" {
 				t.Errorf("first line %v, want the lost documents", lines[0])
 			}
 			if _, ok := last["problems"]; ok != (len(tc.res.Problems) > 0) {
@@ -344,7 +344,7 @@ func TestSpooled(t *testing.T) {
 		t.Fatalf("log %v; want the installation warning, then a line a cluster", lines)
 	}
 	for _, l := range lines[1:] {
-		if l["level"] != "WARN" || l["msg"] != "tick spooled: Elasticsearch unavailable or templates not installed" || l["spooled"] != 5.0 {
+		if l["level"] != "WARN" || l["msg"] != "tick spooled: Elasticsearch unavailable or refusing writes, or templates not installed; replayed in order later" || l["spooled"] != 5.0 {
 			t.Errorf("line %v, want a WARN line saying the tick spooled", l)
 		}
 	}
@@ -464,5 +464,104 @@ func TestBrokerErrorsCounted(t *testing.T) {
 	}
 	if testutil.ToFloat64(c.Metrics.kafkaErrors.WithLabelValues("prod", "broker")) != 1 || testutil.ToFloat64(c.Metrics.kafkaRetries.WithLabelValues("prod")) != 3 {
 		t.Error("the broker error or the retries are not counted")
+	}
+}
+
+// TestRejectedForContent: documents Elasticsearch rejected for their
+// content fail the tick, are counted by cause and logged once, with one
+// example document and its reason.
+func TestRejectedForContent(t *testing.T) {
+	res := esindex.WriteResult{Docs: 5, Indexed: 2, Failed: 3,
+		Problems: []esindex.Problem{{Kind: esindex.Rejected, Status: 400, Cause: "document_parsing_exception",
+			Reason: "document_parsing_exception: failed to parse field [kafka.partition.id]", Count: 3}},
+		Rejections: []esindex.CauseCount{{Cause: "document_parsing_exception", Count: 3}},
+		Rejection: &esindex.Rejection{Index: "metrics-lagwatch.offsets-default", ID: "abc",
+			Reason: "document_parsing_exception: failed to parse field [kafka.partition.id]", Body: `{"kafka":{"partition":{"id":"x"}}}`}}
+	sink := &fakeSink{write: func(snapshot.Snapshot) (esindex.WriteResult, error) { return res, nil }}
+	c, logs := newCollector(sink, &fakeSource{snap: twoGroups("prod")})
+	if _, err := c.Tick(context.Background()); err == nil {
+		t.Fatal("a tick whose documents were rejected succeeded")
+	}
+	var rejected []logLine
+	for _, l := range logLines(t, logs) {
+		if l["msg"] == "documents rejected for their content (a mapping conflict): not stored, not kept" {
+			rejected = append(rejected, l)
+		}
+	}
+	if len(rejected) != 1 {
+		t.Fatalf("%d rejection lines, want 1:\n%s", len(rejected), logs)
+	}
+	l := rejected[0]
+	ex, _ := l["example"].(map[string]any)
+	if l["level"] != "ERROR" || l["failed"] != 3.0 || l["rejected"].(map[string]any)["document_parsing_exception"] != 3.0 ||
+		ex["id"] != "abc" || ex["index"] != "metrics-lagwatch.offsets-default" || ex["document"] != res.Rejection.Body ||
+		!strings.Contains(ex["reason"].(string), "failed to parse field") {
+		t.Errorf("rejection line %v; want the count by cause and the example", l)
+	}
+	if n := testutil.ToFloat64(c.Metrics.rejections.WithLabelValues("prod", "document_parsing_exception")); n != 3 {
+		t.Errorf("documents_rejected_total{cause=document_parsing_exception} = %v, want 3", n)
+	}
+}
+
+// TestRefusalLoggedOnce: Elasticsearch refuses the documents of two ticks
+// (a write block), then takes them again: the ticks spool and succeed, each
+// says why in its line, its document and the metrics, and the refusal is
+// logged once when it starts and once when it ends.
+func TestRefusalLoggedOnce(t *testing.T) {
+	const reason = "cluster_block_exception: index [.ds-metrics-lagwatch.offsets-default-2026.12.06-000001] blocked by: [FORBIDDEN/8/index write (api)];"
+	refused := esindex.WriteResult{Docs: 5, Spooled: 5, Refused: 5,
+		Problems: []esindex.Problem{{Kind: esindex.Refused, Status: 403, Cause: "cluster_block_exception", Reason: reason, Count: 5}},
+		Refusals: []esindex.CauseCount{{Cause: "cluster_block_exception", Count: 5}}}
+	results := []esindex.WriteResult{refused, refused, {Docs: 5, Indexed: 15, Replayed: 10}}
+	sink := &fakeSink{segments: 2}
+	sink.write = func(snapshot.Snapshot) (esindex.WriteResult, error) {
+		r := results[0]
+		results = results[1:]
+		if len(results) == 0 {
+			sink.segments = 0
+		}
+		return r, nil
+	}
+	c, logs := newCollector(sink, &fakeSource{snap: twoGroups("prod")})
+	for i := range 3 {
+		res, err := c.Tick(context.Background())
+		if err != nil {
+			t.Fatalf("tick %d: %v (nothing was lost)", i+1, err)
+		}
+		if i < 2 && (res.Spooled != 5 || res.Refusal != reason) {
+			t.Errorf("tick %d: %+v; want 5 spooled, with the refusal's reason", i+1, res)
+		}
+	}
+	var starts, ends, spooled int
+	for _, l := range logLines(t, logs) {
+		switch l["msg"] {
+		case "Elasticsearch refuses writes: documents go to the spool and are replayed in order once it takes them":
+			starts++
+			if l["level"] != "WARN" || l["cause"] != "cluster_block_exception" || l["status"] != 403.0 || l["reason"] != reason {
+				t.Errorf("refusal line %v; want its cause, status and reason", l)
+			}
+		case "Elasticsearch takes writes again: the spool is replayed":
+			ends++
+			if l["replayed"] != 10.0 {
+				t.Errorf("end line %v; want the replayed count", l)
+			}
+		case "tick spooled: Elasticsearch unavailable or refusing writes, or templates not installed; replayed in order later":
+			spooled++
+			if l["refused"] != 5.0 || l["refusal"] != reason || l["refusals"].(map[string]any)["cluster_block_exception"] != 5.0 {
+				t.Errorf("tick line %v; want the refusals by cause and the reason", l)
+			}
+		}
+	}
+	if starts != 1 || ends != 1 || spooled != 2 {
+		t.Errorf("%d refusal lines, %d end lines, %d spooled tick lines; want 1, 1, 2:\n%s", starts, ends, spooled, logs)
+	}
+	if td := sink.ticks[0]; td.Result != "spooled" || td.Refused != 5 || td.Refusal != reason {
+		t.Errorf("tick document %+v; want spooled, 5 refused, the reason", td)
+	}
+	if td := sink.ticks[2]; td.Result != "ok" || td.Refused != 0 || td.Refusal != "" || td.Replayed != 10 {
+		t.Errorf("tick document after the block %+v; want ok, 10 replayed, no refusal", td)
+	}
+	if n := testutil.ToFloat64(c.Metrics.refusals.WithLabelValues("prod", "cluster_block_exception")); n != 10 {
+		t.Errorf("documents_refused_total{cause=cluster_block_exception} = %v, want 10", n)
 	}
 }

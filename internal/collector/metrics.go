@@ -21,6 +21,8 @@ type Metrics struct {
 	kafkaErrors   *prometheus.CounterVec
 	negativeLags  *prometheus.CounterVec
 	docs          *prometheus.CounterVec
+	refusals      *prometheus.CounterVec
+	rejections    *prometheus.CounterVec
 	spoolSegments prometheus.Gauge
 	spoolBytes    prometheus.Gauge
 }
@@ -59,11 +61,20 @@ func NewMetrics() *Metrics {
 		docs: counters("documents_total",
 			"Documents by outcome: written, duplicate (already stored), failed (rejected), spooled, replayed, dropped (spool full).",
 			"cluster", "outcome"),
+		refusals: counters("documents_refused_total",
+			"Times Elasticsearch did not take a document for a reason other than its content, by cause: its error type "+
+				"(cluster_block_exception for a write block, security_exception for a missing privilege, "+
+				"es_rejected_execution_exception, ...) or connection, timeout, no_answer, not_sent. Each attempt counts; "+
+				"the documents are retried or spooled and replayed in order, not lost.",
+			"cluster", "cause"),
+		rejections: counters("documents_rejected_total",
+			"Documents Elasticsearch rejected for their content (a mapping conflict), by error type: not stored, not kept.",
+			"cluster", "cause"),
 		spoolSegments: prometheus.NewGauge(prometheus.GaugeOpts(opts("spool_segments", "Snapshots waiting in the on-disk spool."))),
 		spoolBytes:    prometheus.NewGauge(prometheus.GaugeOpts(opts("spool_bytes", "Bytes waiting in the on-disk spool."))),
 	}
 	m.reg = service.NewRegistry(m.tickDuration, m.ticks, m.lastSuccess, m.groups, m.partitions, m.kafkaRequests,
-		m.kafkaRetries, m.kafkaErrors, m.negativeLags, m.docs, m.spoolSegments, m.spoolBytes)
+		m.kafkaRetries, m.kafkaErrors, m.negativeLags, m.docs, m.refusals, m.rejections, m.spoolSegments, m.spoolBytes)
 	return m
 }
 
@@ -94,6 +105,12 @@ func (m *Metrics) observe(s Summary) {
 	for outcome, n := range map[string]int{"written": w.Indexed, "duplicate": w.Duplicates, "failed": w.Failed,
 		"spooled": w.Spooled, "replayed": w.Replayed, "dropped": w.Dropped} {
 		m.docs.WithLabelValues(cl, outcome).Add(float64(n))
+	}
+	for _, c := range w.Refusals {
+		m.refusals.WithLabelValues(cl, c.Cause).Add(float64(c.Count))
+	}
+	for _, c := range w.Rejections {
+		m.rejections.WithLabelValues(cl, c.Cause).Add(float64(c.Count))
 	}
 	if s.Result == resultError {
 		m.ticks.WithLabelValues(cl, resultError).Inc()

@@ -83,9 +83,27 @@ func (s *Summary) judge() {
 // documents as one; nil when neither.
 func (s *Summary) writeError() error {
 	if s.WriteErr == nil && s.Write.Failed > 0 {
-		return fmt.Errorf("%d documents rejected by Elasticsearch", s.Write.Failed)
+		return fmt.Errorf("%d documents rejected by Elasticsearch for their content", s.Write.Failed)
 	}
 	return s.WriteErr
+}
+
+// refusal is the reason Elasticsearch refused the most of the cluster's
+// documents for, other than their content ("" when it refused none).
+func (s *Summary) refusal() string {
+	if p, ok := s.Write.Refusal(); ok {
+		return p.Reason
+	}
+	return ""
+}
+
+// causes renders counts by cause as a map, for a log line.
+func causes(cs []esindex.CauseCount) map[string]int {
+	m := make(map[string]int, len(cs))
+	for _, c := range cs {
+		m[c.Cause] += c.Count
+	}
+	return m
 }
 
 // tickDoc is the document recording the tick, for the collector health
@@ -99,6 +117,7 @@ func tickDoc(s Summary, tickTook time.Duration, segments int, bytes int64) esind
 		BrokerErrors: s.Stats.BrokerErrors, Retries: s.Stats.Retries,
 		Written: s.Write.Indexed, Duplicates: s.Write.Duplicates, Failed: s.Write.Failed,
 		Spooled: s.Write.Spooled, Replayed: s.Write.Replayed, Dropped: s.Write.Dropped,
+		Refused: s.Write.Refused, Refusal: s.refusal(),
 		SpoolSegments: segments, SpoolBytes: bytes}
 	// The error as it came: the rejected-documents count is in Failed.
 	switch {
@@ -139,9 +158,23 @@ func logSummary(log *slog.Logger, s Summary) {
 	}
 	w := s.Write
 	attrs = append(attrs, "written", w.Indexed, "duplicates", w.Duplicates, "failed", w.Failed,
-		"retried", w.Retried, "spooled", w.Spooled, "replayed", w.Replayed, "dropped", w.Dropped, "es_bulk_took", w.BulkTook, "duration", s.Duration)
+		"retried", w.Retried, "refused", w.Refused, "spooled", w.Spooled, "replayed", w.Replayed, "dropped", w.Dropped,
+		"es_bulk_took", w.BulkTook, "duration", s.Duration)
 	if w.Dropped > 0 {
 		log.Error("documents lost: neither written nor kept in the spool", "cluster", s.Cluster, "dropped", w.Dropped, "problems", w.Problems)
+	}
+	if w.Failed > 0 {
+		// Not spooled: the same bytes would be refused again at every
+		// replay, and every later document would wait behind them.
+		attrs := []any{"cluster", s.Cluster, "failed", w.Failed, "rejected", causes(w.Rejections)}
+		if e := w.Rejection; e != nil {
+			attrs = append(attrs, "example", slog.GroupValue(slog.String("index", e.Index), slog.String("id", e.ID),
+				slog.String("reason", e.Reason), slog.String("document", e.Body)))
+		}
+		log.Error("documents rejected for their content (a mapping conflict): not stored, not kept", attrs...)
+	}
+	if w.Refused > 0 {
+		attrs = append(attrs, "refusals", causes(w.Refusals), "refusal", s.refusal())
 	}
 	if len(w.Problems) > 0 {
 		attrs = append(attrs, "problems", w.Problems)
@@ -150,7 +183,7 @@ func logSummary(log *slog.Logger, s Summary) {
 	case resultError:
 		log.Error("tick failed", append(attrs, "err", s.writeError())...)
 	case resultSpooled:
-		log.Warn("tick spooled: Elasticsearch unavailable or templates not installed", attrs...)
+		log.Warn("tick spooled: Elasticsearch unavailable or refusing writes, or templates not installed; replayed in order later", attrs...)
 	default:
 		log.Info("tick", attrs...)
 	}

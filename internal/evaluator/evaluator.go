@@ -65,7 +65,13 @@ type History interface {
 // StatusWriter stores verdicts, each exactly once. *esindex.StatusWriter
 // implements it.
 type StatusWriter interface {
+	// Write stores docs. Documents Elasticsearch does not take now (it
+	// refuses writes, or is away) are kept and sent first by the next
+	// Write; the result counts them in Spooled.
 	Write(ctx context.Context, docs []esindex.StatusDoc) (esindex.WriteResult, error)
+	// Backlog is the number of documents kept for the next Write, and
+	// their size.
+	Backlog() (docs int, bytes int64)
 }
 
 var (
@@ -106,6 +112,9 @@ type Settings struct {
 	HTTPAddr string
 	// APITimeout bounds the Elasticsearch reads of one API request.
 	APITimeout time.Duration
+	// StateFile keeps, across processes, the incidents whose alert was
+	// sent while the store refused to save them ("": in memory only).
+	StateFile string
 }
 
 // Parts are what a run talks to.
@@ -137,6 +146,9 @@ type Evaluator struct {
 
 	templatesOK bool
 	heads       headCache // time lag lookups beyond the window (heads.go)
+	// unsaved are incidents whose alert was sent while the store refused
+	// to save them (unsaved.go).
+	unsaved *unsaved
 
 	last service.LastRun // the latest evaluation, for /healthz
 }
@@ -144,7 +156,7 @@ type Evaluator struct {
 // New is an Evaluator of p with settings cfg.
 func New(cfg Settings, p Parts) *Evaluator {
 	return &Evaluator{cfg: cfg, log: p.Log, history: p.History, status: p.Statuses, store: p.Incidents, sinks: p.Sinks,
-		metrics: newMetrics(), last: service.LastRun{Noun: "evaluation"}, api: p.API}
+		metrics: newMetrics(), last: service.LastRun{Noun: "evaluation"}, api: p.API, unsaved: newUnsaved(cfg.StateFile)}
 }
 
 // Close stops the listeners, if any.
@@ -288,41 +300,63 @@ func (e *Evaluator) evaluate(ctx context.Context, at time.Time, cluster, group s
 // statusBatch is how many status documents are written per bulk call.
 const statusBatch = 1000
 
-// record evaluates at instant at and writes every verdict; with alerts, it
-// also returns each group's result for the alerting that follows.
-func (e *Evaluator) record(ctx context.Context, at time.Time, keep func(evaluate.GroupResult)) (runStats, esindex.WriteResult, error) {
-	var total esindex.WriteResult
+// record evaluates at instant at and writes every verdict; with keep, it
+// also hands each group's result to keep, for the alerting that follows.
+// evalErr says the evaluation failed (a read): its results are not to be
+// acted on. writeErr says verdicts were lost: rejected for their content,
+// dropped from a full backlog, or not written because the status template
+// could not be installed. Verdicts Elasticsearch does not take for now are
+// kept by the StatusWriter, and are not an error.
+func (e *Evaluator) record(ctx context.Context, at time.Time, keep func(evaluate.GroupResult)) (st runStats, total esindex.WriteResult, evalErr, writeErr error) {
+	fail := func(err error) {
+		if writeErr == nil {
+			writeErr = err
+		}
+	}
+	installed := true
 	if err := e.ensureTemplates(ctx); err != nil {
-		return runStats{}, total, fmt.Errorf("install status templates: %w", err)
+		// Writing without the template would let Elasticsearch make the
+		// data stream with mappings of its own. The verdicts still count
+		// for the alerts.
+		installed = false
+		fail(fmt.Errorf("install status templates: %w", err))
 	}
 	var batch []esindex.StatusDoc
-	flush := func() error {
+	flush := func() {
 		if len(batch) == 0 {
-			return nil
+			return
 		}
-		res, err := e.status.Write(ctx, batch)
-		total.Add(res)
+		if installed {
+			res, err := e.status.Write(ctx, batch)
+			total.Add(res)
+			if err != nil {
+				fail(err)
+			}
+		} else {
+			total.Docs += len(batch)
+			total.Dropped += len(batch)
+		}
 		batch = batch[:0]
-		return err
 	}
-	st, err := e.evaluate(ctx, at, "", "", true, e.cfg.Shard, func(r evaluate.GroupResult) error {
+	st, evalErr = e.evaluate(ctx, at, "", "", true, e.cfg.Shard, func(r evaluate.GroupResult) error {
 		batch = append(batch, statusDoc(r, at, e.cfg.Rules.WindowSize))
 		if keep != nil {
 			keep(r)
 		}
 		if len(batch) >= statusBatch {
-			return flush()
+			flush()
 		}
 		return nil
 	})
-	if err == nil {
-		err = flush()
+	if evalErr == nil {
+		flush()
 	}
-	return st, total, err
+	return st, total, evalErr, writeErr
 }
 
 // Live is one scheduled (or --once) evaluation: statuses at the present,
-// Burrow's gauges, then alerts.
+// Burrow's gauges, then alerts. Alerts do not wait on the statuses: a
+// verdict Elasticsearch would not store still alerts.
 func (e *Evaluator) Live(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
@@ -338,20 +372,20 @@ func (e *Evaluator) Live(ctx context.Context) error {
 	_ = e.history.Refresh(ctx)
 	var results []evaluate.GroupResult
 	burrow := newBurrowBuild()
-	st, wr, err := e.record(ctx, at, func(r evaluate.GroupResult) {
+	st, wr, evalErr, writeErr := e.record(ctx, at, func(r evaluate.GroupResult) {
 		burrow.add(r)
 		results = append(results, compact(r))
 	})
-	if err == nil {
-		// Every group was evaluated and its verdict stored: Burrow's gauges
-		// show this evaluation, whatever alerting makes of it. A failed
+	var alerts alertStats
+	var alertErr error
+	if evalErr == nil {
+		// Every group was evaluated: Burrow's gauges show this
+		// evaluation, whatever became of its statuses and alerts. A failed
 		// evaluation leaves the previous one's.
 		e.metrics.burrow.publish(burrow)
+		alerts, alertErr = e.alert(ctx, at, results)
 	}
-	var alerts alertStats
-	if err == nil {
-		alerts, err = e.alert(ctx, at, results)
-	}
+	err := errors.Join(evalErr, writeErr, alertErr)
 	e.finish(start, at, st, wr, alerts, err)
 	return err
 }
@@ -374,7 +408,8 @@ func (e *Evaluator) Historical(ctx context.Context, at time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
-	st, wr, err := e.record(ctx, at, nil)
+	st, wr, evalErr, writeErr := e.record(ctx, at, nil)
+	err := errors.Join(evalErr, writeErr)
 	e.finish(start, at, st, wr, alertStats{}, err)
 	return err
 }
@@ -399,19 +434,43 @@ func (e *Evaluator) Backtest(ctx context.Context, from, to time.Time, step time.
 
 func (e *Evaluator) finish(start, at time.Time, st runStats, wr esindex.WriteResult, al alertStats, err error) {
 	took := time.Since(start)
+	kept, _ := e.status.Backlog()
+	unsaved := e.unsaved.len()
 	attrs := []any{"at", at, "groups", st.groups,
 		"ok", st.byStatus[evaluate.OK], "warn", st.byStatus[evaluate.Warn], "err", st.byStatus[evaluate.Err], "notfound", st.byStatus[evaluate.NotFound],
 		"documents_read", st.window.Docs, "pages", st.window.Pages, "es_requests", st.requests, "es_search_took", st.window.SearchTook,
 		"time_lag_lookups", st.headLookups, "time_lag_lookups_failed", st.headFailed,
-		"written", wr.Indexed, "duplicates", wr.Duplicates, "failed", wr.Failed,
-		"alerts_sent", al.sent, "alerts_failed", al.failed, "duration", took}
-	e.metrics.observe(st, wr, al, took, err)
-	e.last.Record(start, err)
-	if err != nil {
-		e.log.Error("evaluation failed", append(attrs, "err", err)...)
-		return
+		"written", wr.Indexed, "duplicates", wr.Duplicates, "failed", wr.Failed + wr.Dropped,
+		"statuses_kept", kept, "statuses_replayed", wr.Replayed,
+		"alerts_sent", al.sent, "alerts_failed", al.failed, "alerts_unrecorded", al.unrecorded, "incidents_unsaved", unsaved,
+		"duration", took}
+	if p, ok := wr.Refusal(); ok {
+		attrs = append(attrs, "refusal", p.Reason)
 	}
-	e.log.Info("evaluation", attrs...)
+	e.metrics.observe(st, wr, al, took, err)
+	e.metrics.unwritten(kept, unsaved)
+	e.last.Record(start, err)
+	switch {
+	case err != nil:
+		e.log.Error("evaluation failed", append(attrs, "err", err)...)
+	case kept > 0 || unsaved > 0:
+		// Nothing is lost yet, but Elasticsearch does not take writes:
+		// what it refused waits in this process.
+		e.log.Warn("evaluation", attrs...)
+	default:
+		e.log.Info("evaluation", attrs...)
+	}
+}
+
+// Unwritten is what this process holds that Elasticsearch has not taken
+// yet: status documents kept for the next write, and incidents whose alert
+// was sent but which the store refused to save (kept in
+// EVALUATOR_STATE_FILE as well, when it is set). A process that ends with
+// status documents kept loses them: a run at the same instant (evaluator
+// --at) writes them again.
+func (e *Evaluator) Unwritten() (statuses, incidents int) {
+	statuses, _ = e.status.Backlog()
+	return statuses, e.unsaved.len()
 }
 
 // Serve evaluates on the schedule until ctx ends, then waits for the run in

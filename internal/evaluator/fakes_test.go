@@ -168,24 +168,46 @@ func (h *fakeHistory) TopicGroups(_ context.Context, q esindex.TopicQuery) ([]st
 	return ts[0].groups, tick, nil
 }
 
-// fakeStatuses records every batch written; each document is new.
-type fakeStatuses struct{ batches [][]esindex.StatusDoc }
+// fakeStatuses records every batch written; each document is new. While
+// refuse is set it writes nothing and keeps the documents, as the real one
+// does when Elasticsearch refuses them, and writes them first afterwards.
+type fakeStatuses struct {
+	batches [][]esindex.StatusDoc
+	refuse  bool
+	kept    []esindex.StatusDoc
+}
 
 func (s *fakeStatuses) Write(_ context.Context, docs []esindex.StatusDoc) (esindex.WriteResult, error) {
+	if s.refuse {
+		s.kept = append(s.kept, docs...)
+		return esindex.WriteResult{Docs: len(docs), Spooled: len(docs), Refused: len(docs),
+			Problems: []esindex.Problem{{Kind: esindex.Refused, Status: 403, Cause: "cluster_block_exception",
+				Reason: "cluster_block_exception: blocked by: [FORBIDDEN/8/index write (api)];", Count: len(docs)}}}, nil
+	}
+	replayed := len(s.kept)
+	if replayed > 0 {
+		s.batches = append(s.batches, s.kept)
+		s.kept = nil
+	}
 	s.batches = append(s.batches, slices.Clone(docs))
-	return esindex.WriteResult{Docs: len(docs), Indexed: len(docs)}, nil
+	return esindex.WriteResult{Docs: len(docs), Indexed: len(docs) + replayed, Replayed: replayed}, nil
 }
+
+func (s *fakeStatuses) Backlog() (int, int64) { return len(s.kept), int64(len(s.kept)) * 100 }
 
 func (s *fakeStatuses) docs() []esindex.StatusDoc { return slices.Concat(s.batches...) }
 
 // fakeStore keeps incidents with a version each, saved only over the
 // version they were loaded at, as esindex.IncidentStore does; conflict makes
-// every save fail as if another evaluator had been first.
+// every save fail as if another evaluator had been first, refuse with that
+// error (a write block, say), once okSaves saves have succeeded.
 type fakeStore struct {
 	mu        sync.Mutex
 	incidents map[notify.GroupKey]notify.Incident
 	version   int
 	conflict  bool
+	refuse    error
+	okSaves   int
 	loads     int
 	saves     int
 }
@@ -205,6 +227,9 @@ func (s *fakeStore) Save(_ context.Context, inc notify.Incident) (notify.Inciden
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.saves++
+	if s.refuse != nil && s.saves > s.okSaves {
+		return inc, s.refuse
+	}
 	key := notify.GroupKey{Cluster: inc.Cluster, Group: inc.Group}
 	if s.conflict || s.incidents[key].Version != inc.Version {
 		return inc, fmt.Errorf("save incident of group %q: %w", inc.Group, notify.ErrConflict)

@@ -22,6 +22,9 @@ type metrics struct {
 	statusDocs   *prometheus.CounterVec
 	sinkSends    *prometheus.CounterVec
 	sinkFailures *prometheus.CounterVec
+	unrecorded   prometheus.Counter
+	backlog      prometheus.Gauge
+	unsaved      prometheus.Gauge
 	burrow       *burrowGauges
 }
 
@@ -39,16 +42,24 @@ func newMetrics() *metrics {
 	m.docsRead = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "documents_read_total",
 		Help: "Offsets documents read."})
 	m.statusDocs = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "status_documents_total",
-		Help: "Status documents by outcome: written, duplicate, failed."}, []string{"outcome"})
+		Help: "Status documents by outcome: written, duplicate, failed (rejected for their content, or dropped from a full backlog), " +
+			"kept (Elasticsearch refused them for now: written by a later run)."}, []string{"outcome"})
+	m.unrecorded = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "alerts_unrecorded_total",
+		Help: "Alerts sent (or tried) whose incident the store refused to save: remembered by this evaluator until it can."})
+	m.backlog = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "status_backlog",
+		Help: "Status documents Elasticsearch refused for now, kept in memory for the next run."})
+	m.unsaved = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "incidents_unsaved",
+		Help: "Incidents whose alert was sent but which the store refused to save, kept by this evaluator until it can."})
 	m.sinkSends = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "alerts_sent_total",
 		Help: "Alerts delivered, by sink and kind."}, []string{"sink", "kind"})
 	m.sinkFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "alert_failures_total",
 		Help: "Alerts a sink did not take, after retries."}, []string{"sink"})
-	m.reg = service.NewRegistry(m.runs, m.duration, m.groups, m.esRequests, m.docsRead, m.statusDocs, m.sinkSends, m.sinkFailures, m.burrow)
+	m.reg = service.NewRegistry(m.runs, m.duration, m.groups, m.esRequests, m.docsRead, m.statusDocs, m.sinkSends, m.sinkFailures,
+		m.unrecorded, m.backlog, m.unsaved, m.burrow)
 	return m
 }
 
-func (m *metrics) observe(st runStats, wr esindex.WriteResult, _ alertStats, took time.Duration, err error) {
+func (m *metrics) observe(st runStats, wr esindex.WriteResult, al alertStats, took time.Duration, err error) {
 	result := "ok"
 	if err != nil {
 		result = "error"
@@ -63,4 +74,12 @@ func (m *metrics) observe(st runStats, wr esindex.WriteResult, _ alertStats, too
 	m.statusDocs.WithLabelValues("written").Add(float64(wr.Indexed))
 	m.statusDocs.WithLabelValues("duplicate").Add(float64(wr.Duplicates))
 	m.statusDocs.WithLabelValues("failed").Add(float64(wr.Failed + wr.Dropped))
+	m.statusDocs.WithLabelValues("kept").Add(float64(wr.Spooled))
+	m.unrecorded.Add(float64(al.unrecorded))
+}
+
+// unwritten sets what waits for Elasticsearch to take writes again.
+func (m *metrics) unwritten(statuses, incidents int) {
+	m.backlog.Set(float64(statuses))
+	m.unsaved.Set(float64(incidents))
 }

@@ -53,6 +53,12 @@ type Incident struct {
 // (another evaluator updated it).
 var ErrConflict = errors.New("incident changed since it was read")
 
+// ErrLogNotSaved is wrapped by the error of a Save that stored the incident
+// (the Incident it returns carries the new Version) but not the Store's log
+// of it, a record per incident kept for the dashboards: the bookkeeping may
+// go on as after a successful Save.
+var ErrLogNotSaved = errors.New("incident saved, its log entry not")
+
 // Store keeps incidents.
 type Store interface {
 	// Load returns every stored incident, keyed by group; none stored is
@@ -60,7 +66,9 @@ type Store interface {
 	Load(ctx context.Context) (map[GroupKey]Incident, error)
 	// Save stores inc over the revision of inc.Version (or only if none
 	// exists, for an empty Version) and returns it with its new Version;
-	// an error wrapping ErrConflict when the stored one has moved on.
+	// an error wrapping ErrConflict when the stored one has moved on, one
+	// wrapping ErrLogNotSaved when inc was stored but its log entry was
+	// not.
 	Save(ctx context.Context, inc Incident) (Incident, error)
 }
 

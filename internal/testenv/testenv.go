@@ -392,19 +392,7 @@ func DeleteDataStreamsOnCleanup(t testing.TB, pattern string, templates ...strin
 }
 
 func do(ctx context.Context, t testing.TB, method, url string) (int, string) {
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
-	if err != nil {
-		t.Errorf("%s %s: %v", method, url, err)
-		return 0, ""
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Errorf("%s %s: %v", method, url, err)
-		return 0, ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return doBody(ctx, t, method, url, "")
 }
 
 // SearchAll refreshes index and returns the _source of up to 10,000 of its

@@ -2,13 +2,16 @@ package esindex
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -71,9 +74,21 @@ const (
 	created                  // 201
 	duplicate                // 409: already stored
 	temporary                // 429, 5xx, failed request: retry
-	rejected                 // refused for good: count, do not retry
-	refused                  // whole request refused with a 4xx: spool now
+	rejected                 // refused for its content: count, do not retry
+	refused                  // refused for a reason that is not its content (a block, a privilege): spool now
 )
+
+// verdict is how one failed document (or request) is classified: what to do
+// with it, and the Problem it is counted under.
+type verdict struct {
+	outcome outcome
+	kind    ProblemKind
+	status  int
+	// cause is a short, stable name of the reason (Elasticsearch's error
+	// type, or connection, timeout, ...), for metrics; reason the whole
+	// text, for logs.
+	cause, reason string
+}
 
 // send writes the documents of src in bulk rounds: the first, streamed from
 // src, then up to MaxRetries more for documents that got a temporary
@@ -146,7 +161,7 @@ func (s *sender) round(ctx context.Context, src docSource, t *tally, out *sendOu
 			}
 			if len(rest) > 0 {
 				mu.Lock()
-				t.problem(Temporary, 0, "not sent: "+err.Error(), len(rest))
+				t.add(Problem{Kind: Temporary, Cause: causeNotSent, Reason: "not sent: " + err.Error(), Count: len(rest)})
 				mu.Unlock()
 				results = append(results, &result{retry: rest})
 			}
@@ -186,7 +201,7 @@ func (s *sender) round(ctx context.Context, src docSource, t *tally, out *sendOu
 			defer mu.Unlock()
 			t.res.BulkTook += took
 			for _, p := range problems {
-				t.problem(p.Kind, p.Status, p.Reason, p.Count)
+				t.add(p)
 			}
 			for i, o := range outcomes {
 				switch o {
@@ -198,6 +213,9 @@ func (s *sender) round(ctx context.Context, src docSource, t *tally, out *sendOu
 					out.written++
 				case rejected:
 					t.res.Failed++
+					if t.res.Rejection == nil {
+						t.res.Rejection = rejectionOf(&req.docs[i], problems)
+					}
 				case refused:
 					r.refused = append(r.refused, owned(req.docs[i]))
 				default:
@@ -245,11 +263,11 @@ func appendBulkItem(b []byte, d *doc) []byte {
 func (s *sender) post(ctx context.Context, req *bulkRequest) ([]outcome, []Problem, time.Duration) {
 	outcomes := make([]outcome, len(req.docs))
 	failAll := func(err error) ([]outcome, []Problem, time.Duration) {
-		o, kind, status, reason := classify(bulkItem{}, err)
+		v := classifyRequest(err)
 		for i := range outcomes {
-			outcomes[i] = o
+			outcomes[i] = v.outcome
 		}
-		return outcomes, []Problem{{Kind: kind, Status: status, Reason: reason, Count: len(outcomes)}}, 0
+		return outcomes, []Problem{{Kind: v.kind, Status: v.status, Cause: v.cause, Reason: v.reason, Count: len(outcomes)}}, 0
 	}
 	res, err := esapi.BulkRequest{
 		Body:       bytes.NewReader(req.body),
@@ -261,7 +279,8 @@ func (s *sender) post(ctx context.Context, req *bulkRequest) ([]outcome, []Probl
 	defer res.Body.Close()
 	if res.StatusCode >= 300 {
 		body := readExcerpt(res.Body)
-		return failAll(&requestError{Status: res.StatusCode, Reason: errorReason(res.StatusCode, body)})
+		typ, reason := errorTypeReason(res.StatusCode, body)
+		return failAll(&requestError{Status: res.StatusCode, Type: typ, Reason: reason})
 	}
 	body, err := io.ReadAll(res.Body)
 	if err != nil {
@@ -269,49 +288,49 @@ func (s *sender) post(ctx context.Context, req *bulkRequest) ([]outcome, []Probl
 	}
 	items, took, err := decodeBulk(body)
 	if err != nil {
-		return failAll(fmt.Errorf("read bulk response: %w", err))
+		return failAll(fmt.Errorf("%w: %w", errBadAnswer, err))
 	}
 	outTook := time.Duration(took) * time.Millisecond
 	var problems []Problem
-	add := func(kind ProblemKind, status int, reason string) {
-		for i := range problems {
-			if problems[i].Kind == kind && problems[i].Status == status && problems[i].Reason == reason {
-				problems[i].Count++
-				return
-			}
-		}
-		problems = append(problems, Problem{Kind: kind, Status: status, Reason: reason, Count: 1})
-	}
 	for i := range min(len(items), len(outcomes)) {
 		if items[i].Status == http.StatusCreated {
 			outcomes[i] = created
 			continue
 		}
-		o, kind, status, reason := classify(items[i], nil)
-		outcomes[i] = o
-		if kind != "" {
-			add(kind, status, reason)
+		v := classifyItem(items[i])
+		outcomes[i] = v.outcome
+		if v.kind != "" {
+			problems = addProblem(problems, Problem{Kind: v.kind, Status: v.status, Cause: v.cause, Reason: v.reason, Count: 1}, len(outcomes))
 		}
 	}
 	if missing := len(outcomes) - len(items); missing > 0 {
-		problems = append(problems, Problem{Kind: Temporary, Reason: "no answer for the document in the bulk response", Count: missing})
+		problems = append(problems, Problem{Kind: Temporary, Cause: causeNoAnswer, Reason: "no answer for the document in the bulk response", Count: missing})
 	}
 	return outcomes, problems, outTook
 }
 
-// classify reads a failed item: its response item, or err when the whole
-// request failed.
-func classify(r bulkItem, err error) (outcome, ProblemKind, int, string) {
-	if err != nil {
-		var re *requestError
-		if errors.As(err, &re) {
-			if re.Status == http.StatusTooManyRequests || re.Status >= 500 {
-				return temporary, Temporary, re.Status, re.Reason
-			}
-			return refused, Refused, re.Status, re.Reason
-		}
-		return temporary, Temporary, 0, shorten(err.Error())
-	}
+// Causes of problems that carry no Elasticsearch error type.
+const (
+	causeConnection = "connection"   // the request could not be sent or its answer not read
+	causeTimeout    = "timeout"      // no answer in time
+	causeNoAnswer   = "no_answer"    // the bulk answer left the document out
+	causeNotSent    = "not_sent"     // the write's time ran out first
+	causeBadAnswer  = "bad_response" // a bulk answer that could not be read
+	causeSpool      = "spool"        // the spool could not take, keep or give back documents
+)
+
+// classifyItem reads a failed item of a bulk answer. Only a document's
+// content can make it fail for good: Elasticsearch answers 400 for a
+// mapping conflict or a value the mapping cannot parse
+// (mapper_parsing_exception, document_parsing_exception,
+// strict_dynamic_mapping_exception, illegal_argument_exception on a field),
+// and the same bytes would be refused forever. Everything else is about the
+// store, not the document: a write block or a revoked privilege (403
+// cluster_block_exception, security_exception), a missing or closed index,
+// flood stage (429 cluster_block_exception), overload (429) and server
+// errors (5xx). Those are kept: the ones that may pass in a moment (429,
+// 5xx) are retried first, the others spooled at once.
+func classifyItem(r bulkItem) verdict {
 	reason := r.Error.Type
 	if r.Error.Reason != "" {
 		reason += ": " + r.Error.Reason
@@ -319,39 +338,127 @@ func classify(r bulkItem, err error) (outcome, ProblemKind, int, string) {
 	if r.Error.Cause.Type != "" {
 		reason += " (caused by " + r.Error.Cause.Type + ": " + r.Error.Cause.Reason + ")"
 	}
-	reason = shorten(reason)
+	v := verdict{status: r.Status, cause: cmp.Or(r.Error.Type, "http_"+strconv.Itoa(r.Status)), reason: shorten(reason)}
 	switch {
 	case r.Status == http.StatusConflict:
-		return duplicate, "", 0, ""
+		return verdict{outcome: duplicate}
 	case r.Status == http.StatusTooManyRequests || r.Status >= 500:
-		return temporary, Temporary, r.Status, reason
+		v.outcome, v.kind = temporary, Temporary
 	case r.Status == 0 && r.Error.Type == "":
-		return temporary, Temporary, 0, "bulk response item without status"
+		v.outcome, v.kind, v.cause, v.reason = temporary, Temporary, causeBadAnswer, "bulk response item without status"
+	case r.Status == http.StatusBadRequest && !storeErrorTypes[r.Error.Type]:
+		v.outcome, v.kind = rejected, Rejected
 	default:
-		return rejected, Rejected, r.Status, reason
+		v.outcome, v.kind = refused, Refused
 	}
+	return v
 }
+
+// storeErrorTypes are error types Elasticsearch may answer with 400 that are
+// about the index, not the document.
+var storeErrorTypes = map[string]bool{
+	"index_closed_exception":              true,
+	"cluster_block_exception":             true,
+	"security_exception":                  true,
+	"index_not_found_exception":           true,
+	"no_shard_available_action_exception": true,
+}
+
+// classifyRequest reads a bulk request that failed as a whole: an HTTP error
+// answer (429 and 5xx are retried, any other is spooled at once: a 401 or 403
+// is about the credentials, not the documents), or no answer at all
+// (retried).
+func classifyRequest(err error) verdict {
+	var re *requestError
+	if errors.As(err, &re) {
+		v := verdict{status: re.Status, cause: cmp.Or(re.Type, "http_"+strconv.Itoa(re.Status)), reason: re.Reason}
+		if re.Status == http.StatusTooManyRequests || re.Status >= 500 {
+			v.outcome, v.kind = temporary, Temporary
+		} else {
+			v.outcome, v.kind = refused, Refused
+		}
+		return v
+	}
+	v := verdict{outcome: temporary, kind: Temporary, cause: causeConnection, reason: shorten(err.Error())}
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		v.cause = causeTimeout
+	case errors.Is(err, errBadAnswer):
+		v.cause = causeBadAnswer
+	}
+	return v
+}
+
+// errBadAnswer is wrapped by the error of a bulk answer that could not be
+// read.
+var errBadAnswer = errors.New("read bulk response")
 
 func shorten(s string) string { return truncateUTF8(s, maxReasonLen) }
 
-// problem records n documents hit by a reason, merged with the same kind,
-// status and reason; at most maxProblems distinct ones are kept.
-func (t *tally) problem(kind ProblemKind, status int, reason string, n int) {
-	ps := t.res.Problems
+// addProblem adds p to ps, merged with one of the same kind, status and
+// reason; at most limit distinct ones are kept.
+func addProblem(ps []Problem, p Problem, limit int) []Problem {
 	for i := range ps {
-		if ps[i].Kind == kind && ps[i].Status == status && ps[i].Reason == reason {
-			ps[i].Count += n
-			return
+		if ps[i].Kind == p.Kind && ps[i].Status == p.Status && ps[i].Reason == p.Reason {
+			ps[i].Count += p.Count
+			return ps
 		}
 	}
-	if len(ps) < maxProblems {
-		t.res.Problems = append(ps, Problem{Kind: kind, Status: status, Reason: reason, Count: n})
+	if len(ps) < limit {
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// add records a problem: merged into the write's at most maxProblems
+// distinct ones, and counted by cause (never capped) in Refusals or
+// Rejections.
+func (t *tally) add(p Problem) {
+	t.res.Problems = addProblem(t.res.Problems, p, maxProblems)
+	switch p.Kind {
+	case Refused, Temporary:
+		t.res.Refused += p.Count
+		t.res.Refusals = addCause(t.res.Refusals, p.Cause, p.Count)
+	case Rejected:
+		t.res.Rejections = addCause(t.res.Rejections, p.Cause, p.Count)
 	}
 }
 
-// requestError is an HTTP error answer to a whole request.
+// problem records n documents hit by a spool problem.
+func (t *tally) problem(reason string, n int) {
+	t.add(Problem{Kind: Spool, Cause: causeSpool, Reason: reason, Count: n})
+}
+
+// addCause adds n to cause's count in cs.
+func addCause(cs []CauseCount, cause string, n int) []CauseCount {
+	for i := range cs {
+		if cs[i].Cause == cause {
+			cs[i].Count += n
+			return cs
+		}
+	}
+	return append(cs, CauseCount{Cause: cause, Count: n})
+}
+
+// rejectionOf is the example of a document refused for its content: d, with
+// the reason its request's problems give for the first rejection.
+func rejectionOf(d *doc, problems []Problem) *Rejection {
+	r := &Rejection{Index: d.index, ID: d.id, Body: truncateUTF8(string(d.body), maxExampleLen)}
+	for _, p := range problems {
+		if p.Kind == Rejected {
+			r.Reason = p.Reason
+			break
+		}
+	}
+	return r
+}
+
+// requestError is an HTTP error answer to a whole request: its status, and
+// the error type and reason of its body.
 type requestError struct {
 	Status int
+	Type   string
 	Reason string
 }
 
@@ -359,21 +466,28 @@ func (e *requestError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Stat
 
 // errorReason extracts type and reason from an Elasticsearch error body.
 func errorReason(status int, body string) string {
+	_, reason := errorTypeReason(status, body)
+	return reason
+}
+
+// errorTypeReason reads an Elasticsearch error body: its error type ("" when
+// it has none) and "type: reason" (or the body, or the status's text).
+func errorTypeReason(status int, body string) (typ, reason string) {
 	var e struct {
 		Error json.RawMessage `json:"error"`
 	}
 	if json.Unmarshal([]byte(body), &e) == nil && len(e.Error) > 0 {
 		var obj struct{ Type, Reason string }
 		if json.Unmarshal(e.Error, &obj) == nil && obj.Type != "" {
-			return shorten(obj.Type + ": " + obj.Reason)
+			return obj.Type, shorten(obj.Type + ": " + obj.Reason)
 		}
 		var s string
 		if json.Unmarshal(e.Error, &s) == nil && s != "" {
-			return shorten(s)
+			return "", shorten(s)
 		}
 	}
 	if body == "" {
-		return http.StatusText(status)
+		return "", http.StatusText(status)
 	}
-	return shorten(body)
+	return "", shorten(body)
 }

@@ -340,8 +340,13 @@ func encodeTick(t TickDoc) ([]byte, error) {
 		DocumentsSpooled   int     `json:"documents_spooled"`
 		DocumentsReplayed  int     `json:"documents_replayed"`
 		DocumentsDropped   int     `json:"documents_dropped"`
-		SpoolSegments      int     `json:"spool_segments"`
-		SpoolBytes         int64   `json:"spool_bytes"`
+		// Left out when 0, as is the refusal: a data stream whose mapping
+		// predates them (see addFields) rejects only the ticks that carry
+		// them.
+		DocumentsRefused int    `json:"documents_refused,omitempty"`
+		WriteRefusal     string `json:"write_refusal,omitempty"`
+		SpoolSegments    int    `json:"spool_segments"`
+		SpoolBytes       int64  `json:"spool_bytes"`
 	}
 	var d struct {
 		Timestamp string `json:"@timestamp"`
@@ -364,6 +369,7 @@ func encodeTick(t TickDoc) ([]byte, error) {
 		BrokerErrors: t.BrokerErrors, Retries: t.Retries,
 		DocumentsWritten: t.Written, DocumentsDuplicate: t.Duplicates, DocumentsFailed: t.Failed,
 		DocumentsSpooled: t.Spooled, DocumentsReplayed: t.Replayed, DocumentsDropped: t.Dropped,
+		DocumentsRefused: t.Refused, WriteRefusal: truncateUTF8(t.Refusal, maxErrorLen),
 		SpoolSegments: t.SpoolSegments, SpoolBytes: t.SpoolBytes,
 	}
 	d.Lagwatch.Error = truncateUTF8(t.Error, maxErrorLen)

@@ -3,6 +3,7 @@ package esindex
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,8 +30,12 @@ type faultServer struct {
 
 	mu sync.Mutex
 	// For the next itemBulks bulk requests, every rejectEvery-th item
-	// (from the first) is answered 429 and not forwarded.
+	// (from the first) is answered itemStatus (429 when 0) with an error of
+	// type itemType (es_rejected_execution_exception when "") and not
+	// forwarded.
 	itemBulks, rejectEvery int
+	itemStatus             int
+	itemType               string
 	// The next failBulks bulk requests are answered failStatus.
 	failBulks, failStatus int
 	// The next tearBulks bulk requests are forwarded, then their response
@@ -124,7 +129,7 @@ func (f *faultServer) forward(r *http.Request, body []byte) (int, []byte) {
 }
 
 // rejectItems forwards the bulk body without every rejectEvery-th item and
-// answers those with 429, merged in order with the node's answers.
+// answers those with itemStatus, merged in order with the node's answers.
 func (f *faultServer) rejectItems(w http.ResponseWriter, r *http.Request, body []byte) {
 	var lines [][]byte
 	sc := bufio.NewScanner(bytes.NewReader(body))
@@ -160,10 +165,12 @@ func (f *faultServer) rejectItems(w http.ResponseWriter, r *http.Request, body [
 			f.t.Errorf("fault server: node's bulk answer: %v", err)
 		}
 	}
+	status, typ := cmp.Or(f.itemStatus, http.StatusTooManyRequests), cmp.Or(f.itemType, "es_rejected_execution_exception")
+	refusal := fmt.Sprintf(`{"create":{"status":%d,"error":{"type":%q,"reason":"refused (injected by the test)"}}}`, status, typ)
 	var items []json.RawMessage
 	for _, rej := range rejected {
 		if rej {
-			items = append(items, json.RawMessage(`{"create":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"rejected execution (injected by the test)"}}}`))
+			items = append(items, json.RawMessage(refusal))
 			continue
 		}
 		items = append(items, fwd.Items[0])

@@ -216,16 +216,18 @@ func (s IncidentStore) Save(ctx context.Context, inc notify.Incident) (notify.In
 	}
 	// The evaluator that saved the incident logs it: one document per
 	// incident, its id from the group and the opening, so that updates and
-	// the close replace it. A failure here leaves the incident saved.
+	// the close replace it. A failure here leaves the incident saved
+	// (notify.ErrLogNotSaved); the next save of the incident writes the
+	// entry again.
 	res, err = idx(names.IncidentLog, bytes.NewReader(raw), idx.WithContext(ctx),
 		idx.WithDocumentID(pathID(incidentLogID(inc.Cluster, inc.Group, inc.OpenedAt))))
 	if err != nil {
-		return inc, fmt.Errorf("log incident of group %q: %w", inc.Group, err)
+		return inc, fmt.Errorf("log incident of group %q: %w: %w", inc.Group, notify.ErrLogNotSaved, err)
 	}
 	defer res.Body.Close()
 	if res.IsError() {
 		body, _ := io.ReadAll(res.Body)
-		return inc, fmt.Errorf("log incident of group %q: HTTP %d: %s", inc.Group, res.StatusCode, errorReason(res.StatusCode, string(body)))
+		return inc, fmt.Errorf("log incident of group %q: %w: HTTP %d: %s", inc.Group, notify.ErrLogNotSaved, res.StatusCode, errorReason(res.StatusCode, string(body)))
 	}
 	return inc, nil
 }

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
 
@@ -134,5 +136,34 @@ func TestIncidentStatusForm(t *testing.T) {
 		if _, _, err := parseIncidentVersion(v); err == nil {
 			t.Errorf("parseIncidentVersion(%q) accepted a version this store never wrote", v)
 		}
+	}
+}
+
+// TestIncidentSavedWithoutLog: with the incident log blocked, Save stores
+// the incident all the same and says that only the log entry is missing
+// (notify.ErrLogNotSaved), with the new version.
+func TestIncidentSavedWithoutLog(t *testing.T) {
+	names, es := installed(t)
+	c := clientOf(t, es, names)
+	if err := c.InstallEvaluator(ctxT(t), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, index := range []string{names.Incidents, names.IncidentLog} {
+		res, err := es.Indices.Create(index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.MustOK(t, res.StatusCode, res.Body, "create "+index)
+		t.Cleanup(func() { _, _ = es.Indices.Delete([]string{index}) })
+	}
+	testenv.BlockWrites(t, names.IncidentLog)
+	inc := notify.Incident{Cluster: "c", Group: "g", Open: true, Status: evaluate.Err, WorstStatus: evaluate.Err, OpenedAt: tick0, UpdatedAt: tick0}
+	saved, err := c.Incidents().Save(ctxT(t), inc)
+	if !errors.Is(err, notify.ErrLogNotSaved) || !strings.Contains(err.Error(), "cluster_block_exception") || saved.Version == "" {
+		t.Fatalf("Save = %+v, %v; want it saved with a version, and ErrLogNotSaved", saved, err)
+	}
+	loaded, err := c.Incidents().Load(ctxT(t))
+	if err != nil || loaded[notify.GroupKey{Cluster: "c", Group: "g"}].Version != saved.Version {
+		t.Errorf("loaded %+v, %v; want the saved incident", loaded, err)
 	}
 }

@@ -1,6 +1,8 @@
 package esindex
 
 import (
+	"bytes"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -237,5 +239,68 @@ func collectLeaves(m map[string]any, prefix string, out map[string]string) {
 			continue
 		}
 		collectLeaves(sub, path+".", out)
+	}
+}
+
+// TestInstallAddsNewFieldsToExistingStreams: a data stream made by an older
+// template, whose strict mapping lacks fields added since, gets them when
+// the templates are installed again, so that the newer documents are not
+// rejected until it rolls over.
+func TestInstallAddsNewFieldsToExistingStreams(t *testing.T) {
+	es := testenv.ESClient(t)
+	names := testNames(t)
+	c := clientOf(t, es, names)
+	if _, err := c.Install(ctxT(t), 0); err != nil {
+		t.Fatal(err)
+	}
+	tmpls, err := templates(names, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Then the collector template as version 7 had it: without the
+	// refusal fields.
+	var old map[string]any
+	for _, tm := range tmpls {
+		if tm.Name == names.Ticks {
+			if err := json.Unmarshal(tm.Body, &old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fields := old["template"].(map[string]any)["mappings"].(map[string]any)["properties"].(map[string]any)["lagwatch"].(map[string]any)["properties"].(map[string]any)["collector"].(map[string]any)["properties"].(map[string]any)
+	delete(fields, "documents_refused")
+	delete(fields, "write_refusal")
+	body, _ := json.Marshal(old)
+	res, err := es.Indices.PutIndexTemplate(names.Ticks, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.MustOK(t, res.StatusCode, res.Body, "put the version 7 template")
+
+	w := newWriter(t, es, names, WriterOptions{SpoolDir: t.TempDir()})
+	// The offsets and groups data streams too (LogsDB indices).
+	if r, err := w.Write(ctxT(t), tickSnapshot(0, 1, 2)); err != nil || r.Indexed != r.Docs {
+		t.Fatalf("Write: %+v, %v", r, err)
+	}
+	tick := TickDoc{Time: tick0, Cluster: "c", Result: "ok"}
+	if r, err := w.WriteTick(ctxT(t), tick); err != nil || r.Indexed != 1 {
+		t.Fatalf("tick without refusals on the old mapping: %+v, %v", r, err)
+	}
+	tick.Time, tick.Result, tick.Refused, tick.Refusal = tick0.Add(time.Second), "spooled", 3, "cluster_block_exception: blocked"
+	if r, _ := w.WriteTick(ctxT(t), tick); r.Failed != 1 || !strings.Contains(r.Problems[0].Reason, "strict_dynamic_mapping_exception") {
+		t.Fatalf("a tick with the new fields on the old mapping: %+v; want it rejected (or the test proves nothing)", r)
+	}
+	f, err := c.Install(ctxT(t), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range f.Warnings {
+		if strings.Contains(w, "mapping") {
+			t.Errorf("warning %q", w)
+		}
+	}
+	tick.Time = tick0.Add(2 * time.Second)
+	if r, err := w.WriteTick(ctxT(t), tick); err != nil || r.Indexed != 1 {
+		t.Fatalf("a tick with the new fields once installed again: %+v, %v; want it stored", r, err)
 	}
 }

@@ -3,6 +3,8 @@ package esindex
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -73,24 +75,44 @@ type OffsetPoint struct {
 	Lag    int64
 }
 
+// DefaultStatusBacklogBytes bounds the status documents a StatusWriter keeps
+// in memory while Elasticsearch does not take them.
+const DefaultStatusBacklogBytes = 64 << 20
+
 // StatusWriter writes status documents with the Writer's bulk path: 201 and
 // 409 (already stored: an evaluation re-run) count as written, 429 and 5xx are
-// retried. There is no spool: the evaluator is a batch job whose failure is
-// its exit status. It is safe for concurrent use.
+// retried, documents rejected for their content are lost (Failed).
+//
+// Documents Elasticsearch does not take for another reason (a write block,
+// a missing privilege, an outage) are kept in memory, up to
+// DefaultStatusBacklogBytes, and sent before the next Write's: a status
+// document is the verdict of one instant, which only the evaluator that
+// made it can write later (or a re-evaluation of that instant: evaluator
+// --at). Past the bound the oldest are dropped (Dropped). There is no spool
+// on disk: a process that ends loses its backlog, which Backlog reports
+// before it does. It is safe for concurrent use.
 type StatusWriter struct {
 	sender
 	index string
+
+	mu           sync.Mutex
+	backlog      []doc // oldest first
+	backlogBytes int64
+	maxBacklog   int64
 }
 
 // NewStatusWriter returns a StatusWriter for the status data stream, with
 // the Writer's default retries and request sizes.
 func (c *Client) NewStatusWriter() *StatusWriter {
 	opts, _ := WriterOptions{}.withDefaults() // the zero options are valid
-	return &StatusWriter{sender: newSender(c.es, opts), index: c.names.Status}
+	return &StatusWriter{sender: newSender(c.es, opts), index: c.names.Status, maxBacklog: DefaultStatusBacklogBytes}
 }
 
-// Write stores docs. The error wraps ErrLost when any document was neither
-// written nor already there.
+// Write stores docs, after the documents kept from earlier writes. Spooled
+// counts those of docs that are kept for the next Write, Replayed the kept
+// ones written now. While the kept ones are still refused, docs join them
+// unsent. The error wraps ErrLost when documents were rejected for their
+// content or dropped past the backlog's bound.
 func (sw *StatusWriter) Write(ctx context.Context, docs []StatusDoc) (WriteResult, error) {
 	batch := make([]doc, 0, len(docs))
 	for _, d := range docs {
@@ -100,8 +122,49 @@ func (sw *StatusWriter) Write(ctx context.Context, docs []StatusDoc) (WriteResul
 		}
 		batch = append(batch, doc{index: sw.index, id: statusID(d.Cluster, d.Group, d.At.UnixMilli()), body: body})
 	}
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
 	t := newTally(len(batch))
+	if kept := sw.backlog; len(kept) > 0 {
+		sw.backlog, sw.backlogBytes = nil, 0
+		out := sw.send(ctx, &sliceSource{docs: kept}, t)
+		t.res.Replayed += out.written
+		sw.keep(out.unwritten, t)
+		if len(out.unwritten) > 0 {
+			sw.keep(batch, t)
+			t.res.Spooled += len(batch)
+			return t.res, lostError(t.res, 0)
+		}
+	}
 	unwritten := sw.send(ctx, &sliceSource{docs: batch}, t).unwritten
-	t.res.Dropped += len(unwritten)
-	return t.res, lostError(t.res, len(unwritten))
+	sw.keep(unwritten, t)
+	t.res.Spooled += len(unwritten)
+	return t.res, lostError(t.res, 0)
+}
+
+// keep appends docs to the backlog, dropping the oldest documents past its
+// bound (counted in Dropped).
+func (sw *StatusWriter) keep(docs []doc, t *tally) {
+	for _, d := range docs {
+		sw.backlog = append(sw.backlog, d)
+		sw.backlogBytes += int64(bulkSize(&d))
+	}
+	n := 0
+	for sw.backlogBytes > sw.maxBacklog && n < len(sw.backlog) {
+		sw.backlogBytes -= int64(bulkSize(&sw.backlog[n]))
+		n++
+	}
+	if n > 0 {
+		sw.backlog = slices.Delete(sw.backlog, 0, n)
+		t.res.Dropped += n
+		t.problem(fmt.Sprintf("oldest status documents not yet written dropped to stay under %d bytes", sw.maxBacklog), n)
+	}
+}
+
+// Backlog is what waits for the next Write: documents and their size in
+// bytes.
+func (sw *StatusWriter) Backlog() (docs int, bytes int64) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return len(sw.backlog), sw.backlogBytes
 }

@@ -1,8 +1,12 @@
 package esindex
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/lagwatch/lagwatch/internal/testenv"
 )
 
 func f64(v float64) *float64 { return &v }
@@ -35,5 +39,76 @@ func TestStatusWriteIsExactlyOnce(t *testing.T) {
 	refreshIndex(t, es, names.Status)
 	if n := countAt(t, es, names.Status, tick0); n != 2 {
 		t.Errorf("%d status documents at the first instant, want 2", n)
+	}
+}
+
+// TestStatusesKeptWhileBlocked: under a write block on the status data
+// stream, status documents are kept, not lost; the first write after the
+// block is lifted writes them before its own.
+func TestStatusesKeptWhileBlocked(t *testing.T) {
+	names, es := installed(t)
+	c := clientOf(t, es, names)
+	if err := c.InstallEvaluator(ctxT(t), 0); err != nil {
+		t.Fatal(err)
+	}
+	sw := c.NewStatusWriter()
+	doc := func(i int) []StatusDoc {
+		return []StatusDoc{{At: tick0.Add(time.Duration(i) * time.Minute), Cluster: "c", Group: "g", Status: "OK", Code: 1, Complete: 1}}
+	}
+	if r, err := sw.Write(ctxT(t), doc(0)); err != nil || r.Indexed != 1 {
+		t.Fatalf("before the block: %+v, %v", r, err)
+	}
+	lift := testenv.BlockWrites(t, ".ds-"+names.Status+"-*")
+	for i := 1; i <= 2; i++ {
+		r, err := sw.Write(ctxT(t), doc(i))
+		// The first is refused as it is sent; the second waits, unsent,
+		// behind the first, refused again.
+		if err != nil || r.Spooled != 1 || r.Failed+r.Dropped != 0 || r.Refused != 1 {
+			t.Fatalf("write %d under the block: %+v, %v; want it kept, one refusal", i, r, err)
+		}
+	}
+	if n, size := sw.Backlog(); n != 2 || size <= 0 {
+		t.Fatalf("backlog %d documents, %d bytes; want 2", n, size)
+	}
+	lift()
+	r, err := sw.Write(ctxT(t), doc(3))
+	if err != nil || r.Replayed != 2 || r.Indexed != 3 || r.Spooled != 0 {
+		t.Fatalf("write after the block: %+v, %v; want the 2 kept written, then its own", r, err)
+	}
+	if n, _ := sw.Backlog(); n != 0 {
+		t.Errorf("backlog %d documents after the block, want 0", n)
+	}
+	refreshIndex(t, es, names.Status)
+	for i := range 4 {
+		if n := countAt(t, es, names.Status, tick0.Add(time.Duration(i)*time.Minute)); n != 1 {
+			t.Errorf("evaluation %d: %d status documents, want 1", i, n)
+		}
+	}
+}
+
+// TestStatusBacklogBound: past its bound the backlog drops its oldest
+// documents, counted and said.
+func TestStatusBacklogBound(t *testing.T) {
+	names, _ := NewNames("unit")
+	sw := clientOf(t, clientFor(t, closedURL), names).NewStatusWriter()
+	sw.sender.opts.MaxRetries = 0
+	one := StatusDoc{At: tick0, Cluster: "c", Group: "g", Status: "OK", Code: 1, Complete: 1}
+	body, err := encodeStatus(one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := doc{index: names.Status, id: statusID("c", "g", tick0.UnixMilli()), body: body}
+	sw.maxBacklog = int64(bulkSize(&d)) * 2
+	var docs []StatusDoc
+	for i := range 3 {
+		one.At = tick0.Add(time.Duration(i) * time.Minute)
+		docs = append(docs, one)
+	}
+	r, err := sw.Write(context.Background(), docs)
+	if !errors.Is(err, ErrLost) || r.Spooled != 3 || r.Dropped != 1 || !hasProblem(r, Spool) {
+		t.Fatalf("Write = %+v, %v; want 3 kept, the oldest dropped past the bound, ErrLost", r, err)
+	}
+	if n, _ := sw.Backlog(); n != 2 {
+		t.Errorf("backlog %d, want 2", n)
 	}
 }

@@ -23,8 +23,10 @@ import (
 // offsets documents, lagwatch.group.total_readable_lag on group documents. 7:
 // lagwatch.collector.broker_errors and .kafka_retries on collector
 // documents. 8: group and member ids indexed up to 8,191 characters
-// (snapshot.MaxGroupIDLength), not 1,024.
-const TemplateVersion = 8
+// (snapshot.MaxGroupIDLength), not 1,024. 9:
+// lagwatch.collector.documents_refused and .write_refusal on collector
+// documents.
+const TemplateVersion = 9
 
 // templatePriority puts lagwatch's templates above Elasticsearch's built-in
 // metrics-*-* template (priority 100), so the exact-name pattern wins.
@@ -195,6 +197,7 @@ func install(ctx context.Context, es *elasticsearch.Client, names Names, retenti
 	}
 
 	f := Features{}
+	f.Warnings = addFields(ctx, es, tmpls)
 	f.Retention, _ = formatRetention(retention) // validated by templates
 	lc := probe(ctx, es, "/_lifecycle/stats")
 	if lc.is == unknown {
@@ -245,6 +248,50 @@ func putTemplates(ctx context.Context, es *elasticsearch.Client, tmpls []namedTe
 		}
 	}
 	return nil
+}
+
+// addFields adds the fields of each template's mappings to its data stream's
+// write index, when the data stream exists already. A changed template
+// applies to a data stream only from its next backing index, and the
+// mappings are strict: without this, a document with a field added since
+// (a collector document of a newer version) would be rejected until the
+// data stream rolls over. Only new fields can be added this way; a changed
+// type, or a missing privilege (it needs manage on the data stream), leaves
+// the old mapping and says so in a warning, once per data stream.
+func addFields(ctx context.Context, es *elasticsearch.Client, tmpls []namedTemplate) (warnings []string) {
+	for _, t := range tmpls {
+		var it struct {
+			Template struct {
+				Mappings struct {
+					Properties map[string]json.RawMessage `json:"properties"`
+				} `json:"mappings"`
+			} `json:"template"`
+		}
+		if err := json.Unmarshal(t.Body, &it); err != nil || len(it.Template.Mappings.Properties) == 0 {
+			continue // ours, built above: cannot happen
+		}
+		// The data stream's timestamp is there from its creation, and
+		// naming it again is refused on LogsDB indices (whose
+		// ignore_malformed default it would take).
+		delete(it.Template.Mappings.Properties, "@timestamp")
+		body, err := json.Marshal(map[string]any{"properties": it.Template.Mappings.Properties})
+		if err != nil {
+			continue
+		}
+		pm := es.Indices.PutMapping
+		res, err := pm([]string{t.Name}, bytes.NewReader(body), pm.WithContext(ctx), pm.WithWriteIndexOnly(true))
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("mapping of data stream %s not brought up to date: %v", t.Name, err))
+			continue
+		}
+		excerpt := readExcerpt(res.Body)
+		res.Body.Close()
+		if res.IsError() && !(res.StatusCode == http.StatusNotFound && strings.Contains(excerpt, "index_not_found_exception")) {
+			warnings = append(warnings, fmt.Sprintf("mapping of data stream %s not brought up to date (HTTP %d: %s): documents with fields added in template version %d are rejected until it rolls over (POST %s/_rollover)",
+				t.Name, res.StatusCode, errorReason(res.StatusCode, excerpt), TemplateVersion, t.Name))
+		}
+	}
+	return warnings
 }
 
 func retentionWords(r string) string {

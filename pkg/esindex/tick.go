@@ -7,8 +7,8 @@ import "time"
 type TickDoc struct {
 	Time    time.Time
 	Cluster string
-	// Result is "ok", "spooled" (Elasticsearch was away: written later) or
-	// "error".
+	// Result is "ok", "spooled" (Elasticsearch was away or refused the
+	// documents: written later) or "error".
 	Result                       string
 	TickDuration, ReadDuration   time.Duration
 	Groups, Partitions           int
@@ -20,8 +20,13 @@ type TickDoc struct {
 	NegativeLags                int
 	Written, Duplicates, Failed int
 	Spooled, Replayed, Dropped  int
-	SpoolSegments               int
-	SpoolBytes                  int64
+	// Refused counts the times Elasticsearch did not take a document for a
+	// reason other than its content (WriteResult.Refused); Refusal is the
+	// reason that refused the most, "" when none did.
+	Refused       int
+	Refusal       string
+	SpoolSegments int
+	SpoolBytes    int64
 	// Error is the tick's error, "" when none.
 	Error string
 }

@@ -22,6 +22,7 @@ const (
 	DefaultWorkers       = 2
 	maxProblems          = 10
 	maxReasonLen         = 300
+	maxExampleLen        = 1024
 )
 
 // ErrLost is wrapped by the error Write returns when documents were lost:
@@ -106,12 +107,22 @@ type WriteResult struct {
 	Indexed int
 	// Duplicates were already stored (409 on create): not a failure.
 	Duplicates int
-	// Failed were rejected for good (e.g. a mapping error, 400); they are
-	// not retried nor spooled. Problems samples the reasons.
+	// Failed were rejected for their content (a mapping conflict: 400
+	// mapper_parsing_exception, document_parsing_exception, ...); they are
+	// neither retried nor spooled, since the same bytes would be refused
+	// forever and, spooled, would hold every later document behind them.
+	// Rejections counts them by cause, Rejection is the first of them.
 	Failed int
 	// Retried counts documents sent again after a 429, a 5xx, or a failed
 	// request (a document sent three times counts two).
 	Retried int
+	// Refused counts the times Elasticsearch did not take a document for a
+	// reason other than its content: a write block or a missing privilege
+	// (403), flood stage or overload (429), a server error, a timeout, a
+	// connection that failed. Each attempt counts (a document retried twice
+	// counts three times); such documents are retried or spooled, never
+	// dropped. Refusals counts them by cause.
+	Refused int
 	// Spooled is the number of this snapshot's documents put in the spool.
 	// Documents of a replay that stopped stay in their segment and are not
 	// counted again.
@@ -128,6 +139,32 @@ type WriteResult struct {
 	// Problems lists distinct reasons (at most 10) for everything above
 	// that was not a plain success, with how many documents each hit.
 	Problems []Problem
+	// Refusals and Rejections count Refused and Failed by cause (every
+	// cause, where Problems keeps ten reasons).
+	Refusals, Rejections []CauseCount
+	// Rejection is an example of a document rejected for its content: the
+	// first one; nil when none was.
+	Rejection *Rejection
+}
+
+// CauseCount is how many documents one cause hit.
+type CauseCount struct {
+	// Cause is Elasticsearch's error type (cluster_block_exception,
+	// security_exception, mapper_parsing_exception, ...), http_<status>
+	// for an error answer without one, or one of connection, timeout,
+	// no_answer, not_sent, bad_response.
+	Cause string
+	Count int
+}
+
+// Rejection is one document Elasticsearch rejected for its content, for a
+// log line that shows what it refused.
+type Rejection struct {
+	Index, ID string
+	// Reason is Elasticsearch's error type and reason.
+	Reason string
+	// Body is the document's source, cut after 1 KiB.
+	Body string
 }
 
 // Add adds the counts of o to r and appends its problems: the result of
@@ -138,24 +175,50 @@ func (r *WriteResult) Add(o WriteResult) {
 	r.Duplicates += o.Duplicates
 	r.Failed += o.Failed
 	r.Retried += o.Retried
+	r.Refused += o.Refused
 	r.Spooled += o.Spooled
 	r.Replayed += o.Replayed
 	r.Dropped += o.Dropped
 	r.BulkTook += o.BulkTook
 	r.Problems = append(r.Problems, o.Problems...)
+	for _, c := range o.Refusals {
+		r.Refusals = addCause(r.Refusals, c.Cause, c.Count)
+	}
+	for _, c := range o.Rejections {
+		r.Rejections = addCause(r.Rejections, c.Cause, c.Count)
+	}
+	if r.Rejection == nil {
+		r.Rejection = o.Rejection
+	}
+}
+
+// Refusal is the problem that refused the most documents for a reason other
+// than their content, the one to name when saying why documents were
+// spooled; false when none was.
+func (r WriteResult) Refusal() (Problem, bool) {
+	var top Problem
+	for _, p := range r.Problems {
+		if (p.Kind == Refused || p.Kind == Temporary) && p.Count > top.Count {
+			top = p
+		}
+	}
+	return top, top.Count > 0
 }
 
 // ProblemKind classifies a Problem.
 type ProblemKind string
 
 const (
-	// Rejected: Elasticsearch refused a document for good (Failed).
+	// Rejected: Elasticsearch refused a document for its content (Failed).
 	Rejected ProblemKind = "rejected"
 	// Temporary: a 429, a 5xx, a failed request or a missing answer; the
 	// documents were retried, then spooled if it persisted.
 	Temporary ProblemKind = "temporary"
-	// Refused: Elasticsearch refused a whole bulk request with a 4xx (for
-	// example 401 or 403); the documents were spooled without retrying.
+	// Refused: Elasticsearch refused documents for a reason that is not
+	// their content and that a retry within seconds would not change: a
+	// write block or a missing privilege (403 per document), a missing or
+	// closed index, or a whole bulk request answered with a 4xx (401, 403);
+	// the documents were spooled without retrying.
 	Refused ProblemKind = "refused"
 	// Spool: the spool could not take, keep or give back documents.
 	Spool ProblemKind = "spool"
@@ -167,6 +230,9 @@ type Problem struct {
 	// Status is the HTTP status of the item or the request; 0 for a
 	// transport error or a spool problem.
 	Status int
+	// Cause names the reason in a word, as CauseCount does (spool for a
+	// spool problem).
+	Cause string
 	// Reason is Elasticsearch's error type and reason, or the error.
 	Reason string
 	// Count is the number of documents (or attempts, for Temporary).
@@ -329,9 +395,11 @@ func (w *Writer) SpoolDepth() (segments int, bytes int64) {
 // segment first; when that fails, the spool keeps the order and s's
 // documents are spooled behind it without being sent. Then it sends s's
 // documents: 201 and 409 count as written, 429 and 5xx items and failed
-// requests are retried with exponential backoff (bounded by ctx), and what is
-// still unwritten is spooled. Per-item rejections (e.g. a mapping error) are
-// counted in Failed and not retried.
+// requests are retried with exponential backoff (bounded by ctx), items
+// refused for another reason than their content (a write block, a missing
+// privilege: 403) are not retried, and what is still unwritten is spooled.
+// Items rejected for their content (a mapping conflict, 400) are counted in
+// Failed, neither retried nor spooled.
 //
 // Write returns an error wrapping ErrLost when documents were lost (Failed,
 // Dropped, or neither written nor spooled); the result is complete either
@@ -401,7 +469,7 @@ func lostError(res WriteResult, notSpooled int) error {
 	}
 	var parts []string
 	if res.Failed > 0 {
-		parts = append(parts, fmt.Sprintf("%d rejected by Elasticsearch", res.Failed))
+		parts = append(parts, fmt.Sprintf("%d rejected by Elasticsearch for their content", res.Failed))
 	}
 	if n := res.Dropped - notSpooled; n > 0 {
 		parts = append(parts, fmt.Sprintf("%d dropped from the spool", n))
@@ -423,7 +491,7 @@ func lostError(res WriteResult, notSpooled int) error {
 // also counted in Dropped.
 func (w *Writer) spoolDocs(docs []doc, t *tally) int {
 	if w.spool == nil {
-		t.problem(Spool, 0, "no spool configured", len(docs))
+		t.problem("no spool configured", len(docs))
 		t.res.Dropped += len(docs)
 		return len(docs)
 	}
@@ -434,10 +502,10 @@ func (w *Writer) spoolDocs(docs []doc, t *tally) int {
 	}
 	if dropped > 0 {
 		t.res.Dropped += dropped
-		t.problem(Spool, 0, fmt.Sprintf("oldest spool segments dropped to stay under %d bytes", w.spool.MaxBytes()), dropped)
+		t.problem(fmt.Sprintf("oldest spool segments dropped to stay under %d bytes", w.spool.MaxBytes()), dropped)
 	}
 	if err != nil {
-		t.problem(Spool, 0, "spool: "+err.Error(), len(docs))
+		t.problem("spool: "+err.Error(), len(docs))
 		t.res.Dropped += len(docs)
 		return len(docs)
 	}
@@ -452,7 +520,7 @@ func (w *Writer) replay(ctx context.Context, t *tally) bool {
 		return true
 	}
 	for _, note := range w.spool.TakeNotes() {
-		t.problem(Spool, 0, note, 0)
+		t.problem(note, 0)
 	}
 	for {
 		seg, ok := w.spool.Oldest()
@@ -466,7 +534,7 @@ func (w *Writer) replay(ctx context.Context, t *tally) bool {
 		if err != nil {
 			// Leave the segment: its place in the order is kept, and the
 			// size limit drops it in the end if it never becomes readable.
-			t.problem(Spool, 0, "read spool segment: "+err.Error(), seg.Records)
+			t.problem("read spool segment: "+err.Error(), seg.Records)
 			return false
 		}
 		docs, bad, badErr := decodeSpoolRecords(recs)
@@ -476,7 +544,7 @@ func (w *Writer) replay(ctx context.Context, t *tally) bool {
 		}
 		if bad > 0 {
 			t.res.Dropped += bad
-			t.problem(Spool, 0, "unreadable spool lines dropped: "+badErr.Error(), bad)
+			t.problem("unreadable spool lines dropped: "+badErr.Error(), bad)
 		}
 		out := w.send(ctx, &sliceSource{docs: docs}, t)
 		t.res.Replayed += out.written
@@ -485,7 +553,7 @@ func (w *Writer) replay(ctx context.Context, t *tally) bool {
 			err = w.spool.ReplaceOldest(left)
 		}
 		if err != nil {
-			t.problem(Spool, 0, "rewrite spool segment: "+err.Error(), len(out.unwritten))
+			t.problem("rewrite spool segment: "+err.Error(), len(out.unwritten))
 			return false
 		}
 		if len(out.unwritten) > 0 {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -276,6 +277,13 @@ func TestReplayRejectedDocument(t *testing.T) {
 	}
 	if segs, _ := w.SpoolDepth(); segs != 0 {
 		t.Errorf("%d segments left; a rejected document must not stay in the spool", segs)
+	}
+	if !slices.Equal(r.Rejections, []CauseCount{{Cause: "strict_dynamic_mapping_exception", Count: 1}}) {
+		t.Errorf("rejections %+v, want one strict_dynamic_mapping_exception", r.Rejections)
+	}
+	if e := r.Rejection; e == nil || e.Index != names.Offsets || e.ID != "bad-1" || e.Body != string(bad.body) ||
+		!strings.Contains(e.Reason, "strict_dynamic_mapping_exception") {
+		t.Errorf("example %+v, want the rejected document with its reason", e)
 	}
 }
 
