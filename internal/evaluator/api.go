@@ -413,12 +413,12 @@ func (e *Evaluator) listen(ctx context.Context, serveOnly bool) error {
 				e.metrics.reg.MustRegister(src.PresentGauges())
 			}
 		}
-		if e.http, err = service.ListenWith(e.cfg.HTTPAddr, "EVALUATOR_HTTP_ADDR", e.metrics.reg, &e.last, api, e.log); err != nil {
+		if e.http, err = service.ListenWith(e.cfg.HTTPAddr, "EVALUATOR_HTTP_ADDR", e.metrics.reg, &e.last, api, e.cfg.HTTPServer, e.log); err != nil {
 			return err
 		}
 	}
 	if e.cfg.MetricsAddr != "" && e.cfg.MetricsAddr != e.cfg.HTTPAddr {
-		if e.server, err = service.Listen(e.cfg.MetricsAddr, "EVALUATOR_METRICS_ADDR", e.metrics.reg, &e.last, e.log); err != nil {
+		if e.server, err = service.ListenWith(e.cfg.MetricsAddr, "EVALUATOR_METRICS_ADDR", e.metrics.reg, &e.last, nil, e.cfg.MetricsServer, e.log); err != nil {
 			e.http.Close()
 			e.http = nil
 			return err

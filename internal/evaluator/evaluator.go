@@ -106,6 +106,10 @@ type Settings struct {
 	HTTPAddr string
 	// APITimeout bounds the Elasticsearch reads of one API request.
 	APITimeout time.Duration
+	// HTTPServer and MetricsServer say how the listeners on HTTPAddr and
+	// MetricsAddr let clients in (TLS, the credentials of /metrics) and
+	// their time limits; the API checks its own credentials.
+	HTTPServer, MetricsServer service.ServerOptions
 }
 
 // Parts are what a run talks to.
