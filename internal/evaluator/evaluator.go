@@ -54,6 +54,11 @@ type History interface {
 	HeadPassages(ctx context.Context, lookups []esindex.HeadLookup) ([]evaluate.HeadPassage, int, error)
 	// KnownClusters lists the clusters seen in [from, to].
 	KnownClusters(ctx context.Context, from, to time.Time) ([]string, error)
+	// GroupSeen reports whether one group of a cluster was seen in [from,
+	// to], in one request whatever the number of groups; OldestTick is when
+	// the history's oldest group was seen (zero when none was). The API's.
+	GroupSeen(ctx context.Context, from, to time.Time, cluster, group string) (bool, error)
+	OldestTick(ctx context.Context) (time.Time, error)
 	// Topics, TopicOffsets and TopicGroups read a cluster's topics, a
 	// topic's log-end offsets and its groups at the cluster's latest tick,
 	// for the API.
