@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -21,6 +23,7 @@ type ESCounter struct {
 
 	mu      sync.Mutex
 	hold    chan struct{} // nil: searches pass
+	match   []byte        // held searches have it in their body
 	waiting atomic.Int64
 }
 
@@ -37,8 +40,19 @@ func CountES(t testing.TB) *ESCounter {
 		if strings.HasSuffix(r.URL.Path, "/_search") {
 			c.searches.Add(1)
 			c.mu.Lock()
-			hold := c.hold
+			hold, match := c.hold, c.match
 			c.mu.Unlock()
+			if hold != nil {
+				body, err := io.ReadAll(r.Body)
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusBadGateway)
+					return
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				if !bytes.Contains(body, match) {
+					hold = nil
+				}
+			}
 			if hold != nil {
 				c.waiting.Add(1)
 				select {
@@ -63,13 +77,15 @@ func (c *ESCounter) URL() string { return c.srv.URL }
 // Searches is the number of searches sent so far.
 func (c *ESCounter) Searches() int64 { return c.searches.Load() }
 
-// Hold keeps every search from now on until Release.
-func (c *ESCounter) Hold() {
+// Hold keeps every search whose body holds match ("" for all) from now on
+// until Release.
+func (c *ESCounter) Hold(match string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.hold == nil {
 		c.hold = make(chan struct{})
 	}
+	c.match = []byte(match)
 }
 
 // Held is the number of searches being held.
