@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/internal/service"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
@@ -71,9 +73,27 @@ type Config struct {
 	// StateFile keeps the incidents whose alert was sent while the store
 	// refused to save them, across processes; "" keeps them in memory.
 	StateFile string
-	LogLevel  slog.Level
+	// HTTP is the listener on HTTPAddr: its TLS, and the credentials the
+	// API asks for. Metrics is the listener on MetricsAddr: its TLS when it
+	// is a listener of its own (on HTTPAddr, HTTP's TLS serves /metrics
+	// too), and the credentials /metrics asks for on either listener.
+	// /healthz asks for none.
+	HTTP, Metrics Listener
+	// HTTPWriteTimeout and HTTPIdleTimeout bound writing an answer and
+	// an idle kept-alive connection, on both listeners.
+	HTTPWriteTimeout, HTTPIdleTimeout time.Duration
+	// HTTPMaxInFlight bounds the API requests answered at once.
+	HTTPMaxInFlight int
+	LogLevel        slog.Level
 	// LogFormat is "json" or "text".
 	LogFormat string
+}
+
+// Listener is how one listener lets clients in: its certificate and
+// client CAs (zero: plain HTTP), and credentials (zero: none).
+type Listener struct {
+	TLS  envconf.ServerTLS
+	Auth service.Credentials
 }
 
 // AlertConfig says when incidents open and how often they are re-sent.
@@ -239,8 +259,42 @@ type evaluatorEnv struct {
 		HttpAddr            string `split_words:"true" default:":8000" keep_empty:"true" desc:"Listen address of the HTTP API, with /metrics and /healthz, in schedule and serve mode. Empty: no API (serve mode refuses to start)."`
 		HttpTimeout         string `split_words:"true" default:"10s" desc:"Time limit of the Elasticsearch reads of one API request."`
 		StateFile           string `split_words:"true" desc:"File that keeps, from one run to the next, the alerts sent while Elasticsearch refused to save their incidents, so that a later run (--once, or after a restart) does not send them again. Empty: kept in memory, enough for one process in schedule mode."`
+		HttpWriteTimeout    string `split_words:"true" default:"30s" desc:"Time limit of writing one answer, on both listeners; longer than EVALUATOR_HTTP_TIMEOUT."`
+		HttpIdleTimeout     string `split_words:"true" default:"2m" desc:"How long a kept-alive connection may wait for its next request, on both listeners."`
+		HttpMaxInFlight     string `split_words:"true" default:"64" desc:"Most API requests answered at once; one more is answered 503."`
+
+		// How each listener lets clients in: EVALUATOR_HTTP_TLS_CERT_FILE,
+		// EVALUATOR_METRICS_BEARER_TOKEN, ...
+		Http    listenerEnv `split_words:"true"`
+		Metrics listenerEnv `split_words:"true"`
 	} `split_words:"true"`
 	Log envconf.LogEnv `split_words:"true"`
+}
+
+// listenerEnv is how a listener lets clients in, read under EVALUATOR_HTTP_
+// (the API's listener; the API's credentials) and EVALUATOR_METRICS_ (the
+// metrics listener; the credentials of /metrics on either).
+type listenerEnv struct {
+	TlsCertFile     string `split_words:"true" desc:"PEM certificate (chain) of the listener: it serves HTTPS only."`
+	TlsKeyFile      string `split_words:"true" desc:"PEM private key of that certificate."`
+	TlsClientCaFile string `split_words:"true" desc:"PEM CA certificates: the listener's clients must present a certificate they signed (mutual TLS)."`
+	BearerToken     string `split_words:"true" desc:"Token asked for (secret), as Authorization: Bearer <token>: by the API (HTTP), by /metrics (METRICS)."`
+	Username        string `split_words:"true" desc:"User asked for with HTTP basic authentication (Telegraf's username for the API); needs the password."`
+	Password        string `split_words:"true" desc:"Password of that user (secret)."`
+}
+
+// parse is the Listener of e.
+func (e listenerEnv) parse() Listener {
+	return Listener{
+		TLS:  e.tlsFiles(),
+		Auth: service.Credentials{Token: envconf.Secret(e.BearerToken), Username: e.Username, Password: envconf.Secret(e.Password)},
+	}
+}
+
+// tlsFiles are the TLS files of e; on vars' listenerEnvs, the names of
+// their variables, for ServerTLS.Config.
+func (e listenerEnv) tlsFiles() envconf.ServerTLS {
+	return envconf.ServerTLS{CertFile: e.TlsCertFile, KeyFile: e.TlsKeyFile, ClientCAFile: e.TlsClientCaFile}
 }
 
 // vars names the variables: vars.Evaluator.MaxAge is "EVALUATOR_MAX_AGE".
@@ -254,6 +308,7 @@ const (
 	minPageSize, maxPageSize = 100, 10000
 	maxShards                = 1024
 	maxWebhookRetries        = 10
+	maxInFlight              = 10000
 )
 
 // loadConfig reads the evaluator's configuration from the process
@@ -274,6 +329,8 @@ func loadConfig() (Config, error) {
 		MetricsAddr:   e.MetricsAddr,
 		HTTPAddr:      e.HttpAddr,
 		StateFile:     strings.TrimSpace(e.StateFile),
+		HTTP:          e.Http.parse(),
+		Metrics:       e.Metrics.parse(),
 	}
 	cfg.Rules.WindowSize = envconf.Parse(&ps, n.WindowSize, e.WindowSize, envconf.Int)
 	cfg.MaxAge = envconf.Parse(&ps, n.MaxAge, e.MaxAge, envconf.Duration)
@@ -285,6 +342,9 @@ func loadConfig() (Config, error) {
 	cfg.Shard.Index = envconf.Parse(&ps, n.Shard, e.Shard, envconf.Int)
 	cfg.Timeout = envconf.Parse(&ps, n.Timeout, e.Timeout, envconf.Duration)
 	cfg.HTTPTimeout = envconf.Parse(&ps, n.HttpTimeout, e.HttpTimeout, envconf.Duration)
+	cfg.HTTPWriteTimeout = envconf.Parse(&ps, n.HttpWriteTimeout, e.HttpWriteTimeout, envconf.Duration)
+	cfg.HTTPIdleTimeout = envconf.Parse(&ps, n.HttpIdleTimeout, e.HttpIdleTimeout, envconf.Duration)
+	cfg.HTTPMaxInFlight = envconf.Parse(&ps, n.HttpMaxInFlight, e.HttpMaxInFlight, envconf.Int)
 	cfg.Alert.Threshold = envconf.Parse(&ps, n.AlertThreshold, e.AlertThreshold, parseThreshold)
 	cfg.Alert.Resend = envconf.Parse(&ps, n.AlertResend, e.AlertResend, envconf.Duration)
 	cfg.Alert.GroupAllow = parseGroupRegexp(&ps, n.AlertGroupAllow, e.AlertGroupAllow)
@@ -473,8 +533,123 @@ func (c Config) validate() envconf.Problems {
 			ps.Add(n.StateFile, "%q: its folder must exist", c.StateFile)
 		}
 	}
+	c.validateListeners(&ps)
 	envconf.CheckLogFormat(c.LogFormat, &ps)
 	return ps
+}
+
+// metricsListener reports whether /metrics and /healthz have a listener of
+// their own, on MetricsAddr.
+func (c Config) metricsListener() bool { return c.MetricsAddr != "" && c.MetricsAddr != c.HTTPAddr }
+
+// validateListeners checks how the listeners let clients in: TLS files
+// that load, whole credentials, and no setting for a listener that is not
+// there. It reads the certificates, keys and CA files.
+func (c Config) validateListeners(ps *envconf.Problems) {
+	n := vars.Evaluator
+	if c.HTTPAddr != "" {
+		c.HTTP.checkTLS(ps, n.Http)
+		c.HTTP.checkAuth(ps, n.Http)
+	} else {
+		c.HTTP.ignoredTLS(ps, n.Http, n.HttpAddr+" is empty")
+		c.HTTP.ignoredAuth(ps, n.Http, n.HttpAddr+" is empty")
+	}
+	switch {
+	case c.metricsListener():
+		c.Metrics.checkTLS(ps, n.Metrics)
+	case c.MetricsAddr == "":
+		c.Metrics.ignoredTLS(ps, n.Metrics, n.MetricsAddr+" is empty")
+	default:
+		c.Metrics.ignoredTLS(ps, n.Metrics, fmt.Sprintf("%s is %s: one listener, with %s and the other files of that one",
+			n.MetricsAddr, n.HttpAddr, n.Http.TlsCertFile))
+	}
+	if c.MetricsAddr != "" || c.HTTPAddr != "" {
+		c.Metrics.checkAuth(ps, n.Metrics)
+	} else {
+		c.Metrics.ignoredAuth(ps, n.Metrics, "both "+n.MetricsAddr+" and "+n.HttpAddr+" are empty")
+	}
+	if c.HTTPAddr != "" || c.MetricsAddr != "" {
+		if c.HTTPWriteTimeout <= 0 {
+			envconf.Positive(ps, n.HttpWriteTimeout, c.HTTPWriteTimeout)
+		} else if c.HTTPTimeout > 0 && c.HTTPWriteTimeout <= c.HTTPTimeout {
+			ps.Add(n.HttpWriteTimeout, "%v is not longer than %s (%v): an answer that takes its whole time would be cut off",
+				c.HTTPWriteTimeout, n.HttpTimeout, c.HTTPTimeout)
+		}
+		envconf.Positive(ps, n.HttpIdleTimeout, c.HTTPIdleTimeout)
+		envconf.Between(ps, n.HttpMaxInFlight, c.HTTPMaxInFlight, 1, maxInFlight)
+	}
+}
+
+// checkTLS records what keeps the TLS files, named by names, from loading.
+func (l Listener) checkTLS(ps *envconf.Problems, names listenerEnv) {
+	var fe *envconf.FieldError
+	if _, err := l.TLS.Config(names.tlsFiles()); errors.As(err, &fe) {
+		ps.Add(fe.Var, "%s", fe.Msg)
+	}
+}
+
+// checkAuth records half a user and password, and a token or user that
+// cannot travel in a header as given. Values are never shown.
+func (l Listener) checkAuth(ps *envconf.Problems, names listenerEnv) {
+	c := l.Auth
+	switch {
+	case c.Username != "" && c.Password == "":
+		ps.Add(names.Password, "required when %s is set", names.Username)
+	case c.Password != "" && c.Username == "":
+		ps.Add(names.Username, "required when %s is set", names.Password)
+	case strings.Contains(c.Username, ":"):
+		ps.Add(names.Username, "must not contain a colon: basic authentication ends the user at the first one")
+	}
+	if strings.IndexFunc(string(c.Token), func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		ps.Add(names.BearerToken, "must not contain spaces or control characters (value not shown)")
+	}
+}
+
+// ignoredTLS and ignoredAuth record each variable that is set, saying why
+// it would do nothing.
+func (l Listener) ignoredTLS(ps *envconf.Problems, names listenerEnv, reason string) {
+	envconf.Ignored(ps, reason, names.TlsCertFile, l.TLS.CertFile, names.TlsKeyFile, l.TLS.KeyFile,
+		names.TlsClientCaFile, l.TLS.ClientCAFile)
+}
+
+func (l Listener) ignoredAuth(ps *envconf.Problems, names listenerEnv, reason string) {
+	envconf.Ignored(ps, reason, names.BearerToken, string(l.Auth.Token), names.Username, l.Auth.Username,
+		names.Password, string(l.Auth.Password))
+}
+
+// openWarnings are the start-up warnings about what a listener on an
+// address other hosts can reach answers to anyone: the API without
+// credentials or client certificates; /metrics on the API's listener
+// without credentials of its own while the API has some.
+func (c Config) openWarnings() []string {
+	if c.HTTPAddr == "" || loopback(c.HTTPAddr) {
+		return nil
+	}
+	n := vars.Evaluator
+	certs := c.HTTP.TLS.ClientCAFile != ""
+	switch {
+	case !c.HTTP.Auth.Set() && !certs:
+		return []string{fmt.Sprintf("the API answers anyone who reaches %s: %s is not a loopback address and neither credentials (%s, or %s and %s) nor client certificates (%s) are asked for",
+			c.HTTPAddr, n.HttpAddr, n.Http.BearerToken, n.Http.Username, n.Http.Password, n.Http.TlsClientCaFile)}
+	case !c.Metrics.Auth.Set() && !certs:
+		return []string{fmt.Sprintf("/metrics on %s answers anyone, with the names of every group: set %s, or %s and %s",
+			c.HTTPAddr, n.Metrics.BearerToken, n.Metrics.Username, n.Metrics.Password)}
+	}
+	return nil
+}
+
+// loopback reports whether a listen address is reachable from this host
+// only: localhost or a loopback IP. An empty host is every interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // checkDelivery checks the timeout and retries that every sink shares,
@@ -544,6 +719,11 @@ func (c Config) LogValue() slog.Value {
 		slog.String("http_addr", c.HTTPAddr),
 		slog.Duration("http_timeout", c.HTTPTimeout),
 		slog.String("state_file", c.StateFile),
+		slog.Duration("http_write_timeout", c.HTTPWriteTimeout),
+		slog.Duration("http_idle_timeout", c.HTTPIdleTimeout),
+		slog.Int("http_max_in_flight", c.HTTPMaxInFlight),
+		slog.Any("http", c.HTTP),
+		slog.Any("metrics", c.Metrics),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 	)
@@ -562,6 +742,16 @@ func (w WebhookConfig) LogValue() slog.Value {
 		slog.String("template", tmpl),
 		slog.Duration("timeout", w.Timeout),
 		slog.Int("retries", w.Retries))
+}
+
+// LogValue implements slog.LogValuer: the files, the user, and the token
+// and password only as set or not.
+func (l Listener) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Group("tls", slog.String("cert_file", l.TLS.CertFile), slog.String("key_file", l.TLS.KeyFile),
+			slog.String("client_ca_file", l.TLS.ClientCAFile)),
+		slog.Group("auth", slog.Any("bearer_token", l.Auth.Token), slog.String("username", l.Auth.Username),
+			slog.Any("password", l.Auth.Password)))
 }
 
 func regexpText(re *regexp.Regexp) string {

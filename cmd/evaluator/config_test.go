@@ -22,6 +22,8 @@ import (
 	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/lagwatch/lagwatch/internal/envconf/envconftest"
 	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/internal/service"
+	"github.com/lagwatch/lagwatch/internal/testenv"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
@@ -78,6 +80,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 		MetricsAddr:      ":9309",
 		HTTPAddr:         ":8000",
 		HTTPTimeout:      10 * time.Second,
+		HTTPWriteTimeout: 30 * time.Second,
+		HTTPIdleTimeout:  2 * time.Minute,
+		HTTPMaxInFlight:  64,
 		LogLevel:         slog.LevelInfo,
 		LogFormat:        "json",
 	}
@@ -111,7 +116,13 @@ func TestEnvNames(t *testing.T) {
 		"EVALUATOR_SMTP_TLS", "EVALUATOR_SMTP_CA_FILE", "EVALUATOR_SMTP_SUBJECT", "EVALUATOR_SMTP_TEMPLATE_FILE",
 		"EVALUATOR_ALERTMANAGER_URL", "EVALUATOR_GRAFANA_URL",
 		"EVALUATOR_WEBHOOK_TIMEOUT", "EVALUATOR_WEBHOOK_RETRIES",
-		"EVALUATOR_METRICS_ADDR", "EVALUATOR_HTTP_ADDR", "EVALUATOR_HTTP_TIMEOUT", "EVALUATOR_STATE_FILE", "LOG_LEVEL", "LOG_FORMAT",
+		"EVALUATOR_METRICS_ADDR", "EVALUATOR_HTTP_ADDR", "EVALUATOR_HTTP_TIMEOUT", "EVALUATOR_STATE_FILE",
+		"EVALUATOR_HTTP_WRITE_TIMEOUT", "EVALUATOR_HTTP_IDLE_TIMEOUT", "EVALUATOR_HTTP_MAX_IN_FLIGHT",
+		"EVALUATOR_HTTP_TLS_CERT_FILE", "EVALUATOR_HTTP_TLS_KEY_FILE", "EVALUATOR_HTTP_TLS_CLIENT_CA_FILE",
+		"EVALUATOR_HTTP_BEARER_TOKEN", "EVALUATOR_HTTP_USERNAME", "EVALUATOR_HTTP_PASSWORD",
+		"EVALUATOR_METRICS_TLS_CERT_FILE", "EVALUATOR_METRICS_TLS_KEY_FILE", "EVALUATOR_METRICS_TLS_CLIENT_CA_FILE",
+		"EVALUATOR_METRICS_BEARER_TOKEN", "EVALUATOR_METRICS_USERNAME", "EVALUATOR_METRICS_PASSWORD",
+		"LOG_LEVEL", "LOG_FORMAT",
 	}
 	if got := strings.Fields(buf.String()); !reflect.DeepEqual(got, want) {
 		t.Errorf("variables read\n got: %q\nwant: %q", got, want)
@@ -135,7 +146,8 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 		"EVALUATOR_PAGE_SIZE", "EVALUATOR_SHARDS", "EVALUATOR_SHARD", "EVALUATOR_TIMEOUT", "EVALUATOR_ALERT_THRESHOLD", "EVALUATOR_ALERT_RESEND",
 		"EVALUATOR_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TEMPLATE_FILE", "EVALUATOR_WEBHOOK_HEADERS",
 		"EVALUATOR_SLACK_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TIMEOUT", "EVALUATOR_WEBHOOK_RETRIES",
-		"EVALUATOR_METRICS_ADDR", "EVALUATOR_HTTP_ADDR", "EVALUATOR_HTTP_TIMEOUT", "LOG_LEVEL", "LOG_FORMAT",
+		"EVALUATOR_METRICS_ADDR", "EVALUATOR_HTTP_ADDR", "EVALUATOR_HTTP_TIMEOUT", "EVALUATOR_HTTP_WRITE_TIMEOUT",
+		"EVALUATOR_HTTP_IDLE_TIMEOUT", "EVALUATOR_HTTP_MAX_IN_FLIGHT", "LOG_LEVEL", "LOG_FORMAT",
 	} {
 		env[k] = ""
 	}
@@ -151,13 +163,15 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 	if got.MetricsAddr != "" || got.HTTPAddr != "" || len(got.Webhooks) != 0 {
 		t.Errorf("MetricsAddr = %q, HTTPAddr = %q, webhooks %d; want both empty (disabled) and none", got.MetricsAddr, got.HTTPAddr, len(got.Webhooks))
 	}
-	if got.HTTPTimeout != 10*time.Second {
-		t.Errorf("HTTPTimeout = %v, want the default 10s", got.HTTPTimeout)
+	if got.HTTPTimeout != 10*time.Second || got.HTTPWriteTimeout != 30*time.Second || got.HTTPIdleTimeout != 2*time.Minute || got.HTTPMaxInFlight != 64 {
+		t.Errorf("HTTP timeouts %v, %v, %v, in flight %d; want the defaults 10s, 30s, 2m and 64", got.HTTPTimeout, got.HTTPWriteTimeout,
+			got.HTTPIdleTimeout, got.HTTPMaxInFlight)
 	}
 }
 
 // TestLoadConfigAccepts: values at the edges of what is valid.
 func TestLoadConfigAccepts(t *testing.T) {
+	pki := writeServerPKI(t)
 	// The example of docs/configuration.md.
 	good := envconftest.WriteFile(t, "body.tmpl", `{"message": {{json (printf "%s: group %s on %s is %s (lag %d)" (title .Kind) .Group .Cluster .Status .TotalLag)}}}`+"\n")
 	envconftest.Accepts(t, prefixes, loadConfig, []envconftest.Accept[Config]{
@@ -247,6 +261,39 @@ func TestLoadConfigAccepts(t *testing.T) {
 			Check:  field(func(c Config) any { return c.StateFile }, filepath.Join(os.TempDir(), "lagwatch-state.json")),
 		},
 		{
+			Name: "mutual TLS", Env: envWith("EVALUATOR_HTTP_TLS_CERT_FILE", pki.cert, "EVALUATOR_HTTP_TLS_KEY_FILE", pki.key,
+				"EVALUATOR_HTTP_TLS_CLIENT_CA_FILE", pki.ca),
+			Reason: "a certificate, its key, and the CAs of the clients",
+			Check:  field(func(c Config) any { return c.HTTP.TLS }, envconf.ServerTLS{CertFile: pki.cert, KeyFile: pki.key, ClientCAFile: pki.ca}),
+		},
+		{
+			Name: "metrics TLS on a listener of its own", Env: envWith("EVALUATOR_METRICS_TLS_CERT_FILE", pki.cert, "EVALUATOR_METRICS_TLS_KEY_FILE", pki.key),
+			Reason: "the metrics listener has its own certificate",
+			Check:  field(func(c Config) any { return c.Metrics.TLS }, envconf.ServerTLS{CertFile: pki.cert, KeyFile: pki.key}),
+		},
+		{
+			Name: "token and basic", Env: envWith("EVALUATOR_HTTP_BEARER_TOKEN", "t0k3n", "EVALUATOR_HTTP_USERNAME", "telegraf",
+				"EVALUATOR_HTTP_PASSWORD", "pass word"),
+			Reason: "either lets a client in; a password may hold a space",
+			Check: field(func(c Config) any { return c.HTTP.Auth },
+				service.Credentials{Token: "t0k3n", Username: "telegraf", Password: "pass word"}),
+		},
+		{
+			Name: "metrics credentials with the API's listener only", Env: envWith("EVALUATOR_METRICS_ADDR", "", "EVALUATOR_METRICS_BEARER_TOKEN", "m"),
+			Reason: "/metrics is still served on EVALUATOR_HTTP_ADDR",
+			Check:  field(func(c Config) any { return c.Metrics.Auth.Token }, envconf.Secret("m")),
+		},
+		{
+			Name: "write timeout just longer", Env: envWith("EVALUATOR_HTTP_TIMEOUT", "10s", "EVALUATOR_HTTP_WRITE_TIMEOUT", "11s"),
+			Reason: "room to write an answer that took its whole time",
+			Check:  field(func(c Config) any { return c.HTTPWriteTimeout }, 11*time.Second),
+		},
+		{
+			Name: "one request at a time", Env: envWith("EVALUATOR_HTTP_MAX_IN_FLIGHT", "1"),
+			Reason: "lower bound included",
+			Check:  field(func(c Config) any { return c.HTTPMaxInFlight }, 1),
+		},
+		{
 			Name: "retries zero", Env: envWith("EVALUATOR_WEBHOOK_RETRIES", "0"),
 			Reason: "one attempt only",
 			Check:  func(Config) error { return nil },
@@ -334,6 +381,7 @@ var field = envconftest.Field[Config]
 // TestLoadConfigRejects: each bad value alone gives exactly one line, which
 // names the variable at fault.
 func TestLoadConfigRejects(t *testing.T) {
+	pki := writeServerPKI(t)
 	notPEM := envconftest.WriteFile(t, "not.pem", "hello\n")
 	badSyntax := envconftest.WriteFile(t, "syntax.tmpl", `{"group":{{json .Group}`)
 	badFunc := envconftest.WriteFile(t, "func.tmpl", `{{upper .Group}}`)
@@ -389,6 +437,30 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"http timeout unit", envWith("EVALUATOR_HTTP_TIMEOUT", "10"), "EVALUATOR_HTTP_TIMEOUT", "not a duration", "units are required"},
 		{"state file folder", envWith("EVALUATOR_STATE_FILE", filepath.Join(missing, "state.json")), "EVALUATOR_STATE_FILE", "its folder must exist",
 			"a file that could never be written"},
+
+		// The listeners' TLS, credentials and bounds.
+		{"tls key missing", envWith("EVALUATOR_HTTP_TLS_CERT_FILE", pki.cert), "EVALUATOR_HTTP_TLS_KEY_FILE", "required when EVALUATOR_HTTP_TLS_CERT_FILE is set", "half a key pair"},
+		{"tls cert missing", envWith("EVALUATOR_HTTP_TLS_KEY_FILE", pki.key), "EVALUATOR_HTTP_TLS_CERT_FILE", "required when EVALUATOR_HTTP_TLS_KEY_FILE is set", "half a key pair"},
+		{"tls cert not PEM", envWith("EVALUATOR_HTTP_TLS_CERT_FILE", notPEM, "EVALUATOR_HTTP_TLS_KEY_FILE", pki.key), "EVALUATOR_HTTP_TLS_CERT_FILE", "no PEM certificate", "the file must parse"},
+		{"tls key of another", envWith("EVALUATOR_HTTP_TLS_CERT_FILE", pki.cert, "EVALUATOR_HTTP_TLS_KEY_FILE", pki.other), "EVALUATOR_HTTP_TLS_KEY_FILE", "private key does not match", "the key must be the certificate's"},
+		{"tls cert file missing", envWith("EVALUATOR_HTTP_TLS_CERT_FILE", missing, "EVALUATOR_HTTP_TLS_KEY_FILE", pki.key), "EVALUATOR_HTTP_TLS_CERT_FILE", "no such file", "the file must exist"},
+		{"client ca without tls", envWith("EVALUATOR_HTTP_TLS_CLIENT_CA_FILE", pki.ca), "EVALUATOR_HTTP_TLS_CLIENT_CA_FILE", "EVALUATOR_HTTP_TLS_CERT_FILE is empty", "client certificates need TLS"},
+		{"client ca not PEM", envWith("EVALUATOR_HTTP_TLS_CERT_FILE", pki.cert, "EVALUATOR_HTTP_TLS_KEY_FILE", pki.key, "EVALUATOR_HTTP_TLS_CLIENT_CA_FILE", notPEM), "EVALUATOR_HTTP_TLS_CLIENT_CA_FILE", "no PEM certificates", "the file must parse"},
+		{"tls without the API", envWith("EVALUATOR_HTTP_ADDR", "", "EVALUATOR_HTTP_TLS_CERT_FILE", pki.cert), "EVALUATOR_HTTP_TLS_CERT_FILE", "is set but EVALUATOR_HTTP_ADDR is empty", "a certificate nothing serves"},
+		{"metrics tls on the API's listener", envWith("EVALUATOR_METRICS_ADDR", ":8000", "EVALUATOR_METRICS_TLS_CERT_FILE", pki.cert), "EVALUATOR_METRICS_TLS_CERT_FILE", "one listener, with EVALUATOR_HTTP_TLS_CERT_FILE", "one listener has one certificate"},
+		{"metrics tls without a listener", envWith("EVALUATOR_METRICS_ADDR", "", "EVALUATOR_METRICS_TLS_CLIENT_CA_FILE", pki.ca), "EVALUATOR_METRICS_TLS_CLIENT_CA_FILE", "is set but EVALUATOR_METRICS_ADDR is empty", "nothing to serve it on"},
+		{"metrics key missing", envWith("EVALUATOR_METRICS_TLS_CERT_FILE", pki.cert), "EVALUATOR_METRICS_TLS_KEY_FILE", "required when EVALUATOR_METRICS_TLS_CERT_FILE", "half a key pair"},
+		{"user without password", envWith("EVALUATOR_HTTP_USERNAME", "telegraf"), "EVALUATOR_HTTP_PASSWORD", "required when EVALUATOR_HTTP_USERNAME is set", "half of basic auth"},
+		{"password without user", envWith("EVALUATOR_METRICS_PASSWORD", "x"), "EVALUATOR_METRICS_USERNAME", "required when EVALUATOR_METRICS_PASSWORD is set", "half of basic auth"},
+		{"user with a colon", envWith("EVALUATOR_HTTP_USERNAME", "a:b", "EVALUATOR_HTTP_PASSWORD", "x"), "EVALUATOR_HTTP_USERNAME", "must not contain a colon", "RFC 7617 ends the user there"},
+		{"token with a space", envWith("EVALUATOR_HTTP_BEARER_TOKEN", "two words"), "EVALUATOR_HTTP_BEARER_TOKEN", "must not contain spaces", "a header value would split it"},
+		{"token without the API", envWith("EVALUATOR_HTTP_ADDR", "", "EVALUATOR_HTTP_BEARER_TOKEN", "t"), "EVALUATOR_HTTP_BEARER_TOKEN", "is set but EVALUATOR_HTTP_ADDR is empty", "credentials nothing asks for"},
+		{"metrics token without listeners", envWith("EVALUATOR_HTTP_ADDR", "", "EVALUATOR_METRICS_ADDR", "", "EVALUATOR_METRICS_BEARER_TOKEN", "t"), "EVALUATOR_METRICS_BEARER_TOKEN", "both EVALUATOR_METRICS_ADDR and EVALUATOR_HTTP_ADDR are empty", "no /metrics at all"},
+		{"write timeout short", envWith("EVALUATOR_HTTP_WRITE_TIMEOUT", "10s"), "EVALUATOR_HTTP_WRITE_TIMEOUT", "not longer than EVALUATOR_HTTP_TIMEOUT (10s)", "an answer that took its time would be cut"},
+		{"write timeout zero", envWith("EVALUATOR_HTTP_WRITE_TIMEOUT", "0s"), "EVALUATOR_HTTP_WRITE_TIMEOUT", "greater than 0", "no answer could be written"},
+		{"idle timeout unit", envWith("EVALUATOR_HTTP_IDLE_TIMEOUT", "90"), "EVALUATOR_HTTP_IDLE_TIMEOUT", "not a duration", "units are required"},
+		{"in flight zero", envWith("EVALUATOR_HTTP_MAX_IN_FLIGHT", "0"), "EVALUATOR_HTTP_MAX_IN_FLIGHT", "between 1 and 10000", "no request would be answered"},
+		{"in flight huge", envWith("EVALUATOR_HTTP_MAX_IN_FLIGHT", "1000000"), "EVALUATOR_HTTP_MAX_IN_FLIGHT", "between 1 and 10000", "that is no bound"},
 
 		// Webhooks.
 		{"webhook scheme", envWith("EVALUATOR_WEBHOOK_URL", "ftp://h/x"), "EVALUATOR_WEBHOOK_URL", "not an http or https URL (value not shown)", "wrong scheme"},
@@ -496,8 +568,11 @@ func TestSecretsNeverShown(t *testing.T) {
 		hdrTok   = "hdr-S3cret-token"
 		esPW     = "es-S3cret-value"
 		esKey    = "key-S3cret-value"
+		apiTok   = "api-S3cret-token"
+		apiPW    = "apiS3cret-pw-value"
+		scrapeTk = "scrape-S3cret-token"
 	)
-	all := []string{hookTok, slackTok, userTok, hdrTok, esPW, esKey}
+	all := []string{hookTok, slackTok, userTok, hdrTok, esPW, esKey, apiTok, apiPW, scrapeTk}
 	hook := "https://alerts.example/hooks/" + hookTok + "?token=" + hookTok
 	slack := "https://hooks.slack.test/services/T0/B0/" + slackTok
 
@@ -523,6 +598,10 @@ func TestSecretsNeverShown(t *testing.T) {
 			{"es password without user", envWith("ELASTICSEARCH_PASSWORD", esPW), "half of basic auth"},
 			{"es key with user", envWith("ELASTICSEARCH_API_KEY", esKey, "ELASTICSEARCH_USERNAME", "u", "ELASTICSEARCH_PASSWORD", esPW), "two kinds of credentials"},
 			{"es url credentials", envWith("ELASTICSEARCH_URL", "http://elastic:"+esPW+"@es:9200"), "a password inside a URL"},
+			{"api token with a space", envWith("EVALUATOR_HTTP_BEARER_TOKEN", apiTok+" x"), "a token refused"},
+			{"api password without user", envWith("EVALUATOR_HTTP_PASSWORD", apiPW), "half of basic auth"},
+			{"api token without listener", envWith("EVALUATOR_HTTP_ADDR", "", "EVALUATOR_HTTP_BEARER_TOKEN", apiTok), "credentials nothing asks for"},
+			{"metrics token, another variable at fault", envWith("EVALUATOR_METRICS_BEARER_TOKEN", scrapeTk, "EVALUATOR_HTTP_MAX_IN_FLIGHT", "0"), "an accepted token"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -539,17 +618,21 @@ func TestSecretsNeverShown(t *testing.T) {
 
 	t.Run("valid config", func(t *testing.T) {
 		setConfigEnv(t, map[string]string{
-			"ELASTICSEARCH_URL":           "http://es:9200",
-			"ELASTICSEARCH_API_KEY":       esKey,
-			"EVALUATOR_WEBHOOK_URL":       hook,
-			"EVALUATOR_WEBHOOK_HEADERS":   "Authorization: Bearer " + hdrTok + "; X-Team: lag",
-			"EVALUATOR_SLACK_WEBHOOK_URL": slack,
-			"EVALUATOR_ALERTMANAGER_URL":  "https://u:" + userTok + "@am:9093",
-			"EVALUATOR_SMTP_ADDR":         "mail.example:587",
-			"EVALUATOR_SMTP_FROM":         "lagwatch@example.com",
-			"EVALUATOR_SMTP_TO":           "oncall@example.com",
-			"EVALUATOR_SMTP_USERNAME":     "lagwatch",
-			"EVALUATOR_SMTP_PASSWORD":     userTok,
+			"ELASTICSEARCH_URL":              "http://es:9200",
+			"ELASTICSEARCH_API_KEY":          esKey,
+			"EVALUATOR_WEBHOOK_URL":          hook,
+			"EVALUATOR_WEBHOOK_HEADERS":      "Authorization: Bearer " + hdrTok + "; X-Team: lag",
+			"EVALUATOR_SLACK_WEBHOOK_URL":    slack,
+			"EVALUATOR_ALERTMANAGER_URL":     "https://u:" + userTok + "@am:9093",
+			"EVALUATOR_SMTP_ADDR":            "mail.example:587",
+			"EVALUATOR_SMTP_FROM":            "lagwatch@example.com",
+			"EVALUATOR_SMTP_TO":              "oncall@example.com",
+			"EVALUATOR_SMTP_USERNAME":        "lagwatch",
+			"EVALUATOR_SMTP_PASSWORD":        userTok,
+			"EVALUATOR_HTTP_BEARER_TOKEN":    apiTok,
+			"EVALUATOR_HTTP_USERNAME":        "telegraf",
+			"EVALUATOR_HTTP_PASSWORD":        apiPW,
+			"EVALUATOR_METRICS_BEARER_TOKEN": scrapeTk,
 		})
 		cfg, err := loadConfig()
 		if err != nil {
@@ -558,7 +641,8 @@ func TestSecretsNeverShown(t *testing.T) {
 		out := renderConfig(cfg)
 		envconftest.NoSecret(t, "rendered config", out, all)
 		for _, want := range []string{"[REDACTED]", "https://alerts.example/[REDACTED]", "https://hooks.slack.test/[REDACTED]", "headers=2", "http://es:9200",
-			"https://[REDACTED]@am:9093", "email.password=[REDACTED]", "email.addr=mail.example:587"} {
+			"https://[REDACTED]@am:9093", "email.password=[REDACTED]", "email.addr=mail.example:587",
+			"http.auth.bearer_token=[REDACTED]", "http.auth.username=telegraf", "http.auth.password=[REDACTED]", "metrics.auth.bearer_token=[REDACTED]"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("rendered config lacks %q; it shows:\n%s", want, out)
 			}
@@ -682,5 +766,54 @@ func TestResolveAfter(t *testing.T) {
 		if got := resolveAfter(tc.schedule, now); got != tc.want {
 			t.Errorf("resolveAfter(%q) = %s, want %s", tc.schedule, got, tc.want)
 		}
+	}
+}
+
+// serverPKI are the files of a listener's TLS.
+type serverPKI struct{ cert, key, ca, other string }
+
+// writeServerPKI writes testenv's PKI with the server's certificate and key
+// as files.
+func writeServerPKI(t *testing.T) serverPKI {
+	t.Helper()
+	p := testenv.WritePKI(t)
+	return serverPKI{cert: p.ServerCert, key: p.ServerKey, ca: p.CAFile, other: p.OtherKey}
+}
+
+// TestOpenWarnings: a warning at start for what answers anyone on an
+// address other hosts reach.
+func TestOpenWarnings(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(*Config)
+		want string // in the one warning; "" for none
+	}{
+		{"defaults", func(*Config) {}, "the API answers anyone who reaches :8000"},
+		{"every interface, IPv6", func(c *Config) { c.HTTPAddr = "[::]:8000" }, "the API answers anyone"},
+		{"loopback", func(c *Config) { c.HTTPAddr = "127.0.0.1:8000" }, ""},
+		{"loopback, IPv6", func(c *Config) { c.HTTPAddr = "[::1]:8000" }, ""},
+		{"localhost", func(c *Config) { c.HTTPAddr = "localhost:8000" }, ""},
+		{"no API", func(c *Config) { c.HTTPAddr = "" }, ""},
+		{"TLS alone authenticates no client", func(c *Config) { c.HTTP.TLS = envconf.ServerTLS{CertFile: "c", KeyFile: "k"} }, "the API answers anyone"},
+		{"client certificates", func(c *Config) { c.HTTP.TLS = envconf.ServerTLS{CertFile: "c", KeyFile: "k", ClientCAFile: "ca"} }, ""},
+		{"a token, /metrics open beside it", func(c *Config) { c.HTTP.Auth.Token = "t" }, "/metrics on :8000 answers anyone"},
+		{"a token and metrics credentials", func(c *Config) { c.HTTP.Auth.Token, c.Metrics.Auth.Username = "t", "p" }, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			setConfigEnv(t, envWith())
+			cfg, err := loadConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(&cfg)
+			got := cfg.openWarnings()
+			switch {
+			case tc.want == "" && len(got) != 0:
+				t.Errorf("warnings %q, want none", got)
+			case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
+				t.Errorf("warnings %q, want one with %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -24,6 +24,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,6 +42,7 @@ import (
 	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/lagwatch/lagwatch/internal/evaluator"
 	"github.com/lagwatch/lagwatch/internal/notify"
+	"github.com/lagwatch/lagwatch/internal/service"
 	"github.com/lagwatch/lagwatch/pkg/esindex"
 )
 
@@ -281,6 +283,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !o.status && !o.report {
 		log.Info("evaluator starting", "config", cfg)
 	}
+	if o.serve || (!o.status && !o.report && !o.once && o.at.IsZero() && o.from.IsZero()) {
+		// The listeners of serve and schedule mode.
+		for _, w := range cfg.openWarnings() {
+			log.Warn(w, "addr", cfg.HTTPAddr)
+		}
+	}
 	if !o.status && !o.report && !o.serve && o.at.IsZero() && o.from.IsZero() && len(cfg.Sinks()) == 0 {
 		log.Info("no alert sink configured: incidents are kept in Elasticsearch and shown on the dashboards, no alert is sent or counted")
 	}
@@ -314,6 +322,22 @@ func newEvaluator(cfg Config, log *slog.Logger) (*evaluator.Evaluator, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Validated by loadConfig: a failure here is a file changed since.
+	httpTLS, err := cfg.HTTP.TLS.Config(vars.Evaluator.Http.tlsFiles())
+	if err != nil {
+		return nil, err
+	}
+	metricsTLS, err := cfg.Metrics.TLS.Config(vars.Evaluator.Metrics.tlsFiles())
+	if err != nil {
+		return nil, err
+	}
+	listener := func(tc *tls.Config) service.ServerOptions {
+		return service.ServerOptions{TLS: tc, Metrics: cfg.Metrics.Auth, WriteTimeout: cfg.HTTPWriteTimeout, IdleTimeout: cfg.HTTPIdleTimeout}
+	}
+	apiOptions := burrowapi.Options{Timeout: cfg.HTTPTimeout, Config: burrowConfig(cfg), Log: log, MaxInFlight: cfg.HTTPMaxInFlight}
+	if cfg.HTTP.Auth.Set() {
+		apiOptions.Auth = cfg.HTTP.Auth
+	}
 	settings := evaluator.Settings{
 		Rules: cfg.Rules, MaxAge: cfg.MaxAge, NotFoundLookback: cfg.NotFoundLookback, PageSize: cfg.PageSize,
 		Shard: cfg.Shard, Timeout: cfg.Timeout, Retention: cfg.Elasticsearch.Retention,
@@ -321,11 +345,12 @@ func newEvaluator(cfg Config, log *slog.Logger) (*evaluator.Evaluator, error) {
 			Allow: cfg.Alert.GroupAllow, Deny: cfg.Alert.GroupDeny},
 		Namespace: es.Names().Namespace, Schedule: cfg.Schedule, MetricsAddr: cfg.MetricsAddr,
 		HTTPAddr: cfg.HTTPAddr, APITimeout: cfg.HTTPTimeout, StateFile: cfg.StateFile,
+		HTTPServer: listener(httpTLS), MetricsServer: listener(metricsTLS),
 	}
 	return evaluator.New(settings, evaluator.Parts{
 		History: es, Statuses: es.NewStatusWriter(), Incidents: es.Incidents(), Sinks: cfg.Sinks(), Log: log,
 		API: func(src burrowapi.Source) http.Handler {
-			return burrowapi.New(src, burrowapi.Options{Timeout: cfg.HTTPTimeout, Config: burrowConfig(cfg), Log: log})
+			return burrowapi.New(src, apiOptions)
 		},
 	}), nil
 }

@@ -173,14 +173,11 @@ func apiSnapshot(at time.Time, i int64) snapshot.Snapshot {
 	}}
 }
 
-// TestServeBurrowAPI runs `evaluator serve` against a history in the real
-// Elasticsearch and reads every endpoint the way Burrow's clients do,
-// checking the bodies' field names and the values against the history and
-// against `evaluator status --json`.
-func TestServeBurrowAPI(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	es, ns, names, _, w := newHistory(ctx, t, "api")
+// apiHistory writes four apiSnapshot ticks, 30 s apart up to 30 s ago, in
+// a namespace of the test's, searchable: its name and the tick times.
+func apiHistory(ctx context.Context, t *testing.T, prefix string) (string, []time.Time) {
+	t.Helper()
+	es, ns, names, _, w := newHistory(ctx, t, prefix)
 	now := time.Now().UTC().Truncate(time.Second)
 	ticks := make([]time.Time, 4)
 	for i := range ticks {
@@ -192,6 +189,17 @@ func TestServeBurrowAPI(t *testing.T) {
 	if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
 		res.Body.Close()
 	}
+	return ns, ticks
+}
+
+// TestServeBurrowAPI runs `evaluator serve` against a history in the real
+// Elasticsearch and reads every endpoint the way Burrow's clients do,
+// checking the bodies' field names and the values against the history and
+// against `evaluator status --json`.
+func TestServeBurrowAPI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns, ticks := apiHistory(ctx, t, "api")
 
 	addr := testenv.FreeAddr(t)
 	t.Setenv("ELASTICSEARCH_URL", testenv.Elasticsearch(t))

@@ -18,12 +18,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lagwatch/lagwatch/pkg/snapshot"
 	"log/slog"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
@@ -52,6 +54,22 @@ type Source interface {
 // Source answers before; one that is not ready answers more slowly.
 type Readier interface{ Ready() bool }
 
+// Horizon is a Source that knows the first instant its history can answer
+// for: an ?at before it is answered 400, with the reason.
+type Horizon interface {
+	// Earliest is that instant as of now, and what sets it ("the oldest
+	// tick of the history"); the zero time when nothing does. It is called
+	// only for requests with ?at, and must not read the history each time.
+	Earliest(ctx context.Context, now time.Time) (time.Time, string)
+}
+
+// Authorizer decides which requests may read the API.
+type Authorizer interface {
+	Allows(r *http.Request) bool
+	// Challenge is the WWW-Authenticate value of the 401 answer.
+	Challenge() string
+}
+
 // Consumer is one group as of an instant.
 type Consumer struct {
 	Window evaluate.GroupWindow // the observations, oldest first, per partition
@@ -75,7 +93,34 @@ type Options struct {
 	Timeout time.Duration  // bound on each Source call (every Elasticsearch read has a timeout); default 10s
 	Config  map[string]any // what GET /v3/config shows (the evaluator's settings mapped to Burrow's names); may be nil
 	Log     *slog.Logger   // nil: slog.Default()
+	// Auth, when not nil, is asked about every request but Burrow's health
+	// checks (/burrow/admin and /burrow/admin/ready, which load balancers
+	// ask without credentials and which tell nothing of the history): a
+	// request it does not allow is answered 401.
+	Auth Authorizer
+	// MaxInFlight bounds the requests answered at once, the health checks
+	// aside: one more is answered 503 at once, with Retry-After. 0: no
+	// bound.
+	MaxInFlight int
 }
+
+// The limits of what a request may ask.
+const (
+	// MaxNameLength is the most characters of a cluster, group or topic
+	// name: the history indexes group ids up to snapshot.MaxGroupIDLength
+	// characters and refuses longer ones at collection (cluster names are
+	// configured, and Kafka's topic names have at most 249 characters), so
+	// a longer name is never found, and is answered 400 without asking.
+	MaxNameLength = snapshot.MaxGroupIDLength
+	// FutureSkew is how far past the server's clock ?at may lie: clocks of
+	// clients differ by a little, and such an instant reads the present
+	// history. Beyond it, 400.
+	FutureSkew = time.Minute
+)
+
+// epoch is the earliest ?at answered whatever the history: nothing Kafka
+// wrote is older.
+var epoch = time.Unix(0, 0).UTC()
 
 // Burrow's messages, from core/internal/httpserver/kafka.go and config.go.
 const (
@@ -111,19 +156,22 @@ func New(src Source, o Options) http.Handler {
 		o.Log = slog.Default()
 	}
 	a := &api{src: src, o: o}
+	if o.MaxInFlight > 0 {
+		a.slots = make(chan struct{}, o.MaxInFlight)
+	}
 	mux := http.NewServeMux()
 	get := func(pattern string, h func(*call)) {
-		mux.HandleFunc(pattern, a.handle(h, false))
+		mux.HandleFunc(pattern, a.guard(a.handle(h, false)))
 	}
 	// DELETE on these is Burrow's way to forget a group or a topic.
 	getOrDelete := func(pattern string, h func(*call)) {
-		mux.HandleFunc(pattern, a.handle(h, true))
+		mux.HandleFunc(pattern, a.guard(a.handle(h, true)))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/", a.guard(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(invalidRequest))
-	})
+	}))
 	mux.HandleFunc("/burrow/admin", a.text("GOOD"))
 	// Burrow answers READY once it has started, STARTING (503) before; here
 	// READY once the Source is ready (Readier), so that a load balancer
@@ -165,6 +213,34 @@ func New(src Source, o Options) http.Handler {
 type api struct {
 	src Source
 	o   Options
+	// slots hold one token per request being answered; nil: no bound.
+	slots chan struct{}
+}
+
+// guard lets h answer only a request that Options.Auth allows, and only
+// while fewer than Options.MaxInFlight others are being answered: the
+// check of credentials comes first, so that requests without them take no
+// slot.
+func (a *api) guard(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c := &call{api: a, w: w, r: r}
+		if a.o.Auth != nil && !a.o.Auth.Allows(r) {
+			w.Header().Set("WWW-Authenticate", a.o.Auth.Challenge())
+			c.fail(http.StatusUnauthorized, "authentication required: this API asks for credentials")
+			return
+		}
+		if a.slots != nil {
+			select {
+			case a.slots <- struct{}{}:
+				defer func() { <-a.slots }()
+			default:
+				w.Header().Set("Retry-After", "1")
+				c.fail(http.StatusServiceUnavailable, fmt.Sprintf("too many requests in flight (at most %d): try again in a moment", cap(a.slots)))
+				return
+			}
+		}
+		h(w, r)
+	}
 }
 
 // call is one request being answered.
@@ -192,6 +268,12 @@ func (a *api) handle(h func(*call), deletable bool) http.HandlerFunc {
 			c.fail(http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: this API only reads")
 			return
 		}
+		for _, name := range []string{"cluster", "group", "topic"} {
+			if n := utf8.RuneCountInString(r.PathValue(name)); n > MaxNameLength {
+				c.fail(http.StatusBadRequest, fmt.Sprintf("%s name of %d characters: names of more than %d are never in the history", name, n, MaxNameLength))
+				return
+			}
+		}
 		q := r.URL.Query()
 		if q.Has("at") {
 			v := q.Get("at")
@@ -204,10 +286,39 @@ func (a *api) handle(h func(*call), deletable bool) http.HandlerFunc {
 				c.fail(http.StatusBadRequest, msg)
 				return
 			}
+			if msg := c.outside(at); msg != "" {
+				c.fail(http.StatusBadRequest, msg)
+				return
+			}
 			c.at = at
 		}
 		h(c)
 	}
+}
+
+// outside says why the history cannot answer as of at, "" when it can: the
+// zero time (which would otherwise read as the present), an instant before
+// 1970 or before the Source's Horizon, or one more than FutureSkew ahead of
+// the clock.
+func (c *call) outside(at time.Time) string {
+	now := time.Now()
+	const layout = time.RFC3339
+	switch {
+	case at.IsZero():
+		return "invalid at: the zero time " + at.Format(layout) + " is no instant of the history; leave at out for the present"
+	case at.Before(epoch):
+		return fmt.Sprintf("invalid at %s: before %s, earlier than any history", at.Format(layout), epoch.Format(layout))
+	case at.After(now.Add(FutureSkew)):
+		return fmt.Sprintf("invalid at %s: in the future (the server's clock says %s); leave at out for the present",
+			at.Format(layout), now.UTC().Format(layout))
+	}
+	if h, ok := c.src.(Horizon); ok {
+		if first, why := h.Earliest(c.r.Context(), now); at.Before(first) {
+			return fmt.Sprintf("invalid at %s: before %s, %s: the history holds nothing earlier",
+				at.Format(layout), first.UTC().Format(layout), why)
+		}
+	}
+	return ""
 }
 
 // text answers with Burrow's plain-text health bodies.

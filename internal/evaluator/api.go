@@ -35,13 +35,20 @@ const defaultAPITimeout = 10 * time.Second
 // times read by another such request within tickCacheTTL, so that a walk
 // over every group costs one search per group rather than two; it misses a
 // tick written within that time, as it would one written but not yet
-// searchable. A request for an instant reads its own.
+// searchable. A request for an instant reads its own. A request for the
+// present about a cluster or group the history does not know is answered
+// from what it knows (known.go), without a search.
 type Source struct {
 	cfg     Settings
 	history History
 
 	mu    sync.Mutex
 	ticks map[string]*tickEntry // by cluster
+	// clusters, groupSets and oldest are what the history knows, for
+	// requests for the present and the bounds of ?at (known.go).
+	clusters  *cached[[]string]
+	groupSets map[string]*knownSlot // by cluster
+	oldest    *cached[time.Time]
 
 	// present, when StartPresent was called, answers requests for the
 	// present from memory (present.go).
@@ -64,11 +71,14 @@ type tickEntry struct {
 	until time.Time
 }
 
-var _ burrowapi.Source = (*Source)(nil)
+var (
+	_ burrowapi.Source  = (*Source)(nil)
+	_ burrowapi.Horizon = (*Source)(nil)
+)
 
 // NewSource is a Source over h with the rules and spans of cfg.
 func NewSource(cfg Settings, h History) *Source {
-	return &Source{cfg: cfg, history: h, ticks: map[string]*tickEntry{}, heads: &headCache{}}
+	return &Source{cfg: cfg, history: h, ticks: map[string]*tickEntry{}, groupSets: map[string]*knownSlot{}, heads: &headCache{}}
 }
 
 // cachedTicks are the tick times of cluster's window for a request for the
@@ -160,8 +170,12 @@ func (s *Source) since(at time.Time) time.Time { return at.Add(-s.cfg.NotFoundLo
 // Clusters lists the clusters seen within the lookback before at, in name
 // order.
 func (s *Source) Clusters(ctx context.Context, at time.Time) ([]string, error) {
+	present := at.IsZero()
 	ctx, cancel, at := s.bound(ctx, at)
 	defer cancel()
+	if present {
+		return s.knownClusters(ctx)
+	}
 	clusters, err := s.history.KnownClusters(ctx, s.since(at), at)
 	if err != nil {
 		return nil, err
@@ -183,6 +197,9 @@ func (s *Source) Consumers(ctx context.Context, at time.Time, cluster string) ([
 	if cluster == "" {
 		return nil, burrowapi.ErrClusterNotFound
 	}
+	if err := s.knownIfPresent(ctx, present, cluster); err != nil {
+		return nil, err
+	}
 	if v := s.view(ctx, present, cluster); v != nil {
 		return v.consumers(), nil
 	}
@@ -198,8 +215,8 @@ func (s *Source) Consumers(ctx context.Context, at time.Time, cluster string) ([
 			groups = append(groups, k.Group)
 		}
 	}
-	if len(groups) == 0 {
-		if err := s.clusterKnown(ctx, at, cluster); err != nil {
+	if len(groups) == 0 && !present { // for the present, known above
+		if err := s.clusterKnown(ctx, at, false, cluster); err != nil {
 			return nil, err
 		}
 	}
@@ -229,13 +246,16 @@ func (s *Source) Consumer(ctx context.Context, at time.Time, cluster, group stri
 	if cluster == "" {
 		return burrowapi.Consumer{}, burrowapi.ErrClusterNotFound
 	}
+	if err := s.knownIfPresent(ctx, present, cluster); err != nil {
+		return burrowapi.Consumer{}, err
+	}
 	if v := s.view(ctx, present, cluster); v != nil && group != "" {
 		if w, ok := v.groupWindow(cluster, group); ok {
 			r := evaluate.EvaluateGroup(w, s.cfg.Rules, at)
 			s.withHeads(ctx, &r)
 			return burrowapi.Consumer{Window: w, Result: r}, nil
 		}
-		return s.withoutWindow(ctx, at, cluster, group)
+		return s.withoutWindow(ctx, at, present, cluster, group)
 	}
 	if group != "" {
 		var out burrowapi.Consumer
@@ -257,26 +277,33 @@ func (s *Source) Consumer(ctx context.Context, at time.Time, cluster, group stri
 			return out, nil
 		}
 	}
-	return s.withoutWindow(ctx, at, cluster, group)
+	return s.withoutWindow(ctx, at, present, cluster, group)
 }
 
 // withoutWindow answers for a group without a window at at: NOTFOUND when
 // it was seen within the lookback, as a run lists it, else the group's (or
-// the cluster's) not-found error.
-func (s *Source) withoutWindow(ctx context.Context, at time.Time, cluster, group string) (burrowapi.Consumer, error) {
+// the cluster's) not-found error. For the present, what the history knows
+// is known.go's; for an instant, one search asks about the group alone.
+func (s *Source) withoutWindow(ctx context.Context, at time.Time, present bool, cluster, group string) (burrowapi.Consumer, error) {
 	if group != "" {
-		known, _, err := s.history.KnownGroups(ctx, s.since(at), at, cluster)
+		var seen bool
+		var err error
+		if present {
+			seen, err = s.presentGroup(ctx, cluster, group)
+		} else {
+			seen, err = s.history.GroupSeen(ctx, s.since(at), at, cluster, group)
+		}
 		if err != nil {
 			return burrowapi.Consumer{}, err
 		}
-		if slices.Contains(known, esindex.GroupKey{Cluster: cluster, Group: group}) {
+		if seen {
 			return burrowapi.Consumer{
 				Window: evaluate.GroupWindow{Cluster: cluster, Group: group},
 				Result: evaluate.GroupResult{Cluster: cluster, Group: group, Status: evaluate.NotFound, Complete: 1},
 			}, nil
 		}
 	}
-	if err := s.clusterKnown(ctx, at, cluster); err != nil {
+	if err := s.clusterKnown(ctx, at, present, cluster); err != nil {
 		return burrowapi.Consumer{}, err
 	}
 	return burrowapi.Consumer{}, fmt.Errorf("group %q of cluster %q: %w", group, cluster, burrowapi.ErrGroupNotFound)
@@ -289,6 +316,9 @@ func (s *Source) Topics(ctx context.Context, at time.Time, cluster string) ([]st
 	present := at.IsZero()
 	ctx, cancel, at := s.bound(ctx, at)
 	defer cancel()
+	if err := s.knownIfPresent(ctx, present, cluster); err != nil {
+		return nil, err
+	}
 	if v := s.topicView(ctx, present, at, cluster); v != nil {
 		return v.topicList(), nil
 	}
@@ -297,7 +327,7 @@ func (s *Source) Topics(ctx context.Context, at time.Time, cluster string) ([]st
 		return nil, err
 	}
 	if tick.IsZero() {
-		if err := s.clusterKnown(ctx, at, cluster); err != nil {
+		if err := s.clusterKnown(ctx, at, present, cluster); err != nil {
 			return nil, err
 		}
 	}
@@ -327,18 +357,21 @@ func readTopic[T any](ctx context.Context, s *Source, at time.Time, cluster, top
 	present := at.IsZero()
 	ctx, cancel, at := s.bound(ctx, at)
 	defer cancel()
+	if err := s.knownIfPresent(ctx, present, cluster); err != nil {
+		return nil, err
+	}
 	if v := s.topicView(ctx, present, at, cluster); v != nil {
 		if items := held(v, topic); len(items) > 0 {
 			return items, nil
 		}
-		return nil, s.topicNotFound(ctx, at, cluster, topic, v.newest())
+		return nil, s.topicNotFound(ctx, at, present, cluster, topic, v.newest())
 	}
 	items, tick, err := read(ctx, s.topicQuery(at, cluster, topic))
 	if err != nil {
 		return nil, err
 	}
 	if len(items) == 0 {
-		return nil, s.topicNotFound(ctx, at, cluster, topic, tick)
+		return nil, s.topicNotFound(ctx, at, present, cluster, topic, tick)
 	}
 	return items, nil
 }
@@ -360,20 +393,34 @@ func (s *Source) topicQuery(at time.Time, cluster, topic string) esindex.TopicQu
 
 // topicNotFound is ErrTopicNotFound, or ErrClusterNotFound when the cluster
 // had no tick and is unknown.
-func (s *Source) topicNotFound(ctx context.Context, at time.Time, cluster, topic string, tick time.Time) error {
+func (s *Source) topicNotFound(ctx context.Context, at time.Time, present bool, cluster, topic string, tick time.Time) error {
 	if tick.IsZero() {
-		if err := s.clusterKnown(ctx, at, cluster); err != nil {
+		if err := s.clusterKnown(ctx, at, present, cluster); err != nil {
 			return err
 		}
 	}
 	return fmt.Errorf("topic %q of cluster %q: %w", topic, cluster, burrowapi.ErrTopicNotFound)
 }
 
+// knownIfPresent is, for a request for the present, ErrClusterNotFound
+// when the history does not know cluster (known.go): such a cluster gets no
+// present view and costs no search. Nil for a request for an instant.
+func (s *Source) knownIfPresent(ctx context.Context, present bool, cluster string) error {
+	if !present {
+		return nil
+	}
+	return s.clusterKnown(ctx, time.Time{}, true, cluster)
+}
+
 // clusterKnown is nil when cluster was seen within the lookback before at,
-// ErrClusterNotFound when not.
-func (s *Source) clusterKnown(ctx context.Context, at time.Time, cluster string) error {
+// ErrClusterNotFound when not. For the present (present true) it asks what
+// the history knows (known.go) rather than the history.
+func (s *Source) clusterKnown(ctx context.Context, at time.Time, present bool, cluster string) error {
 	if cluster == "" {
 		return burrowapi.ErrClusterNotFound
+	}
+	if present {
+		return s.presentCluster(ctx, cluster)
 	}
 	clusters, err := s.history.KnownClusters(ctx, s.since(at), at)
 	if err != nil {
@@ -413,12 +460,12 @@ func (e *Evaluator) listen(ctx context.Context, serveOnly bool) error {
 				e.metrics.reg.MustRegister(src.PresentGauges())
 			}
 		}
-		if e.http, err = service.ListenWith(e.cfg.HTTPAddr, "EVALUATOR_HTTP_ADDR", e.metrics.reg, &e.last, api, e.log); err != nil {
+		if e.http, err = service.ListenWith(e.cfg.HTTPAddr, "EVALUATOR_HTTP_ADDR", e.metrics.reg, &e.last, api, e.cfg.HTTPServer, e.log); err != nil {
 			return err
 		}
 	}
 	if e.cfg.MetricsAddr != "" && e.cfg.MetricsAddr != e.cfg.HTTPAddr {
-		if e.server, err = service.Listen(e.cfg.MetricsAddr, "EVALUATOR_METRICS_ADDR", e.metrics.reg, &e.last, e.log); err != nil {
+		if e.server, err = service.ListenWith(e.cfg.MetricsAddr, "EVALUATOR_METRICS_ADDR", e.metrics.reg, &e.last, nil, e.cfg.MetricsServer, e.log); err != nil {
 			e.http.Close()
 			e.http = nil
 			return err

@@ -361,8 +361,9 @@ func TestSourceTickCache(t *testing.T) {
 	if h.history.tickReads != 2 {
 		t.Errorf("%d tick reads, want 2: one more for cluster d, none for an instant", h.history.tickReads)
 	}
-	// Entries expire and go when another is made: a cluster name asked
-	// for once is not kept.
+	// Entries expire and go when another is made: a cluster asked about
+	// once is not kept. A name the history does not know makes none, and
+	// reads nothing.
 	src.mu.Lock()
 	for _, e := range src.ticks {
 		e.until = time.Now().Add(-time.Second)
@@ -371,8 +372,14 @@ func TestSourceTickCache(t *testing.T) {
 	if _, err := src.Consumers(ctx, time.Time{}, "zz"); !errors.Is(err, burrowapi.ErrClusterNotFound) {
 		t.Fatalf("Consumers(zz): %v", err)
 	}
+	if n := len(src.ticks); n != 2 || h.history.tickReads != 2 {
+		t.Errorf("%d entries after %d reads, want the 2 expired ones after 2", n, h.history.tickReads)
+	}
+	if _, err := src.Consumers(ctx, time.Time{}, "d"); err != nil {
+		t.Fatalf("Consumers(d): %v", err)
+	}
 	if n := len(src.ticks); n != 1 || h.history.tickReads != 3 {
-		t.Errorf("%d entries after %d reads, want the one of zz after 3", n, h.history.tickReads)
+		t.Errorf("%d entries after %d reads, want the one of d after 3", n, h.history.tickReads)
 	}
 }
 
@@ -416,11 +423,7 @@ func TestSourceOnElasticsearch(t *testing.T) {
 	// from the present view.
 	t.Run("history", func(t *testing.T) { checkSourceAnswers(ctx, t, NewSource(cfg, c), tick) })
 	t.Run("present view", func(t *testing.T) {
-		pctx, stop := context.WithCancel(ctx)
-		defer stop()
-		src := NewSource(cfg, c)
-		src.StartPresent(pctx, slog.New(slog.DiscardHandler), false)
-		waitReady(t, src)
+		src := presentSource(ctx, t, cfg, c)
 		checkSourceAnswers(ctx, t, src, tick)
 		if v := src.present.view(ctx, "api"); v == nil || !v.newest().Equal(tick(ticks-1)) {
 			t.Errorf("the present view of cluster api is %+v, want one at the last tick", v)
@@ -438,6 +441,18 @@ func waitReady(t *testing.T, src *Source) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// presentSource is a Source over h with its present view started and
+// read; the view stops when the test ends.
+func presentSource(ctx context.Context, t *testing.T, cfg Settings, h History) *Source {
+	t.Helper()
+	pctx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	src := NewSource(cfg, h)
+	src.StartPresent(pctx, slog.New(slog.DiscardHandler), false)
+	waitReady(t, src)
+	return src
 }
 
 // checkSourceAnswers asks src about the four ticks TestSourceOnElasticsearch

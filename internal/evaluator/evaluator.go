@@ -54,6 +54,11 @@ type History interface {
 	HeadPassages(ctx context.Context, lookups []esindex.HeadLookup) ([]evaluate.HeadPassage, int, error)
 	// KnownClusters lists the clusters seen in [from, to].
 	KnownClusters(ctx context.Context, from, to time.Time) ([]string, error)
+	// GroupSeen reports whether one group of a cluster was seen in [from,
+	// to], in one request whatever the number of groups; OldestTick is when
+	// the history's oldest group was seen (zero when none was). The API's.
+	GroupSeen(ctx context.Context, from, to time.Time, cluster, group string) (bool, error)
+	OldestTick(ctx context.Context) (time.Time, error)
 	// Topics, TopicOffsets and TopicGroups read a cluster's topics, a
 	// topic's log-end offsets and its groups at the cluster's latest tick,
 	// for the API.
@@ -115,6 +120,10 @@ type Settings struct {
 	// StateFile keeps, across processes, the incidents whose alert was
 	// sent while the store refused to save them ("": in memory only).
 	StateFile string
+	// HTTPServer and MetricsServer say how the listeners on HTTPAddr and
+	// MetricsAddr let clients in (TLS, the credentials of /metrics) and
+	// their time limits; the API checks its own credentials.
+	HTTPServer, MetricsServer service.ServerOptions
 }
 
 // Parts are what a run talks to.

@@ -124,6 +124,17 @@ func (h *fakeHistory) KnownClusters(context.Context, time.Time, time.Time) ([]st
 	return out, nil
 }
 
+// GroupSeen is KnownGroups of one group, whatever the instants.
+func (h *fakeHistory) GroupSeen(_ context.Context, _, _ time.Time, cluster, group string) (bool, error) {
+	if h.knownErr != nil {
+		return false, h.knownErr
+	}
+	return slices.Contains(h.known, esindex.GroupKey{Cluster: cluster, Group: group}), nil
+}
+
+// OldestTick: the fake's history has no beginning.
+func (h *fakeHistory) OldestTick(context.Context) (time.Time, error) { return time.Time{}, nil }
+
 // topicsOf are the topics of q.Cluster (only q.Topic, when set), and the
 // tick: topicTick when the cluster has a topic, zero otherwise.
 func (h *fakeHistory) topicsOf(q esindex.TopicQuery) ([]fakeTopic, time.Time) {

@@ -3,10 +3,8 @@ package kafkasource
 import (
 	"context"
 	"crypto/tls"
-	"encoding/pem"
 	"fmt"
 	"net"
-	"os"
 
 	"github.com/lagwatch/lagwatch/internal/envconf"
 	"github.com/segmentio/kafka-go"
@@ -80,32 +78,13 @@ func (t TLSFiles) Config(varPrefix string) (*tls.Config, error) {
 		}
 		tc.RootCAs = pool
 	}
-	certVar, keyVar := varPrefix+"TLS_CERT_FILE", varPrefix+"TLS_KEY_FILE"
-	switch {
-	case t.CertFile == "" && t.KeyFile == "":
-		return tc, nil
-	case t.KeyFile == "":
-		return nil, &envconf.FieldError{Var: keyVar, Msg: "required when " + certVar + " is set"}
-	case t.CertFile == "":
-		return nil, &envconf.FieldError{Var: certVar, Msg: "required when " + keyVar + " is set"}
-	}
-	certPEM, err := os.ReadFile(t.CertFile)
+	pair, err := envconf.LoadKeyPair(t.CertFile, t.KeyFile, varPrefix+"TLS_CERT_FILE", varPrefix+"TLS_KEY_FILE")
 	if err != nil {
-		return nil, &envconf.FieldError{Var: certVar, Msg: err.Error()}
+		return nil, err
 	}
-	if !hasPEMBlock(certPEM, "CERTIFICATE") {
-		return nil, &envconf.FieldError{Var: certVar, Msg: fmt.Sprintf("no PEM certificate in %q", t.CertFile)}
+	if pair != nil {
+		tc.Certificates = []tls.Certificate{*pair}
 	}
-	keyPEM, err := os.ReadFile(t.KeyFile)
-	if err != nil {
-		return nil, &envconf.FieldError{Var: keyVar, Msg: err.Error()}
-	}
-	// crypto/tls's messages here are fixed strings, never key material.
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, &envconf.FieldError{Var: keyVar, Msg: fmt.Sprintf("%q with %s %q: %v", t.KeyFile, certVar, t.CertFile, err)}
-	}
-	tc.Certificates = []tls.Certificate{pair}
 	return tc, nil
 }
 
@@ -143,20 +122,6 @@ func (s SASL) mechanism(varPrefix string) (sasl.Mechanism, error) {
 		return nil, &envconf.FieldError{Var: v, Msg: "contains characters that SCRAM (SASLprep) does not allow (value not shown)"}
 	}
 	return m, nil
-}
-
-// hasPEMBlock reports whether b holds at least one PEM block of type typ.
-func hasPEMBlock(b []byte, typ string) bool {
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			return false
-		}
-		if blk.Type == typ {
-			return true
-		}
-	}
 }
 
 // countRequests makes the transport's connections count the requests they

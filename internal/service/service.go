@@ -7,7 +7,9 @@
 package service
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -169,29 +171,74 @@ type Server struct {
 // shutdownTimeout bounds Close: requests still open after it are cut.
 const shutdownTimeout = 5 * time.Second
 
+// The time limits of every listener. Reading a request (its headers, a
+// TLS handshake included, then any body) has readHeaderTimeout and
+// readTimeout: the API and /metrics take no body worth waiting for.
+// Writing an answer and keeping an idle connection open take
+// ServerOptions' limits, DefaultWriteTimeout and DefaultIdleTimeout unless
+// given.
+const (
+	readHeaderTimeout   = 5 * time.Second
+	readTimeout         = 10 * time.Second
+	DefaultWriteTimeout = 30 * time.Second
+	DefaultIdleTimeout  = 2 * time.Minute
+	// maxHeaderBytes bounds the request line and headers: a longer one is
+	// answered 431 before any handler runs. Go's default is 1 MiB.
+	maxHeaderBytes = 64 << 10
+)
+
+// ServerOptions say how a listener lets clients in. The zero value serves
+// plain HTTP to anyone, with the default time limits.
+type ServerOptions struct {
+	// TLS, when not nil, serves HTTPS only. With ClientAuth set to
+	// tls.RequireAndVerifyClientCert (and ClientCAs), a client without a
+	// certificate of those CAs fails the handshake.
+	TLS *tls.Config
+	// Metrics are the credentials /metrics asks for; zero leaves it open.
+	// /healthz is always open: probes carry no credentials.
+	Metrics Credentials
+	// WriteTimeout bounds the time from the end of reading a request to
+	// the end of writing its answer; IdleTimeout how long a kept-alive
+	// connection waits for its next request. 0 takes the default.
+	WriteTimeout, IdleTimeout time.Duration
+}
+
 // Listen listens on addr and serves, in the background, /metrics from reg
-// and /healthz from health. The listen error names envVar, the variable that
-// gave addr. A listener that stops on its own is logged; Close stops it.
+// and /healthz from health, over plain HTTP to anyone. The listen error
+// names envVar, the variable that gave addr. A listener that stops on its
+// own is logged; Close stops it.
 func Listen(addr, envVar string, reg *prometheus.Registry, health http.Handler, log *slog.Logger) (*Server, error) {
-	return ListenWith(addr, envVar, reg, health, nil, log)
+	return ListenWith(addr, envVar, reg, health, nil, ServerOptions{}, log)
 }
 
 // ListenWith is Listen with rest, when not nil, answering every path other
-// than /metrics and /healthz (an API mounted next to them).
-func ListenWith(addr, envVar string, reg *prometheus.Registry, health, rest http.Handler, log *slog.Logger) (*Server, error) {
+// than /metrics and /healthz (an API mounted next to them, which checks
+// its own clients), and with o's TLS, credentials and time limits.
+func ListenWith(addr, envVar string, reg *prometheus.Registry, health, rest http.Handler, o ServerOptions, log *slog.Logger) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen on %s: %w", envVar, addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", o.Metrics.Guard(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	mux.Handle("/healthz", health)
 	if rest != nil {
 		mux.Handle("/", rest)
 	}
-	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, addr: ln.Addr()}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: cmp.Or(o.WriteTimeout, DefaultWriteTimeout), IdleTimeout: cmp.Or(o.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes: maxHeaderBytes,
+		// Failed handshakes and malformed requests are the client's
+		// business: at debug level, so that a scan does not flood the log.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	s := &Server{srv: srv, addr: ln.Addr()}
+	serve := func() error { return srv.Serve(ln) }
+	if o.TLS != nil {
+		srv.TLSConfig = o.TLS
+		serve = func() error { return srv.ServeTLS(ln, "", "") } // the certificate is in o.TLS
+	}
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("listener stopped", "addr", addr, "err", err)
 		}
 	}()

@@ -126,7 +126,7 @@ func TestListenServesMetricsAndHealthz(t *testing.T) {
 // are 404.
 func TestListenWithMountsRest(t *testing.T) {
 	rest := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "api "+r.URL.Path) })
-	s, err := ListenWith("127.0.0.1:0", "TEST_HTTP_ADDR", NewRegistry(), &LastRun{}, rest, discard())
+	s, err := ListenWith("127.0.0.1:0", "TEST_HTTP_ADDR", NewRegistry(), &LastRun{}, rest, ServerOptions{}, discard())
 	if err != nil {
 		t.Fatal(err)
 	}

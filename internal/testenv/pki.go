@@ -22,9 +22,10 @@ import (
 // ends.
 type PKI struct {
 	// CAFile holds the CA certificate; ClientCert and ClientKey the client's
-	// certificate (common name lagwatch-client) and key; OtherKey a key of
-	// no certificate.
-	CAFile, ClientCert, ClientKey, OtherKey string
+	// certificate (common name lagwatch-client) and key; ServerCert and
+	// ServerKey the server's (for 127.0.0.1); OtherKey a key of no
+	// certificate.
+	CAFile, ClientCert, ClientKey, ServerCert, ServerKey, OtherKey string
 	// CAPool trusts the CA; Server is the server's certificate and key.
 	CAPool *x509.CertPool
 	Server tls.Certificate
@@ -104,5 +105,7 @@ func WritePKI(t testing.TB) PKI {
 
 	serverDER, serverKey := issue(3, "broker", x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
 	p.Server = tls.Certificate{Certificate: [][]byte{serverDER}, PrivateKey: serverKey}
+	p.ServerCert = writePEM("server.pem", "CERTIFICATE", serverDER)
+	p.ServerKey = writePEM("server-key.pem", "PRIVATE KEY", keyDER(serverKey))
 	return p
 }

@@ -297,24 +297,11 @@ func (c *Client) readSeries(ctx context.Context, keys []headKey, parts map[headK
 // oldestOffsets is the time of cluster's oldest offsets document; zero
 // when it has none.
 func (c *Client) oldestOffsets(ctx context.Context, cluster string) (time.Time, error) {
-	body := map[string]any{"size": 0, "track_total_hits": false,
-		"query": map[string]any{"term": map[string]any{"kafka.cluster.name": cluster}},
-		"aggs":  map[string]any{"t": map[string]any{"min": map[string]any{"field": "@timestamp"}}}}
-	var res struct {
-		Aggregations struct {
-			T struct {
-				Value *float64 `json:"value"`
-			} `json:"t"`
-		} `json:"aggregations"`
-	}
-	found, err := searchAggs(ctx, c.es, c.names.Offsets, body, &res)
+	t, err := c.oldest(ctx, c.names.Offsets, map[string]any{"term": map[string]any{"kafka.cluster.name": cluster}})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("oldest document of cluster %q: %w", cluster, err)
 	}
-	if !found || res.Aggregations.T.Value == nil {
-		return time.Time{}, nil
-	}
-	return time.UnixMilli(int64(*res.Aggregations.T.Value)).UTC(), nil
+	return t, nil
 }
 
 // headSearch answers lookups from every group's documents, chunk lookups
