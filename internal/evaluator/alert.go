@@ -19,10 +19,11 @@ type alertStats struct {
 const alertConcurrency = 8
 
 // alert runs the incident bookkeeping for every result of the evaluation at
-// at and sends what it calls for. Incidents live in the Store; each is saved
-// only over the version that was read, so an evaluator that raced another
-// one skips the alert rather than sending it twice.
-func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.GroupResult) (alertStats, error) {
+// at, and for every cluster's freshness then (alertStale), and sends what
+// it calls for. Incidents live in the Store; each is saved only over the
+// version that was read, so an evaluator that raced another one skips the
+// alert rather than sending it twice.
+func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.GroupResult, fresh map[string]evaluate.Freshness) (alertStats, error) {
 	var st alertStats
 	incidents, err := e.store.Load(ctx)
 	if err != nil {
@@ -32,6 +33,49 @@ func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.
 	var wg sync.WaitGroup
 	var errs []error
 	sem := make(chan struct{}, alertConcurrency)
+	// launch claims the transition to next, then sends a.
+	launch := func(next notify.Incident, kind notify.Kind, a notify.Alert) {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			// Claim the transition first, over the version read: of several
+			// evaluators, only the one whose claim is stored sends it.
+			claimed, err := e.store.Save(ctx, notify.Claimed(next, kind, at))
+			if err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				if errors.Is(err, notify.ErrConflict) {
+					st.conflicts++
+					e.log.Info("incident claimed by another evaluator; not sent here", "cluster", a.Cluster, "group", a.Group)
+					return
+				}
+				errs = append(errs, err)
+				return
+			}
+			ok := e.send(ctx, a)
+			_, err = e.store.Save(ctx, notify.Delivered(claimed, kind, ok, at))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case len(e.sinks) == 0:
+				// Nothing to send to: the incident is kept (dashboards
+				// show it), and no alert is counted.
+			case ok:
+				st.sent++
+			default:
+				st.failed++
+			}
+			switch {
+			case errors.Is(err, notify.ErrConflict):
+				st.conflicts++
+				e.log.Warn("incident taken over by another evaluator while this one delivered it (its claim had outlived EVALUATOR_TIMEOUT)",
+					"cluster", a.Cluster, "group", a.Group)
+			case err != nil:
+				errs = append(errs, err)
+			}
+		}()
+	}
 	for _, r := range results {
 		if !e.cfg.Alert.Covers(r.Group) {
 			continue // EVALUATOR_ALERT_GROUP_ALLOW / _DENY
@@ -58,48 +102,9 @@ func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.
 			}
 			continue
 		}
-		a := notify.NewAlert(kind, r, prev, next, at)
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			// Claim the transition first, over the version read: of several
-			// evaluators, only the one whose claim is stored sends it.
-			claimed, err := e.store.Save(ctx, notify.Claimed(next, kind, at))
-			if err != nil {
-				mu.Lock()
-				defer mu.Unlock()
-				if errors.Is(err, notify.ErrConflict) {
-					st.conflicts++
-					e.log.Info("incident claimed by another evaluator; not sent here", "cluster", r.Cluster, "group", r.Group)
-					return
-				}
-				errs = append(errs, err)
-				return
-			}
-			ok := e.send(ctx, a)
-			_, err = e.store.Save(ctx, notify.Delivered(claimed, kind, ok, at))
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case len(e.sinks) == 0:
-				// Nothing to send to: the incident is kept (dashboards
-				// show it), and no alert is counted.
-			case ok:
-				st.sent++
-			default:
-				st.failed++
-			}
-			switch {
-			case errors.Is(err, notify.ErrConflict):
-				st.conflicts++
-				e.log.Warn("incident taken over by another evaluator while this one delivered it (its claim had outlived EVALUATOR_TIMEOUT)",
-					"cluster", r.Cluster, "group", r.Group)
-			case err != nil:
-				errs = append(errs, err)
-			}
-		}()
+		launch(next, kind, notify.NewAlert(kind, r, prev, next, at))
 	}
+	e.alertStale(ctx, at, fresh, incidents, launch)
 	wg.Wait()
 	return st, errors.Join(errs...)
 }
