@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,5 +225,38 @@ func TestStaleAPI(t *testing.T) {
 	cluster = burrowapi.ModuleDetailResponse{}
 	if get("/v3/kafka/d", &cluster); cluster.Lagwatch == nil || cluster.Lagwatch.Stale || cluster.Lagwatch.StaleSince != nil {
 		t.Errorf("the fresh cluster's body: lagwatch %+v, want there and not stale", cluster.Lagwatch)
+	}
+}
+
+// TestStaleClusterAlertsOnce: two evaluators over one history and one
+// incident store, evaluating at once, send the cluster's alert once: the
+// claim saved over the version read decides, as for a group's.
+func TestStaleClusterAlertsOnce(t *testing.T) {
+	s := &sink{}
+	h := staleHarness(t, time.Now().UTC().Add(-20*time.Minute), s.webhook(t))
+	h.history.windows = nil // the cluster's incident alone
+	var log bytes.Buffer
+	other := New(h.cfg, Parts{History: h.history, Statuses: &fakeStatuses{}, Incidents: h.store, Sinks: []notify.Sink{s.webhook(t)},
+		Log: slog.New(slog.NewJSONHandler(&log, nil))})
+	for range 3 {
+		var wg sync.WaitGroup
+		for _, e := range []*Evaluator{h.Evaluator, other} {
+			wg.Go(func() {
+				if err := e.Live(context.Background()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	var stale []string
+	for _, a := range s.alerts() {
+		if strings.HasSuffix(a, ":STALE") {
+			stale = append(stale, a)
+		}
+	}
+	if len(stale) != 2 {
+		// c and d are both stale in this harness: one opening each.
+		t.Errorf("stale alerts %v from two evaluators, want one per cluster", stale)
 	}
 }
