@@ -35,7 +35,7 @@ type staleScene struct {
 	env            []string // the collector's environment
 }
 
-func newStaleScene(t *testing.T, prefix string) *staleScene {
+func newStaleScene(t *testing.T, prefix string, evaluatorEnv ...string) *staleScene {
 	t.Helper()
 	h := esindextest.New(t.Context(), t, prefix)
 	t.Cleanup(func() {
@@ -51,10 +51,10 @@ func newStaleScene(t *testing.T, prefix string) *staleScene {
 	common := []string{"ELASTICSEARCH_URL=" + testenv.Elasticsearch(t), "ELASTICSEARCH_NAMESPACE=" + s.ns, "LOG_FORMAT=json"}
 	s.env = append(slices.Clip(common), "KAFKA_GROUP_ALLOW=^"+s.group+"$", "COLLECTOR_SCHEDULE=* * * * * *",
 		"COLLECTOR_SPOOL_DIR="+t.TempDir(), "COLLECTOR_METRICS_ADDR=")
-	s.evaluator = start(t, testenv.BuildProgram(t, "."), append(slices.Clip(common), "EVALUATOR_SCHEDULE=* * * * * *",
+	s.evaluator = start(t, testenv.BuildProgram(t, "."), append(append(slices.Clip(common), "EVALUATOR_SCHEDULE=* * * * * *",
 		"EVALUATOR_WEBHOOK_URL="+s.hook.srv.URL, "EVALUATOR_WEBHOOK_RETRIES=0", "EVALUATOR_ALERT_RESEND=1h",
 		"EVALUATOR_WINDOW_SIZE=5", "EVALUATOR_MAX_AGE="+staleMaxAge.String(), "EVALUATOR_TIMEOUT=10s",
-		"EVALUATOR_METRICS_ADDR=", "EVALUATOR_HTTP_ADDR="+s.api))
+		"EVALUATOR_METRICS_ADDR=", "EVALUATOR_HTTP_ADDR="+s.api), evaluatorEnv...))
 	return s
 }
 
@@ -258,13 +258,18 @@ func TestCollectorStopsWhileEvaluatorRuns(t *testing.T) {
 // TestCollectorTicksButReadsNothing: the collector ticks, but against a
 // Kafka address nothing listens on: every tick fails. The cluster turns
 // stale with the collector's error as the reason, its group keeps its
-// verdict, and the incident closes when a collector reads again.
+// verdict, and the incident closes when a collector reads again. The
+// stale age is set (EVALUATOR_STALE_AFTER) to 12 s, leaving the failing
+// collector time to install its templates and write its first ticks on a
+// busy Elasticsearch (until then its ticks wait in its spool, and the
+// cluster would look silent).
 func TestCollectorTicksButReadsNothing(t *testing.T) {
-	s := newStaleScene(t, "unread")
+	const after = 12 * time.Second
+	s := newStaleScene(t, "unread", "EVALUATOR_STALE_AFTER="+after.String())
 	failing := s.watchThenStop(t)
 	bad := s.collect(t, testenv.FreeAddr(t), 2, tickFailed)
 
-	reasons := s.waitStale(t, "every tick failing", staleAfter+15*time.Second, "open:STALE")
+	reasons := s.waitStale(t, "every tick failing", after+15*time.Second, "open:STALE")
 	t.Logf("the stale alert's reason: %s", reasons[0])
 	if !strings.HasPrefix(reasons[0], "collector ticks but reads nothing: ") || len(reasons[0]) < len("collector ticks but reads nothing: ")+5 {
 		t.Errorf("reason %q, want the failing ticks and their error", reasons[0])
