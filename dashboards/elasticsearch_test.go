@@ -145,8 +145,14 @@ func statusDocs(at time.Time, i int, prod snapshot.Snapshot) []esindex.StatusDoc
 		}
 		out = append(out, d)
 	}
-	return append(out, esindex.StatusDoc{At: at, Cluster: stageCluster, Group: stageGroup, Status: "OK", Code: 1, Complete: 1,
-		PartitionCount: 1, WindowSize: seedTicks, TimeLagSeconds: ptr(0.0), ConsumeRate: ptr(0.03), ProduceRate: ptr(0.03)})
+	stage := esindex.StatusDoc{At: at, Cluster: stageCluster, Group: stageGroup, Status: "OK", Code: 1, Complete: 1,
+		PartitionCount: 1, WindowSize: seedTicks, TimeLagSeconds: ptr(0.0), ConsumeRate: ptr(0.03), ProduceRate: ptr(0.03)}
+	if i == seedTicks-1 {
+		// The stage cluster's collector went silent: the latest evaluation
+		// keeps the group's verdict, stale.
+		stage.Stale, stage.NewestTick, stage.StaleReason = true, at.Add(-3*tickEvery), "no collector tick since then"
+	}
+	return append(out, stage)
 }
 
 // seedHistory writes the history with lagwatch's own writers into a
@@ -347,6 +353,26 @@ var rowChecks = map[string]func(t *testing.T, h history, rows []map[string]any){
 			}
 		}
 		t.Errorf("no row for %s: %v", laggingGroup, rows)
+	},
+	"Newest collector tick per cluster": func(t *testing.T, h history, rows []map[string]any) {
+		newest := float64(h.ticks[len(h.ticks)-1].UnixMilli())
+		for _, cluster := range []string{prodCluster, stageCluster} {
+			if !slices.ContainsFunc(rows, func(r map[string]any) bool { return r["kafka.cluster.name"] == cluster && r["@timestamp"] == newest }) {
+				t.Errorf("no row of %s at its newest tick %v: %v", cluster, newest, rows)
+			}
+		}
+	},
+	"Stale clusters (latest evaluation)": func(t *testing.T, h history, rows []map[string]any) {
+		want := map[string]any{prodCluster: nil, stageCluster: 1.0}
+		for _, r := range rows {
+			c, _ := r["kafka.cluster.name"].(string)
+			if w, ok := want[c]; ok && r["Max"] == w {
+				delete(want, c)
+			}
+		}
+		if len(want) > 0 {
+			t.Errorf("rows %v: want prod-eu fresh (no value) and stage stale (1) at their latest evaluation; missing %v", rows, want)
+		}
 	},
 	"Partition owners (latest tick)": func(t *testing.T, h history, rows []map[string]any) {
 		owners := map[string]any{}

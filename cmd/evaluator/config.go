@@ -37,6 +37,11 @@ type Config struct {
 	// MaxAge must have been seen to be reported NOTFOUND; groups seen only
 	// before that are forgotten. Never shorter than MaxAge.
 	NotFoundLookback time.Duration
+	// StaleAfter is how old a cluster's newest tick that read may be
+	// before the cluster is stale; 0 (auto): evaluate.StaleIntervals
+	// collector intervals as the history shows them. Never longer than
+	// MaxAge.
+	StaleAfter time.Duration
 	// PageSize is the number of documents per search request.
 	PageSize int
 	// Shard is the part of the groups this evaluator's runs evaluate.
@@ -230,6 +235,7 @@ type evaluatorEnv struct {
 		MinComplete         string `split_words:"true" default:"0" desc:"Share of a complete window, 0 to 1, below which a partition is OK without further checks."`
 		AllowedLag          string `split_words:"true" default:"0" desc:"Lag, in messages, that still counts as caught up."`
 		NotfoundLookback    string `split_words:"true" default:"24h" desc:"A group without observations within EVALUATOR_MAX_AGE is reported NOTFOUND when it was seen within this time; a group seen only earlier is forgotten."`
+		StaleAfter          string `split_words:"true" default:"auto" desc:"A cluster whose newest collector tick that read lag data is this old is stale: its groups keep their verdicts, marked stale, and one incident says so. auto: five collector intervals as the history shows them (at most EVALUATOR_MAX_AGE)."`
 		PageSize            string `split_words:"true" default:"10000" desc:"Documents per search request when reading windows."`
 		Shards              string `split_words:"true" default:"1" desc:"Evaluators sharing one history, each evaluating (writing statuses, alerting) its own part of the groups, by a hash of cluster and group id. status, report and the API still answer for every group."`
 		Shard               string `split_words:"true" default:"0" desc:"This evaluator's part, 0 to EVALUATOR_SHARDS - 1."`
@@ -337,6 +343,7 @@ func loadConfig() (Config, error) {
 	cfg.Rules.MinComplete = envconf.Parse(&ps, n.MinComplete, e.MinComplete, parseShare)
 	cfg.Rules.AllowedLag = envconf.Parse(&ps, n.AllowedLag, e.AllowedLag, parseMessages)
 	cfg.NotFoundLookback = envconf.Parse(&ps, n.NotfoundLookback, e.NotfoundLookback, envconf.Duration)
+	cfg.StaleAfter = envconf.Parse(&ps, n.StaleAfter, e.StaleAfter, parseStaleAfter)
 	cfg.PageSize = envconf.Parse(&ps, n.PageSize, e.PageSize, envconf.Int)
 	cfg.Shard.Count = envconf.Parse(&ps, n.Shards, e.Shards, envconf.Int)
 	cfg.Shard.Index = envconf.Parse(&ps, n.Shard, e.Shard, envconf.Int)
@@ -451,6 +458,19 @@ func parseMessages(s string) (int64, error) {
 	return n, nil
 }
 
+// parseStaleAfter is the syntax of EVALUATOR_STALE_AFTER: auto (0), or a
+// duration.
+func parseStaleAfter(s string) (time.Duration, error) {
+	if strings.EqualFold(strings.TrimSpace(s), "auto") {
+		return 0, nil
+	}
+	d, err := envconf.Duration(s)
+	if err != nil || d <= 0 {
+		return 0, errors.New("is not auto or a positive duration")
+	}
+	return d, nil
+}
+
 func parseThreshold(s string) (evaluate.Status, error) {
 	st, err := evaluate.ParseStatus(strings.ToUpper(strings.TrimSpace(s)))
 	if err != nil {
@@ -486,6 +506,12 @@ func (c Config) validate() envconf.Problems {
 		envconf.Positive(&ps, n.NotfoundLookback, c.NotFoundLookback)
 	} else if c.MaxAge > 0 && c.NotFoundLookback < c.MaxAge {
 		ps.Add(n.NotfoundLookback, "%v is shorter than %s (%v)", c.NotFoundLookback, n.MaxAge, c.MaxAge)
+	}
+	switch {
+	case c.StaleAfter < 0:
+		ps.Add(n.StaleAfter, "must not be negative, got %v (0 is auto: five collector intervals)", c.StaleAfter)
+	case c.MaxAge > 0 && c.StaleAfter > c.MaxAge:
+		ps.Add(n.StaleAfter, "%v is longer than %s (%v): a silent cluster's groups would go NOTFOUND before it is stale", c.StaleAfter, n.MaxAge, c.MaxAge)
 	}
 	envconf.Between(&ps, n.PageSize, c.PageSize, minPageSize, maxPageSize)
 	envconf.Between(&ps, n.Shards, c.Shard.Count, 1, maxShards)
@@ -700,6 +726,7 @@ func (c Config) LogValue() slog.Value {
 			slog.Int64("allowed_lag", c.Rules.AllowedLag)),
 		slog.Duration("max_age", c.MaxAge),
 		slog.Duration("notfound_lookback", c.NotFoundLookback),
+		slog.String("stale_after", staleAfterText(c.StaleAfter)),
 		slog.Int("page_size", c.PageSize),
 		slog.String("shard", fmt.Sprintf("%d of %d", c.Shard.Index, c.Shard.Count)),
 		slog.Duration("timeout", c.Timeout),
@@ -752,6 +779,15 @@ func (l Listener) LogValue() slog.Value {
 			slog.String("client_ca_file", l.TLS.ClientCAFile)),
 		slog.Group("auth", slog.Any("bearer_token", l.Auth.Token), slog.String("username", l.Auth.Username),
 			slog.Any("password", l.Auth.Password)))
+}
+
+// staleAfterText is EVALUATOR_STALE_AFTER as it was given: auto, or the
+// duration.
+func staleAfterText(d time.Duration) string {
+	if d == 0 {
+		return "auto"
+	}
+	return d.String()
 }
 
 func regexpText(re *regexp.Regexp) string {

@@ -108,7 +108,7 @@ func TestEnvNames(t *testing.T) {
 		"ELASTICSEARCH_URL", "ELASTICSEARCH_API_KEY", "ELASTICSEARCH_USERNAME", "ELASTICSEARCH_PASSWORD",
 		"ELASTICSEARCH_CA_FILE", "ELASTICSEARCH_NAMESPACE", "ELASTICSEARCH_RETENTION",
 		"EVALUATOR_SCHEDULE", "EVALUATOR_WINDOW_SIZE", "EVALUATOR_MAX_AGE", "EVALUATOR_MIN_COMPLETE",
-		"EVALUATOR_ALLOWED_LAG", "EVALUATOR_NOTFOUND_LOOKBACK", "EVALUATOR_PAGE_SIZE", "EVALUATOR_SHARDS", "EVALUATOR_SHARD", "EVALUATOR_TIMEOUT",
+		"EVALUATOR_ALLOWED_LAG", "EVALUATOR_NOTFOUND_LOOKBACK", "EVALUATOR_STALE_AFTER", "EVALUATOR_PAGE_SIZE", "EVALUATOR_SHARDS", "EVALUATOR_SHARD", "EVALUATOR_TIMEOUT",
 		"EVALUATOR_ALERT_THRESHOLD", "EVALUATOR_ALERT_RESEND", "EVALUATOR_ALERT_GROUP_ALLOW", "EVALUATOR_ALERT_GROUP_DENY",
 		"EVALUATOR_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TEMPLATE_FILE",
 		"EVALUATOR_WEBHOOK_HEADERS", "EVALUATOR_SLACK_WEBHOOK_URL",
@@ -142,7 +142,7 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 	env := envWith()
 	for _, k := range []string{
 		"ELASTICSEARCH_NAMESPACE", "ELASTICSEARCH_RETENTION", "EVALUATOR_SCHEDULE", "EVALUATOR_WINDOW_SIZE",
-		"EVALUATOR_MAX_AGE", "EVALUATOR_MIN_COMPLETE", "EVALUATOR_ALLOWED_LAG", "EVALUATOR_NOTFOUND_LOOKBACK",
+		"EVALUATOR_MAX_AGE", "EVALUATOR_MIN_COMPLETE", "EVALUATOR_ALLOWED_LAG", "EVALUATOR_NOTFOUND_LOOKBACK", "EVALUATOR_STALE_AFTER",
 		"EVALUATOR_PAGE_SIZE", "EVALUATOR_SHARDS", "EVALUATOR_SHARD", "EVALUATOR_TIMEOUT", "EVALUATOR_ALERT_THRESHOLD", "EVALUATOR_ALERT_RESEND",
 		"EVALUATOR_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TEMPLATE_FILE", "EVALUATOR_WEBHOOK_HEADERS",
 		"EVALUATOR_SLACK_WEBHOOK_URL", "EVALUATOR_WEBHOOK_TIMEOUT", "EVALUATOR_WEBHOOK_RETRIES",
@@ -157,7 +157,7 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 		t.Fatalf("loadConfig: %v", err)
 	}
 	if got.Schedule != "@every 1m" || got.Rules.WindowSize != 10 || got.PageSize != 10000 || got.Shard != (esindex.Shard{Count: 1}) || got.Timeout != 5*time.Minute ||
-		got.Alert.Threshold != evaluate.Warn || got.NotFoundLookback != 24*time.Hour || got.LogFormat != "json" {
+		got.Alert.Threshold != evaluate.Warn || got.NotFoundLookback != 24*time.Hour || got.StaleAfter != 0 || got.LogFormat != "json" {
 		t.Errorf("empty variables did not take their defaults: %s", got)
 	}
 	if got.MetricsAddr != "" || got.HTTPAddr != "" || len(got.Webhooks) != 0 {
@@ -209,6 +209,21 @@ func TestLoadConfigAccepts(t *testing.T) {
 			Name: "lookback equals max age", Env: envWith("EVALUATOR_MAX_AGE", "2h", "EVALUATOR_NOTFOUND_LOOKBACK", "2h"),
 			Reason: "the lookback may be as short as the window's age",
 			Check:  field(func(c Config) any { return c.NotFoundLookback }, 2*time.Hour),
+		},
+		{
+			Name: "stale after auto", Env: envWith("EVALUATOR_STALE_AFTER", " AUTO "),
+			Reason: "five collector intervals as the history shows them, any case, spaces ignored",
+			Check:  field(func(c Config) any { return c.StaleAfter }, time.Duration(0)),
+		},
+		{
+			Name: "stale after a duration", Env: envWith("EVALUATOR_STALE_AFTER", "10m"),
+			Reason: "a duration overrides the intervals",
+			Check:  field(func(c Config) any { return c.StaleAfter }, 10*time.Minute),
+		},
+		{
+			Name: "stale after the max age", Env: envWith("EVALUATOR_MAX_AGE", "2h", "EVALUATOR_STALE_AFTER", "2h"),
+			Reason: "stale at the latest when the window would empty",
+			Check:  field(func(c Config) any { return c.StaleAfter }, 2*time.Hour),
 		},
 		{
 			Name: "page size low", Env: envWith("EVALUATOR_PAGE_SIZE", "100"),
@@ -419,6 +434,10 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"lookback short", envWith("EVALUATOR_NOTFOUND_LOOKBACK", "30m"), "EVALUATOR_NOTFOUND_LOOKBACK", "shorter than EVALUATOR_MAX_AGE (1h0m0s)", "a group in the window must count as seen"},
 		{"lookback zero", envWith("EVALUATOR_NOTFOUND_LOOKBACK", "0"), "EVALUATOR_NOTFOUND_LOOKBACK", "greater than 0", "zero lookback"},
 		{"lookback unit", envWith("EVALUATOR_NOTFOUND_LOOKBACK", "1d"), "EVALUATOR_NOTFOUND_LOOKBACK", "not a duration", "Go durations have no days"},
+		{"stale after long", envWith("EVALUATOR_STALE_AFTER", "90m"), "EVALUATOR_STALE_AFTER", "longer than EVALUATOR_MAX_AGE (1h0m0s)", "the groups would go NOTFOUND in silence first"},
+		{"stale after zero", envWith("EVALUATOR_STALE_AFTER", "0s"), "EVALUATOR_STALE_AFTER", "not auto or a positive duration", "every cluster would be stale"},
+		{"stale after negative", envWith("EVALUATOR_STALE_AFTER", "-5m"), "EVALUATOR_STALE_AFTER", "not auto or a positive duration", "negative"},
+		{"stale after never", envWith("EVALUATOR_STALE_AFTER", "never"), "EVALUATOR_STALE_AFTER", `"never" is not auto or a positive duration`, "the monitor must not be told to go blind"},
 		{"page size small", envWith("EVALUATOR_PAGE_SIZE", "99"), "EVALUATOR_PAGE_SIZE", "between 100 and 10000", "lower bound"},
 		{"page size large", envWith("EVALUATOR_PAGE_SIZE", "10001"), "EVALUATOR_PAGE_SIZE", "between 100 and 10000", "Elasticsearch's max result window"},
 		{"shard beyond the shards", envWith("EVALUATOR_SHARDS", "2", "EVALUATOR_SHARD", "2"), "EVALUATOR_SHARD", "between 0 and 1", "shards count from 0"},
@@ -535,6 +554,8 @@ func TestValidateHandBuilt(t *testing.T) {
 	}{
 		{"zero window", func(c *Config) { c.Rules.WindowSize = 0 }, "EVALUATOR_WINDOW_SIZE", "zero is not a default here"},
 		{"lookback", func(c *Config) { c.NotFoundLookback = time.Minute }, "EVALUATOR_NOTFOUND_LOOKBACK", "shorter than the max age"},
+		{"stale after", func(c *Config) { c.StaleAfter = 2 * time.Hour }, "EVALUATOR_STALE_AFTER", "longer than the max age"},
+		{"stale after negative", func(c *Config) { c.StaleAfter = -time.Minute }, "EVALUATOR_STALE_AFTER", "0 is auto; below is nothing"},
 		{"threshold", func(c *Config) { c.Alert.Threshold = evaluate.NotFound }, "EVALUATOR_ALERT_THRESHOLD", "the zero status is not a threshold"},
 		{"es", func(c *Config) { c.Elasticsearch.Namespace = "" }, "ELASTICSEARCH_NAMESPACE", "shared validation applies"},
 		{"no template", func(c *Config) { c.Webhooks[0].Template = nil }, "EVALUATOR_WEBHOOK_TEMPLATE_FILE", "a sink needs a body"},

@@ -339,7 +339,7 @@ func newEvaluator(cfg Config, log *slog.Logger) (*evaluator.Evaluator, error) {
 		apiOptions.Auth = cfg.HTTP.Auth
 	}
 	settings := evaluator.Settings{
-		Rules: cfg.Rules, MaxAge: cfg.MaxAge, NotFoundLookback: cfg.NotFoundLookback, PageSize: cfg.PageSize,
+		Rules: cfg.Rules, MaxAge: cfg.MaxAge, NotFoundLookback: cfg.NotFoundLookback, StaleAfter: cfg.StaleAfter, PageSize: cfg.PageSize,
 		Shard: cfg.Shard, Timeout: cfg.Timeout, Retention: cfg.Elasticsearch.Retention,
 		Alert: notify.Policy{Threshold: cfg.Alert.Threshold, ResendEvery: cfg.Alert.Resend,
 			Allow: cfg.Alert.GroupAllow, Deny: cfg.Alert.GroupDeny},
@@ -368,6 +368,7 @@ func burrowConfig(cfg Config) map[string]any {
 			"min-complete":      cfg.Rules.MinComplete,
 			"allowed-lag":       cfg.Rules.AllowedLag,
 			"notfound-lookback": cfg.NotFoundLookback.String(),
+			"stale-after":       staleAfterText(cfg.StaleAfter),
 			"retention":         cfg.Elasticsearch.Retention.String(),
 		},
 	}

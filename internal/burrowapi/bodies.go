@@ -87,10 +87,47 @@ type ConsumerPartition struct {
 }
 
 // ModuleDetailResponse answers GET /v3/kafka/(cluster) and
-// /v3/config/cluster/(cluster) (Burrow's httpResponseConfigModuleDetail).
+// /v3/config/cluster/(cluster) (Burrow's httpResponseConfigModuleDetail),
+// and adds lagwatch, how fresh the cluster's lag data is, when the Source
+// knows (Freshener).
 type ModuleDetailResponse struct {
 	Head
-	Module ClusterModule `json:"module"`
+	Module   ClusterModule    `json:"module"`
+	Lagwatch *ClusterLagwatch `json:"lagwatch,omitempty"`
+}
+
+// ClusterLagwatch is how fresh a cluster's lag data is
+// (evaluate.Freshness): its newest collector tick that read and how old it
+// is, the collector's interval as the history shows it, the age at which
+// the cluster is stale, and whether it is. Unknown figures are null.
+type ClusterLagwatch struct {
+	Stale                bool       `json:"stale"`
+	NewestTick           *time.Time `json:"newest_tick"`
+	NewestTickAgeSeconds *float64   `json:"newest_tick_age_seconds"`
+	IntervalSeconds      *float64   `json:"interval_seconds"`
+	StaleAfterSeconds    float64    `json:"stale_after_seconds"`
+	// StaleSince is when the cluster became stale (its groups' verdicts
+	// are those of that instant); Reason says why. Both only when stale.
+	StaleSince *time.Time `json:"stale_since,omitempty"`
+	Reason     string     `json:"reason,omitempty"`
+}
+
+// clusterLagwatch is f at at as a cluster's body shows it.
+func clusterLagwatch(f evaluate.Freshness, at time.Time) *ClusterLagwatch {
+	l := &ClusterLagwatch{Stale: f.Stale, StaleAfterSeconds: f.After.Seconds(), Reason: f.Reason}
+	if !f.NewestTick.IsZero() {
+		t, age := f.NewestTick.UTC(), f.Age(at).Seconds()
+		l.NewestTick, l.NewestTickAgeSeconds = &t, &age
+	}
+	if f.Interval > 0 {
+		i := f.Interval.Seconds()
+		l.IntervalSeconds = &i
+	}
+	if f.Stale {
+		s := f.StaleAt.UTC()
+		l.StaleSince = &s
+	}
+	return l
 }
 
 // ClusterModule is Burrow's httpResponseConfigModuleCluster: the settings of

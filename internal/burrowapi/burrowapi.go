@@ -49,6 +49,13 @@ type Source interface {
 	TopicConsumers(ctx context.Context, at time.Time, cluster, topic string) ([]string, error)
 }
 
+// Freshener is a Source that knows how fresh a cluster's lag data is:
+// the cluster's body then carries it (ModuleDetailResponse.Lagwatch). ok
+// is false when it does not know.
+type Freshener interface {
+	ClusterFreshness(ctx context.Context, at time.Time, cluster string) (f evaluate.Freshness, ok bool)
+}
+
 // Readier is a Source that can answer, quickly, only once it has started:
 // /burrow/admin/ready answers STARTING (503) until Ready is true. Any
 // Source answers before; one that is not ready answers more slowly.
@@ -413,14 +420,27 @@ func (c *call) clusterDetail() {
 		c.fail(http.StatusNotFound, msgClusterModuleNotFound)
 		return
 	}
-	c.reply(http.StatusOK, ModuleDetailResponse{
+	body := ModuleDetailResponse{
 		Head: c.head("cluster module detail returned"),
 		Module: ClusterModule{
 			ClassName:     "kafka",
 			Servers:       []string{},
 			ClientProfile: ClientProfile{Name: "default"},
 		},
-	})
+	}
+	if fr, ok := c.src.(Freshener); ok {
+		at := c.at
+		if at.IsZero() {
+			at = time.Now()
+		}
+		ctx, cancel := context.WithTimeout(c.r.Context(), c.o.Timeout)
+		f, known := fr.ClusterFreshness(ctx, c.at, cluster)
+		cancel()
+		if known {
+			body.Lagwatch = clusterLagwatch(f, at)
+		}
+	}
+	c.reply(http.StatusOK, body)
 }
 
 func (c *call) consumerList() {

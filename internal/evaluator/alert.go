@@ -24,9 +24,10 @@ type alertStats struct {
 const alertConcurrency = 8
 
 // alert runs the incident bookkeeping for every result of the evaluation at
-// at and sends what it calls for. Incidents live in the Store; each is saved
-// only over the version that was read, so an evaluator that raced another
-// one skips the alert rather than sending it twice.
+// at, and for every cluster's freshness then (alertStale), and sends what
+// it calls for. Incidents live in the Store; each is saved only over the
+// version that was read, so an evaluator that raced another one skips the
+// alert rather than sending it twice.
 //
 // When the Store refuses a save for another reason than a conflict (a write
 // block, a revoked privilege, an outage of its index), the alert is sent
@@ -35,7 +36,7 @@ const alertConcurrency = 8
 // the same transition is not sent again, and save it as soon as the Store
 // takes writes. Two evaluators whose Store refuses writes each send the
 // transition: nothing can tell one from the other then.
-func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.GroupResult) (alertStats, error) {
+func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.GroupResult, fresh map[string]evaluate.Freshness) (alertStats, error) {
 	var st alertStats
 	if err := e.unsaved.load(); err != nil {
 		return st, fmt.Errorf("read the incidents a previous run could not save: %w", err)
@@ -66,6 +67,54 @@ func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.
 			defer func() { <-sem; wg.Done() }()
 			f()
 		}()
+	}
+	// launch claims the transition to next, then sends a.
+	launch := func(next notify.Incident, kind notify.Kind, a notify.Alert) {
+		key := next.Key()
+		spawn(func() {
+			// Claim the transition first, over the version read: of several
+			// evaluators, only the one whose claim is stored sends it.
+			claimed, err := e.store.Save(ctx, notify.Claimed(next, kind, at))
+			switch {
+			case errors.Is(err, notify.ErrConflict):
+				e.unsaved.forget(key)
+				mu.Lock()
+				defer mu.Unlock()
+				st.conflicts++
+				e.log.Info("incident claimed by another evaluator; not sent here", "cluster", a.Cluster, "group", a.Group)
+				return
+			case err != nil && !errors.Is(err, notify.ErrLogNotSaved):
+				// The store refuses the claim: on-call hears of it all the
+				// same, and this evaluator remembers that it did.
+				ok := e.send(ctx, a)
+				e.unsaved.remember(notify.Delivered(next, kind, ok, at))
+				mu.Lock()
+				defer mu.Unlock()
+				e.count(&st, ok)
+				refused(err)
+				return
+			}
+			e.unsaved.forget(key) // the claim holds what was remembered
+			ok := e.send(ctx, a)
+			delivered := notify.Delivered(claimed, kind, ok, at)
+			_, err = e.store.Save(ctx, delivered)
+			if err != nil && !errors.Is(err, notify.ErrConflict) && !errors.Is(err, notify.ErrLogNotSaved) {
+				// Sent, and not recorded: without this, the claim's expiry
+				// would make it owed and sent again.
+				e.unsaved.remember(delivered)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			e.count(&st, ok)
+			switch {
+			case errors.Is(err, notify.ErrConflict):
+				st.conflicts++
+				e.log.Warn("incident taken over by another evaluator while this one delivered it (its claim had outlived EVALUATOR_TIMEOUT)",
+					"cluster", a.Cluster, "group", a.Group)
+			case err != nil && !errors.Is(err, notify.ErrLogNotSaved):
+				refused(err)
+			}
+		})
 	}
 	for _, r := range results {
 		if !e.cfg.Alert.Covers(r.Group) {
@@ -112,52 +161,9 @@ func (e *Evaluator) alert(ctx context.Context, at time.Time, results []evaluate.
 			}
 			continue
 		}
-		a := notify.NewAlert(kind, r, prev, next, at)
-		spawn(func() {
-			// Claim the transition first, over the version read: of several
-			// evaluators, only the one whose claim is stored sends it.
-			claimed, err := e.store.Save(ctx, notify.Claimed(next, kind, at))
-			switch {
-			case errors.Is(err, notify.ErrConflict):
-				e.unsaved.forget(key)
-				mu.Lock()
-				defer mu.Unlock()
-				st.conflicts++
-				e.log.Info("incident claimed by another evaluator; not sent here", "cluster", r.Cluster, "group", r.Group)
-				return
-			case err != nil && !errors.Is(err, notify.ErrLogNotSaved):
-				// The store refuses the claim: on-call hears of it all the
-				// same, and this evaluator remembers that it did.
-				ok := e.send(ctx, a)
-				e.unsaved.remember(notify.Delivered(next, kind, ok, at))
-				mu.Lock()
-				defer mu.Unlock()
-				e.count(&st, ok)
-				refused(err)
-				return
-			}
-			e.unsaved.forget(key) // the claim holds what was remembered
-			ok := e.send(ctx, a)
-			delivered := notify.Delivered(claimed, kind, ok, at)
-			_, err = e.store.Save(ctx, delivered)
-			if err != nil && !errors.Is(err, notify.ErrConflict) && !errors.Is(err, notify.ErrLogNotSaved) {
-				// Sent, and not recorded: without this, the claim's expiry
-				// would make it owed and sent again.
-				e.unsaved.remember(delivered)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			e.count(&st, ok)
-			switch {
-			case errors.Is(err, notify.ErrConflict):
-				st.conflicts++
-				e.log.Warn("incident taken over by another evaluator while this one delivered it (its claim had outlived EVALUATOR_TIMEOUT)",
-					"cluster", r.Cluster, "group", r.Group)
-			case err != nil && !errors.Is(err, notify.ErrLogNotSaved):
-				refused(err)
-			}
-		})
+		launch(next, kind, notify.NewAlert(kind, r, prev, next, at))
 	}
+	e.alertStale(ctx, at, fresh, incidents, launch)
 	wg.Wait()
 	if refusal != nil {
 		e.log.Warn("incident store refuses writes: alerts are sent all the same, and this evaluator remembers them until it can save them",

@@ -56,6 +56,8 @@ type Source struct {
 	// heads are time lag lookups beyond the window that cannot change,
 	// shared with the evaluator's runs.
 	heads *headCache
+	// freshness is every cluster's, for requests for the present (stale.go).
+	freshness freshCache
 }
 
 // tickCacheTTL is how long the tick times of a cluster read for the present
@@ -184,7 +186,8 @@ func (s *Source) Clusters(ctx context.Context, at time.Time) ([]string, error) {
 }
 
 // Consumers lists the groups of cluster that have a window at at, in name
-// order: exactly those whose Consumer is not NOTFOUND. A group deleted from
+// order: exactly those whose Consumer is not NOTFOUND (for a stale
+// cluster, a window as of the instant it became stale). A group deleted from
 // Kafka leaves the list once the window has passed its last tick, as
 // Consumer starts to answer NOTFOUND for it. A cluster seen within the
 // lookback without such a group has an empty list; one not seen is
@@ -199,6 +202,9 @@ func (s *Source) Consumers(ctx context.Context, at time.Time, cluster string) ([
 	}
 	if err := s.knownIfPresent(ctx, present, cluster); err != nil {
 		return nil, err
+	}
+	if f, ok := s.clusterFreshness(ctx, at, present, cluster); ok && f.Stale {
+		return s.staleConsumers(ctx, f, cluster)
 	}
 	if v := s.view(ctx, present, cluster); v != nil {
 		return v.consumers(), nil
@@ -231,7 +237,8 @@ func (s *Source) windowQuery(at time.Time, cluster, group string) esindex.Window
 
 // Consumer evaluates group of cluster at at exactly as a run does: its
 // window and the verdict on it, or NOTFOUND with an empty window for a group
-// seen within the lookback that has no observation in the window.
+// seen within the lookback that has no observation in the window; for a
+// stale cluster, as of the instant it became stale, marked stale.
 // ErrGroupNotFound when the group was not seen within the lookback,
 // ErrClusterNotFound when the cluster was not either.
 //
@@ -248,6 +255,9 @@ func (s *Source) Consumer(ctx context.Context, at time.Time, cluster, group stri
 	}
 	if err := s.knownIfPresent(ctx, present, cluster); err != nil {
 		return burrowapi.Consumer{}, err
+	}
+	if f, ok := s.clusterFreshness(ctx, at, present, cluster); ok && f.Stale {
+		return s.staleConsumer(ctx, at, f, cluster, group)
 	}
 	if v := s.view(ctx, present, cluster); v != nil && group != "" {
 		if w, ok := v.groupWindow(cluster, group); ok {

@@ -59,6 +59,10 @@ type History interface {
 	// the history's oldest group was seen (zero when none was). The API's.
 	GroupSeen(ctx context.Context, from, to time.Time, cluster, group string) (bool, error)
 	OldestTick(ctx context.Context) (time.Time, error)
+	// CollectorTicks reads each cluster's collector ticks in (at-lookback,
+	// at] (of cluster, unless empty), for the stale decision, and says how
+	// many requests that took.
+	CollectorTicks(ctx context.Context, at time.Time, lookback time.Duration, cluster string) (map[string]evaluate.TickHistory, int, error)
 	// Topics, TopicOffsets and TopicGroups read a cluster's topics, a
 	// topic's log-end offsets and its groups at the cluster's latest tick,
 	// for the API.
@@ -93,8 +97,14 @@ type Settings struct {
 	// MaxAge: observations older than this are left out of a window.
 	MaxAge time.Duration
 	// NotFoundLookback is how far back a group without observations within
-	// MaxAge must have been seen to be reported NOTFOUND.
+	// MaxAge must have been seen to be reported NOTFOUND; and how far back
+	// a cluster's collector ticks are looked for (a cluster without one is
+	// never stale).
 	NotFoundLookback time.Duration
+	// StaleAfter is how old a cluster's newest tick that read may be before
+	// the cluster is stale; 0: evaluate.StaleIntervals collector intervals
+	// as the history shows them, at most MaxAge.
+	StaleAfter time.Duration
 	// PageSize is the number of documents per search request.
 	PageSize int
 	// Shard is the part of the groups that runs evaluate (statuses,
@@ -193,6 +203,9 @@ type runStats struct {
 	requests int
 	byStatus map[evaluate.Status]int
 	groups   int
+	// fresh is each cluster's freshness at the instant; nil when it could
+	// not be read (no cluster is then taken for stale).
+	fresh map[string]evaluate.Freshness
 	// headLookups counts the partitions whose time lag was looked up in
 	// the history beyond the window, headFailed those whose lookup failed.
 	headLookups, headFailed int
@@ -205,20 +218,31 @@ const (
 	headBatchLookups = 2000
 )
 
-// evaluateAt evaluates every group at instant at, calling fn for each in
-// (cluster, group) order, groups without a window (NOTFOUND) after the
-// others. Groups are NOTFOUND when the groups data stream saw them within
-// NotFoundLookback but they have no document in the window.
-func (e *Evaluator) evaluateAt(ctx context.Context, at time.Time, cluster, group string, fn func(evaluate.GroupResult) error) (runStats, error) {
-	return e.evaluate(ctx, at, cluster, group, true, esindex.Shard{}, fn)
+// evaluate evaluates every group of shard at instant at (of cluster and
+// group, when set), calling fn for each in (cluster, group) order, the
+// groups of stale clusters after the others, groups without a window
+// (NOTFOUND) last. Groups are NOTFOUND when the groups data stream saw them
+// within NotFoundLookback but they have no document in the window. A stale
+// cluster's groups are judged as of the instant it became stale
+// (evaluate.Freshness.StaleWindow), never NOTFOUND for the silence, and
+// marked stale (evaluate.GroupResult.MarkStale). The time lags beyond the
+// windows are looked up in the history only with heads.
+func (e *Evaluator) evaluate(ctx context.Context, at time.Time, cluster, group string, heads bool, shard esindex.Shard, fn func(evaluate.GroupResult) error) (runStats, error) {
+	fresh, reqs := e.freshness(ctx, at, cluster)
+	return e.evaluateFresh(ctx, at, cluster, group, heads, shard, fresh, reqs, fn)
 }
 
-// evaluate is evaluateAt over the groups of shard only, with the time lags
-// beyond the windows looked up in the history only with heads.
-func (e *Evaluator) evaluate(ctx context.Context, at time.Time, cluster, group string, heads bool, shard esindex.Shard, fn func(evaluate.GroupResult) error) (runStats, error) {
-	st := runStats{byStatus: map[evaluate.Status]int{}}
+// evaluateFresh is evaluate with each cluster's freshness read (reqs
+// requests).
+func (e *Evaluator) evaluateFresh(ctx context.Context, at time.Time, cluster, group string, heads bool, shard esindex.Shard,
+	fresh map[string]evaluate.Freshness, reqs int, fn func(evaluate.GroupResult) error) (runStats, error) {
+	st := runStats{byStatus: map[evaluate.Status]int{}, fresh: fresh, requests: reqs}
+	stale := staleOnly(fresh)
 	seen := map[esindex.GroupKey]bool{}
 	emit := func(r evaluate.GroupResult) error {
+		if f, ok := stale[r.Cluster]; ok {
+			r.MarkStale(f, at)
+		}
 		st.groups++
 		st.byStatus[r.Status]++
 		return fn(r)
@@ -265,10 +289,13 @@ func (e *Evaluator) evaluate(ctx context.Context, at time.Time, cluster, group s
 		pending, asks, lookups = pending[:0], asks[:0], lookups[:0]
 		return nil
 	}
-	q := esindex.WindowQuery{At: at, MaxAge: e.cfg.MaxAge, Size: e.cfg.Rules.WindowSize, PageSize: e.cfg.PageSize, Cluster: cluster, Group: group, Shard: shard}
-	ws, err := e.history.ReadWindows(ctx, q, func(w evaluate.GroupWindow) error {
+	judge := func(w evaluate.GroupWindow) error {
 		seen[esindex.GroupKey{Cluster: w.Cluster, Group: w.Group}] = true
-		r := evaluate.EvaluateGroup(w, e.cfg.Rules, at)
+		now := at
+		if f, ok := stale[w.Cluster]; ok {
+			now = f.StaleAt
+		}
+		r := evaluate.EvaluateGroup(w, e.cfg.Rules, now)
 		var qs []evaluate.HeadQuery
 		if heads {
 			qs = evaluate.HeadQueries(r)
@@ -281,9 +308,9 @@ func (e *Evaluator) evaluate(ctx context.Context, at time.Time, cluster, group s
 			return drain()
 		}
 		return nil
-	})
-	st.window = ws
-	st.requests += ws.Requests
+	}
+	q := esindex.WindowQuery{At: at, MaxAge: e.cfg.MaxAge, Size: e.cfg.Rules.WindowSize, PageSize: e.cfg.PageSize, Cluster: cluster, Group: group, Shard: shard}
+	err := e.readWindows(ctx, q, stale, &st, judge)
 	if err == nil {
 		err = drain()
 	}
@@ -392,8 +419,9 @@ func (e *Evaluator) Live(ctx context.Context) error {
 		// evaluation, whatever became of its statuses and alerts. A failed
 		// evaluation leaves the previous one's.
 		e.metrics.burrow.publish(burrow)
-		alerts, alertErr = e.alert(ctx, at, results)
+		alerts, alertErr = e.alert(ctx, at, results, st.fresh)
 	}
+	e.metrics.publishFreshness(st.fresh, at)
 	err := errors.Join(evalErr, writeErr, alertErr)
 	e.finish(start, at, st, wr, alerts, err)
 	return err
@@ -452,6 +480,7 @@ func (e *Evaluator) finish(start, at time.Time, st runStats, wr esindex.WriteRes
 		"written", wr.Indexed, "duplicates", wr.Duplicates, "failed", wr.Failed + wr.Dropped,
 		"statuses_kept", kept, "statuses_replayed", wr.Replayed,
 		"alerts_sent", al.sent, "alerts_failed", al.failed, "alerts_unrecorded", al.unrecorded, "incidents_unsaved", unsaved,
+		"stale_clusters", len(staleOnly(st.fresh)),
 		"duration", took}
 	if p, ok := wr.Refusal(); ok {
 		attrs = append(attrs, "refusal", p.Reason)

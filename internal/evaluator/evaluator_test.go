@@ -115,15 +115,16 @@ func TestLiveAlertsOnTransition(t *testing.T) {
 		t.Fatalf("%d summary lines, want 1:\n%s", len(lines), h.log.String())
 	}
 	for _, k := range []string{"at", "groups", "ok", "warn", "err", "notfound", "documents_read", "pages", "es_requests",
-		"written", "duplicates", "failed", "alerts_sent", "alerts_failed", "duration", "time_lag_lookups", "time_lag_lookups_failed"} {
+		"written", "duplicates", "failed", "alerts_sent", "alerts_failed", "duration", "time_lag_lookups", "time_lag_lookups_failed", "stale_clusters"} {
 		if _, ok := lines[0][k]; !ok {
 			t.Errorf("summary line without %q: %v", k, lines[0])
 		}
 	}
 	// The stopped group's partition lags beyond its window: one lookup in
-	// the history, one request more than the window read and the group list.
-	if l := lines[0]; l["alerts_sent"] != 1.0 || l["alerts_failed"] != 0.0 || l["groups"] != 3.0 || l["es_requests"] != 3.0 || l["time_lag_lookups"] != 1.0 {
-		t.Errorf("summary line %v: want 1 alert sent, 3 groups, 3 requests, 1 time lag lookup", l)
+	// the history, one request more than the collector ticks, the window
+	// read and the group list.
+	if l := lines[0]; l["alerts_sent"] != 1.0 || l["alerts_failed"] != 0.0 || l["groups"] != 3.0 || l["es_requests"] != 4.0 || l["time_lag_lookups"] != 1.0 {
+		t.Errorf("summary line %v: want 1 alert sent, 3 groups, 4 requests, 1 time lag lookup", l)
 	}
 	if n := h.counter(t, "alerts_sent_total", "kind", "open", "sink", "webhook"); n != 1 {
 		t.Errorf("alerts_sent_total{sink=webhook,kind=open} = %v, want 1", n)
@@ -168,7 +169,7 @@ func TestAlertConflict(t *testing.T) {
 	if len(w) != 1 || w[0]["cluster"] != "c" || w[0]["group"] != "stopped" {
 		t.Errorf("conflict lines %v, want one naming the group", w)
 	}
-	if st, _ := h.alert(context.Background(), at0, []evaluate.GroupResult{{Cluster: "c", Group: "stopped", Status: evaluate.Err}}); st.conflicts != 1 {
+	if st, _ := h.alert(context.Background(), at0, []evaluate.GroupResult{{Cluster: "c", Group: "stopped", Status: evaluate.Err}}, nil); st.conflicts != 1 {
 		t.Errorf("alert stats %+v, want 1 conflict", st)
 	}
 }

@@ -34,6 +34,28 @@ type fakeHistory struct {
 	topics     []fakeTopic
 	topicTick  time.Time
 	topicQuery esindex.TopicQuery // the last one asked
+	// ticks are the collector ticks of each cluster, whatever the instant
+	// (none: no cluster is ever stale); ticksErr fails their read.
+	ticks    map[string]evaluate.TickHistory
+	ticksErr error
+	// windowsAt are the instants ReadWindows was asked for, per cluster
+	// ("" for every cluster).
+	windowsAt map[string][]time.Time
+}
+
+func (h *fakeHistory) CollectorTicks(_ context.Context, _ time.Time, _ time.Duration, cluster string) (map[string]evaluate.TickHistory, int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ticksErr != nil {
+		return nil, 1, h.ticksErr
+	}
+	out := map[string]evaluate.TickHistory{}
+	for c, t := range h.ticks {
+		if cluster == "" || c == cluster {
+			out[c] = t
+		}
+	}
+	return out, 1, nil
 }
 
 // fakeTopic is a topic of a cluster at its latest tick.
@@ -57,8 +79,14 @@ func (h *fakeHistory) ReadWindows(_ context.Context, q esindex.WindowQuery, fn f
 	if h.readErr != nil {
 		return st, h.readErr
 	}
+	h.mu.Lock()
+	if h.windowsAt == nil {
+		h.windowsAt = map[string][]time.Time{}
+	}
+	h.windowsAt[q.Cluster] = append(h.windowsAt[q.Cluster], q.At)
+	h.mu.Unlock()
 	for _, w := range h.windows {
-		if q.Cluster != "" && w.Cluster != q.Cluster || q.Group != "" && w.Group != q.Group {
+		if q.Cluster != "" && w.Cluster != q.Cluster || q.Group != "" && w.Group != q.Group || q.Skip[w.Cluster] {
 			continue
 		}
 		for _, p := range w.Partitions {
@@ -241,7 +269,7 @@ func (s *fakeStore) Save(_ context.Context, inc notify.Incident) (notify.Inciden
 	if s.refuse != nil && s.saves > s.okSaves {
 		return inc, s.refuse
 	}
-	key := notify.GroupKey{Cluster: inc.Cluster, Group: inc.Group}
+	key := inc.Key()
 	if s.conflict || s.incidents[key].Version != inc.Version {
 		return inc, fmt.Errorf("save incident of group %q: %w", inc.Group, notify.ErrConflict)
 	}
@@ -359,9 +387,9 @@ func (h *harness) lines(t *testing.T, msg string) []map[string]any {
 	return out
 }
 
-// counter is the value of the evaluator's counter lagwatch_evaluator_NAME
-// with exactly the given labels (name, value pairs in name order), read as
-// /metrics would.
+// counter is the value of the evaluator's counter (or gauge)
+// lagwatch_evaluator_NAME with exactly the given labels (name, value pairs
+// in name order), read as /metrics would; 0 when there is no such series.
 func (h *harness) counter(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := h.metrics.reg.Gather()
@@ -377,8 +405,11 @@ func (h *harness) counter(t *testing.T, name string, labels ...string) float64 {
 			for _, l := range m.GetLabel() {
 				got = append(got, l.GetName(), l.GetValue())
 			}
-			if slices.Equal(got, labels) {
+			if slices.Equal(got, labels) && m.GetCounter() != nil {
 				return m.GetCounter().GetValue()
+			}
+			if slices.Equal(got, labels) {
+				return m.GetGauge().GetValue()
 			}
 		}
 	}

@@ -26,6 +26,9 @@ type metrics struct {
 	backlog      prometheus.Gauge
 	unsaved      prometheus.Gauge
 	burrow       *burrowGauges
+	// tickAge and stale are each cluster's freshness at the latest live
+	// evaluation that could read it.
+	tickAge, stale *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -54,9 +57,33 @@ func newMetrics() *metrics {
 		Help: "Alerts delivered, by sink and kind."}, []string{"sink", "kind"})
 	m.sinkFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "alert_failures_total",
 		Help: "Alerts a sink did not take, after retries."}, []string{"sink"})
+	m.tickAge = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "newest_tick_age_seconds",
+		Help: "Age of the cluster's newest collector tick that read lag data, at the latest evaluation (absent when none did)."}, []string{"cluster"})
+	m.stale = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "cluster_stale",
+		Help: "1 when the cluster is stale at the latest evaluation (its collector silent, or ticking but reading nothing), 0 otherwise."}, []string{"cluster"})
 	m.reg = service.NewRegistry(m.runs, m.duration, m.groups, m.esRequests, m.docsRead, m.statusDocs, m.sinkSends, m.sinkFailures,
-		m.unrecorded, m.backlog, m.unsaved, m.burrow)
+		m.unrecorded, m.backlog, m.unsaved, m.burrow, m.tickAge, m.stale)
 	return m
+}
+
+// publishFreshness sets the freshness gauges to fresh at at, one series per
+// cluster (those gone from it go); nil (not read) leaves the previous ones.
+func (m *metrics) publishFreshness(fresh map[string]evaluate.Freshness, at time.Time) {
+	if fresh == nil {
+		return
+	}
+	m.tickAge.Reset()
+	m.stale.Reset()
+	for c, f := range fresh {
+		if !f.NewestTick.IsZero() {
+			m.tickAge.WithLabelValues(c).Set(f.Age(at).Seconds())
+		}
+		v := 0.0
+		if f.Stale {
+			v = 1
+		}
+		m.stale.WithLabelValues(c).Set(v)
+	}
 }
 
 func (m *metrics) observe(st runStats, wr esindex.WriteResult, al alertStats, took time.Duration, err error) {

@@ -31,6 +31,9 @@ func statusDoc(r evaluate.GroupResult, at time.Time, windowSize int) esindex.Sta
 		c, p := r.ConsumeRate, r.ProduceRate
 		d.ConsumeRate, d.ProduceRate = &c, &p
 	}
+	if f := r.Stale; f != nil {
+		d.Stale, d.NewestTick, d.StaleReason = true, f.NewestTick, f.Reason
+	}
 	// The group catches up when its slowest partition does.
 	var catchUp time.Duration
 	known := false
@@ -81,7 +84,9 @@ type StatusQuery struct {
 }
 
 // PrintStatus evaluates at o.At (or now) and prints, without writing
-// anything: a table of the verdicts, lag and time lag per partition (with
+// anything: a line per stale cluster (printStale), then a table of the
+// verdicts, lag and time lag per partition, a stale cluster's groups'
+// status marked "(stale)" (with
 // Wide, in the spirit of `kafka-consumer-groups --describe`: offsets and
 // consumers too, and KAFKA-LAG, log end minus committed offset as that tool
 // reports it, where LAG is the readable lag the verdicts judge), or with
@@ -98,8 +103,10 @@ func (e *Evaluator) PrintStatus(ctx context.Context, o StatusQuery, w io.Writer)
 		at = time.Now().UTC()
 	}
 	host, _ := os.Hostname()
+	fresh, reqs := e.freshness(ctx, at, o.Cluster)
 	var tw *tabwriter.Writer
 	if !o.JSON {
+		printStale(w, fresh, at)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		if o.Wide {
 			fmt.Fprintln(tw, "CLUSTER\tGROUP\tSTATUS\tTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tKAFKA-LAG\tTIME-LAG\tPARTITION-STATUS\tCOMPLETE\tCONSUMER-ID\tHOST\tCLIENT-ID")
@@ -114,30 +121,31 @@ func (e *Evaluator) PrintStatus(ctx context.Context, o StatusQuery, w io.Writer)
 			b.Request.Host = host
 			return enc.Encode(b)
 		}
+		status := staleMark(r)
 		if len(r.Partitions) == 0 {
 			if o.Wide {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", r.Cluster, r.Group, r.Status)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", r.Cluster, r.Group, status)
 			} else {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\n", r.Cluster, r.Group, r.Status)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\n", r.Cluster, r.Group, status)
 			}
 			return nil
 		}
 		for _, p := range r.Partitions {
 			if !o.Wide {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n",
-					r.Cluster, r.Group, r.Status, p.Topic, p.Partition,
+					r.Cluster, r.Group, status, p.Topic, p.Partition,
 					optInt(p.CurrentLag, p.HasLag), formatTimeLag(p.TimeLag), p.Status)
 				continue
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%s\n",
-				r.Cluster, r.Group, r.Status, p.Topic, p.Partition,
+				r.Cluster, r.Group, status, p.Topic, p.Partition,
 				optInt(p.End.Committed, p.End.HasCommitted), optInt(p.End.LogEnd, p.End.HasLogEnd), optInt(p.CurrentLag, p.HasLag),
 				optInt(p.End.KafkaLag()), formatTimeLag(p.TimeLag), p.Status, p.Complete, dash(p.Owner), dash(p.Host), dash(p.ClientID))
 		}
 		return nil
 	}
 	var results []evaluate.GroupResult // with --group: the asked group's, per cluster
-	_, err := e.evaluateAt(ctx, at, o.Cluster, o.Group, func(r evaluate.GroupResult) error {
+	_, err := e.evaluateFresh(ctx, at, o.Cluster, o.Group, true, esindex.Shard{}, fresh, reqs, func(r evaluate.GroupResult) error {
 		if o.Group != "" {
 			results = append(results, compact(r))
 		}

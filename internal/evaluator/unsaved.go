@@ -79,7 +79,7 @@ func (u *unsaved) load() error {
 		return fmt.Errorf("%s is not an evaluator state file of format %d", u.file, stateFormat)
 	}
 	for _, inc := range st.Unsaved {
-		u.incs[notify.GroupKey{Cluster: inc.Cluster, Group: inc.Group}] = inc
+		u.incs[inc.Key()] = inc
 	}
 	u.loaded = true
 	return nil
@@ -109,7 +109,7 @@ func (u *unsaved) overlay(loaded map[notify.GroupKey]notify.Incident) (forgotten
 func (u *unsaved) remember(inc notify.Incident) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.incs[notify.GroupKey{Cluster: inc.Cluster, Group: inc.Group}] = inc
+	u.incs[inc.Key()] = inc
 	u.dirty = true
 }
 

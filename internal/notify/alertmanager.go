@@ -23,8 +23,12 @@ type Refresher interface {
 	Refresh(ctx context.Context, a Alert) error
 }
 
-// AlertName is the alertname label of every alert lagwatch posts.
-const AlertName = "KafkaConsumerGroupStatus"
+// AlertName is the alertname label of every group's alert lagwatch posts;
+// StaleAlertName that of a stale cluster's.
+const (
+	AlertName      = "KafkaConsumerGroupStatus"
+	StaleAlertName = "KafkaLagDataStale"
+)
 
 // Alertmanager posts incidents to Prometheus Alertmanager's API v2
 // (POST /api/v2/alerts), to every URL, as Prometheus does with the members
@@ -105,9 +109,10 @@ func (am *Alertmanager) post(ctx context.Context, alerts []postableAlert) error 
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
-// Severity is the severity label of a group status.
+// Severity is the severity label of a group status, or of StaleStatus:
+// a monitor gone blind is as grave as a group in ERR.
 func Severity(status string) string {
-	if status == "ERR" {
+	if status == "ERR" || status == StaleStatus {
 		return "critical"
 	}
 	return "warning"
@@ -129,6 +134,14 @@ func (am *Alertmanager) alert(a Alert, status string, resolved bool) postableAle
 		StartsAt: a.OpenedAt,
 		EndsAt:   a.At.Add(after),
 	}
+	if a.Stale != nil {
+		// A cluster's alert: no group, no lag; one alert per cluster.
+		p.Labels = map[string]string{"alertname": StaleAlertName, "cluster": a.Cluster, "status": status, "severity": Severity(status)}
+		p.Annotations = map[string]string{"summary": a.Summary()}
+		if !a.Stale.NewestTick.IsZero() {
+			p.Annotations["newest_tick"] = a.Stale.NewestTick.UTC().Format(time.RFC3339)
+		}
+	}
 	if a.OpenedAt.IsZero() {
 		p.StartsAt = a.At
 	}
@@ -142,7 +155,7 @@ func (am *Alertmanager) alert(a Alert, status string, resolved bool) postableAle
 		p.Annotations["worst_partition"] = fmt.Sprintf("%s/%d (lag %d)", a.MaxLagTopic, a.MaxLagPartition, a.MaxLag)
 	}
 	if am.DashboardURL != "" {
-		link := dashboardLink(am.DashboardURL, a.Cluster, a.Group)
+		link := dashboardLink(am.DashboardURL, a)
 		p.Annotations["dashboard"] = link
 		p.GeneratorURL = link
 	}

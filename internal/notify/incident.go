@@ -19,13 +19,19 @@ import (
 	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
 
-// GroupKey names a group in a cluster.
-type GroupKey struct{ Cluster, Group string }
+// GroupKey names a group in a cluster, or with ClusterScope the cluster
+// itself (ClusterKey).
+type GroupKey struct {
+	Cluster, Group string
+	Scope          Scope
+}
 
 // Incident is a group's alert state, kept in a Store so that an evaluator
-// restart neither fires twice nor forgets an open incident.
+// restart neither fires twice nor forgets an open incident; with
+// ClusterScope, a stale cluster's (DecideStale), Group empty.
 type Incident struct {
 	Cluster, Group string
+	Scope          Scope
 	Open           bool
 	// Status is the group status at the last update; WorstStatus the worst
 	// one seen while open. Both are NotFound (the zero value) until set.
@@ -61,8 +67,8 @@ var ErrLogNotSaved = errors.New("incident saved, its log entry not")
 
 // Store keeps incidents.
 type Store interface {
-	// Load returns every stored incident, keyed by group; none stored is
-	// an empty map.
+	// Load returns every stored incident, keyed by group (Incident.Key);
+	// none stored is an empty map.
 	Load(ctx context.Context) (map[GroupKey]Incident, error)
 	// Save stores inc over the revision of inc.Version (or only if none
 	// exists, for an empty Version) and returns it with its new Version;

@@ -17,10 +17,16 @@ import (
 )
 
 // The mail templates' defaults: a subject line and a plain-text body with
-// the group, its status, the lags, the worst partitions and a link.
+// the group, its status, the lags, the worst partitions and a link; for a
+// stale cluster, since when it sent no lag data and why.
 const (
-	MailSubjectTemplate = `[lagwatch] {{title .Kind}}: consumer group {{.Group}} on {{.Cluster}} is {{.Status}}`
-	MailBodyTemplate    = `{{title .Kind}}: consumer group {{.Group}} on cluster {{.Cluster}} is {{.Status}}{{since .Alert}}.
+	MailSubjectTemplate = `[lagwatch] {{title .Kind}}: {{if .Stale}}{{.Summary}}{{else}}consumer group {{.Group}} on {{.Cluster}} is {{.Status}}{{end}}`
+	MailBodyTemplate    = `{{if .Stale}}{{title .Kind}}: {{.Summary}}.
+{{- if ne .Kind "close"}}
+
+Until lag data comes again, the groups of {{.Cluster}} keep the verdicts they had when it turned stale, and their
+time lags are lower bounds that grow with the clock.{{end}}
+{{- else}}{{title .Kind}}: consumer group {{.Group}} on cluster {{.Cluster}} is {{.Status}}{{since .Alert}}.
 {{if .Previous}}Previous status: {{.Previous}}. {{end}}{{if .Worst}}Worst while open: {{.Worst}}.{{end}}
 
 Total lag: {{.TotalLag}} messages{{if .MaxLagTopic}}, the most on {{.MaxLagTopic}}/{{.MaxLagPartition}} ({{.MaxLag}}){{end}}.
@@ -31,7 +37,7 @@ Time lag: {{duration .TimeLagSeconds}}.{{end}}
 Partitions not OK:
 {{- range .Partitions}}
   {{.Topic}}/{{.Partition}}: {{.Status}}, lag {{.CurrentLag}}
-{{- end}}{{end}}
+{{- end}}{{end}}{{end}}
 {{- if .Link}}
 
 Dashboard: {{.Link}}{{end}}
@@ -85,7 +91,7 @@ type mailView struct {
 func (m *Mail) Render(a Alert) ([]byte, error) {
 	v := mailView{Alert: a}
 	if m.DashboardURL != "" {
-		v.Link = dashboardLink(m.DashboardURL, a.Cluster, a.Group)
+		v.Link = dashboardLink(m.DashboardURL, a)
 	}
 	var subj, body bytes.Buffer
 	if err := m.Subject.Execute(&subj, v); err != nil {
@@ -204,7 +210,11 @@ func (m *Mail) deliver(ctx context.Context, msg []byte) error {
 	return c.Quit()
 }
 
-// dashboardLink is the Consumer group dashboard of a group.
-func dashboardLink(base, cluster, group string) string {
-	return strings.TrimRight(base, "/") + "/d/lagwatch-group?var-cluster=" + urlQueryEscape(cluster) + "&var-group=" + urlQueryEscape(group)
+// dashboardLink is the Consumer group dashboard of a's group, or for a
+// stale cluster the Collector health dashboard of the cluster.
+func dashboardLink(base string, a Alert) string {
+	if a.Stale != nil {
+		return strings.TrimRight(base, "/") + "/d/lagwatch-collector?var-cluster=" + urlQueryEscape(a.Cluster)
+	}
+	return strings.TrimRight(base, "/") + "/d/lagwatch-group?var-cluster=" + urlQueryEscape(a.Cluster) + "&var-group=" + urlQueryEscape(a.Group)
 }

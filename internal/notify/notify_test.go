@@ -169,3 +169,148 @@ func TestPolicyCovers(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideStale: a cluster's own incident opens once when it turns
+// stale, under any threshold, stays quiet (or re-sends) while it stays so,
+// and closes when its lag data is fresh again.
+func TestDecideStale(t *testing.T) {
+	stale := evaluate.Freshness{Stale: true, NewestTick: t0, StaleAt: t0.Add(150 * time.Second), Reason: "no collector tick since then"}
+	fresh := evaluate.Freshness{NewestTick: t0.Add(time.Hour)}
+	open := Incident{Cluster: "c", Scope: ClusterScope, Open: true, Status: evaluate.Err, WorstStatus: evaluate.Err, OpenedAt: t0, LastSentAt: t0, Sends: 1}
+	cases := []struct {
+		name, reason string
+		inc          Incident
+		f            evaluate.Freshness
+		now          time.Time
+		resend       time.Duration
+		want         Kind
+		wantOpen     bool
+	}{
+		{"fresh, no incident", "nothing to say: no alert, nothing stored", Incident{}, fresh, t0, time.Hour, None, false},
+		{"turns stale", "one incident opens", Incident{}, stale, t0, time.Hour, Open, true},
+		{"stays stale", "unchanged within the resend interval: nothing", open, stale, t0.Add(time.Minute), time.Hour, None, true},
+		{"stays stale past the resend interval", "re-sent like a group's", open, stale, t0.Add(time.Hour), time.Hour, Resend, true},
+		{"no resend interval", "never re-sent", open, stale, t0.Add(48 * time.Hour), 0, None, true},
+		{"fresh again", "the incident closes", open, fresh, t0.Add(time.Hour), time.Hour, Close, false},
+		{"stale again after a close", "a second incident opens", Incident{Cluster: "c", Scope: ClusterScope, ClosedAt: t0, Sends: 2}, stale, t0.Add(2 * time.Hour), time.Hour, Open, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			next, kind := DecideStale(tc.inc, "c", tc.f, tc.now, tc.resend)
+			if kind != tc.want || next.Open != tc.wantOpen {
+				t.Fatalf("%s: got %q open=%v, want %q open=%v", tc.reason, kind, next.Open, tc.want, tc.wantOpen)
+			}
+			if next.Key() != ClusterKey("c") {
+				t.Errorf("%s: key %+v, want the cluster's own", tc.reason, next.Key())
+			}
+		})
+	}
+	if ClusterKey("c") == (GroupKey{Cluster: "c", Group: ""}) {
+		t.Error("a cluster's key equals the key of a group named \"\"")
+	}
+}
+
+// staleAlerts are a cluster's alerts: its opening and its close.
+func staleAlerts() map[string]Alert {
+	newest := t0.Add(-20 * time.Minute)
+	f := evaluate.Freshness{Stale: true, NewestTick: newest, Reason: "collector ticks but reads nothing: dial tcp 127.0.0.1:1: connect: connection refused"}
+	inc := Incident{Cluster: "prod", Scope: ClusterScope, Open: true, OpenedAt: t0}
+	return map[string]Alert{
+		"open":  NewStaleAlert(Open, "prod", f, Incident{}, inc, t0),
+		"close": NewStaleAlert(Close, "prod", evaluate.Freshness{NewestTick: t0.Add(time.Hour)}, inc, inc, t0.Add(time.Hour)),
+	}
+}
+
+// TestStaleTemplatesGolden renders a stale cluster's alerts with both
+// ready webhook templates (testdata/*-stale-*.json, -update to refresh).
+func TestStaleTemplatesGolden(t *testing.T) {
+	for _, tmpl := range []struct{ name, text string }{{"generic", GenericTemplate}, {"slack", SlackTemplate}} {
+		for kind, a := range staleAlerts() {
+			t.Run(tmpl.name+" "+kind, func(t *testing.T) {
+				w := &Webhook{Name: tmpl.name, Body: MustParse(tmpl.name, tmpl.text)}
+				body, err := w.Render(a)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !json.Valid(body) {
+					t.Fatalf("not JSON:\n%s", body)
+				}
+				golden.Check(t, filepath.Join("testdata", tmpl.name+"-stale-"+kind+".json"), body, "the body")
+			})
+		}
+	}
+}
+
+// TestStaleMail: the default subject and body of a stale cluster's mail
+// say which cluster, since when and why, and link its collector dashboard.
+func TestStaleMail(t *testing.T) {
+	m := &Mail{From: "lagwatch@example.com", To: []string{"oncall@example.com"}, DashboardURL: "http://grafana:3000",
+		Subject: MustParse("s", MailSubjectTemplate), Body: MustParse("b", MailBodyTemplate)}
+	msg, err := m.Render(staleAlerts()["open"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Subject: [lagwatch] Opened: no lag data from cluster prod since 2026-03-01T02:40:00Z: collector ticks but reads nothing",
+		"Opened: no lag data from cluster prod since 2026-03-01T02:40:00Z: collector ticks but reads nothing: dial tcp",
+		"keep the verdicts they had when it turned stale",
+		"Dashboard: http://grafana:3000/d/lagwatch-collector?var-cluster=prod",
+	} {
+		if !strings.Contains(string(msg), want) {
+			t.Errorf("the mail lacks %q:\n%s", want, msg)
+		}
+	}
+	msg, err = m.Render(staleAlerts()["close"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Resolved: lag data from cluster prod again (stale since 2026-03-01T03:00:00Z)."; !strings.Contains(string(msg), want) {
+		t.Errorf("the closing mail lacks %q:\n%s", want, msg)
+	}
+}
+
+// TestStaleAlertmanager: a stale cluster is one alert of its own name,
+// labelled by cluster alone, critical, firing at the opening and resolved
+// at the close under the same labels.
+func TestStaleAlertmanager(t *testing.T) {
+	var bodies [][]byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies = append(bodies, b)
+	}))
+	defer srv.Close()
+	am := &Alertmanager{Targets: []*Webhook{{Name: "alertmanager", URL: srv.URL + AlertmanagerAPI}}}
+	for _, kind := range []string{"open", "close"} {
+		if err := am.Send(context.Background(), staleAlerts()[kind]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got [][]postableAlert
+	for _, b := range bodies {
+		var ps []postableAlert
+		if err := json.Unmarshal(b, &ps); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ps)
+	}
+	if len(got) != 2 || len(got[0]) != 1 || len(got[1]) != 1 {
+		t.Fatalf("bodies %s, want one alert each for the opening and the close", bodies)
+	}
+	want := map[string]string{"alertname": StaleAlertName, "cluster": "prod", "status": StaleStatus, "severity": "critical"}
+	for i, ps := range got {
+		if len(ps[0].Labels) != len(want) {
+			t.Errorf("alert %d labels %v, want %v", i, ps[0].Labels, want)
+		}
+		for k, v := range want {
+			if ps[0].Labels[k] != v {
+				t.Errorf("alert %d labels %v, want %v", i, ps[0].Labels, want)
+			}
+		}
+	}
+	if s := got[0][0].Annotations["summary"]; !strings.HasPrefix(s, "no lag data from cluster prod since 2026-03-01T02:40:00Z: collector ticks") {
+		t.Errorf("summary %q", s)
+	}
+	if !got[0][0].EndsAt.After(t0) || !got[1][0].EndsAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("ends %v then %v: want firing, then resolved at the close", got[0][0].EndsAt, got[1][0].EndsAt)
+	}
+}

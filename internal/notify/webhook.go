@@ -32,6 +32,10 @@ type Alert struct {
 	TimeLagSeconds float64
 	// Partitions are the partitions that are not OK.
 	Partitions []AlertPartition
+	// Stale is set on a cluster's alert (NewStaleAlert): no lag data from
+	// the cluster since NewestTick. Group is empty then, and the lags are
+	// zero. Nil on a group's alert.
+	Stale *StaleAlert
 }
 
 // NewAlert is the alert of kind about result r at instant at, the incident
@@ -77,14 +81,20 @@ const GenericTemplate = `{"kind":{{json .Kind}},"cluster":{{json .Cluster}},"gro
 	`"max_lag":{"topic":{{json .MaxLagTopic}},"partition":{{.MaxLagPartition}},"lag":{{.MaxLag}}},` +
 	`"time_lag_seconds":{{if lt .TimeLagSeconds 0.0}}null{{else}}{{printf "%.1f" .TimeLagSeconds}}{{end}},` +
 	`"partitions":[{{range $i, $p := .Partitions}}{{if $i}},{{end}}` +
-	`{"topic":{{json $p.Topic}},"partition":{{$p.Partition}},"status":{{json $p.Status}},"current_lag":{{$p.CurrentLag}}}{{end}}]}`
+	`{"topic":{{json $p.Topic}},"partition":{{$p.Partition}},"status":{{json $p.Status}},"current_lag":{{$p.CurrentLag}}}{{end}}]` +
+	`{{with .Stale}},"stale":{"newest_tick":{{if .NewestTick.IsZero}}null{{else}}{{json (rfc3339 .NewestTick)}}{{end}},` +
+	`"reason":{{json .Reason}},"summary":{{json $.Summary}}}{{end}}}`
 
 // SlackTemplate is a body for a Slack incoming webhook (or anything that
 // takes Slack's {"text": ...}).
-const SlackTemplate = `{{- $icon := ":large_green_circle:" -}}
+const SlackTemplate = `{{- if .Stale -}}
+{"text":{{json (printf "%s *%s* %s." (icon .Kind ":warning:") (title .Kind) .Summary)}}}
+{{else -}}
+{{- $icon := ":large_green_circle:" -}}
 {{- if eq .Status "WARN" }}{{ $icon = ":large_yellow_circle:" }}{{ else if eq .Status "ERR" }}{{ $icon = ":red_circle:" }}{{ end -}}
 {"text":{{json (printf "%s *%s* consumer group ` + "`%s`" + ` on ` + "`%s`" + ` is %s%s. Total lag %d, max %d on %s/%d%s.%s"
   $icon (title .Kind) .Group .Cluster .Status (since .) .TotalLag .MaxLag .MaxLagTopic .MaxLagPartition (timelag .TimeLagSeconds) (parts .Partitions))}}}
+{{end -}}
 `
 
 // Webhook posts alerts to a URL, with the body rendered from a template.
@@ -108,7 +118,8 @@ type Webhook struct {
 
 // ParseTemplate parses a body template with the functions the templates
 // above use: json (JSON-encode a value), rfc3339, title, since, timelag,
-// duration (seconds as 1m30s), parts.
+// duration (seconds as 1m30s), parts, icon (its second argument, or a green
+// circle for a close). An alert's Summary is a method: {{.Summary}}.
 func ParseTemplate(name, text string) (*template.Template, error) {
 	return template.New(name).Funcs(template.FuncMap{
 		"json": func(v any) (string, error) {
@@ -120,6 +131,12 @@ func ParseTemplate(name, text string) (*template.Template, error) {
 				return ""
 			}
 			return t.UTC().Format(time.RFC3339)
+		},
+		"icon": func(k Kind, open string) string {
+			if k == Close {
+				return ":large_green_circle:"
+			}
+			return open
 		},
 		"title": func(k Kind) string {
 			return map[Kind]string{Open: "Opened", Update: "Changed", Resend: "Still open", Close: "Resolved"}[k]

@@ -54,12 +54,12 @@ func NewFromClient(es *elasticsearch.Client, names Names) (*Client, error) {
 // Names are the data streams and index the Client uses.
 func (c *Client) Names() Names { return c.names }
 
-// Refresh makes what was written to the offsets and groups data streams
-// searchable (the evaluator does it before reading the collector's latest
-// tick). Missing data streams are no error.
+// Refresh makes what was written to the offsets, groups and collector data
+// streams searchable (the evaluator does it before reading the collector's
+// latest tick). Missing data streams are no error.
 func (c *Client) Refresh(ctx context.Context) error {
 	ix := c.es.Indices
-	res, err := ix.Refresh(ix.Refresh.WithContext(ctx), ix.Refresh.WithIndex(c.names.Offsets, c.names.Groups), ix.Refresh.WithIgnoreUnavailable(true))
+	res, err := ix.Refresh(ix.Refresh.WithContext(ctx), ix.Refresh.WithIndex(c.names.Offsets, c.names.Groups, c.names.Ticks), ix.Refresh.WithIgnoreUnavailable(true))
 	if err != nil {
 		return fmt.Errorf("refresh: %w", err)
 	}

@@ -420,6 +420,9 @@ type statusFields struct {
 	CatchUpNever    bool              `json:"catch_up_never,omitempty"`
 	WindowSize      int               `json:"window_size,omitempty"`
 	Partitions      []partitionFields `json:"partitions,omitempty"`
+	Stale           bool              `json:"stale,omitempty"`
+	NewestTick      string            `json:"newest_tick,omitempty"`
+	StaleReason     string            `json:"stale_reason,omitempty"`
 }
 
 type partitionFields struct {
@@ -453,6 +456,12 @@ func encodeStatus(d StatusDoc) ([]byte, error) {
 	}
 	f.TimeLagSeconds, f.TimeLagLower, f.ConsumeRate, f.ProduceRate = d.TimeLagSeconds, d.TimeLagLowerBound, d.ConsumeRate, d.ProduceRate
 	f.CatchUpSeconds, f.CatchUpNever, f.WindowSize = d.CatchUpSeconds, d.CatchUpNever, d.WindowSize
+	if d.Stale {
+		f.Stale, f.StaleReason = true, d.StaleReason
+		if !d.NewestTick.IsZero() {
+			f.NewestTick = d.NewestTick.UTC().Format(timestampLayout)
+		}
+	}
 	for _, p := range d.Partitions {
 		pf := partitionFields{Topic: p.Topic, Partition: p.Partition, Status: p.Status, Code: p.Code, Complete: p.Complete,
 			Owner: p.Owner, CurrentLag: p.CurrentLag, TimeLagSeconds: p.TimeLagSeconds, TimeLagLowerBound: p.TimeLagLowerBound}

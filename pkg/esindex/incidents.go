@@ -42,6 +42,7 @@ type incidentJSON struct {
 			FailedSends int    `json:"failed_sends"`
 			Pending     string `json:"pending,omitempty"`
 			ClaimedAt   string `json:"claimed_at,omitempty"`
+			Scope       string `json:"scope,omitempty"`
 		} `json:"incident"`
 	} `json:"lagwatch"`
 }
@@ -64,12 +65,19 @@ func parseTime(s string) time.Time {
 	return t.UTC()
 }
 
-func incidentID(cluster, group string) string {
+// incidentID is the _id of the incident of (cluster, group), or of the
+// cluster's own (notify.ClusterScope): a group's id is what it always was,
+// a cluster's is made apart, so that no group name (not even "") takes it.
+func incidentID(k notify.GroupKey) string {
 	h := sha256.New()
 	var b [64]byte
 	buf := append(b[:0], 'i')
-	buf = appendPart(buf, cluster)
-	buf = appendPart(buf, group)
+	if k.Scope != notify.GroupScope {
+		buf = append(buf[:0], 's')
+		buf = appendPart(buf, string(k.Scope))
+	}
+	buf = appendPart(buf, k.Cluster)
+	buf = appendPart(buf, k.Group)
 	h.Write(buf)
 	return sumID(h.Sum(b[:0]))
 }
@@ -151,10 +159,10 @@ func (s IncidentStore) Load(ctx context.Context) (map[notify.GroupKey]notify.Inc
 				Status: parseIncidentStatus(i.Status), WorstStatus: parseIncidentStatus(i.WorstStatus),
 				OpenedAt: parseTime(i.OpenedAt), ClosedAt: parseTime(i.ClosedAt), LastSentAt: parseTime(i.LastSentAt),
 				Sends: i.Sends, FailedSends: i.FailedSends, UpdatedAt: parseTime(d.Timestamp),
-				Pending: notify.Kind(i.Pending), ClaimedAt: parseTime(i.ClaimedAt),
+				Pending: notify.Kind(i.Pending), ClaimedAt: parseTime(i.ClaimedAt), Scope: notify.Scope(i.Scope),
 				Version: incidentVersion(h.SeqNo, h.PrimaryTerm),
 			}
-			out[notify.GroupKey{Cluster: inc.Cluster, Group: inc.Group}] = inc
+			out[inc.Key()] = inc
 		}
 		if len(page.Hits.Hits) < 1000 {
 			return out, nil
@@ -175,13 +183,13 @@ func (s IncidentStore) Save(ctx context.Context, inc notify.Incident) (notify.In
 	i.Open, i.Status, i.WorstStatus = inc.Open, incidentStatus(inc.Status), incidentStatus(inc.WorstStatus)
 	i.OpenedAt, i.ClosedAt, i.LastSentAt = formatTime(inc.OpenedAt), formatTime(inc.ClosedAt), formatTime(inc.LastSentAt)
 	i.Sends, i.FailedSends = inc.Sends, inc.FailedSends
-	i.Pending, i.ClaimedAt = string(inc.Pending), formatTime(inc.ClaimedAt)
+	i.Pending, i.ClaimedAt, i.Scope = string(inc.Pending), formatTime(inc.ClaimedAt), string(inc.Scope)
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return inc, err
 	}
 	idx := es.Index
-	opts := []func(*esapi.IndexRequest){idx.WithContext(ctx), idx.WithDocumentID(pathID(incidentID(inc.Cluster, inc.Group))), idx.WithRefresh("true")}
+	opts := []func(*esapi.IndexRequest){idx.WithContext(ctx), idx.WithDocumentID(pathID(incidentID(inc.Key()))), idx.WithRefresh("true")}
 	if inc.Version != "" {
 		seqNo, primaryTerm, err := parseIncidentVersion(inc.Version)
 		if err != nil {
@@ -220,7 +228,7 @@ func (s IncidentStore) Save(ctx context.Context, inc notify.Incident) (notify.In
 	// (notify.ErrLogNotSaved); the next save of the incident writes the
 	// entry again.
 	res, err = idx(names.IncidentLog, bytes.NewReader(raw), idx.WithContext(ctx),
-		idx.WithDocumentID(pathID(incidentLogID(inc.Cluster, inc.Group, inc.OpenedAt))))
+		idx.WithDocumentID(pathID(incidentLogID(inc.Key(), inc.OpenedAt))))
 	if err != nil {
 		return inc, fmt.Errorf("log incident of group %q: %w: %w", inc.Group, notify.ErrLogNotSaved, err)
 	}
@@ -240,7 +248,10 @@ func (s IncidentStore) Save(ctx context.Context, inc notify.Incident) (notify.In
 func pathID(id string) string { return url.PathEscape(id) }
 
 // incidentLogID is the _id of the incident log document of the incident of
-// (cluster, group) opened at opened.
-func incidentLogID(cluster, group string, opened time.Time) string {
-	return docID(opened.UnixMilli(), -2, cluster, group)
+// k opened at opened.
+func incidentLogID(k notify.GroupKey, opened time.Time) string {
+	if k.Scope != notify.GroupScope {
+		return docID(opened.UnixMilli(), -2, k.Cluster, k.Group, string(k.Scope))
+	}
+	return docID(opened.UnixMilli(), -2, k.Cluster, k.Group)
 }

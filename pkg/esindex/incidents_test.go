@@ -167,3 +167,32 @@ func TestIncidentSavedWithoutLog(t *testing.T) {
 		t.Errorf("loaded %+v, %v; want the saved incident", loaded, err)
 	}
 }
+
+// TestClusterIncident: a cluster's own incident is stored apart from every
+// group's, even from a group named "", and loads under its own key.
+func TestClusterIncident(t *testing.T) {
+	names, es := installed(t)
+	c := clientOf(t, es, names)
+	if err := c.InstallEvaluator(ctxT(t), 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = es.Indices.Delete([]string{names.Incidents, names.IncidentLog}) })
+	group := notify.Incident{Cluster: "c", Group: "", Open: true, Status: evaluate.Warn, WorstStatus: evaluate.Warn, OpenedAt: tick0, UpdatedAt: tick0}
+	cluster := notify.Incident{Cluster: "c", Scope: notify.ClusterScope, Open: true, Status: evaluate.Err, WorstStatus: evaluate.Err, OpenedAt: tick0, UpdatedAt: tick0}
+	for _, inc := range []notify.Incident{group, cluster} {
+		if _, err := c.Incidents().Save(ctxT(t), inc); err != nil {
+			t.Fatalf("save %+v: %v", inc.Key(), err)
+		}
+	}
+	loaded, err := c.Incidents().Load(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, cl := loaded[notify.GroupKey{Cluster: "c"}], loaded[notify.ClusterKey("c")]; len(loaded) != 2 ||
+		g.Status != evaluate.Warn || g.Scope != notify.GroupScope || cl.Status != evaluate.Err || cl.Scope != notify.ClusterScope {
+		t.Errorf("loaded %+v: want the group's WARN and the cluster's ERR apart", loaded)
+	}
+	if incidentLogID(group.Key(), tick0) == incidentLogID(cluster.Key(), tick0) {
+		t.Error("the incident log ids of a group named \"\" and of its cluster are the same")
+	}
+}

@@ -44,6 +44,13 @@ type StatusDoc struct {
 	WindowSize     int
 	// Partitions are the partitions that are not OK.
 	Partitions []PartitionStatusDoc
+	// Stale is set when the group's cluster is stale: no lag data since
+	// NewestTick (zero when none ever came), for StaleReason. The verdict
+	// is then the one of the instant the cluster became stale, and the
+	// time lags are lower bounds.
+	Stale       bool
+	NewestTick  time.Time
+	StaleReason string
 }
 
 // MaxLag names the partition with the most lag.

@@ -1,12 +1,18 @@
 package esindex
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"maps"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/lagwatch/lagwatch/internal/notify"
 	"github.com/lagwatch/lagwatch/internal/testenv"
+	"github.com/lagwatch/lagwatch/pkg/evaluate"
 )
 
 func f64(v float64) *float64 { return &v }
@@ -29,16 +35,81 @@ func TestStatusWriteIsExactlyOnce(t *testing.T) {
 			Partitions: []PartitionStatusDoc{{Topic: "t", Partition: 1, Status: "STOP", Code: 4, Complete: 1, CurrentLag: 30, TimeLagSeconds: f64(95.5),
 				Start: &OffsetPoint{Offset: 7, Time: tick0.Add(-5 * time.Minute), Lag: 10}, End: &OffsetPoint{Offset: 7, Time: tick0, Lag: 30}}}},
 		{At: tick0.Add(30 * time.Second), Cluster: "c", Group: "ok-group", Status: "OK", Code: 1, Complete: 1},
+		{At: tick0, Cluster: "silent", Group: "stale-group", Status: "WARN", Code: 2, Complete: 1, PartitionCount: 1, TotalLag: 5,
+			TimeLagSeconds: f64(1260), TimeLagLowerBound: true, Stale: true, NewestTick: tick0.Add(-20 * time.Minute),
+			StaleReason: "no collector tick since " + tick0.Add(-20*time.Minute).Format(time.RFC3339)},
 	}
-	for run, want := range []struct{ indexed, dup int }{{3, 0}, {0, 3}} {
+	for run, want := range []struct{ indexed, dup int }{{4, 0}, {0, 4}} {
 		res, err := sw.Write(ctxT(t), docs)
 		if err != nil || res.Indexed != want.indexed || res.Duplicates != want.dup {
 			t.Fatalf("run %d: %+v, %v; want %d indexed, %d duplicates", run+1, res, err, want.indexed, want.dup)
 		}
 	}
 	refreshIndex(t, es, names.Status)
-	if n := countAt(t, es, names.Status, tick0); n != 2 {
-		t.Errorf("%d status documents at the first instant, want 2", n)
+	if n := countAt(t, es, names.Status, tick0); n != 3 {
+		t.Errorf("%d status documents at the first instant, want 3", n)
+	}
+}
+
+// TestInstallEvaluatorAddsFields: a status data stream and an incident
+// index made by an older version, without the fields this one writes,
+// take them once the evaluator installs its templates, without waiting
+// for a rollover.
+func TestInstallEvaluatorAddsFields(t *testing.T) {
+	names, es := installed(t)
+	t.Cleanup(func() {
+		_, _ = es.Indices.Delete([]string{names.Incidents, names.IncidentLog})
+		for _, name := range []string{names.Incidents, names.IncidentLog} {
+			_, _ = es.Indices.DeleteIndexTemplate(name)
+		}
+	})
+	old := map[string]any{
+		"priority": templatePriority,
+		"template": map[string]any{"mappings": map[string]any{"dynamic": "strict", "properties": map[string]any{
+			"@timestamp": map[string]any{"type": "date"},
+			"kafka": map[string]any{"properties": map[string]any{
+				"cluster":       map[string]any{"properties": map[string]any{"name": map[string]any{"type": "keyword"}}},
+				"consumergroup": map[string]any{"properties": map[string]any{"id": map[string]any{"type": "keyword"}}}}},
+			"lagwatch": map[string]any{"properties": map[string]any{
+				"status":   map[string]any{"properties": map[string]any{"status": map[string]any{"type": "keyword"}}},
+				"incident": map[string]any{"properties": map[string]any{"open": map[string]any{"type": "boolean"}}}}},
+		}}}}
+	for _, name := range []string{names.Status, names.Incidents} {
+		tmpl := maps.Clone(old)
+		tmpl["index_patterns"] = []string{name}
+		if name == names.Status {
+			tmpl["data_stream"] = map[string]any{}
+		}
+		body, _ := json.Marshal(tmpl)
+		res, err := es.Indices.PutIndexTemplate(name, bytes.NewReader(body))
+		if err != nil || res.IsError() {
+			t.Fatalf("older template of %s: %v %v", name, err, res)
+		}
+		res.Body.Close()
+	}
+	older := `{"@timestamp":"2026-01-01T00:00:00.000Z","kafka":{"cluster":{"name":"c"},"consumergroup":{"id":"g"}},"lagwatch":{"status":{"status":"OK"}}}`
+	res, err := es.Index(names.Status, strings.NewReader(older), es.Index.WithOpType("create"))
+	if err != nil || res.IsError() {
+		t.Fatalf("a document of the older version: %v %v", err, res)
+	}
+	res.Body.Close()
+	res, err = es.Index(names.Incidents, strings.NewReader(`{"lagwatch":{"incident":{"open":false}}}`))
+	if err != nil || res.IsError() {
+		t.Fatalf("an incident of the older version: %v %v", err, res)
+	}
+	res.Body.Close()
+
+	c := clientOf(t, es, names)
+	if err := c.InstallEvaluator(ctxT(t), 0); err != nil {
+		t.Fatalf("InstallEvaluator over the older indices: %v", err)
+	}
+	doc := StatusDoc{At: tick0, Cluster: "c", Group: "g", Status: "OK", Code: 1, Complete: 1, Stale: true, NewestTick: tick0.Add(-time.Hour), StaleReason: "silent"}
+	if res, err := c.NewStatusWriter().Write(ctxT(t), []StatusDoc{doc}); err != nil || res.Indexed != 1 {
+		t.Errorf("a stale status into the older data stream: %+v, %v", res, err)
+	}
+	inc := notify.Incident{Cluster: "c", Scope: notify.ClusterScope, Open: true, Status: evaluate.Err, OpenedAt: tick0, UpdatedAt: tick0}
+	if _, err := c.Incidents().Save(ctxT(t), inc); err != nil {
+		t.Errorf("a cluster's incident into the older index: %v", err)
 	}
 }
 

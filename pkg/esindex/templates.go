@@ -25,8 +25,9 @@ import (
 // documents. 8: group and member ids indexed up to 8,191 characters
 // (snapshot.MaxGroupIDLength), not 1,024. 9:
 // lagwatch.collector.documents_refused and .write_refusal on collector
-// documents.
-const TemplateVersion = 9
+// documents. 10: lagwatch.status.stale, .newest_tick and .stale_reason on
+// status documents, lagwatch.incident.scope on incidents.
+const TemplateVersion = 10
 
 // templatePriority puts lagwatch's templates above Elasticsearch's built-in
 // metrics-*-* template (priority 100), so the exact-name pattern wins.
@@ -225,14 +226,54 @@ func install(ctx context.Context, es *elasticsearch.Client, names Names, retenti
 }
 
 // InstallEvaluator puts the templates of the evaluator's status data stream
-// (with retention, as Install does) and incident index. Repeating it is
-// harmless.
+// (with retention, as Install does) and incident index, and adds the
+// fields they map to the status data stream and incident indices that
+// exist already: their mappings are strict, and the evaluator writes there
+// at once, not after the next rollover. Repeating it is harmless.
 func (c *Client) InstallEvaluator(ctx context.Context, retention time.Duration) error {
 	tmpls, err := evaluatorTemplates(c.names, retention)
 	if err != nil {
 		return fmt.Errorf("install evaluator templates: %w", err)
 	}
-	return putTemplates(ctx, c.es, tmpls)
+	if err := putTemplates(ctx, c.es, tmpls); err != nil {
+		return err
+	}
+	return putMappings(ctx, c.es, tmpls)
+}
+
+// putMappings adds each template's fields to the index or data stream it
+// is named after, when that exists (a new field only: a changed type is
+// refused, and reported). A user not allowed to change mappings (403)
+// leaves the new fields to the next rollover, as before.
+func putMappings(ctx context.Context, es *elasticsearch.Client, tmpls []namedTemplate) error {
+	for _, t := range tmpls {
+		var tmpl struct {
+			Template struct {
+				Mappings struct {
+					Properties json.RawMessage `json:"properties"`
+				} `json:"mappings"`
+			} `json:"template"`
+		}
+		if err := json.Unmarshal(t.Body, &tmpl); err != nil {
+			return fmt.Errorf("put mapping of %s: %w", t.Name, err)
+		}
+		body, err := json.Marshal(map[string]any{"properties": tmpl.Template.Mappings.Properties})
+		if err != nil {
+			return fmt.Errorf("put mapping of %s: %w", t.Name, err)
+		}
+		im := es.Indices.PutMapping
+		res, err := im([]string{t.Name}, bytes.NewReader(body), im.WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("put mapping of %s: %w", t.Name, err)
+		}
+		excerpt := readExcerpt(res.Body)
+		res.Body.Close()
+		missing := res.StatusCode == http.StatusNotFound && strings.Contains(excerpt, "index_not_found_exception")
+		if res.IsError() && !missing && res.StatusCode != http.StatusForbidden {
+			return fmt.Errorf("put mapping of %s: HTTP %d: %s", t.Name, res.StatusCode, excerpt)
+		}
+	}
+	return nil
 }
 
 func putTemplates(ctx context.Context, es *elasticsearch.Client, tmpls []namedTemplate) error {

@@ -45,6 +45,9 @@ type WindowQuery struct {
 	// Shard, when it has more than one part, restricts the read to the
 	// groups it owns: only their documents are searched.
 	Shard Shard
+	// Skip are clusters ReadWindows leaves out (the evaluator reads a
+	// stale cluster's groups apart, as of the instant it became stale).
+	Skip map[string]bool
 }
 
 // Shard is one of Count parts of the groups, those whose hash of cluster and
@@ -209,6 +212,9 @@ func (c *Client) ReadWindows(ctx context.Context, q WindowQuery, fn func(evaluat
 	}
 	if err != nil {
 		return st, err
+	}
+	for cluster := range q.Skip {
+		delete(cutoffs, cluster)
 	}
 	if len(cutoffs) == 0 {
 		return st, nil

@@ -2,20 +2,36 @@ package evaluate
 
 import (
 	"net/url"
+	"time"
 )
 
 // BurrowLagResponse is the body of Burrow's consumer status endpoints,
 // GET /v3/kafka/(cluster)/consumer/(group)/lag and .../status, so that tools
 // written against Burrow can read lagwatch's verdicts. Field names and
-// shapes are Burrow's; lagwatch adds only time_lag_seconds and
-// time_lag_lower_bound. Burrow answers a NOTFOUND group with this same body
-// (error false, a status object with status NOTFOUND) and HTTP status 404;
-// see HTTPStatus.
+// shapes are Burrow's; lagwatch adds only time_lag_seconds,
+// time_lag_lower_bound and, for a group of a stale cluster, lagwatch.
+// Burrow answers a NOTFOUND group with this same body (error false, a
+// status object with status NOTFOUND) and HTTP status 404; see HTTPStatus.
 type BurrowLagResponse struct {
 	Error   bool               `json:"error"`
 	Message string             `json:"message"`
 	Status  *BurrowGroupStatus `json:"status"`
 	Request BurrowRequest      `json:"request"`
+	// Lagwatch says that the group's cluster is stale (GroupResult.Stale);
+	// absent while its lag data is fresh.
+	Lagwatch *BurrowStale `json:"lagwatch,omitempty"`
+}
+
+// BurrowStale is a stale cluster's word on its groups' bodies: the status
+// is the one of the instant the cluster became stale, and the time lags
+// are lower bounds.
+type BurrowStale struct {
+	Stale bool `json:"stale"`
+	// Since is the cluster's newest tick that read lag data; null when
+	// none did.
+	Since *time.Time `json:"since"`
+	// Reason says why, in a line.
+	Reason string `json:"reason"`
 }
 
 // BurrowRequest echoes the request. Host is Burrow's own host name; a pure
@@ -125,10 +141,24 @@ func (g GroupResult) burrow(endpoint string, partitions []PartitionResult) Burro
 		st.MaxLag = &m
 	}
 	return BurrowLagResponse{
-		Message: "consumer status returned",
-		Status:  st,
-		Request: BurrowRequest{URL: "/v3/kafka/" + url.PathEscape(g.Cluster) + "/consumer/" + url.PathEscape(g.Group) + endpoint},
+		Message:  "consumer status returned",
+		Status:   st,
+		Request:  BurrowRequest{URL: "/v3/kafka/" + url.PathEscape(g.Cluster) + "/consumer/" + url.PathEscape(g.Group) + endpoint},
+		Lagwatch: g.Stale.burrow(),
 	}
+}
+
+// burrow is f as a group's body says it; nil for a fresh cluster (nil f).
+func (f *Freshness) burrow() *BurrowStale {
+	if f == nil || !f.Stale {
+		return nil
+	}
+	b := &BurrowStale{Stale: true, Reason: f.Reason}
+	if !f.NewestTick.IsZero() {
+		t := f.NewestTick.UTC()
+		b.Since = &t
+	}
+	return b
 }
 
 // burrow returns p in Burrow's shape.

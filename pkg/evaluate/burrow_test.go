@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/lagwatch/lagwatch/internal/golden"
 )
@@ -38,6 +39,12 @@ func TestBurrowGolden(t *testing.T) {
 	now := after(okWindow)
 	lag := func(g GroupResult) BurrowLagResponse { return g.BurrowLag() }
 	status := func(g GroupResult) BurrowLagResponse { return g.BurrowStatus() }
+	staleLag := func(g GroupResult) BurrowLagResponse {
+		newest := okWindow[len(okWindow)-1].Time
+		g.MarkStale(Freshness{NewestTick: newest, Stale: true, After: 5 * tick, StaleAt: newest.Add(5 * tick),
+			Reason: "no collector tick since " + newest.Format(time.RFC3339)}, newest.Add(20*time.Minute))
+		return g.BurrowLag()
+	}
 	cases := []struct {
 		name   string
 		reason string
@@ -49,6 +56,7 @@ func TestBurrowGolden(t *testing.T) {
 		{"status of a group with problems", "/status: only the partitions worse than OK", burrowGroup(), status, "burrow_status.json"},
 		{"status all OK", "partitions is [] (not null) when all are OK; maxlag still set", GroupWindow{Cluster: "prod-eu", Group: "quiet", Partitions: []PartitionWindow{part("t", 0, okWindow)}}, status, "burrow_status_ok.json"},
 		{"lag not found", "Burrow's NOTFOUND body: error false, status NOTFOUND, complete 1, partitions [], maxlag null, totallag 0", GroupWindow{Cluster: "prod-eu", Group: "gone"}, lag, "burrow_lag_notfound.json"},
+		{"lag of a stale cluster's group", "Burrow's fields unchanged but time lags grown as lower bounds; lagwatch says stale, since when and why", burrowGroup(), staleLag, "burrow_lag_stale.json"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -484,6 +484,10 @@ type GroupResult struct {
 	// ConsumeRate and ProduceRate sum the partitions' known rates, in
 	// messages per second.
 	ConsumeRate, ProduceRate float64
+	// Stale is set when the group's cluster is stale (MarkStale): its lag
+	// data is that old, and the verdict is the one of the instant it
+	// became stale. Nil for a fresh cluster.
+	Stale *Freshness
 }
 
 // EvaluateGroup evaluates every partition of g at time now and aggregates
