@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lagwatch/lagwatch/internal/burrowapi"
 	"github.com/lagwatch/lagwatch/internal/testenv"
 )
 
@@ -219,7 +220,8 @@ func TestServeClosedAPI(t *testing.T) {
 
 	t.Run("hostile requests", func(t *testing.T) {
 		at := func(tm time.Time) string { return url.QueryEscape(tm.Format(time.RFC3339)) }
-		long := strings.Repeat("x", 2000)
+		long := strings.Repeat("x", burrowapi.MaxNameLength+1)
+		tooLong := fmt.Sprintf("name of %d characters", burrowapi.MaxNameLength+1)
 		cases := []struct {
 			name, path string
 			code       int
@@ -233,9 +235,9 @@ func TestServeClosedAPI(t *testing.T) {
 			{"the oldest tick", "/v3/kafka/alerts/topic/orders?at=" + at(ticks[0]), 200, `"offsets"`, "the history starts there"},
 			{"in the future", "/v3/kafka/alerts/consumer/billing/lag?at=" + at(now.Add(time.Hour)), 400, "in the future", "beyond a minute's skew"},
 			{"not a time", "/v3/kafka?at=yesterday", 400, "RFC 3339", "syntax"},
-			{"a cluster name too long", "/v3/kafka/" + long + "/consumer", 400, "cluster name of 2000 characters", "the history cannot hold it"},
-			{"a group name too long", "/v3/kafka/alerts/consumer/" + long + "/status", 400, "group name of 2000 characters", "an error, not a NOTFOUND"},
-			{"a topic name too long", "/v3/kafka/alerts/topic/" + long, 400, "topic name of 2000 characters", "likewise"},
+			{"a cluster name too long", "/v3/kafka/" + long + "/consumer", 400, "cluster " + tooLong, "the history cannot hold it"},
+			{"a group name too long", "/v3/kafka/alerts/consumer/" + long + "/status", 400, "group " + tooLong, "an error, not a NOTFOUND"},
+			{"a topic name too long", "/v3/kafka/alerts/topic/" + long, 400, "topic " + tooLong, "likewise"},
 			{"a request line too long", "/v3/kafka/" + strings.Repeat("x", 100<<10), 431, "", "beyond the header limit: refused before any handler"},
 		}
 		for _, tc := range cases {

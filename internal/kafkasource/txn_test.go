@@ -74,7 +74,11 @@ func TestTransactionMarkersAreNotLag(t *testing.T) {
 	}
 	check("first tick", s)
 
-	rows, err := testenv.ParseDescribe(testenv.ConsumerGroups(ctx, t, "--describe", "--all-groups"))
+	args := []string{"--describe"}
+	for g := range want {
+		args = append(args, "--group", g)
+	}
+	rows, err := testenv.ParseDescribe(testenv.ConsumerGroups(ctx, t, args...))
 	if err != nil {
 		t.Fatal(err)
 	}
