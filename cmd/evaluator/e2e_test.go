@@ -51,6 +51,22 @@ type storedStatus struct {
 	} `json:"lagwatch"`
 }
 
+// evaluateOnce runs `evaluator --once` in this process, with the
+// environment the test set, and returns the status documents of namespace
+// ns by group.
+func evaluateOnce(ctx context.Context, t *testing.T, ns string) map[string]storedStatus {
+	t.Helper()
+	var stderr bytes.Buffer
+	if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
+		t.Fatalf("evaluator --once: %v\n%s", err, stderr.String())
+	}
+	got := map[string]storedStatus{}
+	for _, s := range testenv.SearchAll[storedStatus](t, "metrics-lagwatch.status-"+ns) {
+		got[s.Kafka.Consumergroup.ID] = s
+	}
+	return got
+}
+
 // logEndClock produces one message every interval to a one-partition topic
 // and remembers when the log end reached each offset, so that a test can
 // commit "the offset that was the head d ago".
@@ -212,15 +228,8 @@ func TestEndToEndThroughTheCollector(t *testing.T) {
 	t.Setenv("EVALUATOR_WINDOW_SIZE", "5")
 	t.Setenv("EVALUATOR_MAX_AGE", "6s")
 	t.Setenv("EVALUATOR_METRICS_ADDR", "")
+	got := evaluateOnce(ctx, t, ns)
 	var stderr bytes.Buffer
-	if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
-		t.Fatalf("evaluator --once: %v\n%s", err, stderr.String())
-	}
-
-	got := map[string]storedStatus{}
-	for _, s := range testenv.SearchAll[storedStatus](t, "metrics-lagwatch.status-"+ns) {
-		got[s.Kafka.Consumergroup.ID] = s
-	}
 	want := []struct{ scenario, group, partition string }{
 		{"healthy", "OK", ""},
 		{"slow", "WARN", "WARN"},

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -86,14 +85,9 @@ func TestHostileGroupIDs(t *testing.T) {
 	t.Setenv("EVALUATOR_WEBHOOK_RETRIES", "0")
 	t.Setenv("EVALUATOR_METRICS_ADDR", "")
 	t.Setenv("EVALUATOR_HTTP_ADDR", "")
-	var stderr bytes.Buffer
-	if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
-		t.Fatalf("evaluator --once: %v\n%s", err, stderr.String())
-	}
-
 	statuses := map[string]string{}
-	for _, s := range testenv.SearchAll[storedStatus](t, "metrics-lagwatch.status-"+ns) {
-		statuses[s.Kafka.Consumergroup.ID] = s.Lagwatch.Status.Status
+	for g, s := range evaluateOnce(ctx, t, ns) {
+		statuses[g] = s.Lagwatch.Status.Status
 	}
 	alerted := map[string]string{}
 	h.mu.Lock()
@@ -132,16 +126,7 @@ func TestHostileGroupIDs(t *testing.T) {
 	// `status --group` and the Burrow API name each group exactly.
 	addr := testenv.FreeAddr(t)
 	t.Setenv("EVALUATOR_HTTP_ADDR", addr)
-	srvCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- run(srvCtx, []string{"serve"}, io.Discard, io.Discard) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("serve returned %v after cancel, want nil", err)
-		}
-	})
-	base := "http://" + addr
+	base := serveInProcess(ctx, t, addr)
 	waitHealthy(t, base+"/burrow/admin/ready")
 	var consumers struct {
 		Consumers []string `json:"consumers"`

@@ -47,8 +47,10 @@ func newBlockedHistory(ctx context.Context, t *testing.T, prefix string) *blocke
 		"EVALUATOR_METRICS_ADDR": "", "EVALUATOR_HTTP_ADDR": "", "EVALUATOR_TIMEOUT": "30s", "EVALUATOR_WINDOW_SIZE": "3"} {
 		t.Setenv(k, v)
 	}
+	// Well before the ticks stop writes (ticks are whole seconds: a tick
+	// of the same second would be the same documents, already stored).
 	now := time.Now().UTC()
-	for i := 3; i >= 1; i-- {
+	for i := 10; i >= 8; i-- {
 		b.write(now.Add(-time.Duration(i)*time.Second), 20, 20)
 	}
 	var stderr bytes.Buffer

@@ -206,16 +206,7 @@ func TestServeBurrowAPI(t *testing.T) {
 	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
 	t.Setenv("EVALUATOR_HTTP_ADDR", addr)
 	t.Setenv("EVALUATOR_METRICS_ADDR", "")
-	srvCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- run(srvCtx, []string{"serve"}, io.Discard, io.Discard) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("serve returned %v after cancel, want nil", err)
-		}
-	})
-	base := "http://" + addr
+	base := serveInProcess(ctx, t, addr)
 	waitHealthy(t, base+"/healthz")
 	// READY once the present window is in memory: the answers below come
 	// from it, as a load balancer's would.
@@ -368,6 +359,22 @@ func TestServeBurrowAPI(t *testing.T) {
 }
 
 // waitHealthy polls url until it answers 200, for up to 30 s.
+// serveInProcess runs `evaluator serve` in this process on addr, with the
+// environment the test set, until the test ends, and returns its base URL.
+func serveInProcess(ctx context.Context, t *testing.T, addr string) string {
+	t.Helper()
+	srvCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- run(srvCtx, []string{"serve"}, io.Discard, io.Discard) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("serve returned %v after cancel, want nil", err)
+		}
+	})
+	return "http://" + addr
+}
+
 func waitHealthy(t *testing.T, url string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -87,14 +85,7 @@ func TestTransactionalConsumersAreOK(t *testing.T) {
 	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
 	t.Setenv("EVALUATOR_WINDOW_SIZE", "3")
 	t.Setenv("EVALUATOR_METRICS_ADDR", "")
-	var stderr bytes.Buffer
-	if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
-		t.Fatalf("evaluator --once: %v\n%s", err, stderr.String())
-	}
-	got := map[string]storedStatus{}
-	for _, s := range testenv.SearchAll[storedStatus](t, "metrics-lagwatch.status-"+ns) {
-		got[s.Kafka.Consumergroup.ID] = s
-	}
+	got := evaluateOnce(ctx, t, ns)
 	for _, w := range []struct {
 		group, status string
 		readable      int64

@@ -217,12 +217,15 @@ func TickInterval(ticks []CollectorTick) time.Duration {
 }
 
 // StaleWindow is the instant and maximum age of the window a stale
-// cluster's groups are judged on: the window the evaluation at f.StaleAt
-// read, which ends at the newest tick that read (nothing came after it)
-// and reaches back maxAge from StaleAt. At least a millisecond, so that it
-// holds the newest tick when StaleAt is maxAge after it.
+// cluster's groups are judged on: the window the evaluation at the newest
+// tick that read saw, which ends there (nothing came after it) and reaches
+// back maxAge from it. Not the window an evaluation at f.StaleAt would have
+// read, which the silence shortens by StaleAt - NewestTick: with a short
+// maximum age that can leave a single observation, too few to tell a stall
+// from a pause, and a stalled consumer would turn OK because the collector
+// went silent.
 func (f Freshness) StaleWindow(maxAge time.Duration) (at time.Time, age time.Duration) {
-	return f.NewestTick, max(maxAge-f.StaleAt.Sub(f.NewestTick), time.Millisecond)
+	return f.NewestTick, maxAge
 }
 
 // MarkStale makes r a result of a group of the stale cluster f, at the

@@ -208,8 +208,8 @@ func TestStaleWindow(t *testing.T) {
 		maxAge       time.Duration
 		wantAge      time.Duration
 	}{
-		{"five intervals", "the window of the instant it became stale reaches back the max age from then", 150 * time.Second, time.Hour, time.Hour - 150*time.Second},
-		{"at the max age", "stale exactly at the max age: the window still holds the newest tick", time.Hour, time.Hour, time.Millisecond},
+		{"five intervals", "the window of the newest tick: the max age back from it, however long the silence", 150 * time.Second, time.Hour, time.Hour},
+		{"at the max age", "stale exactly at the max age: still the newest tick's whole window, not what is left of it", time.Hour, time.Hour, time.Hour},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
