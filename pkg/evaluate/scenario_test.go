@@ -86,7 +86,7 @@ func windowAt(obs []Observation, at time.Time, size int) PartitionWindow {
 // checks lagwatch's verdict at every evaluation (one a second after each
 // poll, from the first full window on) against the verdict Burrow gave on
 // the same workload. Where lagwatch deliberately differs, the case says so
-// and the README's "Moving from Burrow" section explains why.
+// and docs/rules.md ("Verdicts compared with Burrow's") explains why.
 func TestBurrowScenarios(t *testing.T) {
 	const size = DefaultWindowSize
 	full := time.Duration(size-1) * pollEvery // the first poll of a full window
