@@ -9,6 +9,8 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -69,12 +71,13 @@ type Reject = struct {
 
 // Rejects runs each case as a subtest: SetEnv(prefixes, Env), then load,
 // whose error WantOneLine checks.
-func Rejects(t *testing.T, prefixes []string, load func() error, cases []Reject) {
+func Rejects[C any](t *testing.T, prefixes []string, load func() (C, error), cases []Reject) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
 			SetEnv(t, prefixes, tc.Env)
-			WantOneLine(t, load(), tc.Var, tc.Msg, tc.Reason)
+			_, err := load()
+			WantOneLine(t, err, tc.Var, tc.Msg, tc.Reason)
 		})
 	}
 }
@@ -229,4 +232,94 @@ func EachDocsFile(t *testing.T, check func(t *testing.T, file string, docs Docs)
 	for _, file := range DocsFiles {
 		t.Run(file, func(t *testing.T) { check(t, file, ReadDocs(t, filepath.Join("..", "..", file))) })
 	}
+}
+
+// Load runs load with env the only variables starting with one of
+// prefixes (SetEnv), failing the test on an error.
+func Load[C any](t *testing.T, prefixes []string, env map[string]string, load func() (C, error)) C {
+	t.Helper()
+	SetEnv(t, prefixes, env)
+	cfg, err := load()
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	return cfg
+}
+
+// ReportsAll checks that load, with env the only variables of prefixes,
+// reports every problem at once, one line each, and that the lines name the
+// variables want, in that order.
+func ReportsAll[C any](t *testing.T, prefixes []string, env map[string]string, load func() (C, error), want []string) {
+	t.Helper()
+	SetEnv(t, prefixes, env)
+	_, err := load()
+	if err == nil {
+		t.Fatal("loadConfig accepted it")
+	}
+	var vars []string
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		v, _, _ := strings.Cut(line, ": ")
+		vars = append(vars, v)
+	}
+	if !reflect.DeepEqual(vars, want) {
+		t.Errorf("variables reported %q, want %q; error:\n%v", vars, want, err)
+	}
+}
+
+// Edit is a change to a loaded configuration of type C that its Validate
+// must refuse with exactly one line, which names Var; Reason says why. Like
+// Reject, an alias of a struct literal type, so that tables may list their
+// rows without field names.
+type Edit[C any] = struct {
+	Name        string
+	Edit        func(*C)
+	Var, Reason string
+}
+
+// Validates runs each case as a subtest: Load(prefixes, env, load), the
+// case's Edit, then Validate, whose error WantOneLine checks.
+func Validates[C interface{ Validate() error }](t *testing.T, prefixes []string, env map[string]string, load func() (C, error), cases []Edit[C]) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			cfg := Load(t, prefixes, env, load)
+			tc.Edit(&cfg)
+			WantOneLine(t, cfg.Validate(), tc.Var, "", tc.Reason)
+		})
+	}
+}
+
+// Refusal is an environment that the configuration must refuse while one
+// of a test's secrets is set; Reason says where the secret could leak.
+type Refusal = struct {
+	Name   string
+	Env    map[string]string
+	Reason string
+}
+
+// HidesSecrets runs each case as a subtest: SetEnv(prefixes, Env), then
+// load, which must fail; neither its error nor render of what it returned
+// may show any of secrets (NoSecret).
+func HidesSecrets[C any](t *testing.T, prefixes []string, load func() (C, error), render func(C) string, secrets []string, cases []Refusal) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			SetEnv(t, prefixes, tc.Env)
+			cfg, err := load()
+			if err == nil {
+				t.Fatalf("%s: loadConfig accepted it", tc.Reason)
+			}
+			NoSecret(t, tc.Reason+": error", err.Error(), secrets)
+			NoSecret(t, tc.Reason+": config", render(cfg), secrets)
+		})
+	}
+}
+
+// Render writes v to w every way it could reach a log or a terminal: as
+// the value of key in a JSON and a text slog line, and through fmt's %v,
+// %+v, %#v and %s.
+func Render(w io.Writer, key string, v any) {
+	slog.New(slog.NewJSONHandler(w, nil)).Info("start", key, v)
+	slog.New(slog.NewTextHandler(w, nil)).Info("start", key, v)
+	fmt.Fprintf(w, "%v\n%+v\n%#v\n%s\n", v, v, v, v)
 }
