@@ -1,19 +1,17 @@
 // Package envconftest holds what the configuration tests of the commands
-// and of envconf share: a clean process environment per case, the table of
-// rejected settings, the check that no secret shows, throwaway files, and
-// the check that the documentation lists every variable. Only tests import
-// it.
+// and of envconf share: a clean process environment per case; the tables
+// of accepted, rejected and edited settings and the loads they run
+// (cases.go); the checks that no secret shows in an error or in any
+// rendering of a configuration (secrets.go); a program's --help and
+// --version (help.go); throwaway files; and the check that the
+// documentation lists every variable. Only tests import it.
 package envconftest
 
 import (
 	"bufio"
 	"bytes"
-	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -57,58 +55,6 @@ func With(base map[string]string, kv ...string) map[string]string {
 		env[kv[i]] = kv[i+1]
 	}
 	return env
-}
-
-// Reject is an environment that the configuration must refuse with exactly
-// one line, which names Var and contains Msg; Reason says why. It is an
-// alias of a struct literal type so that tables may list their rows without
-// field names.
-type Reject = struct {
-	Name             string
-	Env              map[string]string
-	Var, Msg, Reason string
-}
-
-// Rejects runs each case as a subtest: SetEnv(prefixes, Env), then load,
-// whose error WantOneLine checks.
-func Rejects[C any](t *testing.T, prefixes []string, load func() (C, error), cases []Reject) {
-	t.Helper()
-	for _, tc := range cases {
-		t.Run(tc.Name, func(t *testing.T) {
-			SetEnv(t, prefixes, tc.Env)
-			_, err := load()
-			WantOneLine(t, err, tc.Var, tc.Msg, tc.Reason)
-		})
-	}
-}
-
-// WantOneLine fails the test unless err is one line that starts with
-// "wantVar: " and contains wantMsg.
-func WantOneLine(t *testing.T, err error, wantVar, wantMsg, reason string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("%s: accepted, want %s: ...%s...", reason, wantVar, wantMsg)
-	}
-	lines := strings.Split(err.Error(), "\n")
-	if len(lines) != 1 {
-		t.Errorf("%s: want one line, got %d:\n%v", reason, len(lines), err)
-	}
-	if !strings.HasPrefix(lines[0], wantVar+": ") || !strings.Contains(lines[0], wantMsg) {
-		t.Errorf("%s:\n got: %v\nwant: %s: ...%s...", reason, err, wantVar, wantMsg)
-	}
-}
-
-// NoSecret fails the test if text shows any of secrets, or the first or
-// last 8 bytes of one: a quoting or escaping function could split it.
-func NoSecret(t *testing.T, what, text string, secrets []string) {
-	t.Helper()
-	for _, s := range secrets {
-		for _, frag := range []string{s, s[:8], s[len(s)-8:]} {
-			if strings.Contains(text, frag) {
-				t.Errorf("%s shows secret fragment %q:\n%s", what, frag, text)
-			}
-		}
-	}
 }
 
 // WriteFile writes text to a new file in a test directory and returns its
@@ -185,43 +131,6 @@ func (d Docs) ListEvery(t *testing.T, file string, vars []envconf.Variable) {
 	}
 }
 
-// Accept is an environment that the configuration must take; Check says
-// what the loaded configuration of type C must hold, Reason why.
-type Accept[C any] struct {
-	Name   string
-	Env    map[string]string
-	Reason string
-	Check  func(C) error
-}
-
-// Accepts runs each case as a subtest: SetEnv(prefixes, Env), then load,
-// which must succeed and pass the case's Check.
-func Accepts[C any](t *testing.T, prefixes []string, load func() (C, error), cases []Accept[C]) {
-	t.Helper()
-	for _, tc := range cases {
-		t.Run(tc.Name, func(t *testing.T) {
-			SetEnv(t, prefixes, tc.Env)
-			cfg, err := load()
-			if err != nil {
-				t.Fatalf("%s: loadConfig: %v", tc.Reason, err)
-			}
-			if err := tc.Check(cfg); err != nil {
-				t.Errorf("%s: %v", tc.Reason, err)
-			}
-		})
-	}
-}
-
-// Field is a Check that what get reads from the configuration equals want.
-func Field[C any](get func(C) any, want any) func(C) error {
-	return func(c C) error {
-		if got := get(c); !reflect.DeepEqual(got, want) {
-			return fmt.Errorf("got %#v, want %#v", got, want)
-		}
-		return nil
-	}
-}
-
 // DocsFiles are the files that list every variable, from the top of the
 // repository: the configuration reference and the README.
 var DocsFiles = []string{filepath.Join("docs", "configuration.md"), "README.md"}
@@ -232,94 +141,4 @@ func EachDocsFile(t *testing.T, check func(t *testing.T, file string, docs Docs)
 	for _, file := range DocsFiles {
 		t.Run(file, func(t *testing.T) { check(t, file, ReadDocs(t, filepath.Join("..", "..", file))) })
 	}
-}
-
-// Load runs load with env the only variables starting with one of
-// prefixes (SetEnv), failing the test on an error.
-func Load[C any](t *testing.T, prefixes []string, env map[string]string, load func() (C, error)) C {
-	t.Helper()
-	SetEnv(t, prefixes, env)
-	cfg, err := load()
-	if err != nil {
-		t.Fatalf("loadConfig: %v", err)
-	}
-	return cfg
-}
-
-// ReportsAll checks that load, with env the only variables of prefixes,
-// reports every problem at once, one line each, and that the lines name the
-// variables want, in that order.
-func ReportsAll[C any](t *testing.T, prefixes []string, env map[string]string, load func() (C, error), want []string) {
-	t.Helper()
-	SetEnv(t, prefixes, env)
-	_, err := load()
-	if err == nil {
-		t.Fatal("loadConfig accepted it")
-	}
-	var vars []string
-	for line := range strings.SplitSeq(err.Error(), "\n") {
-		v, _, _ := strings.Cut(line, ": ")
-		vars = append(vars, v)
-	}
-	if !reflect.DeepEqual(vars, want) {
-		t.Errorf("variables reported %q, want %q; error:\n%v", vars, want, err)
-	}
-}
-
-// Edit is a change to a loaded configuration of type C that its Validate
-// must refuse with exactly one line, which names Var; Reason says why. Like
-// Reject, an alias of a struct literal type, so that tables may list their
-// rows without field names.
-type Edit[C any] = struct {
-	Name        string
-	Edit        func(*C)
-	Var, Reason string
-}
-
-// Validates runs each case as a subtest: Load(prefixes, env, load), the
-// case's Edit, then Validate, whose error WantOneLine checks.
-func Validates[C interface{ Validate() error }](t *testing.T, prefixes []string, env map[string]string, load func() (C, error), cases []Edit[C]) {
-	t.Helper()
-	for _, tc := range cases {
-		t.Run(tc.Name, func(t *testing.T) {
-			cfg := Load(t, prefixes, env, load)
-			tc.Edit(&cfg)
-			WantOneLine(t, cfg.Validate(), tc.Var, "", tc.Reason)
-		})
-	}
-}
-
-// Refusal is an environment that the configuration must refuse while one
-// of a test's secrets is set; Reason says where the secret could leak.
-type Refusal = struct {
-	Name   string
-	Env    map[string]string
-	Reason string
-}
-
-// HidesSecrets runs each case as a subtest: SetEnv(prefixes, Env), then
-// load, which must fail; neither its error nor render of what it returned
-// may show any of secrets (NoSecret).
-func HidesSecrets[C any](t *testing.T, prefixes []string, load func() (C, error), render func(C) string, secrets []string, cases []Refusal) {
-	t.Helper()
-	for _, tc := range cases {
-		t.Run(tc.Name, func(t *testing.T) {
-			SetEnv(t, prefixes, tc.Env)
-			cfg, err := load()
-			if err == nil {
-				t.Fatalf("%s: loadConfig accepted it", tc.Reason)
-			}
-			NoSecret(t, tc.Reason+": error", err.Error(), secrets)
-			NoSecret(t, tc.Reason+": config", render(cfg), secrets)
-		})
-	}
-}
-
-// Render writes v to w every way it could reach a log or a terminal: as
-// the value of key in a JSON and a text slog line, and through fmt's %v,
-// %+v, %#v and %s.
-func Render(w io.Writer, key string, v any) {
-	slog.New(slog.NewJSONHandler(w, nil)).Info("start", key, v)
-	slog.New(slog.NewTextHandler(w, nil)).Info("start", key, v)
-	fmt.Fprintf(w, "%v\n%+v\n%#v\n%s\n", v, v, v, v)
 }
