@@ -129,11 +129,9 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := o.evaluator
-	if bin == "" {
-		if bin, err = benchenv.Build(context.Background(), dir, "./cmd/evaluator"); err != nil {
-			return err
-		}
+	bin, err := benchenv.Program(context.Background(), o.evaluator, dir, "./cmd/evaluator")
+	if err != nil {
+		return err
 	}
 
 	serverES := o.esURL

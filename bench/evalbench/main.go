@@ -95,10 +95,8 @@ func run(esURL, ns string, groups, partitions, ticks, window, runs, shards int, 
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if bin == "" {
-		if bin, err = benchenv.Build(ctx, dir, "./cmd/evaluator"); err != nil {
-			return err
-		}
+	if bin, err = benchenv.Program(ctx, bin, dir, "./cmd/evaluator"); err != nil {
+		return err
 	}
 	at := t0.Add(time.Duration(ticks-1) * benchseed.Interval)
 	fmt.Printf("\nevaluator --at %s, window %d, %d groups x %d partitions, %d documents stored\n\n",

@@ -177,12 +177,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := cfg.collector
-	if bin == "" {
+	if cfg.collector == "" {
 		log.Info("building the collector")
-		if bin, err = buildCollector(ctx, tmp); err != nil {
-			return err
-		}
+	}
+	bin, err := collectorBinary(ctx, cfg.collector, tmp)
+	if err != nil {
+		return err
 	}
 
 	// A transport of its own, to close before each measured run: kafka-go

@@ -55,10 +55,11 @@ func (r tickResult) DocsPerSecond() float64 {
 	return float64(r.Written) / r.Duration.Seconds()
 }
 
-// buildCollector builds ./cmd/collector into dir; lagbench runs from the
-// repository's top folder.
-func buildCollector(ctx context.Context, dir string) (string, error) {
-	return benchenv.Build(ctx, dir, "./cmd/collector")
+// collectorBinary is the collector at path (the -collector flag), else
+// ./cmd/collector built into dir; lagbench runs from the repository's top
+// folder.
+func collectorBinary(ctx context.Context, path, dir string) (string, error) {
+	return benchenv.Program(ctx, path, dir, "./cmd/collector")
 }
 
 // tickEnv is what a collector run sees: the process environment without any

@@ -21,10 +21,6 @@ const unset = envconftest.Unset
 // prefixes cover every variable the collector could read.
 var prefixes = []string{"KAFKA_", "ELASTICSEARCH_", "COLLECTOR_", "LOG_"}
 
-// setEnv makes env the only collector variables in the process environment
-// for the rest of the test.
-func setEnv(t *testing.T, env map[string]string) { envconftest.SetEnv(t, prefixes, env) }
-
 // minimal is the smallest valid environment.
 func minimal() map[string]string {
 	return map[string]string{
@@ -54,11 +50,7 @@ func TestVarNames(t *testing.T) {
 }
 
 func TestLoadConfigDefaults(t *testing.T) {
-	setEnv(t, minimal())
-	got, err := loadConfig()
-	if err != nil {
-		t.Fatalf("loadConfig: %v", err)
-	}
+	got := envconftest.Load(t, prefixes, minimal(), loadConfig)
 	want := Config{
 		Clusters: []ClusterConfig{{Name: "default", Brokers: []string{"127.0.0.1:9092"}, Prefix: "KAFKA_"}},
 		Elasticsearch: envconf.ES{
@@ -99,11 +91,7 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 	} {
 		env[k] = ""
 	}
-	setEnv(t, env)
-	got, err := loadConfig()
-	if err != nil {
-		t.Fatalf("loadConfig: %v", err)
-	}
+	got := envconftest.Load(t, prefixes, env, loadConfig)
 	if got.Clusters[0].Name != "default" || got.Schedule != "@every 30s" || got.SpoolMaxBytes != 256<<20 ||
 		got.Elasticsearch.Retention != 30*24*time.Hour || got.LogFormat != "json" || got.FetchConcurrency != 16 ||
 		got.KafkaRequestTimeout != 10*time.Second {
@@ -116,7 +104,7 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 
 func TestLoadConfigClusters(t *testing.T) {
 	pki := writeTestPKI(t)
-	setEnv(t, map[string]string{
+	cfg := envconftest.Load(t, prefixes, map[string]string{
 		"KAFKA_CLUSTERS":    " prod, eu-west ,",
 		"ELASTICSEARCH_URL": "https://es1:9200,https://es2:9200",
 
@@ -132,11 +120,7 @@ func TestLoadConfigClusters(t *testing.T) {
 		"KAFKA_EU_WEST_TLS_CA_FILE":   pki.caFile,
 		"KAFKA_EU_WEST_TLS_CERT_FILE": pki.clientCert,
 		"KAFKA_EU_WEST_TLS_KEY_FILE":  pki.clientKey,
-	})
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatalf("loadConfig: %v", err)
-	}
+	}, loadConfig)
 	if len(cfg.Clusters) != 2 {
 		t.Fatalf("got %d clusters, want 2: %s", len(cfg.Clusters), cfg)
 	}
@@ -322,8 +306,7 @@ func TestLoadConfigRejects(t *testing.T) {
 			"KAFKA_PROD_BROKERS", "p:9092", "KAFKA_STAGING_BROKERS", "s:9092"}, kv...)...)
 	}
 
-	load := func() error { _, err := loadConfig(); return err }
-	envconftest.Rejects(t, prefixes, load, []envconftest.Reject{
+	envconftest.Rejects(t, prefixes, loadConfig, []envconftest.Reject{
 		// Schedule.
 		{"cron words", with("COLLECTOR_SCHEDULE", "every 30s"), "COLLECTOR_SCHEDULE", `"every 30s" is not a cron spec`, "not a spec at all"},
 		{"cron seven fields", with("COLLECTOR_SCHEDULE", "0 0 0 * * * *"), "COLLECTOR_SCHEDULE", "not a cron spec", "more fields than seconds..weekday"},
@@ -425,53 +408,24 @@ func TestLoadConfigRejects(t *testing.T) {
 // TestLoadConfigReportsAll: every problem at once, one line each, so that
 // one run shows everything to fix.
 func TestLoadConfigReportsAll(t *testing.T) {
-	setEnv(t, map[string]string{
+	envconftest.ReportsAll(t, prefixes, map[string]string{
 		"COLLECTOR_SCHEDULE":     "nope",
 		"COLLECTOR_TICK_TIMEOUT": "-1s",
 		"LOG_FORMAT":             "xml",
-	})
-	_, err := loadConfig()
-	if err == nil {
-		t.Fatal("loadConfig accepted it")
-	}
-	var vars []string
-	for _, line := range strings.Split(err.Error(), "\n") {
-		v, _, _ := strings.Cut(line, ": ")
-		vars = append(vars, v)
-	}
-	want := []string{"KAFKA_BROKERS", "ELASTICSEARCH_URL", "COLLECTOR_SCHEDULE", "COLLECTOR_TICK_TIMEOUT", "LOG_FORMAT"}
-	if !reflect.DeepEqual(vars, want) {
-		t.Errorf("variables reported %q, want %q; error:\n%v", vars, want, err)
-	}
+	}, loadConfig, []string{"KAFKA_BROKERS", "ELASTICSEARCH_URL", "COLLECTOR_SCHEDULE", "COLLECTOR_TICK_TIMEOUT", "LOG_FORMAT"})
 }
 
 // TestValidateHandBuilt: Validate on a Config built in code names the
 // single-cluster variables when no prefix is set.
 func TestValidateHandBuilt(t *testing.T) {
-	cases := []struct {
-		name    string
-		edit    func(*Config)
-		wantVar string
-		reason  string
-	}{
+	envconftest.Validates(t, prefixes, minimal(), loadConfig, []envconftest.Edit[Config]{
 		{"no clusters", func(c *Config) { c.Clusters = nil }, "KAFKA_BROKERS", "at least one cluster"},
 		{"duplicate names", func(c *Config) { c.Clusters = append(c.Clusters, c.Clusters[0]) }, "KAFKA_CLUSTER_NAME", "labels must be unique"},
 		{"no prefix", func(c *Config) { c.Clusters[0].Prefix = ""; c.Clusters[0].Brokers = nil }, "KAFKA_BROKERS", "an empty prefix reads as KAFKA_"},
 		{"zero value", func(c *Config) { c.FetchConcurrency = 0 }, "COLLECTOR_FETCH_CONCURRENCY", "zero is not a default"},
 		{"spool dir", func(c *Config) { c.SpoolDir = " " }, "COLLECTOR_SPOOL_DIR", "blank directory"},
 		{"retention", func(c *Config) { c.Elasticsearch.Retention = -time.Hour }, "ELASTICSEARCH_RETENTION", "negative retention"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			setEnv(t, minimal())
-			cfg, err := loadConfig()
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.edit(&cfg)
-			envconftest.WantOneLine(t, cfg.Validate(), tc.wantVar, "", tc.reason)
-		})
-	}
+	})
 }
 
 // TestSecretsNeverShown: no secret value appears in an error, in the log
@@ -488,11 +442,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	all := []string{saslPW, esPW, esKey, urlPW, ctrlPW, prodPW}
 
 	t.Run("errors", func(t *testing.T) {
-		cases := []struct {
-			name   string
-			env    map[string]string
-			reason string
-		}{
+		envconftest.HidesSecrets(t, prefixes, loadConfig, renderAll, all, []envconftest.Refusal{
 			{"bad mechanism", with("KAFKA_SASL_MECHANISM", "KERBEROS", "KAFKA_SASL_USERNAME", "u", "KAFKA_SASL_PASSWORD", saslPW), "the password rides along with a bad mechanism"},
 			{"password without mechanism", with("KAFKA_SASL_PASSWORD", saslPW), "a stray password"},
 			{"scram rejects password", with("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", "KAFKA_SASL_USERNAME", "u", "KAFKA_SASL_PASSWORD", ctrlPW), "the SCRAM library quotes the password in its error"},
@@ -502,22 +452,11 @@ func TestSecretsNeverShown(t *testing.T) {
 			{"broken url with credentials", with("ELASTICSEARCH_URL", "http://elastic:"+urlPW+"@[::1"), "a URL that does not even parse"},
 			{"named cluster", with("KAFKA_BROKERS", unset, "KAFKA_CLUSTERS", "prod", "KAFKA_PROD_SASL_MECHANISM", "x", "KAFKA_PROD_SASL_PASSWORD", prodPW), "per-cluster password"},
 			{"plain password with clusters", with("KAFKA_CLUSTERS", "prod", "KAFKA_PROD_BROKERS", "p:1", "KAFKA_SASL_PASSWORD", saslPW), "an ambiguous plain password"},
-		}
-		for _, tc := range cases {
-			t.Run(tc.name, func(t *testing.T) {
-				setEnv(t, tc.env)
-				cfg, err := loadConfig()
-				if err == nil {
-					t.Fatalf("%s: loadConfig accepted it", tc.reason)
-				}
-				envconftest.NoSecret(t, tc.reason+": error", err.Error(), all)
-				envconftest.NoSecret(t, tc.reason+": config", renderAll(cfg), all)
-			})
-		}
+		})
 	})
 
 	t.Run("valid config", func(t *testing.T) {
-		setEnv(t, map[string]string{
+		cfg := envconftest.Load(t, prefixes, map[string]string{
 			"KAFKA_CLUSTERS":            "prod",
 			"KAFKA_PROD_BROKERS":        "p:9092",
 			"KAFKA_PROD_SASL_MECHANISM": "PLAIN",
@@ -525,11 +464,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			"KAFKA_PROD_SASL_PASSWORD":  prodPW,
 			"ELASTICSEARCH_URL":         "http://es:9200",
 			"ELASTICSEARCH_API_KEY":     esKey,
-		})
-		cfg, err := loadConfig()
-		if err != nil {
-			t.Fatal(err)
-		}
+		}, loadConfig)
 		out := renderAll(cfg)
 		envconftest.NoSecret(t, "rendered config", out, all)
 		for _, want := range []string{"[REDACTED]", "lagwatch", "p:9092", "http://es:9200"} {
@@ -543,12 +478,9 @@ func TestSecretsNeverShown(t *testing.T) {
 // renderAll renders a config every way it could reach a log or a terminal.
 func renderAll(cfg Config) string {
 	var buf bytes.Buffer
-	slog.New(slog.NewJSONHandler(&buf, nil)).Info("start", "config", cfg)
-	slog.New(slog.NewTextHandler(&buf, nil)).Info("start", "config", cfg)
-	fmt.Fprintf(&buf, "%v\n%+v\n%#v\n%s\n", cfg, cfg, cfg, cfg)
+	envconftest.Render(&buf, "config", cfg)
 	for _, c := range cfg.Clusters {
-		slog.New(slog.NewJSONHandler(&buf, nil)).Info("cluster", "cluster", c)
-		fmt.Fprintf(&buf, "%v\n%+v\n%#v\n", c, c, c)
+		envconftest.Render(&buf, "cluster", c)
 		if c.SASL != nil {
 			fmt.Fprintf(&buf, "%v\n%+v\n%#v\n", c.SASL, *c.SASL, *c.SASL)
 		}

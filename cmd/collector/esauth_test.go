@@ -21,9 +21,7 @@ import (
 // the spool) and no secret shows in the output.
 func TestSecuredElasticsearch(t *testing.T) {
 	url, password, ca := testenv.SecureElasticsearch(t)
-	topic := testenv.CreateFilledTopic(t, "esauth", 5)
-	group := testenv.Name(t, "esauth-group")
-	testenv.Commit(t, group, topic, map[int]int64{0: 3})
+	group := committedGroup(t, "esauth", map[int]int64{0: 3}, 5)
 
 	cases := []struct {
 		name string

@@ -18,9 +18,7 @@ import (
 // collector's summaries count what it wrote and what the other had written
 // first (duplicates).
 func TestTwoCollectorsStoreEachTickOnce(t *testing.T) {
-	topic := testenv.CreateFilledTopic(t, "ha", 10)
-	group := testenv.Name(t, "ha-group")
-	testenv.Commit(t, group, topic, map[int]int64{0: 4})
+	group := committedGroup(t, "ha", map[int]int64{0: 4}, 10)
 	ns := setCollectorEnv(t, group)
 	t.Setenv("COLLECTOR_SCHEDULE", "*/2 * * * * *")
 	bin := testenv.BuildProgram(t, ".")

@@ -32,6 +32,17 @@ type storedOffsets struct {
 	}
 }
 
+// committedGroup is a new group named after prefix that committed offsets
+// (partition -> offset) on a new topic, also named after prefix, filled
+// with counts messages per partition.
+func committedGroup(t *testing.T, prefix string, offsets map[int]int64, counts ...int) (group string) {
+	t.Helper()
+	topic := testenv.CreateFilledTopic(t, prefix, counts...)
+	group = testenv.Name(t, prefix+"-group")
+	testenv.Commit(t, group, topic, offsets)
+	return group
+}
+
 // setCollectorEnv points the collector at the test servers, with a namespace
 // and spool of its own, watching only the given groups.
 func setCollectorEnv(t *testing.T, groups ...string) (namespace string) {

@@ -16,9 +16,7 @@ import (
 // back: the third tick installs the templates, replays both spooled ticks in
 // order and writes its own. Every tick's documents are stored exactly once.
 func TestElasticsearchDownForTwoTicks(t *testing.T) {
-	topic := testenv.CreateFilledTopic(t, "outage", 10, 10)
-	group := testenv.Name(t, "outage-group")
-	testenv.Commit(t, group, topic, map[int]int64{0: 1, 1: 2})
+	group := committedGroup(t, "outage", map[int]int64{0: 1, 1: 2}, 10, 10)
 	ns := setCollectorEnv(t, group)
 	proxy := testenv.ElasticsearchProxy(t)
 	proxy.Down()
@@ -73,9 +71,7 @@ func TestElasticsearchDownForTwoTicks(t *testing.T) {
 // up, and ends within its timeout; once Elasticsearch answers again the next
 // tick writes both.
 func TestElasticsearchHangs(t *testing.T) {
-	topic := testenv.CreateFilledTopic(t, "hang", 10)
-	group := testenv.Name(t, "hang-group")
-	testenv.Commit(t, group, topic, map[int]int64{0: 4})
+	group := committedGroup(t, "hang", map[int]int64{0: 4}, 10)
 	ns := setCollectorEnv(t, group)
 	proxy := testenv.ElasticsearchProxy(t)
 	proxy.Hang()

@@ -38,9 +38,7 @@ func nextSecond() { time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(t
 // run replays both in order. Every tick's documents are stored exactly
 // once, and the collector documents count what happened.
 func TestWriteBlockLosesNoTick(t *testing.T) {
-	topic := testenv.CreateFilledTopic(t, "block", 10, 10, 10)
-	group := testenv.Name(t, "block-group")
-	testenv.Commit(t, group, topic, map[int]int64{0: 1, 1: 2, 2: 3})
+	group := committedGroup(t, "block", map[int]int64{0: 1, 1: 2, 2: 3}, 10, 10, 10)
 	ns := setCollectorEnv(t, group)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -113,9 +111,7 @@ func TestWriteBlockLosesNoTick(t *testing.T) {
 func TestRevokedPrivilegeLosesNoTick(t *testing.T) {
 	url, ca, writer, reader := testenv.SecureElasticsearchUsers(t)
 	_, password, _ := testenv.SecureElasticsearch(t)
-	topic := testenv.CreateFilledTopic(t, "revoked", 5, 5)
-	group := testenv.Name(t, "revoked-group")
-	testenv.Commit(t, group, topic, map[int]int64{0: 3, 1: 4})
+	group := committedGroup(t, "revoked", map[int]int64{0: 3, 1: 4}, 5, 5)
 	ns := setCollectorEnv(t, group)
 	spool := t.TempDir()
 	t.Setenv("COLLECTOR_SPOOL_DIR", spool)

@@ -57,9 +57,7 @@ func createScramUser(t *testing.T, mech kafka.ScramMechanism, user, password str
 // tick without the password showing anywhere in the output.
 func TestSASLAgainstTheRealBroker(t *testing.T) {
 	sasl := testenv.KafkaSASL(t)
-	topic := testenv.CreateFilledTopic(t, "sasl", 5)
-	group := testenv.Name(t, "sasl-group")
-	testenv.Commit(t, group, topic, map[int]int64{0: 2})
+	group := committedGroup(t, "sasl", map[int]int64{0: 2}, 5)
 
 	scramUser := testenv.Name(t, "scram")
 	createScramUser(t, kafka.ScramMechanismSha256, scramUser, "sha256-secret")

@@ -13,9 +13,7 @@ import (
 // schedule (a six-field spec with seconds), reads /metrics and /healthz, then
 // sends SIGTERM: the process finishes its tick and exits 0.
 func TestScheduleMetricsAndSIGTERM(t *testing.T) {
-	topic := testenv.CreateFilledTopic(t, "serve", 10)
-	group := testenv.Name(t, "serve-group")
-	testenv.Commit(t, group, topic, map[int]int64{0: 4})
+	group := committedGroup(t, "serve", map[int]int64{0: 4}, 10)
 	setCollectorEnv(t, group)
 	addr := testenv.FreeAddr(t)
 	t.Setenv("COLLECTOR_METRICS_ADDR", addr)

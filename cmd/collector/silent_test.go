@@ -51,8 +51,7 @@ func silentListener(t *testing.T) string {
 // cluster's documents are stored and its tick is ok; the silent one fails
 // its own tick, and no other.
 func TestSilentClusterCostsOnlyItself(t *testing.T) {
-	topic, group := testenv.CreateFilledTopic(t, "silent", 10), testenv.Name(t, "silent-group")
-	testenv.Commit(t, group, topic, map[int]int64{0: 4})
+	group := committedGroup(t, "silent", map[int]int64{0: 4}, 10)
 	ns := setCollectorEnv(t, group)
 	for k, v := range map[string]string{
 		"KAFKA_CLUSTERS": "good,silent", "KAFKA_GOOD_BROKERS": strings.Join(testenv.Kafka(t), ","),

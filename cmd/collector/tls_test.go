@@ -16,9 +16,7 @@ import (
 // CA.
 func TestTLSAgainstTheRealBroker(t *testing.T) {
 	addr, dir := testenv.KafkaTLS(t)
-	topic := testenv.CreateFilledTopic(t, "tls", 5)
-	group := testenv.Name(t, "tls-group")
-	testenv.Commit(t, group, topic, map[int]int64{0: 1})
+	group := committedGroup(t, "tls", map[int]int64{0: 1}, 5)
 
 	otherCA := filepath.Join(t.TempDir(), "other-ca.pem")
 	if out, err := exec.Command("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", otherCA+".key",

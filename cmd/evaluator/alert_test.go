@@ -65,27 +65,61 @@ func stoppedSnapshot(at time.Time, group string, committed, logEnd int64) snapsh
 	}}}
 }
 
-// groupHistory is a fresh namespace on the test node, the test's
-// environment pointing the evaluator at it (no listeners), and a writer of
-// ticks of one group of cluster "alerts" (stoppedSnapshot), each made
-// searchable at once.
-func groupHistory(ctx context.Context, t *testing.T, prefix string) (group string, write func(at time.Time, committed, logEnd int64)) {
+// alertGroup is one group of cluster "alerts" (stoppedSnapshot) in a fresh
+// namespace of the test node, with the test's environment pointing the
+// evaluator at it (no listeners).
+type alertGroup struct {
+	name   string
+	es     *elasticsearch.Client
+	names  esindex.Names
+	client *esindex.Client
+	// write stores a tick of the group and makes it searchable at once.
+	write func(at time.Time, committed, logEnd int64)
+}
+
+func newAlertGroup(ctx context.Context, t *testing.T, prefix string) *alertGroup {
 	t.Helper()
-	es, ns, names, _, w := newHistory(ctx, t, prefix)
-	group = testenv.Name(t, prefix+"-group")
+	es, ns, names, c, w := newHistory(ctx, t, prefix)
+	g := &alertGroup{name: testenv.Name(t, prefix+"-group"), es: es, names: names, client: c}
 	t.Setenv("ELASTICSEARCH_URL", testenv.Elasticsearch(t))
 	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
 	t.Setenv("EVALUATOR_METRICS_ADDR", "")
 	t.Setenv("EVALUATOR_HTTP_ADDR", "")
-	return group, func(at time.Time, committed, logEnd int64) {
+	g.write = func(at time.Time, committed, logEnd int64) {
 		t.Helper()
-		if _, err := w.Write(ctx, stoppedSnapshot(at, group, committed, logEnd)); err != nil {
+		if _, err := w.Write(ctx, stoppedSnapshot(at, g.name, committed, logEnd)); err != nil {
 			t.Fatalf("write snapshot: %v", err)
 		}
 		if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
 			res.Body.Close()
 		}
 	}
+	return g
+}
+
+// stop writes three ticks, a second apart up to a second ago, of the
+// group's consumer gone at offset 5 while the log end grows from 20 to 22:
+// the group is ERR (its partition STOP, lag 17), an incident opens.
+func (g *alertGroup) stop() {
+	now := time.Now().UTC()
+	for i := 3; i >= 1; i-- {
+		g.write(now.Add(-time.Duration(i)*time.Second), 5, 20+int64(3-i))
+	}
+}
+
+// catchUp writes a tick of the consumer caught up at offset 23: the group
+// is OK again, its incident closes.
+func (g *alertGroup) catchUp() { g.write(time.Now().UTC().Add(-10*time.Millisecond), 23, 23) }
+
+// runOnce runs `evaluator --once` in the test's environment, failing the
+// test (at step) on an error, and returns what it logged.
+func runOnce(ctx context.Context, t *testing.T, step string) (log string) {
+	t.Helper()
+	var stderr bytes.Buffer
+	if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
+		t.Fatalf("%s: evaluator --once: %v\n%s", step, err, stderr.String())
+	}
+	return stderr.String()
 }
 
 // evaluateHistory makes what was written to names searchable and points
@@ -117,68 +151,45 @@ func newHistory(ctx context.Context, t *testing.T, prefix string) (*elasticsearc
 func TestWebhookOpenResendClose(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	es, ns, names, c, w := newHistory(ctx, t, "alerts")
-	write := func(s snapshot.Snapshot) {
-		t.Helper()
-		if _, err := w.Write(ctx, s); err != nil {
-			t.Fatalf("write snapshot: %v", err)
-		}
-		if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
-			res.Body.Close()
-		}
-	}
-
+	g := newAlertGroup(ctx, t, "alerts")
 	h := newHook(t)
-	t.Setenv("ELASTICSEARCH_URL", testenv.Elasticsearch(t))
-	t.Setenv("ELASTICSEARCH_NAMESPACE", ns)
 	t.Setenv("EVALUATOR_WEBHOOK_URL", h.srv.URL)
 	t.Setenv("EVALUATOR_WEBHOOK_RETRIES", "0")
-	t.Setenv("EVALUATOR_METRICS_ADDR", "")
 	t.Setenv("EVALUATOR_ALERT_RESEND", "1h")
-	evaluate := func(step string) {
-		t.Helper()
-		var stderr bytes.Buffer
-		if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
-			t.Fatalf("%s: evaluator --once: %v\n%s", step, err, stderr.String())
-		}
-	}
 
-	now := time.Now().UTC()
-	for i := 3; i >= 1; i-- {
-		write(stoppedSnapshot(now.Add(-time.Duration(i)*time.Second), "billing", 5, 20+int64(3-i)))
-	}
-	evaluate("first run")
+	g.stop()
+	runOnce(ctx, t, "first run")
 	if got := h.kinds(); len(got) != 1 || got[0] != "open:ERR" {
 		t.Fatalf("after the first run: alerts %v, want [open:ERR]", got)
 	}
-	evaluate("restart")
+	runOnce(ctx, t, "restart")
 	if got := h.kinds(); len(got) != 1 {
 		t.Fatalf("a restart sent again: %v", got)
 	}
 
 	t.Setenv("EVALUATOR_ALERT_RESEND", "1s")
 	time.Sleep(1100 * time.Millisecond)
-	evaluate("after the resend interval")
+	runOnce(ctx, t, "after the resend interval")
 	if got := h.kinds(); len(got) != 2 || got[1] != "resend:ERR" {
 		t.Fatalf("after the resend interval: %v, want a resend", got)
 	}
 
-	write(stoppedSnapshot(time.Now().UTC().Add(-10*time.Millisecond), "billing", 23, 23)) // caught up
-	evaluate("recovered")
+	g.catchUp()
+	runOnce(ctx, t, "recovered")
 	if got := h.kinds(); len(got) != 3 || got[2] != "close:OK" {
 		t.Fatalf("after recovery: %v, want a close", got)
 	}
 	t.Setenv("EVALUATOR_ALERT_RESEND", "1h")
-	evaluate("after the close")
+	runOnce(ctx, t, "after the close")
 	if got := h.kinds(); len(got) != 3 {
 		t.Fatalf("after the close: %v, want nothing more", got)
 	}
 
-	incidents, err := c.Incidents().Load(ctx)
+	incidents, err := g.client.Incidents().Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inc := incidents[notify.GroupKey{Cluster: "alerts", Group: "billing"}]
+	inc := incidents[notify.GroupKey{Cluster: "alerts", Group: g.name}]
 	if inc.Open || inc.Sends != 3 || inc.WorstStatus.String() != "ERR" || inc.ClosedAt.IsZero() {
 		t.Errorf("stored incident %+v: want closed after 3 sends", inc)
 	}

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,39 +55,33 @@ func alertsOf(t *testing.T, base, group string) []amAlert {
 func TestAlertmanagerSink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	group, write := groupHistory(ctx, t, "am")
+	g := newAlertGroup(ctx, t, "am")
 	am := testenv.Alertmanager(t)
 	t.Setenv("EVALUATOR_ALERTMANAGER_URL", am)
 	t.Setenv("EVALUATOR_GRAFANA_URL", "http://grafana.example:3000")
 	evaluate := func(step string) map[string]any {
 		t.Helper()
-		var stderr bytes.Buffer
-		if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
-			t.Fatalf("%s: evaluator --once: %v\n%s", step, err, stderr.String())
-		}
-		for _, line := range bytes.Split(stderr.Bytes(), []byte("\n")) {
+		log := runOnce(ctx, t, step)
+		for _, line := range strings.Split(log, "\n") {
 			var m map[string]any
-			if json.Unmarshal(line, &m) == nil && m["msg"] == "evaluation" {
+			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "evaluation" {
 				return m
 			}
 		}
-		t.Fatalf("%s: no summary line:\n%s", step, stderr.String())
+		t.Fatalf("%s: no summary line:\n%s", step, log)
 		return nil
 	}
 
-	now := time.Now().UTC()
-	for i := 3; i >= 1; i-- {
-		write(now.Add(-time.Duration(i)*time.Second), 5, 20+int64(3-i))
-	}
+	g.stop()
 	if sum := evaluate("first run"); sum["alerts_sent"] != 1.0 || sum["alerts_failed"] != 0.0 {
 		t.Errorf("first run summary: sent %v failed %v, want 1 and 0", sum["alerts_sent"], sum["alerts_failed"])
 	}
-	got := alertsOf(t, am, group)
+	got := alertsOf(t, am, g.name)
 	if len(got) != 1 {
-		t.Fatalf("Alertmanager has %d alerts of %s, want 1: %+v", len(got), group, got)
+		t.Fatalf("Alertmanager has %d alerts of %s, want 1: %+v", len(got), g.name, got)
 	}
 	a := got[0]
-	wantLabels := map[string]string{"alertname": "KafkaConsumerGroupStatus", "cluster": "alerts", "group": group, "status": "ERR", "severity": "critical"}
+	wantLabels := map[string]string{"alertname": "KafkaConsumerGroupStatus", "cluster": "alerts", "group": g.name, "status": "ERR", "severity": "critical"}
 	for k, v := range wantLabels {
 		if a.Labels[k] != v {
 			t.Errorf("label %s = %q, want %q (labels %v)", k, a.Labels[k], v, a.Labels)
@@ -112,18 +106,18 @@ func TestAlertmanagerSink(t *testing.T) {
 	if sum := evaluate("still stopped"); sum["alerts_sent"] != 0.0 {
 		t.Errorf("second run sent %v alerts, want 0 (a refresh is not an alert)", sum["alerts_sent"])
 	}
-	if got := alertsOf(t, am, group); len(got) != 1 || !got[0].EndsAt.After(firstEnd) || got[0].Status.State != "active" {
+	if got := alertsOf(t, am, g.name); len(got) != 1 || !got[0].EndsAt.After(firstEnd) || got[0].Status.State != "active" {
 		t.Errorf("after a run while open: %+v, want the alert active with endsAt after %s", got, firstEnd)
 	}
 
-	write(time.Now().UTC().Add(-10*time.Millisecond), 23, 23) // caught up
+	g.catchUp()
 	if sum := evaluate("recovered"); sum["alerts_sent"] != 1.0 {
 		t.Errorf("recovery run sent %v alerts, want 1 (the close)", sum["alerts_sent"])
 	}
 	// Resolved: Alertmanager lists it no longer active.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		got := alertsOf(t, am, group)
+		got := alertsOf(t, am, g.name)
 		if len(got) == 0 || (got[0].Status.State != "active" && !got[0].EndsAt.After(time.Now())) {
 			break
 		}

@@ -34,10 +34,6 @@ const unsetVar = envconftest.Unset
 // prefixes cover every variable the evaluator could read.
 var prefixes = []string{"ELASTICSEARCH_", "EVALUATOR_", "LOG_"}
 
-// setConfigEnv makes env the only evaluator variables in the process
-// environment for the rest of the test.
-func setConfigEnv(t *testing.T, env map[string]string) { envconftest.SetEnv(t, prefixes, env) }
-
 // envWith is the smallest valid environment changed by kv pairs (unsetVar
 // removes).
 func envWith(kv ...string) map[string]string {
@@ -56,11 +52,7 @@ func hookWith(kv ...string) map[string]string {
 }
 
 func TestLoadConfigDefaults(t *testing.T) {
-	setConfigEnv(t, envWith())
-	got, err := loadConfig()
-	if err != nil {
-		t.Fatalf("loadConfig: %v", err)
-	}
+	got := envconftest.Load(t, prefixes, envWith(), loadConfig)
 	want := Config{
 		Elasticsearch: envconf.ES{
 			URLs:      []string{"http://127.0.0.1:9200"},
@@ -151,11 +143,7 @@ func TestLoadConfigEmptyMeansDefault(t *testing.T) {
 	} {
 		env[k] = ""
 	}
-	setConfigEnv(t, env)
-	got, err := loadConfig()
-	if err != nil {
-		t.Fatalf("loadConfig: %v", err)
-	}
+	got := envconftest.Load(t, prefixes, env, loadConfig)
 	if got.Schedule != "@every 1m" || got.Rules.WindowSize != 10 || got.PageSize != 10000 || got.Shard != (esindex.Shard{Count: 1}) || got.Timeout != 5*time.Minute ||
 		got.Alert.Threshold != evaluate.Warn || got.NotFoundLookback != 24*time.Hour || got.StaleAfter != 0 || got.LogFormat != "json" {
 		t.Errorf("empty variables did not take their defaults: %s", got)
@@ -403,8 +391,7 @@ func TestLoadConfigRejects(t *testing.T) {
 	badField := envconftest.WriteFile(t, "field.tmpl", `{{.Consumer}}`)
 	missing := filepath.Join(t.TempDir(), "missing.tmpl")
 
-	load := func() error { _, err := loadConfig(); return err }
-	envconftest.Rejects(t, prefixes, load, []envconftest.Reject{
+	envconftest.Rejects(t, prefixes, loadConfig, []envconftest.Reject{
 		// Shared with the collector.
 		{"es url missing", envWith("ELASTICSEARCH_URL", unsetVar), "ELASTICSEARCH_URL", "required", "required variable"},
 		{"es url scheme", envWith("ELASTICSEARCH_URL", "es:9200"), "ELASTICSEARCH_URL", "not an http or https URL", "host:port is not a URL"},
@@ -522,36 +509,19 @@ func TestLoadConfigRejects(t *testing.T) {
 // TestLoadConfigReportsAll: every problem at once, one line each, parse
 // errors first, then Validate's.
 func TestLoadConfigReportsAll(t *testing.T) {
-	setConfigEnv(t, map[string]string{
+	envconftest.ReportsAll(t, prefixes, map[string]string{
 		"EVALUATOR_WINDOW_SIZE":     "many",
 		"EVALUATOR_SCHEDULE":        "nope",
 		"EVALUATOR_PAGE_SIZE":       "5",
 		"EVALUATOR_ALERT_THRESHOLD": "ok",
 		"LOG_FORMAT":                "xml",
-	})
-	_, err := loadConfig()
-	if err == nil {
-		t.Fatal("loadConfig accepted it")
-	}
-	var vars []string
-	for _, line := range strings.Split(err.Error(), "\n") {
-		v, _, _ := strings.Cut(line, ": ")
-		vars = append(vars, v)
-	}
-	want := []string{"EVALUATOR_WINDOW_SIZE", "ELASTICSEARCH_URL", "EVALUATOR_SCHEDULE", "EVALUATOR_PAGE_SIZE", "EVALUATOR_ALERT_THRESHOLD", "LOG_FORMAT"}
-	if !reflect.DeepEqual(vars, want) {
-		t.Errorf("variables reported %q, want %q; error:\n%v", vars, want, err)
-	}
+	}, loadConfig, []string{"EVALUATOR_WINDOW_SIZE", "ELASTICSEARCH_URL", "EVALUATOR_SCHEDULE", "EVALUATOR_PAGE_SIZE", "EVALUATOR_ALERT_THRESHOLD", "LOG_FORMAT"})
 }
 
 // TestValidateHandBuilt: Validate on a Config built or changed in code.
 func TestValidateHandBuilt(t *testing.T) {
-	cases := []struct {
-		name    string
-		edit    func(*Config)
-		wantVar string
-		reason  string
-	}{
+	env := hookWith("EVALUATOR_SLACK_WEBHOOK_URL", "https://hooks.slack.test/x")
+	envconftest.Validates(t, prefixes, env, loadConfig, []envconftest.Edit[Config]{
 		{"zero window", func(c *Config) { c.Rules.WindowSize = 0 }, "EVALUATOR_WINDOW_SIZE", "zero is not a default here"},
 		{"lookback", func(c *Config) { c.NotFoundLookback = time.Minute }, "EVALUATOR_NOTFOUND_LOOKBACK", "shorter than the max age"},
 		{"stale after", func(c *Config) { c.StaleAfter = 2 * time.Hour }, "EVALUATOR_STALE_AFTER", "longer than the max age"},
@@ -564,18 +534,7 @@ func TestValidateHandBuilt(t *testing.T) {
 		{"retries", func(c *Config) { c.Webhooks[0].Retries, c.Webhooks[1].Retries = 11, 11 }, "EVALUATOR_WEBHOOK_RETRIES", "reported once for both sinks"},
 		{"twice", func(c *Config) { c.Webhooks[1] = c.Webhooks[0] }, "EVALUATOR_WEBHOOK_URL", "one sink per name"},
 		{"empty url", func(c *Config) { c.Webhooks[1].URL = "" }, "EVALUATOR_SLACK_WEBHOOK_URL", "a sink needs a URL"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			setConfigEnv(t, hookWith("EVALUATOR_SLACK_WEBHOOK_URL", "https://hooks.slack.test/x"))
-			cfg, err := loadConfig()
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.edit(&cfg)
-			envconftest.WantOneLine(t, cfg.Validate(), tc.wantVar, "", tc.reason)
-		})
-	}
+	})
 }
 
 // TestSecretsNeverShown: no webhook URL, header value, Elasticsearch
@@ -598,11 +557,8 @@ func TestSecretsNeverShown(t *testing.T) {
 	slack := "https://hooks.slack.test/services/T0/B0/" + slackTok
 
 	t.Run("errors", func(t *testing.T) {
-		cases := []struct {
-			name   string
-			env    map[string]string
-			reason string
-		}{
+		envconftest.HidesSecrets(t, prefixes, loadConfig, renderConfig, all, []envconftest.Refusal{
+
 			{"webhook scheme", envWith("EVALUATOR_WEBHOOK_URL", "ftp://x/"+hookTok), "a token in a rejected URL"},
 			{"webhook unparsable", envWith("EVALUATOR_WEBHOOK_URL", "https://[::1/"+hookTok), "net/url quotes the URL in its errors"},
 			{"webhook control char", envWith("EVALUATOR_WEBHOOK_URL", "https://h/"+hookTok+"\x7f"), "net/url quotes the URL in its errors"},
@@ -623,22 +579,11 @@ func TestSecretsNeverShown(t *testing.T) {
 			{"api password without user", envWith("EVALUATOR_HTTP_PASSWORD", apiPW), "half of basic auth"},
 			{"api token without listener", envWith("EVALUATOR_HTTP_ADDR", "", "EVALUATOR_HTTP_BEARER_TOKEN", apiTok), "credentials nothing asks for"},
 			{"metrics token, another variable at fault", envWith("EVALUATOR_METRICS_BEARER_TOKEN", scrapeTk, "EVALUATOR_HTTP_MAX_IN_FLIGHT", "0"), "an accepted token"},
-		}
-		for _, tc := range cases {
-			t.Run(tc.name, func(t *testing.T) {
-				setConfigEnv(t, tc.env)
-				cfg, err := loadConfig()
-				if err == nil {
-					t.Fatalf("%s: loadConfig accepted it", tc.reason)
-				}
-				envconftest.NoSecret(t, tc.reason+": error", err.Error(), all)
-				envconftest.NoSecret(t, tc.reason+": config", renderConfig(cfg), all)
-			})
-		}
+		})
 	})
 
 	t.Run("valid config", func(t *testing.T) {
-		setConfigEnv(t, map[string]string{
+		cfg := envconftest.Load(t, prefixes, map[string]string{
 			"ELASTICSEARCH_URL":              "http://es:9200",
 			"ELASTICSEARCH_API_KEY":          esKey,
 			"EVALUATOR_WEBHOOK_URL":          hook,
@@ -654,11 +599,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			"EVALUATOR_HTTP_USERNAME":        "telegraf",
 			"EVALUATOR_HTTP_PASSWORD":        apiPW,
 			"EVALUATOR_METRICS_BEARER_TOKEN": scrapeTk,
-		})
-		cfg, err := loadConfig()
-		if err != nil {
-			t.Fatal(err)
-		}
+		}, loadConfig)
 		out := renderConfig(cfg)
 		envconftest.NoSecret(t, "rendered config", out, all)
 		for _, want := range []string{"[REDACTED]", "https://alerts.example/[REDACTED]", "https://hooks.slack.test/[REDACTED]", "headers=2", "http://es:9200",
@@ -675,12 +616,10 @@ func TestSecretsNeverShown(t *testing.T) {
 // terminal.
 func renderConfig(cfg Config) string {
 	var buf bytes.Buffer
-	slog.New(slog.NewJSONHandler(&buf, nil)).Info("start", "config", cfg)
-	slog.New(slog.NewTextHandler(&buf, nil)).Info("start", "config", cfg)
-	fmt.Fprintf(&buf, "%v\n%+v\n%#v\n%s\n", cfg, cfg, cfg, cfg)
+	envconftest.Render(&buf, "config", cfg)
 	for _, w := range cfg.Webhooks {
-		slog.New(slog.NewJSONHandler(&buf, nil)).Info("sink", "webhook", w)
-		fmt.Fprintf(&buf, "%v\n%+v\n%#v\n%v\n", w, w, w, &w)
+		envconftest.Render(&buf, "webhook", w)
+		fmt.Fprintf(&buf, "%v\n", &w)
 	}
 	fmt.Fprintf(&buf, "%v\n%+v\n", cfg.Webhooks, cfg.Webhooks)
 	return buf.String()
@@ -703,17 +642,13 @@ func TestSinks(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	setConfigEnv(t, envWith(
+	cfg := envconftest.Load(t, prefixes, envWith(
 		"EVALUATOR_WEBHOOK_URL", srv.URL+"/generic",
 		"EVALUATOR_WEBHOOK_HEADERS", "Authorization: Bearer t",
 		"EVALUATOR_SLACK_WEBHOOK_URL", srv.URL+"/slack",
 		"EVALUATOR_WEBHOOK_TIMEOUT", "3s",
 		"EVALUATOR_WEBHOOK_RETRIES", "2",
-	))
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
+	), loadConfig)
 	var sinks []*notify.Webhook
 	for _, s := range cfg.Sinks() {
 		if w, ok := s.(*notify.Webhook); ok {
@@ -822,11 +757,7 @@ func TestOpenWarnings(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			setConfigEnv(t, envWith())
-			cfg, err := loadConfig()
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := envconftest.Load(t, prefixes, envWith(), loadConfig)
 			tc.edit(&cfg)
 			got := cfg.openWarnings()
 			switch {

@@ -56,10 +56,7 @@ type storedStatus struct {
 // ns by group.
 func evaluateOnce(ctx context.Context, t *testing.T, ns string) map[string]storedStatus {
 	t.Helper()
-	var stderr bytes.Buffer
-	if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
-		t.Fatalf("evaluator --once: %v\n%s", err, stderr.String())
-	}
+	runOnce(ctx, t, "evaluate")
 	got := map[string]storedStatus{}
 	for _, s := range testenv.SearchAll[storedStatus](t, "metrics-lagwatch.status-"+ns) {
 		got[s.Kafka.Consumergroup.ID] = s

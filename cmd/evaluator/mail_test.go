@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -24,6 +23,16 @@ type mailpitMessage struct {
 	To []struct {
 		Address string `json:"Address"`
 	} `json:"To"`
+}
+
+// setMailEnv points the evaluator's mail sink at the SMTP server at addr,
+// without TLS, from lagwatch@example.com to the addresses to.
+func setMailEnv(t *testing.T, addr, to string) {
+	t.Helper()
+	t.Setenv("EVALUATOR_SMTP_ADDR", addr)
+	t.Setenv("EVALUATOR_SMTP_TLS", "none")
+	t.Setenv("EVALUATOR_SMTP_FROM", "lagwatch@example.com")
+	t.Setenv("EVALUATOR_SMTP_TO", to)
 }
 
 // mailsAbout lists, oldest first, the messages on the real SMTP server
@@ -67,52 +76,42 @@ func mailsAbout(t *testing.T, api, group string) (msgs []mailpitMessage, bodies 
 func TestMailSink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	group, write := groupHistory(ctx, t, "mail")
+	g := newAlertGroup(ctx, t, "mail")
 	smtpAddr, api := testenv.SMTP(t)
-	t.Setenv("EVALUATOR_SMTP_ADDR", smtpAddr)
-	t.Setenv("EVALUATOR_SMTP_TLS", "none")
-	t.Setenv("EVALUATOR_SMTP_FROM", "lagwatch@example.com")
-	t.Setenv("EVALUATOR_SMTP_TO", "oncall@example.com, team@example.com")
+	setMailEnv(t, smtpAddr, "oncall@example.com, team@example.com")
 	t.Setenv("EVALUATOR_SMTP_USERNAME", "lagwatch")
 	t.Setenv("EVALUATOR_SMTP_PASSWORD", "any")
 	t.Setenv("EVALUATOR_GRAFANA_URL", "http://grafana.example:3000")
 	evaluate := func(step string) {
 		t.Helper()
-		var stderr bytes.Buffer
-		if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
-			t.Fatalf("%s: evaluator --once: %v\n%s", step, err, stderr.String())
-		}
-		if !strings.Contains(stderr.String(), `"alerts_sent":1`) {
-			t.Fatalf("%s: the run did not count one alert sent:\n%s", step, stderr.String())
+		if log := runOnce(ctx, t, step); !strings.Contains(log, `"alerts_sent":1`) {
+			t.Fatalf("%s: the run did not count one alert sent:\n%s", step, log)
 		}
 	}
-	now := time.Now().UTC()
-	for i := 3; i >= 1; i-- {
-		write(now.Add(-time.Duration(i)*time.Second), 5, 20+int64(3-i))
-	}
+	g.stop()
 	evaluate("stopped")
-	msgs, bodies := mailsAbout(t, api, group)
+	msgs, bodies := mailsAbout(t, api, g.name)
 	if len(msgs) != 1 {
-		t.Fatalf("%d mails about %s, want 1", len(msgs), group)
+		t.Fatalf("%d mails about %s, want 1", len(msgs), g.name)
 	}
 	m := msgs[0]
-	if want := "[lagwatch] Opened: consumer group " + group + " on alerts is ERR"; m.Subject != want {
+	if want := "[lagwatch] Opened: consumer group " + g.name + " on alerts is ERR"; m.Subject != want {
 		t.Errorf("subject %q, want %q", m.Subject, want)
 	}
 	if m.From.Address != "lagwatch@example.com" || len(m.To) != 2 || m.To[0].Address != "oncall@example.com" || m.To[1].Address != "team@example.com" {
 		t.Errorf("from %q to %+v", m.From.Address, m.To)
 	}
 	for _, want := range []string{"is ERR", "Total lag: 17 messages, the most on orders/0 (17)", "orders/0: STOP, lag 17",
-		"Dashboard: http://grafana.example:3000/d/lagwatch-group?var-cluster=alerts&var-group=" + url.QueryEscape(group)} {
+		"Dashboard: http://grafana.example:3000/d/lagwatch-group?var-cluster=alerts&var-group=" + url.QueryEscape(g.name)} {
 		if !strings.Contains(bodies[0], want) {
 			t.Errorf("body without %q:\n%s", want, bodies[0])
 		}
 	}
 
-	write(time.Now().UTC().Add(-10*time.Millisecond), 23, 23) // caught up
+	g.catchUp()
 	evaluate("recovered")
-	msgs, _ = mailsAbout(t, api, group)
-	if len(msgs) != 2 || !strings.HasPrefix(msgs[1].Subject, "[lagwatch] Resolved: consumer group "+group) {
+	msgs, _ = mailsAbout(t, api, g.name)
+	if len(msgs) != 2 || !strings.HasPrefix(msgs[1].Subject, "[lagwatch] Resolved: consumer group "+g.name) {
 		t.Errorf("mails %+v, want the open then the close", msgs)
 	}
 }
@@ -123,39 +122,30 @@ func TestMailSink(t *testing.T) {
 func TestSinkDownLosesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	group, write := groupHistory(ctx, t, "maildown")
+	g := newAlertGroup(ctx, t, "maildown")
 	smtpAddr, api := testenv.SMTP(t)
 	down := testenv.FreeAddr(t) // nothing listens there
-	t.Setenv("EVALUATOR_SMTP_TLS", "none")
-	t.Setenv("EVALUATOR_SMTP_FROM", "lagwatch@example.com")
-	t.Setenv("EVALUATOR_SMTP_TO", "oncall@example.com")
+	setMailEnv(t, down, "oncall@example.com")
 	t.Setenv("EVALUATOR_WEBHOOK_RETRIES", "0")
 	evaluate := func(step, addr, want string) {
 		t.Helper()
 		t.Setenv("EVALUATOR_SMTP_ADDR", addr)
-		var stderr bytes.Buffer
-		if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
-			t.Fatalf("%s: evaluator --once: %v\n%s", step, err, stderr.String())
-		}
-		if !strings.Contains(stderr.String(), want) {
-			t.Fatalf("%s: summary without %s:\n%s", step, want, stderr.String())
+		if log := runOnce(ctx, t, step); !strings.Contains(log, want) {
+			t.Fatalf("%s: summary without %s:\n%s", step, want, log)
 		}
 	}
 	subjects := func() []string {
-		msgs, _ := mailsAbout(t, api, group)
+		msgs, _ := mailsAbout(t, api, g.name)
 		var out []string
 		for _, m := range msgs {
 			out = append(out, strings.Fields(m.Subject)[1])
 		}
 		return out
 	}
-	now := time.Now().UTC()
-	for i := 3; i >= 1; i-- {
-		write(now.Add(-time.Duration(i)*time.Second), 5, 20+int64(3-i))
-	}
+	g.stop()
 	evaluate("stopped, server down", down, `"alerts_sent":0,"alerts_failed":1`)
 	evaluate("server back", smtpAddr, `"alerts_sent":1,"alerts_failed":0`)
-	write(time.Now().UTC().Add(-10*time.Millisecond), 23, 23) // caught up
+	g.catchUp()
 	evaluate("recovered, server down", down, `"alerts_sent":0,"alerts_failed":1`)
 	evaluate("server back again", smtpAddr, `"alerts_sent":1,"alerts_failed":0`)
 	evaluate("nothing owed", smtpAddr, `"alerts_sent":0,"alerts_failed":0`)

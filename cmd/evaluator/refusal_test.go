@@ -14,7 +14,6 @@ import (
 
 	"github.com/lagwatch/lagwatch/internal/notify"
 	"github.com/lagwatch/lagwatch/internal/testenv"
-	"github.com/lagwatch/lagwatch/pkg/esindex"
 )
 
 // blockedHistory is a history of one group of cluster "alerts" whose status
@@ -22,29 +21,15 @@ import (
 // of the group caught up has been written, and the incident indices made.
 // The test's environment points the evaluator at it with a webhook.
 type blockedHistory struct {
-	names esindex.Names
-	store esindex.IncidentStore
-	hook  *hook
-	group string
-	write func(at time.Time, committed, logEnd int64)
+	*alertGroup
+	hook *hook
 }
 
 func newBlockedHistory(ctx context.Context, t *testing.T, prefix string) *blockedHistory {
 	t.Helper()
-	es, ns, names, c, w := newHistory(ctx, t, prefix)
-	b := &blockedHistory{names: names, store: c.Incidents(), hook: newHook(t), group: testenv.Name(t, prefix+"-group")}
-	b.write = func(at time.Time, committed, logEnd int64) {
-		t.Helper()
-		if _, err := w.Write(ctx, stoppedSnapshot(at, b.group, committed, logEnd)); err != nil {
-			t.Fatalf("write snapshot: %v", err)
-		}
-		if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(names.Offsets, names.Groups)); err == nil {
-			res.Body.Close()
-		}
-	}
-	for k, v := range map[string]string{"ELASTICSEARCH_URL": testenv.Elasticsearch(t), "ELASTICSEARCH_NAMESPACE": ns,
-		"EVALUATOR_WEBHOOK_URL": b.hook.srv.URL, "EVALUATOR_WEBHOOK_RETRIES": "0", "EVALUATOR_ALERT_RESEND": "1h",
-		"EVALUATOR_METRICS_ADDR": "", "EVALUATOR_HTTP_ADDR": "", "EVALUATOR_TIMEOUT": "30s", "EVALUATOR_WINDOW_SIZE": "3"} {
+	b := &blockedHistory{alertGroup: newAlertGroup(ctx, t, prefix), hook: newHook(t)}
+	for k, v := range map[string]string{"EVALUATOR_WEBHOOK_URL": b.hook.srv.URL, "EVALUATOR_WEBHOOK_RETRIES": "0",
+		"EVALUATOR_ALERT_RESEND": "1h", "EVALUATOR_TIMEOUT": "30s", "EVALUATOR_WINDOW_SIZE": "3"} {
 		t.Setenv(k, v)
 	}
 	// Well before the ticks stop writes (ticks are whole seconds: a tick
@@ -53,12 +38,9 @@ func newBlockedHistory(ctx context.Context, t *testing.T, prefix string) *blocke
 	for i := 10; i >= 8; i-- {
 		b.write(now.Add(-time.Duration(i)*time.Second), 20, 20)
 	}
-	var stderr bytes.Buffer
-	if err := run(ctx, []string{"--once"}, io.Discard, &stderr); err != nil {
-		t.Fatalf("evaluation of the group caught up: %v\n%s", err, stderr.String())
-	}
-	for _, index := range []string{names.Incidents, names.IncidentLog} {
-		res, err := es.Indices.Create(index)
+	runOnce(ctx, t, "evaluation of the group caught up")
+	for _, index := range []string{b.names.Incidents, b.names.IncidentLog} {
+		res, err := b.es.Indices.Create(index)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,8 +55,8 @@ func (b *blockedHistory) block(t *testing.T) (lift func()) {
 	return testenv.BlockWrites(t, ".ds-"+b.names.Status+"-*,"+b.names.Incidents+","+b.names.IncidentLog)
 }
 
-// stop writes three ticks of the group stopped behind: ERR.
-func (b *blockedHistory) stop() {
+// fallBehind writes three ticks of the group stopped behind: ERR.
+func (b *blockedHistory) fallBehind() {
 	now := time.Now().UTC()
 	for i := 3; i >= 1; i-- {
 		b.write(now.Add(-time.Duration(i)*time.Second), 5, 30-int64(i))
@@ -84,11 +66,11 @@ func (b *blockedHistory) stop() {
 // incident is the group's stored incident.
 func (b *blockedHistory) incident(ctx context.Context, t *testing.T) notify.Incident {
 	t.Helper()
-	incs, err := b.store.Load(ctx)
+	incs, err := b.client.Incidents().Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return incs[notify.GroupKey{Cluster: "alerts", Group: b.group}]
+	return incs[notify.GroupKey{Cluster: "alerts", Group: b.name}]
 }
 
 // TestAlertWhileWritesAreBlocked: an evaluator running on (one process)
@@ -121,7 +103,7 @@ func TestAlertWhileWritesAreBlocked(t *testing.T) {
 	}
 
 	lift := b.block(t)
-	b.stop()
+	b.fallBehind()
 	live("under the block")
 	if got := b.hook.kinds(); !slices.Equal(got, []string{"open:ERR"}) {
 		t.Fatalf("alerts %v under the block, want [open:ERR]\n%s", got, logs.String())
@@ -200,7 +182,7 @@ func TestOnceWhileWritesAreBlocked(t *testing.T) {
 	}
 
 	lift := b.block(t)
-	b.stop()
+	b.fallBehind()
 	var blocked []string
 	for i := range 2 {
 		at, err := once()

@@ -411,34 +411,14 @@ func getJSON(t *testing.T, url string, code int, v any) {
 // with its default; --version names the module. Flags of another command
 // are refused with one line and status 2.
 func TestHelpAndVersion(t *testing.T) {
-	run1 := func(args ...string) (string, string, int) {
-		var out, errOut bytes.Buffer
-		err := run(context.Background(), args, &out, &errOut)
-		code := exitCode(err, &errOut)
-		return out.String(), errOut.String(), code
-	}
-	out, _, code := run1("--help")
-	if code != 0 {
-		t.Fatalf("--help exits %d", code)
-	}
+	p := envconftest.Program{Name: "evaluator", Run: run, ExitCode: exitCode}
+	out := p.Help(t, []string{"--help"}, "evaluator status [flags]", "evaluator report [flags]", "evaluator serve", "-once", "-version", "Exit status")
 	envconftest.HelpListsVariables(t, out, "", &evaluatorEnv{})
-	for _, want := range []string{"evaluator status [flags]", "evaluator report [flags]", "evaluator serve", "-once", "-version", "Exit status"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("--help lacks %q", want)
-		}
-	}
 	for cmd, want := range map[string]string{"status": "-group", "report": "-from TIME", "serve": "no flags"} {
-		if out, _, code := run1(cmd, "--help"); code != 0 || !strings.Contains(out, want) {
-			t.Errorf("%s --help: exit %d, %q lacks %q", cmd, code, out, want)
-		}
+		p.Help(t, []string{cmd, "--help"}, want)
 	}
-	if out, _, code := run1("--version"); code != 0 || !strings.HasPrefix(out, "evaluator github.com/lagwatch/lagwatch ") {
-		t.Errorf("--version: exit %d, %q", code, out)
-	}
+	p.WantVersion(t)
 	for _, args := range [][]string{{"status", "--once"}, {"status", "--from", "2026-01-01 00:00"}, {"status", "--json", "--wide"}, {"--bogus"}} {
-		_, errOut, code := run1(args...)
-		if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "--help") {
-			t.Errorf("%q: exit %d, stderr %q; want 2 and one line pointing to --help", args, code, errOut)
-		}
+		p.WantRefused(t, args...)
 	}
 }

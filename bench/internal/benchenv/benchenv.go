@@ -27,6 +27,15 @@ func LoadAverage(sep string) string {
 	return strings.Join(f[:3], sep)
 }
 
+// Program is the binary at path when path is set (a benchmark's flag), else
+// pkg built into dir (Build).
+func Program(ctx context.Context, path, dir, pkg string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	return Build(ctx, dir, pkg)
+}
+
 // Build compiles the program in pkg (for example ./cmd/evaluator, relative
 // to the repository's top folder, where benchmarks run) into dir and
 // returns the binary's path.

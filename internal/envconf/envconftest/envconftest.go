@@ -1,17 +1,17 @@
 // Package envconftest holds what the configuration tests of the commands
-// and of envconf share: a clean process environment per case, the table of
-// rejected settings, the check that no secret shows, throwaway files, and
-// the check that the documentation lists every variable. Only tests import
-// it.
+// and of envconf share: a clean process environment per case; the tables
+// of accepted, rejected and edited settings and the loads they run
+// (cases.go); the checks that no secret shows in an error or in any
+// rendering of a configuration (secrets.go); a program's --help and
+// --version (help.go); throwaway files; and the check that the
+// documentation lists every variable. Only tests import it.
 package envconftest
 
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -55,57 +55,6 @@ func With(base map[string]string, kv ...string) map[string]string {
 		env[kv[i]] = kv[i+1]
 	}
 	return env
-}
-
-// Reject is an environment that the configuration must refuse with exactly
-// one line, which names Var and contains Msg; Reason says why. It is an
-// alias of a struct literal type so that tables may list their rows without
-// field names.
-type Reject = struct {
-	Name             string
-	Env              map[string]string
-	Var, Msg, Reason string
-}
-
-// Rejects runs each case as a subtest: SetEnv(prefixes, Env), then load,
-// whose error WantOneLine checks.
-func Rejects(t *testing.T, prefixes []string, load func() error, cases []Reject) {
-	t.Helper()
-	for _, tc := range cases {
-		t.Run(tc.Name, func(t *testing.T) {
-			SetEnv(t, prefixes, tc.Env)
-			WantOneLine(t, load(), tc.Var, tc.Msg, tc.Reason)
-		})
-	}
-}
-
-// WantOneLine fails the test unless err is one line that starts with
-// "wantVar: " and contains wantMsg.
-func WantOneLine(t *testing.T, err error, wantVar, wantMsg, reason string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("%s: accepted, want %s: ...%s...", reason, wantVar, wantMsg)
-	}
-	lines := strings.Split(err.Error(), "\n")
-	if len(lines) != 1 {
-		t.Errorf("%s: want one line, got %d:\n%v", reason, len(lines), err)
-	}
-	if !strings.HasPrefix(lines[0], wantVar+": ") || !strings.Contains(lines[0], wantMsg) {
-		t.Errorf("%s:\n got: %v\nwant: %s: ...%s...", reason, err, wantVar, wantMsg)
-	}
-}
-
-// NoSecret fails the test if text shows any of secrets, or the first or
-// last 8 bytes of one: a quoting or escaping function could split it.
-func NoSecret(t *testing.T, what, text string, secrets []string) {
-	t.Helper()
-	for _, s := range secrets {
-		for _, frag := range []string{s, s[:8], s[len(s)-8:]} {
-			if strings.Contains(text, frag) {
-				t.Errorf("%s shows secret fragment %q:\n%s", what, frag, text)
-			}
-		}
-	}
 }
 
 // WriteFile writes text to a new file in a test directory and returns its
@@ -179,43 +128,6 @@ func (d Docs) ListEvery(t *testing.T, file string, vars []envconf.Variable) {
 		case v.Default != "" && got != "`"+v.Default+"`":
 			t.Errorf("%s: %s default is %s, code says `%s`", file, v.Name, got, v.Default)
 		}
-	}
-}
-
-// Accept is an environment that the configuration must take; Check says
-// what the loaded configuration of type C must hold, Reason why.
-type Accept[C any] struct {
-	Name   string
-	Env    map[string]string
-	Reason string
-	Check  func(C) error
-}
-
-// Accepts runs each case as a subtest: SetEnv(prefixes, Env), then load,
-// which must succeed and pass the case's Check.
-func Accepts[C any](t *testing.T, prefixes []string, load func() (C, error), cases []Accept[C]) {
-	t.Helper()
-	for _, tc := range cases {
-		t.Run(tc.Name, func(t *testing.T) {
-			SetEnv(t, prefixes, tc.Env)
-			cfg, err := load()
-			if err != nil {
-				t.Fatalf("%s: loadConfig: %v", tc.Reason, err)
-			}
-			if err := tc.Check(cfg); err != nil {
-				t.Errorf("%s: %v", tc.Reason, err)
-			}
-		})
-	}
-}
-
-// Field is a Check that what get reads from the configuration equals want.
-func Field[C any](get func(C) any, want any) func(C) error {
-	return func(c C) error {
-		if got := get(c); !reflect.DeepEqual(got, want) {
-			return fmt.Errorf("got %#v, want %#v", got, want)
-		}
-		return nil
 	}
 }
 
