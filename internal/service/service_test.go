@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -265,7 +263,7 @@ func ctxErrString(ctx context.Context) string {
 // TestSchedulePanicDoesNotStopTheSchedule: a run that panics is recovered
 // and logged at error level, and the next run still happens.
 func TestSchedulePanicDoesNotStopTheSchedule(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.Buffer
 	s, err := NewSchedule("@every 1s", slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -293,24 +291,6 @@ func TestSchedulePanicDoesNotStopTheSchedule(t *testing.T) {
 	if !strings.Contains(logs.String(), `"level":"ERROR","msg":"scheduled run panicked`) || !strings.Contains(logs.String(), `"err":"boom"`) {
 		t.Errorf("panic not logged at error level with its value:\n%s", logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestStopBeforeStart(t *testing.T) {
